@@ -1,0 +1,154 @@
+//! The storage seam: a [`Drive`] stores objects under keys relative to its own prefix.
+
+use std::fmt;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+
+/// A stream of object bytes read back from a drive.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, DriveError>> + Send>>;
+
+/// What kind of failure a drive met, so callers can decide (retry, report, hint) without
+/// parsing messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriveErrorKind {
+    /// Credentials rejected or an action not permitted.
+    Auth,
+    /// The bucket or folder does not exist.
+    NotFound,
+    /// The server could not be reached, or did not answer in time.
+    Connection,
+    /// The data itself is wrong (checksum, truncated stream).
+    Integrity,
+    /// The write was cancelled because the source failed.
+    Aborted,
+    /// Anything else.
+    Other,
+}
+
+/// A drive failure, already phrased for a person: one line with the cause and, where we know
+/// one, what to check.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct DriveError {
+    pub kind: DriveErrorKind,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl DriveError {
+    pub fn new(kind: DriveErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn io(context: impl fmt::Display, err: std::io::Error) -> Self {
+        let kind = match err.kind() {
+            std::io::ErrorKind::NotFound => DriveErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => DriveErrorKind::Auth,
+            _ => DriveErrorKind::Other,
+        };
+        Self::new(kind, format!("{context}: {err}"))
+    }
+}
+
+impl fmt::Display for DriveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+/// An object listed on a drive. `key` is relative to the drive's prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// What a completed upload left on the drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Key relative to the drive's prefix.
+    pub key: String,
+    /// Where a person would find it: a path or an `s3://` URL.
+    pub location: String,
+    pub size: u64,
+}
+
+/// One line of a drive's health probe.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    /// The action checked, in the store's own words (`PutObject`, `write file`).
+    pub check: String,
+    pub result: Result<(), DriveError>,
+}
+
+/// Somewhere backups are stored.
+#[async_trait]
+pub trait Drive: Send + Sync + fmt::Debug {
+    /// The drive's label from the configuration.
+    fn label(&self) -> &str;
+
+    /// Starts a streamed write of `key`. Nothing is visible under `key` until
+    /// [`Upload::complete`] succeeds.
+    async fn begin(&self, key: &str) -> Result<Box<dyn Upload>, DriveError>;
+
+    /// Every object whose key starts with `prefix` (relative to the drive's own prefix).
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, DriveError>;
+
+    /// Streams an object back.
+    async fn read(&self, key: &str) -> Result<ByteStream, DriveError>;
+
+    /// Deletes an object; deleting a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<(), DriveError>;
+
+    /// Checks, one by one, every action a backup needs, without touching existing backups.
+    async fn health(&self) -> Vec<CheckResult>;
+}
+
+/// A streamed write in progress. It must end in exactly one of [`Upload::complete`] or
+/// [`Upload::abort`]; an implementation also cleans up when dropped without either, so an
+/// early return or a panic cannot leave a half-written object behind.
+#[async_trait]
+pub trait Upload: Send {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), DriveError>;
+    async fn complete(self: Box<Self>) -> Result<StoredObject, DriveError>;
+    async fn abort(self: Box<Self>) -> Result<(), DriveError>;
+}
+
+/// Writes a small object in one go (manifests, health probes).
+pub async fn upload_bytes(
+    drive: &dyn Drive,
+    key: &str,
+    data: Bytes,
+) -> Result<StoredObject, DriveError> {
+    let mut upload = drive.begin(key).await?;
+    if let Err(err) = upload.write(data).await {
+        let _ = upload.abort().await;
+        return Err(err);
+    }
+    upload.complete().await
+}
+
+/// Reads a whole (small) object into memory: manifests and health probes only.
+pub async fn read_all(drive: &dyn Drive, key: &str) -> Result<Vec<u8>, DriveError> {
+    let mut stream = drive.read(key).await?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,355 @@
+//! The run engine: one dump stream → gzip → SHA-256 → every drive at once.
+//!
+//! Compression and hashing run on a blocking thread; chunks reach each drive through its own
+//! bounded channel, so memory is bounded by `chunk_size × (queue_depth + 1) × drives` plus
+//! what each drive buffers, whatever the database size. A failing drive is dropped from the
+//! fan-out and the others go on; a failing source aborts every upload.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use flate2::{Compression, write::GzEncoder};
+use futures::future::join_all;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::drive::{Drive, DriveError, DriveErrorKind, StoredObject, Upload, upload_bytes};
+use crate::manifest::Manifest;
+use crate::naming::BackupKey;
+use crate::source::{Dump, DumpStatus, Source, SourceError};
+
+/// How one drive fared with one source.
+#[derive(Debug)]
+pub struct DriveOutcome {
+    pub drive: String,
+    pub result: Result<StoredObject, DriveError>,
+}
+
+/// Why a source produced no backup.
+pub type SourceFailure = SourceError;
+
+/// The result of backing up one source to a set of drives.
+#[derive(Debug)]
+pub struct BackupReport {
+    pub source: String,
+    /// The object key (relative to each drive's prefix).
+    pub key: String,
+    pub started_at: DateTime<Utc>,
+    pub elapsed: Duration,
+    /// Set when the dump itself failed: nothing was stored anywhere.
+    pub failure: Option<SourceFailure>,
+    /// Present when at least the dump succeeded.
+    pub manifest: Option<Manifest>,
+    pub drives: Vec<DriveOutcome>,
+}
+
+impl BackupReport {
+    pub fn succeeded(&self) -> bool {
+        self.failure.is_none() && self.drives.iter().all(|d| d.result.is_ok())
+    }
+}
+
+/// Runs backups.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    level: u32,
+    chunk_size: usize,
+    queue_depth: usize,
+    key_prefix: String,
+}
+
+impl Engine {
+    /// An engine compressing at gzip `level` (0–9).
+    pub fn new(level: u32) -> Self {
+        Self {
+            level: level.min(9),
+            chunk_size: 1024 * 1024,
+            queue_depth: 4,
+            key_prefix: String::new(),
+        }
+    }
+
+    /// Stores every object under this extra key prefix (test mode writes beside, never over,
+    /// the real backup set).
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// Size of the chunks handed to drives.
+    pub fn with_chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = bytes.max(4096);
+        self
+    }
+
+    /// Backs `source` up to every drive in `drives` concurrently.
+    pub async fn backup(&self, source: Arc<dyn Source>, drives: &[Arc<dyn Drive>]) -> BackupReport {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let backup_key = BackupKey::new(source.label(), started_at, source.extension());
+        let key = format!("{}{}", self.key_prefix, backup_key.object());
+        let mut report = BackupReport {
+            source: source.label().to_owned(),
+            key: key.clone(),
+            started_at,
+            elapsed: Duration::ZERO,
+            failure: None,
+            manifest: None,
+            drives: Vec::new(),
+        };
+
+        tracing::info!(source = source.label(), %key, "starting dump");
+        let dump = match source.start().await {
+            Ok(dump) => dump,
+            Err(err) => {
+                report.drives = not_stored(drives, &err);
+                report.failure = Some(err);
+                report.elapsed = clock.elapsed();
+                return report;
+            }
+        };
+
+        let mut senders = Vec::with_capacity(drives.len());
+        let mut feeders = Vec::with_capacity(drives.len());
+        for drive in drives {
+            let (tx, rx) = mpsc::channel::<Bytes>(self.queue_depth);
+            senders.push(tx);
+            feeders.push(tokio::spawn(feed(drive.clone(), key.clone(), rx)));
+        }
+        let (level, chunk) = (self.level, self.chunk_size);
+        let compressed = tokio::task::spawn_blocking(move || compress(dump, senders, level, chunk))
+            .await
+            .unwrap_or_else(|err| {
+                Err(SourceError::new(format!("compression stage failed: {err}")))
+            });
+        let uploads: Vec<Result<Box<dyn Upload>, DriveError>> = join_all(feeders)
+            .await
+            .into_iter()
+            .map(|joined| {
+                joined.unwrap_or_else(|err| {
+                    Err(DriveError::new(
+                        DriveErrorKind::Other,
+                        format!("upload task failed: {err}"),
+                    ))
+                })
+            })
+            .collect();
+
+        let stats = match compressed {
+            Ok(stats) => stats,
+            Err(err) => {
+                let every_drive_failed = uploads.iter().all(Result::is_err);
+                let mut outcomes = Vec::new();
+                for (drive, upload) in drives.iter().zip(uploads) {
+                    let result = match upload {
+                        Ok(upload) => {
+                            if let Err(abort_err) = upload.abort().await {
+                                tracing::warn!(drive = drive.label(), error = %abort_err, "abort failed");
+                            }
+                            Err(aborted(&err))
+                        }
+                        Err(drive_err) => Err(drive_err),
+                    };
+                    outcomes.push(DriveOutcome {
+                        drive: drive.label().to_owned(),
+                        result,
+                    });
+                }
+                report.drives = outcomes;
+                // When every drive had already failed, the dump was only stopped for lack of
+                // anywhere to go: the drives' errors are the cause, not the source.
+                if !(every_drive_failed && err.message == ALL_DRIVES_FAILED) {
+                    report.failure = Some(err);
+                }
+                report.elapsed = clock.elapsed();
+                return report;
+            }
+        };
+
+        let manifest = Manifest {
+            version: 1,
+            source: source.label().to_owned(),
+            provider: source.provider().to_owned(),
+            database: source.database(),
+            key: key.clone(),
+            started_at,
+            finished_at: Utc::now(),
+            size: stats.plain_size,
+            compressed_size: stats.compressed_size,
+            sha256: stats.sha256.clone(),
+            compression: format!("gzip-{}", self.level),
+            tool_version: stats.status.tool_version.clone(),
+            backupman_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let manifest_json = Bytes::from(manifest.to_json());
+        let completions = drives.iter().zip(uploads).map(|(drive, upload)| {
+            let manifest_json = manifest_json.clone();
+            let key = key.clone();
+            async move {
+                let result = match upload {
+                    Ok(upload) => finish(drive.as_ref(), upload, &key, manifest_json).await,
+                    Err(err) => Err(err),
+                };
+                DriveOutcome {
+                    drive: drive.label().to_owned(),
+                    result,
+                }
+            }
+        });
+        report.drives = join_all(completions).await;
+        report.manifest = Some(manifest);
+        report.elapsed = clock.elapsed();
+        report
+    }
+}
+
+const ALL_DRIVES_FAILED: &str = "dump stopped: every drive failed";
+
+fn aborted(err: &SourceError) -> DriveError {
+    DriveError::new(
+        DriveErrorKind::Aborted,
+        format!("not stored, the dump failed: {err}"),
+    )
+}
+
+fn not_stored(drives: &[Arc<dyn Drive>], err: &SourceError) -> Vec<DriveOutcome> {
+    drives
+        .iter()
+        .map(|d| DriveOutcome {
+            drive: d.label().to_owned(),
+            result: Err(aborted(err)),
+        })
+        .collect()
+}
+
+async fn finish(
+    drive: &dyn Drive,
+    upload: Box<dyn Upload>,
+    key: &str,
+    manifest_json: Bytes,
+) -> Result<StoredObject, DriveError> {
+    let stored = upload.complete().await?;
+    let manifest_key = format!("{key}.json");
+    if let Err(err) = upload_bytes(drive, &manifest_key, manifest_json).await {
+        return Err(DriveError {
+            message: format!(
+                "backup stored at {} but its manifest could not be written: {}",
+                stored.location, err.message
+            ),
+            ..err
+        });
+    }
+    Ok(stored)
+}
+
+/// Streams chunks from the channel into one drive. Returns the still-open upload once the
+/// channel closes: completing or aborting it is the engine's call, made once the dump's exit
+/// status is known.
+async fn feed(
+    drive: Arc<dyn Drive>,
+    key: String,
+    mut rx: mpsc::Receiver<Bytes>,
+) -> Result<Box<dyn Upload>, DriveError> {
+    let mut upload = drive.begin(&key).await?;
+    while let Some(chunk) = rx.recv().await {
+        if let Err(err) = upload.write(chunk).await {
+            tracing::warn!(drive = drive.label(), error = %err, "drive failed, aborting its upload");
+            drop(rx);
+            let _ = upload.abort().await;
+            return Err(err);
+        }
+    }
+    Ok(upload)
+}
+
+struct Stats {
+    plain_size: u64,
+    compressed_size: u64,
+    sha256: String,
+    status: DumpStatus,
+}
+
+struct FanOut {
+    senders: Vec<Option<mpsc::Sender<Bytes>>>,
+    hasher: Sha256,
+    compressed_size: u64,
+}
+
+impl FanOut {
+    /// Hands a chunk to every drive still accepting; false once none is.
+    fn send(&mut self, chunk: Vec<u8>) -> bool {
+        if chunk.is_empty() {
+            return self.senders.iter().any(Option::is_some);
+        }
+        self.hasher.update(&chunk);
+        self.compressed_size += chunk.len() as u64;
+        let chunk = Bytes::from(chunk);
+        for slot in &mut self.senders {
+            if let Some(tx) = slot
+                && tx.blocking_send(chunk.clone()).is_err()
+            {
+                *slot = None;
+            }
+        }
+        self.senders.iter().any(Option::is_some)
+    }
+}
+
+fn compress(
+    dump: Dump,
+    senders: Vec<mpsc::Sender<Bytes>>,
+    level: u32,
+    chunk_size: usize,
+) -> Result<Stats, SourceError> {
+    let Dump { mut reader, finish } = dump;
+    let mut fan = FanOut {
+        senders: senders.into_iter().map(Some).collect(),
+        hasher: Sha256::new(),
+        compressed_size: 0,
+    };
+    let mut encoder = GzEncoder::new(
+        Vec::with_capacity(chunk_size + 64 * 1024),
+        Compression::new(level),
+    );
+    let mut buf = vec![0u8; 128 * 1024];
+    let mut plain_size = 0u64;
+    let read_failure = loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break Some(format!("reading the dump failed: {e}")),
+        };
+        plain_size += n as u64;
+        encoder
+            .write_all(&buf[..n])
+            .expect("writing into a Vec cannot fail");
+        if encoder.get_ref().len() >= chunk_size {
+            let chunk = std::mem::take(encoder.get_mut());
+            if !fan.send(chunk) {
+                break Some(ALL_DRIVES_FAILED.to_owned());
+            }
+        }
+    };
+    // Closing our end first lets a dump tool blocked on a full pipe see EPIPE and exit.
+    drop(reader);
+    let status = finish();
+    if let Some(message) = read_failure {
+        // The tool's own error explains more than our read error does.
+        return Err(status.err().unwrap_or(SourceError::new(message)));
+    }
+    let status = status?;
+    let tail = encoder.finish().expect("finishing into a Vec cannot fail");
+    if !fan.send(tail) {
+        return Err(SourceError::new(ALL_DRIVES_FAILED));
+    }
+    Ok(Stats {
+        plain_size,
+        compressed_size: fan.compressed_size,
+        sha256: hex::encode(fan.hasher.finalize()),
+        status,
+    })
+}

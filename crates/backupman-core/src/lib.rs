@@ -1,0 +1,48 @@
+//! The backupman model and its run engine.
+//!
+//! `backupman-core` knows what a backup *is* and how one flows, and nothing about any
+//! particular database or object store:
+//!
+//! - [`Source`]: something that produces a plain dump as a byte stream (implemented for
+//!   PostgreSQL, MySQL/MariaDB and SQLite in `backupman-dump`);
+//! - [`Drive`]: somewhere backups are stored, with streamed uploads that must end in
+//!   [`Upload::complete`] or [`Upload::abort`] (the [`LocalDrive`] lives here, the S3 drive in
+//!   `backupman-s3`);
+//! - [`BackupKey`] and [`Manifest`]: how objects are named and described;
+//! - [`Engine`]: one dump stream, gzipped and hashed off the async threads, fanned out to every
+//!   drive at once through bounded channels, so memory stays flat whatever the database size.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use backupman_core::{Drive, Engine, LocalDrive, Source};
+//!
+//! # async fn example(source: Arc<dyn Source>) {
+//! let drive: Arc<dyn Drive> = Arc::new(LocalDrive::new("local", "/var/backups/db"));
+//! let report = Engine::new(6).backup(source, &[drive]).await;
+//! for outcome in &report.drives {
+//!     println!("{}: {:?}", outcome.drive, outcome.result.as_ref().map(|o| &o.key));
+//! }
+//! # }
+//! ```
+//!
+//! The library never prints; it logs through `tracing` and returns typed results that the
+//! command-line front end turns into messages.
+
+mod compress;
+mod drive;
+mod engine;
+mod local;
+mod manifest;
+mod naming;
+mod source;
+
+pub use compress::{GzipCheck, check_gzip, gzip_decoder};
+pub use drive::{
+    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, ObjectInfo, StoredObject, Upload,
+    read_all, upload_bytes,
+};
+pub use engine::{BackupReport, DriveOutcome, Engine, SourceFailure};
+pub use local::LocalDrive;
+pub use manifest::Manifest;
+pub use naming::{BackupKey, slugify};
+pub use source::{Dump, DumpStatus, Source, SourceError};

@@ -1,0 +1,60 @@
+//! The dump seam: a [`Source`] produces a plain dump of one database as a byte stream.
+
+use std::fmt;
+use std::io::Read;
+
+use async_trait::async_trait;
+
+/// A source failure, phrased for a person (the dump tool's own stderr included).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub message: String,
+}
+
+impl SourceError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// What the dump tool said when it finished.
+#[derive(Debug, Clone, Default)]
+pub struct DumpStatus {
+    /// Tool name and version (`pg_dump (PostgreSQL) 15.4`), recorded in the manifest.
+    pub tool_version: Option<String>,
+}
+
+/// A running dump: a blocking reader of the plain dump, and a way to learn afterwards
+/// whether the tool succeeded. The stream's end only means "complete" when `finish` says so.
+pub struct Dump {
+    pub reader: Box<dyn Read + Send>,
+    pub finish: Box<dyn FnOnce() -> Result<DumpStatus, SourceError> + Send>,
+}
+
+impl fmt::Debug for Dump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dump").finish_non_exhaustive()
+    }
+}
+
+/// A database that can be dumped.
+#[async_trait]
+pub trait Source: Send + Sync + fmt::Debug {
+    /// The source's label from the configuration.
+    fn label(&self) -> &str;
+    /// `postgres`, `mysql`, `mariadb` or `sqlite`.
+    fn provider(&self) -> &str;
+    /// The database name (or file) for the manifest.
+    fn database(&self) -> String;
+    /// File extension of the plain dump, before `.gz`: `sql` or `sqlite`.
+    fn extension(&self) -> &str {
+        "sql"
+    }
+    /// Starts dumping. Called from async code; may block briefly to spawn the tool.
+    async fn start(&self) -> Result<Dump, SourceError>;
+    /// Connects and checks the permissions a dump needs, without dumping.
+    async fn check(&self) -> Result<(), SourceError>;
+}

@@ -1,0 +1,1 @@
+//! Sources (work in progress).
