@@ -1,1 +1,71 @@
-fn main() {}
+//! `backupman`: back up PostgreSQL, MySQL/MariaDB and SQLite databases to local folders and
+//! S3-compatible object storage. This binary is presentation only: arguments, logging,
+//! messages and exit codes; the work happens in the backupman-* libraries.
+
+mod cli;
+mod commands;
+mod output;
+mod wiring;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Exit codes: 0 success, 1 a backup or check failed, 2 invalid command line or configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failed,
+    Invalid,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Success => ExitCode::SUCCESS,
+            Outcome::Failed => ExitCode::from(1),
+            Outcome::Invalid => ExitCode::from(2),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::init_logging(cli.debug, cli.quiet);
+    if let Err(err) = color_eyre::install() {
+        eprintln!("warning: could not install the error reporter: {err}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return Outcome::Failed.into();
+        }
+    };
+    let global = cli.global();
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => commands::run::run(&global, args).await,
+            Command::Version => {
+                println!("backupman {}", env!("CARGO_PKG_VERSION"));
+                Ok(Outcome::Success)
+            }
+            Command::Completions { shell } => {
+                commands::completions(shell);
+                Ok(Outcome::Success)
+            }
+        }
+    });
+    match outcome {
+        Ok(outcome) => outcome.into(),
+        Err(report) => {
+            eprintln!("error: {report:#}");
+            Outcome::Failed.into()
+        }
+    }
+}

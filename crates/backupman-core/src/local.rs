@@ -74,9 +74,13 @@ impl Drive for LocalDrive {
         let target = self.path_of(key)?;
         let key = key.to_owned();
         blocking(move || {
-            let dir = target.parent().expect("a key always has a file name").to_owned();
-            fs::create_dir_all(&dir)
-                .map_err(|e| DriveError::io(format!("cannot create folder {}", dir.display()), e))?;
+            let dir = target
+                .parent()
+                .expect("a key always has a file name")
+                .to_owned();
+            fs::create_dir_all(&dir).map_err(|e| {
+                DriveError::io(format!("cannot create folder {}", dir.display()), e)
+            })?;
             static COUNTER: AtomicU64 = AtomicU64::new(0);
             let name = target.file_name().expect("a key always has a file name");
             let temp = dir.join(format!(
@@ -127,7 +131,10 @@ impl Drive for LocalDrive {
         match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(DriveError::io(format!("cannot delete {}", path.display()), e)),
+            Err(e) => Err(DriveError::io(
+                format!("cannot delete {}", path.display()),
+                e,
+            )),
         }
     }
 
@@ -195,10 +202,11 @@ fn tokio_util_stream(file: tokio::fs::File, path: PathBuf) -> ByteStream {
 }
 
 fn walk(root: &Path, dir: &Path, found: &mut Vec<ObjectInfo>) -> Result<(), DriveError> {
-    let entries =
-        fs::read_dir(dir).map_err(|e| DriveError::io(format!("cannot list {}", dir.display()), e))?;
+    let entries = fs::read_dir(dir)
+        .map_err(|e| DriveError::io(format!("cannot list {}", dir.display()), e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| DriveError::io(format!("cannot list {}", dir.display()), e))?;
+        let entry =
+            entry.map_err(|e| DriveError::io(format!("cannot list {}", dir.display()), e))?;
         let path = entry.path();
         let name = entry.file_name();
         if name.to_string_lossy().starts_with(TEMP_PREFIX) {

@@ -100,7 +100,10 @@ mod tests {
         assert_eq!(key.object(), "app-db/app-db-20261127T030405Z.sql.gz");
         assert_eq!(key.manifest(), "app-db/app-db-20261127T030405Z.sql.gz.json");
         assert_eq!(BackupKey::parse(&key.object()), Some(key));
-        assert_eq!(BackupKey::parse("app-db/app-db-20261127T030405Z.sql.gz.json"), None);
+        assert_eq!(
+            BackupKey::parse("app-db/app-db-20261127T030405Z.sql.gz.json"),
+            None
+        );
         assert_eq!(BackupKey::parse("app-db/notes.txt"), None);
     }
 }

@@ -1,0 +1,11 @@
+//! One module per command.
+
+pub mod run;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+pub fn completions(shell: Shell) {
+    let mut cmd = crate::cli::Cli::command();
+    clap_complete::generate(shell, &mut cmd, "backupman", &mut std::io::stdout());
+}

@@ -1,0 +1,225 @@
+//! `backupman run`: back up every selected source to every selected drive.
+
+use std::sync::Arc;
+
+use backupman_config::{Config, DriveConfig, SourceConfig};
+use backupman_core::{BackupReport, Drive, Engine};
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::cli::{Global, RunArgs};
+use crate::output;
+use crate::wiring;
+
+/// What `run --json` prints: one entry per source, one result per drive.
+#[derive(Debug, Serialize)]
+pub struct RunJson {
+    pub ok: bool,
+    pub sources: Vec<SourceJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceJson {
+    pub source: String,
+    pub ok: bool,
+    pub key: String,
+    pub error: Option<String>,
+    pub size: Option<u64>,
+    pub compressed_size: Option<u64>,
+    pub sha256: Option<String>,
+    pub seconds: f64,
+    pub drives: Vec<DriveJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DriveJson {
+    pub drive: String,
+    pub ok: bool,
+    pub location: Option<String>,
+    pub error: Option<String>,
+}
+
+pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> {
+    let config = match wiring::load_config(&global.config) {
+        Ok(config) => config,
+        Err(outcome) => return Ok(outcome),
+    };
+    let selected_sources = match wiring::select(
+        "source",
+        &config.sources,
+        |s| s.label.as_str(),
+        &args.sources,
+    ) {
+        Ok(s) => s,
+        Err(outcome) => return Ok(outcome),
+    };
+    let selected_drives = match wiring::select("drive", &config.drives, |d| d.label(), &args.drives)
+    {
+        Ok(d) => d,
+        Err(outcome) => return Ok(outcome),
+    };
+    if selected_sources.is_empty() {
+        eprintln!(
+            "error: {}: no data_sources configured, nothing to back up",
+            global.config.display()
+        );
+        return Ok(Outcome::Invalid);
+    }
+    if args.dry_run {
+        print_plan(&config, &selected_sources, &selected_drives);
+        return Ok(Outcome::Success);
+    }
+
+    let mut drives: Vec<Arc<dyn Drive>> = Vec::new();
+    let mut broken_drives: Vec<(String, String)> = Vec::new();
+    for cfg in &selected_drives {
+        match wiring::drive(cfg).await {
+            Ok(drive) => drives.push(drive),
+            Err(err) => {
+                tracing::error!("{err}");
+                broken_drives.push((cfg.label().to_owned(), err));
+            }
+        }
+    }
+
+    let engine = Engine::new(config.compression_level);
+    let mut json = RunJson {
+        ok: true,
+        sources: Vec::new(),
+    };
+    for cfg in selected_sources {
+        let entry = match wiring::source(cfg) {
+            Ok(source) => {
+                tracing::info!(source = %cfg.label, drives = drives.len(), "backing up");
+                let report = engine.backup(source, &drives).await;
+                summarise(&report, global.quiet);
+                to_json(&report)
+            }
+            Err(err) => {
+                eprintln!("✘ {}: {err}", cfg.label);
+                SourceJson {
+                    source: cfg.label.clone(),
+                    ok: false,
+                    key: String::new(),
+                    error: Some(err),
+                    size: None,
+                    compressed_size: None,
+                    sha256: None,
+                    seconds: 0.0,
+                    drives: Vec::new(),
+                }
+            }
+        };
+        let mut entry = entry;
+        for (label, err) in &broken_drives {
+            eprintln!("✘ {} → {label}: {err}", cfg.label);
+            entry.ok = false;
+            entry.drives.push(DriveJson {
+                drive: label.clone(),
+                ok: false,
+                location: None,
+                error: Some(err.clone()),
+            });
+        }
+        json.ok &= entry.ok;
+        json.sources.push(entry);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    }
+    Ok(if json.ok {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn print_plan(config: &Config, sources: &[&SourceConfig], drives: &[&DriveConfig]) {
+    println!("configuration is valid; a run would back up:");
+    for s in sources {
+        let what = match &s.db_path {
+            Some(path) => path.display().to_string(),
+            None => format!(
+                "{}@{}:{}",
+                s.db_name.as_deref().unwrap_or("?"),
+                s.host,
+                s.port
+            ),
+        };
+        println!("  source {:?} ({}: {what})", s.label, s.provider);
+    }
+    for d in drives {
+        let where_ = match d {
+            DriveConfig::Local(l) => l.folder.display().to_string(),
+            DriveConfig::S3(s) => {
+                let style = if s.force_path_style {
+                    "path-style"
+                } else {
+                    "virtual-hosted"
+                };
+                format!(
+                    "s3://{}/{} (region {}, {}, {style})",
+                    s.bucket,
+                    s.prefix,
+                    s.region,
+                    s.endpoint.as_deref().unwrap_or("Amazon S3")
+                )
+            }
+        };
+        println!("  to drive {:?} ({}: {where_})", d.label(), d.provider());
+    }
+    println!("  gzip level {}", config.compression_level);
+    match &config.retention {
+        Some(r) if r.enabled => println!("  then retention: {:?}", r.policy),
+        _ => println!("  retention: off"),
+    }
+}
+
+fn summarise(report: &BackupReport, quiet: bool) {
+    if let Some(failure) = &report.failure {
+        eprintln!("✘ {}: dump failed: {failure}", report.source);
+    }
+    for outcome in &report.drives {
+        match &outcome.result {
+            Ok(stored) if !quiet => {
+                let size = report.manifest.as_ref().map_or(0, |m| m.compressed_size);
+                eprintln!(
+                    "✔ {} → {}: {} ({}, {})",
+                    report.source,
+                    outcome.drive,
+                    stored.location,
+                    output::bytes(size),
+                    output::duration(report.elapsed)
+                );
+            }
+            Ok(_) => {}
+            Err(err) if report.failure.is_some() => {
+                eprintln!("✘ {} → {}: {}", report.source, outcome.drive, err.message);
+            }
+            Err(err) => eprintln!("✘ {} → {}: {err}", report.source, outcome.drive),
+        }
+    }
+}
+
+fn to_json(report: &BackupReport) -> SourceJson {
+    SourceJson {
+        source: report.source.clone(),
+        ok: report.succeeded(),
+        key: report.key.clone(),
+        error: report.failure.as_ref().map(|f| f.to_string()),
+        size: report.manifest.as_ref().map(|m| m.size),
+        compressed_size: report.manifest.as_ref().map(|m| m.compressed_size),
+        sha256: report.manifest.as_ref().map(|m| m.sha256.clone()),
+        seconds: report.elapsed.as_secs_f64(),
+        drives: report
+            .drives
+            .iter()
+            .map(|d| DriveJson {
+                drive: d.drive.clone(),
+                ok: d.result.is_ok(),
+                location: d.result.as_ref().ok().map(|s| s.location.clone()),
+                error: d.result.as_ref().err().map(|e| e.to_string()),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,85 @@
+//! Logging and the small formatting helpers human output shares.
+
+use std::time::Duration;
+
+use tracing_subscriber::EnvFilter;
+
+const OUR_CRATES: &[&str] = &[
+    "backupman",
+    "backupman_cli",
+    "backupman_config",
+    "backupman_core",
+    "backupman_dump",
+    "backupman_s3",
+];
+
+/// `--debug` raises only backupman's own crates to debug: SDK and HTTP internals stay at
+/// `warn`, so request headers (signatures, tokens) never reach the log. `RUST_LOG` overrides.
+pub fn init_logging(debug: bool, quiet: bool) {
+    let level = if debug {
+        "debug"
+    } else if quiet {
+        "error"
+    } else {
+        "info"
+    };
+    let directives = std::iter::once(if quiet {
+        "error".to_owned()
+    } else {
+        "warn".to_owned()
+    })
+    .chain(OUR_CRATES.iter().map(|c| format!("{c}={level}")))
+    .collect::<Vec<_>>()
+    .join(",");
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(directives));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(debug)
+        .with_ansi(use_colour())
+        .try_init();
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR`.
+pub fn use_colour() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1} s")
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+        assert_eq!(duration(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(duration(Duration::from_secs(125)), "2m05s");
+    }
+}

@@ -1,0 +1,113 @@
+//! From configuration to live sources and drives: the one place that knows which
+//! implementation serves which provider.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use backupman_config::{Config, DriveConfig, Loaded, SourceConfig, SourceProvider};
+use backupman_core::{Drive, LocalDrive, Source};
+use backupman_dump::SqliteSource;
+
+use crate::Outcome;
+
+/// Loads the configuration, printing warnings; on error prints every problem and says why
+/// the command cannot go on.
+pub fn load_config(path: &Path) -> Result<Config, Outcome> {
+    match backupman_config::load(path) {
+        Ok(Loaded {
+            mut config,
+            warnings,
+        }) => {
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+            resolve_relative_paths(&mut config, &dir);
+            Ok(config)
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            Err(Outcome::Invalid)
+        }
+    }
+}
+
+/// Relative paths in a configuration mean "next to the configuration file", so a config
+/// works the same from any working directory.
+fn resolve_relative_paths(config: &mut Config, base: &Path) {
+    let fix = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    for source in &mut config.sources {
+        if let Some(p) = source.db_path.as_mut() {
+            fix(p);
+        }
+    }
+    for drive in &mut config.drives {
+        if let DriveConfig::Local(local) = drive {
+            fix(&mut local.folder);
+        }
+    }
+}
+
+pub fn source(cfg: &SourceConfig) -> Result<Arc<dyn Source>, String> {
+    match cfg.provider {
+        SourceProvider::Sqlite => SqliteSource::from_config(cfg)
+            .map(|s| Arc::new(s) as Arc<dyn Source>)
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "source {:?}: provider {other} is not available in this build",
+            cfg.label
+        )),
+    }
+}
+
+pub async fn drive(cfg: &DriveConfig) -> Result<Arc<dyn Drive>, String> {
+    match cfg {
+        DriveConfig::Local(local) => Ok(Arc::new(LocalDrive::new(
+            local.label.clone(),
+            local.folder.clone(),
+        ))),
+        DriveConfig::S3(s3) => Err(format!(
+            "drive {:?}: the S3 drive is not available in this build",
+            s3.label
+        )),
+    }
+}
+
+/// Picks the configured items whose labels were asked for (all when none were); an unknown
+/// label is a command-line error that lists the known ones.
+pub fn select<'a, T>(
+    kind: &str,
+    items: &'a [T],
+    label: impl Fn(&T) -> &str,
+    wanted: &[String],
+) -> Result<Vec<&'a T>, Outcome> {
+    if wanted.is_empty() {
+        return Ok(items.iter().collect());
+    }
+    let mut picked = Vec::new();
+    for want in wanted {
+        match items.iter().find(|i| label(i).eq_ignore_ascii_case(want)) {
+            Some(item) => picked.push(item),
+            None => {
+                let known = items
+                    .iter()
+                    .map(|i| format!("{:?}", label(i)))
+                    .collect::<Vec<_>>();
+                eprintln!(
+                    "error: no {kind} labelled {want:?} in the configuration (known: {})",
+                    known.join(", ")
+                );
+                return Err(Outcome::Invalid);
+            }
+        }
+    }
+    Ok(picked)
+}

@@ -1,0 +1,201 @@
+//! The configuration as written: every value spanned so validation can say where it is.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_saphyr::Spanned;
+
+use crate::error::{ConfigError, Problem};
+
+pub(crate) type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub data_sources: Option<Vec<S<RawSource>>>,
+    pub drives: Option<Vec<S<RawDrive>>>,
+    pub retention: Option<S<RawRetention>>,
+    pub compression: Option<S<RawCompression>>,
+    pub notifiers: Option<S<RawNotifiers>>,
+    pub http: Option<S<IgnoredAny>>,
+    pub database: Option<S<IgnoredAny>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSource {
+    pub provider: Option<S<String>>,
+    pub label: Option<S<String>>,
+    pub host: Option<S<String>>,
+    pub port: Option<S<u16>>,
+    pub db_name: Option<S<String>>,
+    pub user: Option<S<String>>,
+    pub password: Option<S<String>>,
+    pub tls: Option<S<RawTls>>,
+    pub db_path: Option<S<String>>,
+    pub tmp_folder: Option<S<IgnoredAny>>,
+    #[serde(alias = "pg_dump_path")]
+    pub dump_tool_path: Option<S<String>>,
+    pub dump_options: Option<S<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawTls {
+    Flag(bool),
+    Mode(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDrive {
+    pub provider: Option<S<String>>,
+    pub label: Option<S<String>>,
+    // local
+    pub folder: Option<S<String>>,
+    // s3
+    pub bucket: Option<S<String>>,
+    pub region: Option<S<String>>,
+    pub access_key: Option<S<String>>,
+    pub secret_key: Option<S<String>>,
+    pub endpoint: Option<S<String>>,
+    pub prefix: Option<S<String>>,
+    pub force_path_style: Option<S<bool>>,
+    pub storage_class: Option<S<String>>,
+    pub server_side_encryption: Option<S<String>>,
+    pub sse_kms_key_id: Option<S<String>>,
+    pub timeout_seconds: Option<S<u64>>,
+    pub max_attempts: Option<S<u32>>,
+    pub part_size_mb: Option<S<u64>>,
+    // google_drive, accepted only to be refused clearly
+    pub client_id: Option<S<IgnoredAny>>,
+    pub client_secret: Option<S<IgnoredAny>>,
+    pub folder_id: Option<S<IgnoredAny>>,
+    pub token: Option<S<IgnoredAny>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetention {
+    pub enabled: Option<S<bool>>,
+    pub by: Option<S<String>>,
+    pub value: Option<S<u32>>,
+    pub keep_daily: Option<S<u32>>,
+    pub keep_weekly: Option<S<u32>>,
+    pub keep_monthly: Option<S<u32>>,
+    pub keep_yearly: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCompression {
+    pub level: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotifiers {
+    pub webhook: Option<S<RawWebhook>>,
+    pub email: Option<S<IgnoredAny>>,
+    pub slack: Option<S<IgnoredAny>>,
+    pub discord: Option<S<IgnoredAny>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebhook {
+    pub enabled: Option<S<bool>>,
+    pub endpoints: Option<Vec<S<RawEndpoint>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEndpoint {
+    pub url: Option<S<String>>,
+    pub token: Option<S<String>>,
+}
+
+pub(crate) fn parse(
+    text: &str,
+    origin: &str,
+    properties: HashMap<String, String>,
+) -> Result<RawConfig, ConfigError> {
+    let options = serde_saphyr::options! {
+        // Snippets would quote the offending line, and that line may hold a secret.
+        with_snippet: false,
+    }
+    .with_properties(properties);
+    if text.trim().is_empty() {
+        return Ok(RawConfig {
+            data_sources: None,
+            drives: None,
+            retention: None,
+            compression: None,
+            notifiers: None,
+            http: None,
+            database: None,
+        });
+    }
+    serde_saphyr::from_str_with_options::<RawConfig>(text, options).map_err(|err| {
+        let location = err.location();
+        let (message, hint) = syntax_message(&err.to_string());
+        ConfigError::Syntax {
+            origin: origin.to_owned(),
+            problem: Problem {
+                line: location.map_or(0, |l| l.line() as usize),
+                column: location.map_or(0, |l| l.column() as usize),
+                path: String::new(),
+                message,
+                hint,
+            },
+        }
+    })
+}
+
+/// serde-saphyr's message reworded for an operator: no repeated location (we print our own),
+/// a plain word for an unset variable, and a "did you mean" for a misspelt option.
+fn syntax_message(message: &str) -> (String, Option<String>) {
+    let mut first = message.lines().next().unwrap_or(message).trim().to_owned();
+    if let Some(at) = first.rfind(" at line ") {
+        first.truncate(at);
+    }
+    if let Some(rest) = first.strip_prefix("missing property `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return (
+            format!("environment variable {name} is not set"),
+            Some(format!(
+                "export {name}, or give a default: ${{{name}:-value}}"
+            )),
+        );
+    }
+    if let Some(rest) = first.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        let expected = rest.split("expected one of ").nth(1).unwrap_or("");
+        let closest = expected
+            .split(", ")
+            .map(|c| c.trim_matches('`'))
+            .map(|c| (distance(name, c), c))
+            .filter(|(d, _)| *d <= 3)
+            .min();
+        let hint = closest.map(|(_, c)| format!("did you mean `{c}`?"));
+        return (format!("unknown option `{name}`"), hint);
+    }
+    (first, None)
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

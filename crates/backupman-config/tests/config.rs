@@ -1,0 +1,398 @@
+//! The configuration as an operator writes it: the spec page's examples, every substitution
+//! rule, every validation error with its location, and redaction.
+
+use std::path::PathBuf;
+
+use backupman_config::{ConfigError, DriveConfig, Loaded, RetentionPolicy, parse};
+
+fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/spec")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn spec_env(name: &str) -> Option<String> {
+    let value = match name {
+        "S3_BUCKET" => "env-bucket",
+        "AWS_REGION" => "eu-central-1",
+        "AWS_ACCESS_KEY_ID" => "AKIAENVEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY" => "env/secret+key",
+        "MINIO_ACCESS_KEY" => "minioadmin",
+        "MINIO_SECRET_KEY" => "minioadmin123",
+        "SPACES_ACCESS_KEY" => "DOKEY",
+        "SPACES_SECRET_KEY" => "DOSECRET",
+        "ENV" => "staging",
+        _ => return None,
+    };
+    Some(value.to_owned())
+}
+
+fn load(text: &str) -> Loaded {
+    parse(text, "config.yml", spec_env).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn problems(text: &str) -> Vec<(usize, String, String)> {
+    match parse(text, "config.yml", spec_env) {
+        Ok(l) => panic!("expected problems, got {:?}", l.config),
+        Err(e) => e
+            .problems()
+            .into_iter()
+            .map(|p| (p.line, p.path, p.message))
+            .collect(),
+    }
+}
+
+fn s3(loaded: &Loaded, i: usize) -> &backupman_config::S3DriveConfig {
+    match &loaded.config.drives[i] {
+        DriveConfig::S3(s3) => s3,
+        other => panic!("drive {i} is not s3: {other:?}"),
+    }
+}
+
+#[test]
+fn every_complete_spec_example_loads() {
+    for name in [
+        "configuration",
+        "environment-variables",
+        "basic-amazon-s3-setup",
+        "minio-development-setup",
+        "multiple-s3-providers",
+        "amazon-s3-production-setup",
+        "minio-development-environment",
+        "digitalocean-spaces-2",
+        "multi-region-redundancy",
+        "environment-based-configuration",
+    ] {
+        let loaded = parse(&fixture(&format!("{name}.yml")), name, spec_env)
+            .unwrap_or_else(|e| panic!("spec example {name} does not load: {e}"));
+        assert!(!loaded.config.drives.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn spec_examples_mean_what_they_say() {
+    let basic = load(&fixture("basic-amazon-s3-setup.yml"));
+    let d = s3(&basic, 0);
+    assert_eq!(d.label, "Production Backups");
+    assert_eq!(d.bucket, "company-backups-prod");
+    assert_eq!(d.region, "us-west-2");
+    assert_eq!(d.access_key.as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
+    assert_eq!(
+        d.secret_key.as_ref().map(|s| s.expose()),
+        Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    );
+    assert_eq!(d.prefix, "database-backups");
+    assert_eq!(d.endpoint, None);
+    assert!(!d.force_path_style);
+
+    let minio = load(&fixture("minio-development-setup.yml"));
+    let d = s3(&minio, 0);
+    assert_eq!(d.endpoint.as_deref(), Some("http://localhost:9000"));
+    assert!(d.force_path_style);
+
+    let configuration = load(&fixture("configuration.yml"));
+    // `endpoint: ""` means Amazon S3, not an empty URL.
+    assert_eq!(s3(&configuration, 0).endpoint, None);
+
+    let multi = load(&fixture("multiple-s3-providers.yml"));
+    assert_eq!(multi.config.drives.len(), 2);
+    assert_eq!(s3(&multi, 0).access_key.as_deref(), Some("AKIAENVEXAMPLE"));
+    assert_eq!(s3(&multi, 1).access_key.as_deref(), Some("minioadmin"));
+    assert_eq!(s3(&multi, 1).prefix, "backup-storage");
+
+    let env_based = load(&fixture("environment-based-configuration.yml"));
+    let d = s3(&env_based, 0);
+    assert_eq!(d.label, "staging Backups");
+    assert_eq!(d.bucket, "staging-company-backups");
+    assert_eq!(d.prefix, "backups/staging/database");
+}
+
+#[test]
+fn fragment_examples_only_lack_the_options_they_leave_out() {
+    for name in ["amazon-s3", "minio", "digitalocean-spaces-1"] {
+        for (_, path, message) in problems(&fixture(&format!("{name}.yml"))) {
+            assert_eq!(message, "missing required option", "{name}: {path}");
+            assert!(
+                ["drives[0].label", "drives[0].bucket", "drives[0].region"]
+                    .contains(&path.as_str()),
+                "{name}: {path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_missing_region_mistake_is_caught_where_it_is() {
+    let text = fixture("1-missing-region.yml");
+    let (wrong, correct) = text.split_once("# Correct").expect("two halves");
+    let found = problems(&format!("{wrong}\n    label: x\n"));
+    assert_eq!(
+        found,
+        vec![(
+            5,
+            "drives[0].region".to_owned(),
+            "must not be empty".to_owned()
+        )]
+    );
+    let fixed = format!("{correct}    label: x\n");
+    assert_eq!(s3(&load(&fixed), 0).region, "us-east-1");
+}
+
+#[test]
+fn substitution_rules() {
+    let env = |name: &str| match name {
+        "PGPORT" => Some("6543".to_owned()),
+        "PASS" => Some("p#ss: w'o\"rd $x".to_owned()),
+        "ENV" => Some("prod".to_owned()),
+        "STYLE" => Some("true".to_owned()),
+        _ => None,
+    };
+    let text = r#"
+data_sources:
+  - provider: postgres
+    label: App
+    db_name: app
+    port: ${PGPORT}
+    password: ${PASS}
+drives:
+  - provider: s3
+    label: ${ENV}-backups
+    bucket: b-${ENV}
+    region: ${REGION:-us-east-1}
+    prefix: backups/${ENV}/db
+    force_path_style: ${STYLE}
+    access_key: cost$$100
+    secret_key: ${PASS}
+"#;
+    let loaded = parse(text, "config.yml", env).unwrap_or_else(|e| panic!("{e}"));
+    let src = &loaded.config.sources[0];
+    assert_eq!(src.port, 6543);
+    assert_eq!(
+        src.password.as_ref().map(|s| s.expose()),
+        Some("p#ss: w'o\"rd $x")
+    );
+    let d = s3(&loaded, 0);
+    assert_eq!(d.label, "prod-backups");
+    assert_eq!(d.bucket, "b-prod");
+    assert_eq!(d.region, "us-east-1");
+    assert_eq!(d.prefix, "backups/prod/db");
+    assert!(d.force_path_style);
+    assert_eq!(d.access_key.as_deref(), Some("cost$100"));
+}
+
+#[test]
+fn an_unset_variable_names_itself_and_its_line() {
+    let err = parse(
+        "drives:\n  - provider: local\n    label: x\n    folder: /b/${BACKUP_ROOT}\n",
+        "config.yml",
+        |_| None,
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("environment variable BACKUP_ROOT is not set"),
+        "{text}"
+    );
+    assert_eq!(err.problems()[0].line, 4, "{text}");
+}
+
+#[test]
+fn a_quoted_reference_is_literal_and_warned_about() {
+    let loaded = parse(
+        "drives:\n  - provider: local\n    label: \"${ENV}\"\n    folder: /b\n",
+        "config.yml",
+        |_| Some("prod".into()),
+    )
+    .unwrap();
+    assert_eq!(loaded.config.drives[0].label(), "${ENV}");
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("line 3") && w.contains("taken literally"))
+    );
+}
+
+#[test]
+fn a_misspelt_option_is_rejected_with_a_suggestion() {
+    let err = parse(
+        "drives:\n  - provider: s3\n    label: s\n    bucket: bucket\n    region: us-east-1\n    force_path_stlye: true\n",
+        "config.yml",
+        |_| None,
+    )
+    .unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { .. }));
+    let p = &err.problems()[0];
+    assert_eq!(p.line, 6);
+    assert_eq!(p.message, "unknown option `force_path_stlye`");
+    assert_eq!(p.hint.as_deref(), Some("did you mean `force_path_style`?"));
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_location() {
+    let text = r#"
+data_sources:
+  - provider: oracle
+    label: A
+  - provider: postgres
+    label: B
+  - provider: sqlite
+    label: b
+    db_path: /x.db
+drives:
+  - provider: s3
+    label: One
+    bucket: Not_A_Bucket
+    region: ""
+    endpoint: localhost:9000
+    access_key: AK
+    part_size_mb: 2
+  - provider: local
+    label: one
+    bucket: stray
+  - provider: google_drive
+    label: G
+retention:
+  by: count
+  value: 0
+compression:
+  level: 12
+"#;
+    let found = problems(text);
+    let expect = [
+        (3, "data_sources[0].provider", "unknown provider \"oracle\""),
+        (5, "data_sources[1].db_name", "missing required option"),
+        (
+            8,
+            "data_sources[2].label",
+            "label \"b\" is already used by data_sources[1]",
+        ),
+        (
+            13,
+            "drives[0].bucket",
+            "invalid bucket name \"Not_A_Bucket\": only lower-case letters, digits, '.' and '-' are allowed",
+        ),
+        (14, "drives[0].region", "must not be empty"),
+        (
+            15,
+            "drives[0].endpoint",
+            "invalid endpoint \"localhost:9000\": it must start with http:// or https://",
+        ),
+        (
+            11,
+            "drives[0].secret_key",
+            "access_key is set but secret_key is missing or empty",
+        ),
+        (
+            17,
+            "drives[0].part_size_mb",
+            "2 MiB is outside S3's part size limits",
+        ),
+        (18, "drives[1].folder", "missing required option"),
+        (
+            20,
+            "drives[1].bucket",
+            "option `bucket` does not apply to provider `local`",
+        ),
+        (
+            19,
+            "drives[1].label",
+            "label \"one\" is already used by drives[0]",
+        ),
+        (
+            21,
+            "drives[2].provider",
+            "the google_drive provider is not supported by this version of backupman",
+        ),
+        (25, "retention.value", "must be at least 1"),
+        (27, "compression.level", "12 is not a gzip level"),
+    ];
+    for (line, path, message) in expect {
+        assert!(
+            found
+                .iter()
+                .any(|(l, p, m)| *l == line && p == path && m == message),
+            "missing ({line}, {path}, {message}) in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
+
+#[test]
+fn prefixes_are_normalised() {
+    for (written, expected) in [
+        ("backups", "backups"),
+        ("backups/", "backups"),
+        ("/a//b/", "a/b"),
+        ("", ""),
+    ] {
+        let text = format!(
+            "drives:\n  - provider: s3\n    label: s\n    bucket: bucket\n    region: us-east-1\n    prefix: \"{written}\"\n"
+        );
+        assert_eq!(s3(&load(&text), 0).prefix, expected, "{written:?}");
+    }
+}
+
+#[test]
+fn retention_modes() {
+    let policy = |text: &str| {
+        load(&format!(
+            "drives:\n  - provider: local\n    label: l\n    folder: /b\nretention:\n{text}"
+        ))
+        .config
+        .retention
+        .map(|r| r.policy)
+    };
+    assert_eq!(
+        policy("  enabled: true\n  by: age\n  value: 30\n"),
+        Some(RetentionPolicy::Age { days: 30 })
+    );
+    assert_eq!(
+        policy("  by: count\n  value: 7\n"),
+        Some(RetentionPolicy::Count { keep: 7 })
+    );
+    assert_eq!(
+        policy("  keep_daily: 7\n  keep_monthly: 12\n"),
+        Some(RetentionPolicy::Gfs {
+            daily: 7,
+            weekly: 0,
+            monthly: 12,
+            yearly: 0
+        })
+    );
+}
+
+#[test]
+fn unimplemented_sections_warn_once_and_tmp_folder_is_ignored() {
+    let loaded = load(
+        "data_sources:\n  - provider: sqlite\n    label: s\n    db_path: /x.db\n    tmp_folder: /tmp\ndrives:\n  - provider: local\n    label: l\n    folder: /b\nhttp:\n  port: 8080\ndatabase:\n  path: x.db\nnotifiers:\n  email:\n    to: a@b\n",
+    );
+    let w = loaded.warnings.join("\n");
+    for expected in [
+        "tmp_folder: accepted and ignored",
+        "http: this section is not implemented",
+        "database: this section is not implemented",
+        "notifiers.email: this notifier is not implemented",
+    ] {
+        assert_eq!(w.matches(expected).count(), 1, "{expected} in {w}");
+    }
+}
+
+#[test]
+fn secrets_never_show_in_debug_or_errors() {
+    let loaded = load(&fixture("basic-amazon-s3-setup.yml"));
+    let debug = format!("{:?}", loaded.config);
+    assert!(!debug.contains("wJalrXUtnFEMI"), "{debug}");
+    assert!(debug.contains("[redacted]"));
+
+    // A type error on a line fed by a secret must not echo the secret.
+    let err = parse(
+        "data_sources:\n  - provider: postgres\n    label: a\n    db_name: a\n    port: ${PASS}\ndrives:\n  - provider: local\n    label: l\n    folder: /b\n",
+        "config.yml",
+        |_| Some("hunter2-secret".into()),
+    )
+    .unwrap_err();
+    assert!(!err.to_string().contains("hunter2-secret"), "{err}");
+    assert_eq!(err.problems()[0].line, 5, "{err}");
+}
