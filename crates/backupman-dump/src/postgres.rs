@@ -1,0 +1,333 @@
+//! PostgreSQL: `pg_dump` in plain SQL format, streamed from its stdout.
+//!
+//! The dump is made with `--clean --if-exists`: it starts by dropping (if present) every
+//! object it is about to create, so the same file restores into an empty database (the
+//! drops are no-ops) and over an existing copy of the database (`restore --force`), and
+//! without `--create`, so it restores into a database of any name. Owners and privileges
+//! are kept; add `--no-owner --no-privileges` to `dump_options` when backups are restored
+//! on servers without the same roles.
+//!
+//! Connection settings go to the tools through libpq's environment (`PGHOST`, `PGPORT`,
+//! `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGSSLMODE`), so the password never appears on a
+//! command line and a database name is never parsed as an option or connection string.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use async_trait::async_trait;
+use backupman_config::{SourceConfig, SourceProvider};
+use backupman_core::{Dump, DumpStatus, Source, SourceError};
+
+use crate::restore::process::{self, find_companion, find_tool, run_capture, tool_version};
+
+/// A PostgreSQL database dumped with `pg_dump`.
+#[derive(Debug, Clone)]
+pub struct PostgresSource {
+    cfg: SourceConfig,
+}
+
+impl PostgresSource {
+    pub fn new(cfg: &SourceConfig) -> Self {
+        Self { cfg: cfg.clone() }
+    }
+
+    /// The arguments given to `pg_dump` (connection settings travel in the environment).
+    pub fn dump_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--no-password",
+            "--format=plain",
+            "--clean",
+            "--if-exists",
+            "--quote-all-identifiers",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        args.extend(self.cfg.dump_options.iter().cloned());
+        args
+    }
+
+    fn pg_dump(&self) -> Result<PathBuf, SourceError> {
+        find_tool(self.cfg.dump_tool.as_deref(), &["pg_dump"]).map_err(|e| {
+            SourceError::new(format!(
+                "{e}: install the PostgreSQL client tools (e.g. postgresql-client) or set dump_tool_path"
+            ))
+        })
+    }
+
+    fn command(&self, tool: &Path) -> Command {
+        let mut cmd = Command::new(tool);
+        pg_env(&mut cmd, &self.cfg);
+        cmd
+    }
+
+    /// The server's version number (`SHOW server_version_num`, e.g. 150004), via `psql`.
+    /// `None` when no `psql` is installed.
+    pub fn server_version_num(&self) -> Result<Option<u32>, SourceError> {
+        let Some(psql) = find_companion(self.cfg.dump_tool.as_deref(), "psql") else {
+            return Ok(None);
+        };
+        let mut cmd = self.command(&psql);
+        cmd.args([
+            "-X",
+            "-At",
+            "--no-password",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "SHOW server_version_num",
+        ]);
+        let out = run_capture(&mut cmd, None).map_err(|e| self.error(e))?;
+        out.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| self.error(format!("unexpected server_version_num {:?}", out.trim())))
+    }
+
+    /// Fails, with the fix, when `pg_dump` is older than the server (it would refuse anyway,
+    /// with a less helpful message).
+    fn check_versions(&self, tool: &Path) -> Result<Option<String>, SourceError> {
+        let version = tool_version(tool);
+        let Some(server) = self.server_version_num()? else {
+            return Ok(version);
+        };
+        let server_major = if server >= 100_000 {
+            server / 10_000
+        } else {
+            server / 100
+        };
+        if let Some(tool_major) = version.as_deref().and_then(pg_dump_major)
+            && tool_major < server_major
+        {
+            return Err(self.error(format!(
+                "{} is older than the PostgreSQL {server_major} server and cannot dump it: \
+                 install the PostgreSQL {server_major} client tools (postgresql-client-{server_major}) \
+                 or point dump_tool_path at a pg_dump of version {server_major} or newer",
+                version.as_deref().unwrap_or("pg_dump"),
+            )));
+        }
+        Ok(version)
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> SourceError {
+        SourceError::new(format!("source {:?}: {message}", self.cfg.label))
+    }
+
+    fn start_blocking(&self) -> Result<Dump, SourceError> {
+        let tool = self.pg_dump()?;
+        let tool_version = self.check_versions(&tool)?;
+        let mut cmd = self.command(&tool);
+        cmd.args(self.dump_args());
+        tracing::debug!(source = %self.cfg.label, tool = %tool.display(), args = ?self.dump_args(), "spawning pg_dump");
+        let (running, stdout) = process::spawn_reading(&mut cmd).map_err(|e| self.error(e))?;
+        let label = self.cfg.label.clone();
+        Ok(Dump {
+            reader: Box::new(stdout),
+            finish: Box::new(move || {
+                running
+                    .wait(true)
+                    .map_err(|e| SourceError::new(format!("source {label:?}: {e}")))?;
+                Ok(DumpStatus { tool_version })
+            }),
+        })
+    }
+
+    fn check_blocking(&self) -> Result<(), SourceError> {
+        let tool = self.pg_dump()?;
+        self.check_versions(&tool)?;
+        // Tables and sequences the user cannot read would make the real dump fail.
+        if let Some(psql) = find_companion(self.cfg.dump_tool.as_deref(), "psql") {
+            let mut cmd = self.command(&psql);
+            cmd.args([
+                "-X",
+                "-At",
+                "--no-password",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                UNREADABLE,
+            ]);
+            let out = run_capture(&mut cmd, None).map_err(|e| self.error(e))?;
+            let unreadable: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+            if !unreadable.is_empty() {
+                return Err(self.error(format!(
+                    "user {} cannot read {} ({}): grant SELECT on them, or use a role such as pg_read_all_data",
+                    self.cfg.user.as_deref().unwrap_or("(default)"),
+                    if unreadable.len() == 1 { "this relation" } else { "these relations" },
+                    unreadable.join(", ")
+                )));
+            }
+        }
+        // A schema-only dump exercises the connection, the catalog reads and the locks.
+        let mut cmd = self.command(&tool);
+        cmd.args(["--no-password", "--schema-only", "--file=/dev/null"]);
+        cmd.args(&self.cfg.dump_options);
+        run_capture(&mut cmd, None).map_err(|e| self.error(e))?;
+        Ok(())
+    }
+}
+
+/// Relations in user schemas the current user may not SELECT from.
+const UNREADABLE: &str = "SELECT format('%I.%I', n.nspname, c.relname) \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p', 'm', 'S') \
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+       AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%' \
+       AND NOT has_table_privilege(c.oid, 'SELECT') \
+     ORDER BY 1";
+
+/// Sets libpq's connection variables on a command (`pg_dump`, `psql`).
+pub(crate) fn pg_env(cmd: &mut Command, cfg: &SourceConfig) {
+    pg_env_parts(
+        cmd,
+        &cfg.host,
+        cfg.port,
+        cfg.user.as_deref(),
+        cfg.password.as_ref().map(|p| p.expose()),
+        cfg.db_name.as_deref(),
+        cfg.tls.as_deref(),
+    );
+}
+
+pub(crate) fn pg_env_parts(
+    cmd: &mut Command,
+    host: &str,
+    port: u16,
+    user: Option<&str>,
+    password: Option<&str>,
+    database: Option<&str>,
+    tls: Option<&str>,
+) {
+    if !host.is_empty() {
+        cmd.env("PGHOST", host);
+    }
+    let port = if port == 0 {
+        SourceProvider::Postgres.default_port().unwrap_or(5432)
+    } else {
+        port
+    };
+    cmd.env("PGPORT", port.to_string());
+    if let Some(user) = user {
+        cmd.env("PGUSER", user);
+    }
+    if let Some(password) = password {
+        cmd.env("PGPASSWORD", password);
+    }
+    if let Some(db) = database {
+        cmd.env("PGDATABASE", db);
+    }
+    if let Some(mode) = tls {
+        cmd.env("PGSSLMODE", mode);
+    }
+}
+
+/// `pg_dump (PostgreSQL) 15.4 (Debian 15.4-1)` → 15; `pg_dump (PostgreSQL) 9.6.24` → 9.
+fn pg_dump_major(version: &str) -> Option<u32> {
+    let number = version
+        .split_whitespace()
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
+    let major: u32 = number
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    Some(major)
+}
+
+#[async_trait]
+impl Source for PostgresSource {
+    fn label(&self) -> &str {
+        &self.cfg.label
+    }
+
+    fn provider(&self) -> &str {
+        self.cfg.provider.as_str()
+    }
+
+    fn database(&self) -> String {
+        self.cfg.db_name.clone().unwrap_or_default()
+    }
+
+    fn extension(&self) -> &str {
+        "sql"
+    }
+
+    async fn start(&self) -> Result<Dump, SourceError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.start_blocking())
+            .await
+            .unwrap_or_else(|e| Err(SourceError::new(format!("starting pg_dump failed: {e}"))))
+    }
+
+    async fn check(&self) -> Result<(), SourceError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.check_blocking())
+            .await
+            .unwrap_or_else(|e| Err(SourceError::new(format!("checking the source failed: {e}"))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backupman_config::Secret;
+
+    fn cfg() -> SourceConfig {
+        SourceConfig {
+            label: "app".into(),
+            provider: SourceProvider::Postgres,
+            host: "db.example".into(),
+            port: 5433,
+            db_name: Some("app".into()),
+            user: Some("backup".into()),
+            password: Some(Secret::new("s3cret-pw")),
+            tls: Some("require".into()),
+            db_path: None,
+            dump_tool: None,
+            dump_options: vec!["--exclude-table=audit".into()],
+        }
+    }
+
+    #[test]
+    fn password_travels_in_the_environment_only() {
+        let source = PostgresSource::new(&cfg());
+        let args = source.dump_args();
+        assert!(args.iter().all(|a| !a.contains("s3cret-pw")), "{args:?}");
+        assert!(args.contains(&"--clean".to_owned()));
+        assert_eq!(args.last().unwrap(), "--exclude-table=audit");
+        let cmd = source.command(&PathBuf::from("pg_dump"));
+        let envs: Vec<(String, String)> = cmd
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.unwrap().to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        for (key, value) in [
+            ("PGPASSWORD", "s3cret-pw"),
+            ("PGHOST", "db.example"),
+            ("PGPORT", "5433"),
+            ("PGSSLMODE", "require"),
+            ("PGDATABASE", "app"),
+        ] {
+            assert!(
+                envs.contains(&(key.into(), value.into())),
+                "{key} in {envs:?}"
+            );
+        }
+        assert!(!format!("{source:?}").contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn majors_are_parsed() {
+        assert_eq!(
+            pg_dump_major("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(pg_dump_major("pg_dump (PostgreSQL) 9.6.24"), Some(9));
+        assert_eq!(pg_dump_major("pg_dump (PostgreSQL) 17devel"), Some(17));
+        assert_eq!(pg_dump_major("nonsense"), None);
+    }
+}
