@@ -51,17 +51,15 @@ impl LocalDrive {
     }
 }
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, DriveError> + Send + 'static,
-) -> impl std::future::Future<Output = Result<T, DriveError>> {
-    async move {
-        tokio::task::spawn_blocking(f).await.unwrap_or_else(|err| {
-            Err(DriveError::new(
-                DriveErrorKind::Other,
-                format!("local drive task failed: {err}"),
-            ))
-        })
-    }
+) -> Result<T, DriveError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|err| {
+        Err(DriveError::new(
+            DriveErrorKind::Other,
+            format!("local drive task failed: {err}"),
+        ))
+    })
 }
 
 #[async_trait]

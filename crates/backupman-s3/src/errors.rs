@@ -1,0 +1,486 @@
+//! The one place S3 failures become [`DriveError`]s: one line with the cause in the words of
+//! the S3 drive documentation's troubleshooting section, and what to check.
+//!
+//! Nothing here prints an SDK `Debug` dump or a secret: messages are built from the error
+//! code, the HTTP status, the operation, the bucket and key, and the endpoint.
+
+use std::error::Error as StdError;
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use backupman_core::{DriveError, DriveErrorKind};
+
+/// What an error is about, for the message and the hint.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorContext {
+    pub bucket: String,
+    pub region: String,
+    /// The endpoint as configured, or the Amazon S3 one for the region.
+    pub endpoint: String,
+    pub custom_endpoint: bool,
+    pub force_path_style: bool,
+    pub timeout_seconds: u64,
+    pub max_attempts: u32,
+}
+
+/// The facts of one failure that classification looks at.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Facts {
+    /// The S3 error code (`AccessDenied`), when the server answered with one.
+    pub code: Option<String>,
+    /// The server's own message for that code.
+    pub server_message: Option<String>,
+    pub status: Option<u16>,
+    /// The region the server says the bucket is in (`x-amz-bucket-region`).
+    pub bucket_region: Option<String>,
+    /// The request timed out (connect or response).
+    pub timeout: bool,
+    /// The request never got an HTTP answer (connect, DNS, TLS, I/O).
+    pub dispatch: bool,
+    /// The `Display` texts of the error's source chain, joined by ` | `.
+    pub chain: String,
+    pub connection_refused: bool,
+}
+
+impl Facts {
+    pub(crate) fn from_sdk<E>(err: &SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + 'static,
+    {
+        let mut facts = Facts {
+            code: err.code().map(str::to_owned),
+            server_message: err.message().map(str::to_owned),
+            ..Facts::default()
+        };
+        if let Some(raw) = err.raw_response() {
+            facts.status = Some(raw.status().as_u16());
+            facts.bucket_region = raw.headers().get("x-amz-bucket-region").map(str::to_owned);
+        }
+        match err {
+            SdkError::TimeoutError(_) => facts.timeout = true,
+            SdkError::DispatchFailure(failure) => {
+                facts.dispatch = true;
+                facts.timeout = failure.is_timeout();
+            }
+            _ => {}
+        }
+        let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+        while let Some(e) = source {
+            facts.chain.push_str(&e.to_string());
+            facts.chain.push_str(" | ");
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => facts.connection_refused = true,
+                    std::io::ErrorKind::TimedOut => facts.timeout = true,
+                    _ => {}
+                }
+            }
+            source = e.source();
+        }
+        if facts.chain.to_lowercase().contains("connection refused") {
+            facts.connection_refused = true;
+        }
+        facts
+    }
+}
+
+impl ErrorContext {
+    /// Maps a failed SDK call of operation `op` on `target` (an `s3://` URL) to a drive error.
+    pub(crate) fn map<E>(
+        &self,
+        op: &str,
+        target: &str,
+        err: &SdkError<E, HttpResponse>,
+    ) -> DriveError
+    where
+        E: ProvideErrorMetadata + StdError + 'static,
+    {
+        let facts = Facts::from_sdk(err);
+        tracing::debug!(op, target, code = ?facts.code, status = ?facts.status, chain = %facts.chain, "S3 request failed");
+        self.classify(op, target, &facts)
+    }
+
+    /// Turns the facts of a failure into the message and hint a person acts on.
+    pub(crate) fn classify(&self, op: &str, target: &str, facts: &Facts) -> DriveError {
+        use DriveErrorKind::{Auth, Connection, NotFound, Other};
+        let at = format!("{op} {target}");
+        let code = facts.code.as_deref().unwrap_or("");
+        let region_hint = match &facts.bucket_region {
+            Some(actual) if actual != &self.region => {
+                format!(
+                    "set `region: {actual}` (the bucket's region; now `{}`)",
+                    self.region
+                )
+            }
+            _ => format!(
+                "set `region` to the region the bucket was created in (now `{}`)",
+                self.region
+            ),
+        };
+
+        match code {
+            "AccessDenied" | "AllAccessDisabled" | "Forbidden" => {
+                return DriveError::new(Auth, format!("Access Denied: {at} was refused"))
+                    .with_hint(
+                        "verify the access key and secret key are correct; check the IAM policy \
+                         allows s3:PutObject, s3:GetObject, s3:DeleteObject and s3:ListBucket on \
+                         the bucket and bucket/*; verify `region` matches the bucket's location",
+                    );
+            }
+            "InvalidAccessKeyId"
+            | "InvalidAccessKey"
+            | "InvalidClientTokenId"
+            | "AccessKeyNotFound"
+            | "NotAuthorized"
+            | "UnrecognizedClientException" => {
+                return DriveError::new(
+                    Auth,
+                    format!("InvalidAccessKeyId: the access key is not known to the store ({at})"),
+                )
+                .with_hint(if self.custom_endpoint {
+                    "check `access_key`; use this provider's own keys (e.g. Spaces keys, not AWS \
+                     keys) and its region-specific `endpoint`"
+                } else {
+                    "check `access_key`: it must be an active key of this AWS account"
+                });
+            }
+            "SignatureDoesNotMatch" => {
+                return DriveError::new(
+                    Auth,
+                    format!(
+                        "SignatureDoesNotMatch: the secret key does not match the access key ({at})"
+                    ),
+                )
+                .with_hint(
+                    "check `secret_key` for typos, extra spaces or quotes; put it in an \
+                     environment variable (`secret_key: ${AWS_SECRET_ACCESS_KEY}`)",
+                );
+            }
+            "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired" | "InvalidSecurity" => {
+                return DriveError::new(
+                    Auth,
+                    format!("InvalidToken: The provided token is malformed or expired ({at})"),
+                )
+                .with_hint(
+                    "regenerate the access keys (or refresh the session token); check for extra \
+                     spaces or special characters in the credentials; use environment variables \
+                     instead of hardcoded values",
+                );
+            }
+            "NoSuchBucket" => {
+                return DriveError::new(
+                    NotFound,
+                    format!(
+                        "NoSuchBucket: The specified bucket does not exist: `{}` ({at})",
+                        self.bucket
+                    ),
+                )
+                .with_hint(format!(
+                    "verify the bucket name spelling and that it exists in region `{}`",
+                    self.region
+                ));
+            }
+            "NoSuchKey" | "NotFound" if facts.status != Some(301) => {
+                return DriveError::new(NotFound, format!("NoSuchKey: {target} does not exist"));
+            }
+            "PermanentRedirect"
+            | "AuthorizationHeaderMalformed"
+            | "IllegalLocationConstraintException"
+            | "Redirect"
+            | "TemporaryRedirect" => {
+                return DriveError::new(
+                    Auth,
+                    format!(
+                        "wrong region: bucket `{}` is not in `{}` ({at})",
+                        self.bucket, self.region
+                    ),
+                )
+                .with_hint(region_hint);
+            }
+            _ => {}
+        }
+        if matches!(facts.status, Some(301 | 307)) {
+            return DriveError::new(
+                Auth,
+                format!(
+                    "wrong region: bucket `{}` is not in `{}` ({at})",
+                    self.bucket, self.region
+                ),
+            )
+            .with_hint(region_hint);
+        }
+
+        if facts.dispatch || facts.timeout {
+            let chain = facts.chain.to_lowercase();
+            if facts.connection_refused {
+                return DriveError::new(
+                    Connection,
+                    format!(
+                        "connection refused: nothing is listening at {} ({at})",
+                        self.endpoint
+                    ),
+                )
+                .with_hint(
+                    "check the endpoint URL includes the right port (MinIO: 9000) and that the \
+                     server is running and reachable",
+                );
+            }
+            if chain.contains("dns error")
+                || chain.contains("dns lookup")
+                || chain.contains("failed to lookup address")
+                || chain.contains("resolve")
+                || chain.contains("name or service not known")
+                || chain.contains("no address associated")
+            {
+                let host = if self.force_path_style {
+                    host_of(&self.endpoint).to_owned()
+                } else {
+                    format!("{}.{}", self.bucket, host_of(&self.endpoint))
+                };
+                let hint = if self.force_path_style {
+                    "check the endpoint URL's host name and your DNS".to_owned()
+                } else {
+                    format!(
+                        "check `force_path_style`: with `force_path_style: false` (virtual-hosted) \
+                         the bucket is part of the host name ({host}); MinIO and most self-hosted \
+                         stores need `force_path_style: true`; otherwise check the endpoint URL"
+                    )
+                };
+                return DriveError::new(Connection, format!("cannot resolve host `{host}` ({at})"))
+                    .with_hint(hint);
+            }
+            if chain.contains("certificate")
+                || chain.contains("unknownissuer")
+                || chain.contains("invalid peer")
+                || chain.contains("tls handshake")
+            {
+                return DriveError::new(
+                    Connection,
+                    format!(
+                        "certificate is not trusted: {} presented a TLS certificate this machine \
+                         does not accept ({at})",
+                        self.endpoint
+                    ),
+                )
+                .with_hint(
+                    "check the endpoint URL matches the certificate's domain and that its CA is \
+                     in the system trust store; use http:// only for local testing",
+                );
+            }
+            if facts.timeout {
+                return DriveError::new(
+                    Connection,
+                    format!(
+                        "operation error S3: {op}, exceeded maximum number of attempts ({}), each \
+                         timed out after {}s waiting for {} ({target})",
+                        self.max_attempts, self.timeout_seconds, self.endpoint
+                    ),
+                )
+                .with_hint(format!(
+                    "check network connectivity and that a firewall allows HTTPS to the endpoint; \
+                     for custom endpoints check the endpoint URL; raise `timeout_seconds` (now {}) \
+                     or `max_attempts` (now {})",
+                    self.timeout_seconds, self.max_attempts
+                ));
+            }
+            let cause = last_cause(&facts.chain);
+            return DriveError::new(
+                Connection,
+                format!(
+                    "operation error S3: {op}, exceeded maximum number of attempts ({}): cannot \
+                     reach {}: {cause} ({target})",
+                    self.max_attempts, self.endpoint
+                ),
+            )
+            .with_hint(format!(
+                "check the endpoint URL and network connectivity; raise `max_attempts` (now {}) \
+                 for flaky networks",
+                self.max_attempts
+            ));
+        }
+
+        let status = facts
+            .status
+            .map(|s| format!("HTTP {s}"))
+            .unwrap_or_else(|| "no HTTP status".to_owned());
+        match facts.status {
+            Some(403) => {
+                DriveError::new(Auth, format!("Access Denied: {at} was refused ({status})"))
+                    .with_hint("verify the access key, secret key, IAM permissions and `region`")
+            }
+            Some(404) => DriveError::new(NotFound, format!("{at}: not found ({status})"))
+                .with_hint(format!(
+                    "verify the bucket name `{}` and the endpoint URL",
+                    self.bucket
+                )),
+            _ => {
+                let what = match (&facts.code, &facts.server_message) {
+                    (Some(c), Some(m)) => format!("{c}: {}", one_line(m)),
+                    (Some(c), None) => c.clone(),
+                    (None, Some(m)) => one_line(m),
+                    (None, None) => last_cause(&facts.chain),
+                };
+                DriveError::new(Other, format!("{at} failed: {what} ({status})"))
+            }
+        }
+    }
+}
+
+/// The host (and port) of an endpoint URL.
+fn host_of(endpoint: &str) -> &str {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// The innermost cause of a source chain, on one line.
+fn last_cause(chain: &str) -> String {
+    let cause = chain
+        .rsplit(" | ")
+        .find(|s| !s.trim().is_empty())
+        .unwrap_or("unknown error");
+    one_line(cause)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(force_path_style: bool) -> ErrorContext {
+        ErrorContext {
+            bucket: "backups".into(),
+            region: "us-east-1".into(),
+            endpoint: "http://localhost:9000".into(),
+            custom_endpoint: true,
+            force_path_style,
+            timeout_seconds: 7,
+            max_attempts: 2,
+        }
+    }
+
+    fn code(code: &str, status: u16) -> Facts {
+        Facts {
+            code: Some(code.into()),
+            server_message: Some("server says\nsomething".into()),
+            status: Some(status),
+            ..Facts::default()
+        }
+    }
+
+    fn map(facts: Facts) -> DriveError {
+        ctx(false).classify("PutObject", "s3://backups/k", &facts)
+    }
+
+    #[test]
+    fn service_codes_use_the_documented_wording() {
+        let e = map(code("AccessDenied", 403));
+        assert_eq!(e.kind, DriveErrorKind::Auth);
+        assert!(
+            e.message
+                .starts_with("Access Denied: PutObject s3://backups/k"),
+            "{e}"
+        );
+        assert!(e.hint.as_deref().unwrap().contains("s3:ListBucket"));
+
+        let e = map(code("InvalidAccessKeyId", 403));
+        assert!(e.message.starts_with("InvalidAccessKeyId"), "{e}");
+        let e = map(code("SignatureDoesNotMatch", 403));
+        assert!(e.message.starts_with("SignatureDoesNotMatch"), "{e}");
+        assert!(e.hint.as_deref().unwrap().contains("`secret_key`"));
+        let e = map(code("InvalidToken", 400));
+        assert!(
+            e.message
+                .starts_with("InvalidToken: The provided token is malformed"),
+            "{e}"
+        );
+        let e = map(code("NoSuchBucket", 404));
+        assert_eq!(e.kind, DriveErrorKind::NotFound);
+        assert!(
+            e.message
+                .starts_with("NoSuchBucket: The specified bucket does not exist: `backups`"),
+            "{e}"
+        );
+        let e = map(code("NoSuchKey", 404));
+        assert_eq!(e.kind, DriveErrorKind::NotFound);
+    }
+
+    #[test]
+    fn wrong_region_names_the_right_one() {
+        let mut facts = code("PermanentRedirect", 301);
+        facts.bucket_region = Some("eu-west-1".into());
+        let e = map(facts);
+        assert!(e.message.starts_with("wrong region"), "{e}");
+        assert!(e.hint.as_deref().unwrap().contains("`region: eu-west-1`"));
+        let mut facts = Facts {
+            status: Some(301),
+            ..Facts::default()
+        };
+        facts.bucket_region = Some("ap-south-1".into());
+        assert!(map(facts).hint.unwrap().contains("ap-south-1"));
+        let e = map(code("AuthorizationHeaderMalformed", 400));
+        assert!(e.message.starts_with("wrong region"), "{e}");
+    }
+
+    #[test]
+    fn connection_failures() {
+        let refused = Facts {
+            dispatch: true,
+            connection_refused: true,
+            chain: "dispatch failure | io error | tcp connect error | connection refused (os error 111) | ".into(),
+            ..Facts::default()
+        };
+        let e = map(refused);
+        assert_eq!(e.kind, DriveErrorKind::Connection);
+        assert!(e.message.starts_with("connection refused"), "{e}");
+        assert!(e.hint.unwrap().contains("port"));
+
+        let dns = Facts {
+            dispatch: true,
+            chain: "dispatch failure | dns error | failed to lookup address information: name or service not known | ".into(),
+            ..Facts::default()
+        };
+        let e = map(dns.clone());
+        assert!(e.message.contains("`backups.localhost:9000`"), "{e}");
+        assert!(e.hint.unwrap().contains("`force_path_style: true`"));
+        let e = ctx(true).classify("PutObject", "s3://backups/k", &dns);
+        assert!(e.message.contains("`localhost:9000`"), "{e}");
+
+        let tls = Facts {
+            dispatch: true,
+            chain: "dispatch failure | invalid peer certificate: unknownissuer | ".into(),
+            ..Facts::default()
+        };
+        assert!(map(tls).message.starts_with("certificate is not trusted"));
+
+        let timeout = Facts {
+            dispatch: true,
+            timeout: true,
+            chain: "timeout | http read timeout occurred after 7s | ".into(),
+            ..Facts::default()
+        };
+        let e = map(timeout);
+        assert!(
+            e.message.starts_with(
+                "operation error S3: PutObject, exceeded maximum number of attempts (2)"
+            ),
+            "{e}"
+        );
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("`timeout_seconds` (now 7)") && hint.contains("`max_attempts` (now 2)")
+        );
+    }
+
+    #[test]
+    fn unknown_errors_stay_on_one_line() {
+        let e = map(code("SlowDown", 503));
+        assert_eq!(
+            e.message,
+            "PutObject s3://backups/k failed: SlowDown: server says something (HTTP 503)"
+        );
+        assert!(!e.to_string().contains('\n'));
+    }
+}

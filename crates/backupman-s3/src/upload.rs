@@ -1,0 +1,363 @@
+//! Streamed uploads: one PutObject for a stream smaller than a part, otherwise a multipart
+//! upload with a few parts in flight, aborted on any failure (or when dropped unfinished).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use backupman_core::{DriveError, DriveErrorKind, StoredObject, Upload};
+use bytes::{Bytes, BytesMut};
+use tokio::task::JoinSet;
+
+use crate::drive::Shared;
+
+/// Parts uploaded concurrently: with the part being filled, memory stays under
+/// `(MAX_IN_FLIGHT + 1) × part size` whatever the object's size.
+pub const MAX_IN_FLIGHT: usize = 4;
+/// S3's smallest part (all but the last).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+/// S3's largest part.
+const MAX_PART_SIZE: usize = 5 * 1024 * 1024 * 1024;
+/// Parts per size step: the part size doubles every this many parts, so 10,000 parts starting
+/// at 5 MiB reach well over S3's 5 TiB object limit.
+const PARTS_PER_STEP: u32 = 900;
+
+/// The size of part number `part` (1-based) when the first part is `base` bytes.
+pub fn part_size(base: usize, part: u32) -> usize {
+    let doublings = (part.saturating_sub(1) / PARTS_PER_STEP).min(12);
+    base.max(MIN_PART_SIZE)
+        .saturating_mul(1 << doublings)
+        .min(MAX_PART_SIZE)
+}
+
+pub(crate) struct S3Upload {
+    shared: Arc<Shared>,
+    /// Key relative to the drive's prefix.
+    key: String,
+    /// Full object key in the bucket.
+    object_key: String,
+    base_part_size: usize,
+    buffer: BytesMut,
+    /// Set once a multipart upload was created.
+    upload_id: Option<String>,
+    next_part: u32,
+    in_flight: JoinSet<Result<CompletedPart, DriveError>>,
+    done_parts: Vec<CompletedPart>,
+    size: u64,
+    /// Completed or aborted: nothing for `Drop` to clean up.
+    finished: bool,
+}
+
+impl S3Upload {
+    pub(crate) fn new(shared: Arc<Shared>, key: String, object_key: String) -> Self {
+        let base_part_size = shared.part_size;
+        Self {
+            shared,
+            key,
+            object_key,
+            base_part_size,
+            buffer: BytesMut::new(),
+            upload_id: None,
+            next_part: 1,
+            in_flight: JoinSet::new(),
+            done_parts: Vec::new(),
+            size: 0,
+            finished: false,
+        }
+    }
+
+    fn target(&self) -> String {
+        self.shared.url(&self.object_key)
+    }
+
+    fn current_part_size(&self) -> usize {
+        part_size(self.base_part_size, self.next_part)
+    }
+
+    async fn create_multipart(&mut self) -> Result<String, DriveError> {
+        let s = &self.shared;
+        let mut req = s
+            .client
+            .create_multipart_upload()
+            .bucket(&s.bucket)
+            .key(&self.object_key);
+        if let Some(class) = &s.storage_class {
+            req = req.storage_class(class.as_str().into());
+        }
+        if let Some(sse) = &s.server_side_encryption {
+            req = req.server_side_encryption(sse.as_str().into());
+        }
+        if let Some(kms) = &s.sse_kms_key_id {
+            req = req.ssekms_key_id(kms);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| s.errors.map("CreateMultipartUpload", &self.target(), &e))?;
+        out.upload_id.ok_or_else(|| {
+            DriveError::new(
+                DriveErrorKind::Other,
+                format!(
+                    "CreateMultipartUpload {} returned no upload id",
+                    self.target()
+                ),
+            )
+        })
+    }
+
+    /// Sends one part; waits for a free slot first so at most [`MAX_IN_FLIGHT`] are pending.
+    async fn send_part(&mut self, data: Bytes) -> Result<(), DriveError> {
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.create_multipart().await?;
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        while self.in_flight.len() >= MAX_IN_FLIGHT {
+            self.join_one().await?;
+        }
+        let part_number = self.next_part as i32;
+        self.next_part += 1;
+        let shared = self.shared.clone();
+        let object_key = self.object_key.clone();
+        self.in_flight.spawn(async move {
+            let out = shared
+                .client
+                .upload_part()
+                .bucket(&shared.bucket)
+                .key(&object_key)
+                .upload_id(upload_id)
+                .part_number(part_number)
+                .content_length(data.len() as i64)
+                .body(SdkByteStream::from(data))
+                .send()
+                .await
+                .map_err(|e| {
+                    shared.errors.map(
+                        "UploadPart",
+                        &format!("{} (part {part_number})", shared.url(&object_key)),
+                        &e,
+                    )
+                })?;
+            Ok(CompletedPart::builder()
+                .part_number(part_number)
+                .set_e_tag(out.e_tag)
+                .build())
+        });
+        Ok(())
+    }
+
+    async fn join_one(&mut self) -> Result<(), DriveError> {
+        if let Some(joined) = self.in_flight.join_next().await {
+            let part = joined.map_err(|e| {
+                DriveError::new(
+                    DriveErrorKind::Other,
+                    format!("part upload task failed: {e}"),
+                )
+            })??;
+            self.done_parts.push(part);
+        }
+        Ok(())
+    }
+
+    async fn write_inner(&mut self, chunk: Bytes) -> Result<(), DriveError> {
+        self.size += chunk.len() as u64;
+        self.buffer.extend_from_slice(&chunk);
+        while self.buffer.len() >= self.current_part_size() {
+            let part = self.buffer.split_to(self.current_part_size()).freeze();
+            self.send_part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn complete_inner(&mut self) -> Result<(), DriveError> {
+        if self.upload_id.is_none() {
+            let s = self.shared.clone();
+            let data = std::mem::take(&mut self.buffer).freeze();
+            let mut req = s
+                .client
+                .put_object()
+                .bucket(&s.bucket)
+                .key(&self.object_key)
+                .content_length(data.len() as i64)
+                .body(SdkByteStream::from(data));
+            if let Some(class) = &s.storage_class {
+                req = req.storage_class(class.as_str().into());
+            }
+            if let Some(sse) = &s.server_side_encryption {
+                req = req.server_side_encryption(sse.as_str().into());
+            }
+            if let Some(kms) = &s.sse_kms_key_id {
+                req = req.ssekms_key_id(kms);
+            }
+            req.send()
+                .await
+                .map_err(|e| s.errors.map("PutObject", &self.target(), &e))?;
+            return Ok(());
+        }
+        if !self.buffer.is_empty() {
+            let last = std::mem::take(&mut self.buffer).freeze();
+            self.send_part(last).await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.join_one().await?;
+        }
+        let mut parts = std::mem::take(&mut self.done_parts);
+        parts.sort_by_key(|p| p.part_number);
+        let s = &self.shared;
+        s.client
+            .complete_multipart_upload()
+            .bucket(&s.bucket)
+            .key(&self.object_key)
+            .upload_id(self.upload_id.clone().unwrap_or_default())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| s.errors.map("CompleteMultipartUpload", &self.target(), &e))?;
+        Ok(())
+    }
+
+    /// Stops every part in flight and aborts the multipart upload, if one was created.
+    async fn abort_inner(&mut self) -> Result<(), DriveError> {
+        self.finished = true;
+        self.in_flight.shutdown().await;
+        self.buffer = BytesMut::new();
+        match self.upload_id.take() {
+            Some(id) => abort_multipart(&self.shared, &self.object_key, &id).await,
+            None => Ok(()),
+        }
+    }
+}
+
+pub(crate) async fn abort_multipart(
+    shared: &Shared,
+    object_key: &str,
+    upload_id: &str,
+) -> Result<(), DriveError> {
+    shared
+        .client
+        .abort_multipart_upload()
+        .bucket(&shared.bucket)
+        .key(object_key)
+        .upload_id(upload_id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            shared
+                .errors
+                .map("AbortMultipartUpload", &shared.url(object_key), &e)
+        })
+}
+
+#[async_trait]
+impl Upload for S3Upload {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), DriveError> {
+        if self.finished {
+            return Err(DriveError::new(
+                DriveErrorKind::Other,
+                "write after the upload ended",
+            ));
+        }
+        match self.write_inner(chunk).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                if let Err(abort) = self.abort_inner().await {
+                    tracing::warn!(key = %self.key, error = %abort, "abort after a failed part failed too");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn complete(mut self: Box<Self>) -> Result<StoredObject, DriveError> {
+        if self.finished {
+            return Err(DriveError::new(
+                DriveErrorKind::Other,
+                "complete after the upload ended",
+            ));
+        }
+        match self.complete_inner().await {
+            Ok(()) => {
+                self.finished = true;
+                Ok(StoredObject {
+                    key: self.key.clone(),
+                    location: self.target(),
+                    size: self.size,
+                })
+            }
+            Err(err) => {
+                if let Err(abort) = self.abort_inner().await {
+                    tracing::warn!(key = %self.key, error = %abort, "abort after a failed completion failed too");
+                }
+                self.finished = true;
+                Err(err)
+            }
+        }
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<(), DriveError> {
+        self.abort_inner().await
+    }
+}
+
+impl Drop for S3Upload {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.in_flight.abort_all();
+        let Some(upload_id) = self.upload_id.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let shared = self.shared.clone();
+                let object_key = self.object_key.clone();
+                handle.spawn(async move {
+                    if let Err(err) = abort_multipart(&shared, &object_key, &upload_id).await {
+                        tracing::warn!(error = %err, "aborting a dropped upload failed");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(
+                key = %self.key,
+                "upload dropped outside a tokio runtime: multipart upload {upload_id} left open"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for S3Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Upload")
+            .field("object_key", &self.object_key)
+            .field("upload_id", &self.upload_id)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_grow_to_reach_five_tebibytes() {
+        const MIB: usize = 1024 * 1024;
+        assert_eq!(part_size(8 * MIB, 1), 8 * MIB);
+        assert_eq!(part_size(8 * MIB, 900), 8 * MIB);
+        assert_eq!(part_size(8 * MIB, 901), 16 * MIB);
+        assert_eq!(part_size(MIB, 1), 5 * MIB, "never below S3's minimum");
+        let total: u128 = (1..=10_000).map(|n| part_size(5 * MIB, n) as u128).sum();
+        assert!(total >= 5 * 1024 * 1024 * MIB as u128, "{total}");
+        assert!(part_size(5 * MIB, 10_000) <= MAX_PART_SIZE);
+    }
+}

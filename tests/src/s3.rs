@@ -1,0 +1,386 @@
+//! Real S3 servers on random free `127.0.0.1` ports: s3s-fs, `rclone serve s3`, moto and
+//! (when available) MinIO, each in path-style and, where the server supports it,
+//! virtual-hosted mode.
+//!
+//! Virtual-hosted requests go to `http://<bucket>.localhost:<port>`; since `*.localhost` does
+//! not resolve everywhere, [`loopback_http_client`] resolves `localhost` and every
+//! `*.localhost` name to `127.0.0.1` itself (other names go to the system resolver).
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
+use backupman_config::{S3DriveConfig, Secret};
+use backupman_s3::{S3Drive, SharedHttpClient};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which server a [`S3Server`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    S3sFs,
+    Rclone,
+    Moto,
+    Minio,
+}
+
+/// How requests address the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `http://host:port/bucket/key` (`force_path_style: true`).
+    Path,
+    /// `http://bucket.host:port/key` (`force_path_style: false`).
+    VirtualHosted,
+}
+
+/// A running S3 server; dropping it stops the process and removes its files.
+#[derive(Debug)]
+pub struct S3Server {
+    pub flavor: Flavor,
+    pub style: Style,
+    pub port: u16,
+    /// The endpoint to configure (`http://localhost:P` for virtual-hosted).
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub region: String,
+    child: Option<Child>,
+    root: Option<tempfile::TempDir>,
+}
+
+/// The environment variable naming a binary, or a loud failure.
+pub fn bin_from_env(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => panic!(
+            "{var} is not set: the S3 test servers are provisioned by xtask; run `cargo xtask test`"
+        ),
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("cannot bind a loopback port")
+        .port()
+}
+
+/// Resolves `localhost` and `*.localhost` to `127.0.0.1`; everything else through the system.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopbackResolver;
+
+impl ResolveDns for LoopbackResolver {
+    fn resolve_dns<'a>(&'a self, name: &'a str) -> DnsFuture<'a> {
+        if name == "localhost" || name.ends_with(".localhost") {
+            return DnsFuture::ready(Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]));
+        }
+        let name = name.to_owned();
+        DnsFuture::new(async move {
+            tokio::net::lookup_host((name.as_str(), 0))
+                .await
+                .map(|addrs| addrs.map(|a| a.ip()).collect())
+                .map_err(ResolveDnsError::new)
+        })
+    }
+}
+
+/// The SDK's default HTTPS client (rustls on aws-lc) with the [`LoopbackResolver`].
+pub fn loopback_http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .build_with_resolver(LoopbackResolver)
+}
+
+impl S3Server {
+    /// s3s-fs, in either style (`--domain localhost:P` lets it take bucket host names).
+    pub fn s3s_fs(style: Style) -> Self {
+        let bin = bin_from_env("BACKUPMAN_S3S_FS_BIN");
+        Self::spawn(Flavor::S3sFs, style, |port, root, key, secret| {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", key, "--secret-key", secret]);
+            if style == Style::VirtualHosted {
+                cmd.args(["--domain", &format!("localhost:{port}")]);
+            }
+            cmd.arg(root);
+            cmd
+        })
+    }
+
+    /// `rclone serve s3` on a local folder.
+    pub fn rclone(style: Style) -> Self {
+        let bin = bin_from_env("BACKUPMAN_RCLONE_BIN");
+        Self::spawn(Flavor::Rclone, style, |port, root, key, secret| {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["serve", "s3", "--addr", &format!("127.0.0.1:{port}")])
+                .args(["--auth-key", &format!("{key},{secret}")])
+                .args(["--config", "/dev/null"]);
+            if style == Style::VirtualHosted {
+                cmd.arg("--force-path-style=false");
+            }
+            cmd.arg(root);
+            cmd
+        })
+    }
+
+    /// moto's server (S3 and IAM). `no_auth_actions`: `Some(n)` turns IAM authorization on
+    /// after the first `n` requests (moto's `INITIAL_NO_AUTH_ACTION_COUNT`).
+    pub fn moto(style: Style, no_auth_actions: Option<u32>) -> Self {
+        let bin = bin_from_env("BACKUPMAN_MOTO_BIN");
+        Self::spawn(Flavor::Moto, style, |port, root, _, _| {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .current_dir(root)
+                .env(
+                    "MOTO_S3_CUSTOM_ENDPOINTS",
+                    format!("http://localhost:{port}"),
+                );
+            if let Some(n) = no_auth_actions {
+                cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+            }
+            cmd
+        })
+    }
+
+    /// MinIO: the server at `BACKUPMAN_TEST_S3_ENDPOINT` (with `BACKUPMAN_TEST_S3_ACCESS_KEY`
+    /// and `BACKUPMAN_TEST_S3_SECRET_KEY`, default `minioadmin`/`minioadmin`), else `minio`
+    /// from PATH; `None` when neither is there.
+    pub fn minio() -> Option<Self> {
+        if let Ok(endpoint) = std::env::var("BACKUPMAN_TEST_S3_ENDPOINT")
+            && !endpoint.is_empty()
+        {
+            let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "minioadmin".into());
+            return Some(Self {
+                flavor: Flavor::Minio,
+                style: Style::Path,
+                port: 0,
+                endpoint,
+                access_key: var("BACKUPMAN_TEST_S3_ACCESS_KEY"),
+                secret_key: var("BACKUPMAN_TEST_S3_SECRET_KEY"),
+                region: "us-east-1".into(),
+                child: None,
+                root: None,
+            });
+        }
+        let found = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("minio"))
+                .find(|p| p.is_file())
+        })?;
+        Some(Self::spawn(
+            Flavor::Minio,
+            Style::Path,
+            |port, root, key, secret| {
+                let mut cmd = Command::new(&found);
+                cmd.args(["server", "--address", &format!("127.0.0.1:{port}")])
+                    .args(["--console-address", &format!("127.0.0.1:{}", free_port())])
+                    .arg(root)
+                    .env("MINIO_ROOT_USER", key)
+                    .env("MINIO_ROOT_PASSWORD", secret);
+                cmd
+            },
+        ))
+    }
+
+    fn spawn(
+        flavor: Flavor,
+        style: Style,
+        command: impl FnOnce(u16, &Path, &str, &str) -> Command,
+    ) -> Self {
+        let root = tempfile::tempdir().expect("cannot create a temp folder");
+        let data = root.path().join("data");
+        std::fs::create_dir(&data).expect("cannot create the server's data folder");
+        let (access_key, secret_key) = match flavor {
+            // moto accepts any key until IAM authorization is switched on.
+            Flavor::Moto => (
+                "AKIAIOSFODNN7EXAMPLE",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ),
+            _ => ("backupman-test", "backupman-test-secret/+="),
+        };
+        let port = free_port();
+        let stderr_path = root.path().join("stderr.log");
+        let mut cmd = command(port, &data, access_key, secret_key);
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        cmd.stdin(Stdio::null())
+            .stdout(File::create(root.path().join("stdout.log")).expect("stdout log"))
+            .stderr(File::create(&stderr_path).expect("stderr log"));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e} (run `cargo xtask test`)"));
+        let host = match style {
+            Style::Path => "127.0.0.1",
+            Style::VirtualHosted => "localhost",
+        };
+        let mut server = Self {
+            flavor,
+            style,
+            port,
+            endpoint: format!("http://{host}:{port}"),
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            region: "us-east-1".into(),
+            child: Some(child),
+            root: Some(root),
+        };
+        server.wait_ready(&program, &stderr_path);
+        server
+    }
+
+    /// Waits until the port accepts connections, or fails naming the binary and its stderr.
+    fn wait_ready(&mut self, program: &str, stderr_path: &Path) {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let started = Instant::now();
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            let child = self.child.as_mut().expect("a spawned server has a process");
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || started.elapsed() > READY_TIMEOUT {
+                let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+                let why = match exited {
+                    Some(status) => format!("exited with {status}"),
+                    None => format!("did not listen on {addr} within {READY_TIMEOUT:?}"),
+                };
+                panic!("S3 test server {program} {why}; its stderr:\n{stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A short name for messages: `s3s-fs (virtual-hosted)`.
+    pub fn name(&self) -> String {
+        let flavor = match self.flavor {
+            Flavor::S3sFs => "s3s-fs",
+            Flavor::Rclone => "rclone serve s3",
+            Flavor::Moto => "moto",
+            Flavor::Minio => "minio",
+        };
+        let style = match self.style {
+            Style::Path => "path-style",
+            Style::VirtualHosted => "virtual-hosted",
+        };
+        format!("{flavor} ({style})")
+    }
+
+    /// The drive configuration for `bucket` and `prefix` on this server.
+    pub fn drive_config(&self, bucket: &str, prefix: &str) -> S3DriveConfig {
+        S3DriveConfig {
+            label: self.name(),
+            bucket: bucket.into(),
+            region: self.region.clone(),
+            access_key: Some(self.access_key.clone()),
+            secret_key: Some(Secret::new(self.secret_key.clone())),
+            endpoint: Some(self.endpoint.clone()),
+            prefix: prefix.into(),
+            force_path_style: self.style == Style::Path,
+            storage_class: None,
+            server_side_encryption: None,
+            sse_kms_key_id: None,
+            timeout_seconds: Some(30),
+            max_attempts: Some(2),
+            part_size_mb: Some(5),
+        }
+    }
+
+    /// A drive on this server (through [`loopback_http_client`]).
+    pub fn drive(&self, bucket: &str, prefix: &str) -> S3Drive {
+        drive_for(&self.drive_config(bucket, prefix))
+    }
+
+    /// Creates `bucket`, addressing the server in its own style.
+    pub async fn create_bucket(&self, bucket: &str) {
+        self.drive(bucket, "")
+            .client()
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot create bucket {bucket} on {}: {e:?}", self.name()));
+    }
+
+    /// Keys of the multipart uploads still open in `bucket` under `prefix`: ListMultipartUploads,
+    /// or for s3s-fs (which does not implement it) the upload files in its data folder.
+    pub async fn open_uploads(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        if self.flavor == Flavor::S3sFs {
+            let dir = self.data_dir().expect("s3s-fs runs locally");
+            return std::fs::read_dir(&dir)
+                .expect("read the s3s-fs data folder")
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with(".upload"))
+                .collect();
+        }
+        let out = self
+            .drive(bucket, "")
+            .client()
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ListMultipartUploads on {}: {e:?}", self.name()));
+        out.uploads()
+            .iter()
+            .filter_map(|u| u.key().map(str::to_owned))
+            .collect()
+    }
+
+    /// The `aws` CLI pointed at this server (path-style address), with its credentials.
+    pub fn aws_cli(&self) -> Command {
+        let mut cmd = Command::new(bin_from_env("BACKUPMAN_AWS_BIN"));
+        let endpoint = match self.flavor {
+            Flavor::Minio => self.endpoint.clone(),
+            _ => format!("http://127.0.0.1:{}", self.port),
+        };
+        cmd.arg("--endpoint-url")
+            .arg(endpoint)
+            .env("AWS_ACCESS_KEY_ID", &self.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret_key)
+            .env("AWS_DEFAULT_REGION", &self.region)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        cmd
+    }
+
+    /// The server's data folder (`None` for an external MinIO).
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.root.as_ref().map(|r| r.path().join("data"))
+    }
+}
+
+/// A drive for `cfg` through [`loopback_http_client`].
+pub fn drive_for(cfg: &S3DriveConfig) -> S3Drive {
+    S3Drive::with_http_client(cfg, loopback_http_client()).expect("a valid test drive config")
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // `root` (a TempDir) removes the server's files when dropped after this.
+    }
+}
+
+/// Every server this machine can run, in each style it supports: s3s-fs, rclone and moto in
+/// path-style and virtual-hosted, plus MinIO (path-style) when available.
+pub fn all_servers() -> Vec<S3Server> {
+    let mut servers = Vec::new();
+    for style in [Style::Path, Style::VirtualHosted] {
+        servers.push(S3Server::s3s_fs(style));
+        servers.push(S3Server::rclone(style));
+        servers.push(S3Server::moto(style, None));
+    }
+    servers.extend(S3Server::minio());
+    servers
+}
