@@ -30,6 +30,10 @@ pub fn unique(what: &str) -> String {
 }
 
 fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
+    String::from_utf8(run_raw(cmd, stdin)).expect("client output is UTF-8")
+}
+
+fn run_raw(cmd: &mut Command, stdin: Option<&[u8]>) -> Vec<u8> {
     use std::io::Write;
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
@@ -50,7 +54,7 @@ fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("client output is UTF-8")
+    out.stdout
 }
 
 // ---------------------------------------------------------------- PostgreSQL
@@ -194,6 +198,11 @@ impl MyDb {
 
     pub fn sql(&self, sql: &str) -> String {
         my(Some(&self.name), sql)
+    }
+
+    /// Raw client output, for binary columns.
+    pub fn raw(&self, sql: &str) -> Vec<u8> {
+        run_raw(&mut mariadb(Some(&self.name)), Some(sql.as_bytes()))
     }
 
     pub fn config(&self) -> SourceConfig {

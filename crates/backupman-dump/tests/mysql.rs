@@ -1,0 +1,365 @@
+//! MariaDB (MySQL) round trips against a real server: dump through the engine onto a local
+//! drive, restore with our code and with plain `gunzip | mariadb`, compare contents, and check
+//! that failures leave nothing behind. Run with `cargo xtask test`.
+
+mod common;
+
+use std::fs::{self, File};
+
+use backupman_config::Secret;
+use backupman_core::{Source, check_gzip};
+use backupman_dump::mysql::MysqlSource;
+use backupman_dump::restore::{
+    self, RestoreError, RestoreOptions, RestoreTarget, create_database, drop_database, summarize,
+};
+use common::*;
+use sha2::{Digest, Sha256};
+
+/// Awkward data: most column types, NULLs, 4-byte unicode, every byte value, 1 MB values, a
+/// view, a sequence, AUTO_INCREMENT state, a trigger, a procedure, a function, an event and a
+/// 100k-row table.
+const FIXTURE: &str = r#"
+CREATE TABLE kinds (
+    id INT AUTO_INCREMENT PRIMARY KEY,
+    ti TINYINT, usi SMALLINT UNSIGNED, bi BIGINT, ubi BIGINT UNSIGNED, num DECIMAL(24,6),
+    f FLOAT, d DOUBLE, bits BIT(8), dt DATE, dtm DATETIME(6), ts TIMESTAMP NULL, tm TIME(3),
+    yr YEAR, ch CHAR(5), vc VARCHAR(100), tx TEXT, bin BLOB, vb VARBINARY(16), js JSON,
+    en ENUM('a','b','ü'), st SET('x','y','z')
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, kind_id INT, note TEXT) ENGINE=InnoDB;
+CREATE TRIGGER kinds_audit AFTER INSERT ON kinds FOR EACH ROW
+    INSERT INTO audit (kind_id, note) VALUES (NEW.id, 'inserted');
+INSERT INTO kinds (ti, usi, bi, ubi, num, f, d, bits, dt, dtm, ts, tm, yr, ch, vc, tx, bin, vb, js, en, st) VALUES
+ (127, 65535, -9223372036854775808, 18446744073709551615, 123456789012345678.123456, 1.5,
+  1e308, b'10100101', '2024-02-29', '2024-01-01 12:34:56.789012', '2038-01-19 03:14:07',
+  '-838:59:59.000', 2155, 'abc', 'ñ', 'plain', 0x00FF10, 0x0001, '{"a": [1, "ü", null]}', 'ü', 'x,z'),
+ (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL),
+ (-128, 0, 0, 0, -0.000001, -0.0, -1e-300, b'0', '1000-01-01', '1000-01-01 00:00:00', NULL,
+  '00:00:00', 1901, '', '',
+  'Grüße, 世界 🚀 \'quotes\' "double" back\\slash tab\there\nnew line; DROP TABLE x; -- end',
+  '', '', '[]', 'a', ''),
+ (0, 1, 2, 3, 4, 5, 6, b'11111111', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  UNHEX((SELECT GROUP_CONCAT(LPAD(HEX(seq), 2, '0') ORDER BY seq SEPARATOR '') FROM seq_0_to_255)),
+  NULL, NULL, NULL, NULL);
+
+CREATE TABLE big_values (id INT PRIMARY KEY, body LONGTEXT, blob_col LONGBLOB) ENGINE=InnoDB;
+INSERT INTO big_values SELECT seq, REPEAT(MD5(seq), 32768), UNHEX(REPEAT(MD5(seq * 7), 16384))
+  FROM seq_1_to_2;
+
+CREATE TABLE many (id INT PRIMARY KEY, label VARCHAR(40), val DOUBLE, at DATETIME) ENGINE=InnoDB;
+INSERT INTO many SELECT seq, CONCAT('row ', seq, ' ✓'), seq / 7, '2020-01-01' + INTERVAL seq MINUTE
+  FROM seq_1_to_100000;
+
+CREATE VIEW round_labels AS SELECT id, label FROM many WHERE id % 1000 = 0;
+CREATE SEQUENCE counter START WITH 100;
+SELECT SETVAL(counter, 4242);
+CREATE PROCEDURE add_note(IN n TEXT) INSERT INTO audit (kind_id, note) VALUES (NULL, n);
+CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
+CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DO DELETE FROM audit WHERE 1 = 0;
+"#;
+
+/// Everything a faithful restore must reproduce, as text (full table contents hashed).
+fn fingerprint(db: &MyDb) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in ["kinds", "audit", "big_values", "many", "round_labels"] {
+        let rows = db.raw(&format!("SELECT * FROM `{table}` ORDER BY id"));
+        let lines = rows.iter().filter(|b| **b == b'\n').count();
+        out.push(format!("{table}: {lines} rows {:x}", Sha256::digest(&rows)));
+    }
+    out.push(db.sql("SELECT next_not_cached_value FROM counter"));
+    out.push(db.sql(
+        "SELECT table_name, auto_increment FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND auto_increment IS NOT NULL ORDER BY 1",
+    ));
+    out.push(db.sql(
+        "SELECT GROUP_CONCAT(n ORDER BY n) FROM ( \
+           SELECT CONCAT('routine ', routine_name) n FROM information_schema.routines WHERE routine_schema = DATABASE() \
+           UNION ALL SELECT CONCAT('trigger ', trigger_name) FROM information_schema.triggers WHERE trigger_schema = DATABASE() \
+           UNION ALL SELECT CONCAT('event ', event_name) FROM information_schema.events WHERE event_schema = DATABASE() \
+           UNION ALL SELECT CONCAT(table_type, ' ', table_name) FROM information_schema.tables WHERE table_schema = DATABASE()) x",
+    ));
+    out
+}
+
+/// Trigger, procedure, function and sequence work in the restored database.
+fn assert_alive(db: &MyDb) {
+    assert_eq!(db.sql("SELECT NEXTVAL(counter)").trim(), "4243");
+    assert_eq!(db.sql("SELECT twice(21)").trim(), "42");
+    let count = |db: &MyDb| -> u64 { db.sql("SELECT COUNT(*) FROM audit").trim().parse().unwrap() };
+    let before = count(db);
+    db.sql("INSERT INTO kinds (tx) VALUES ('restored')");
+    db.sql("CALL add_note('by procedure')");
+    assert_eq!(
+        count(db),
+        before + 2,
+        "trigger and procedure work after restore"
+    );
+    assert_eq!(db.sql("SELECT MAX(id) FROM kinds").trim(), "5");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
+    let source_db = MyDb::create("my_src");
+    source_db.sql(FIXTURE);
+    let expected = fingerprint(&source_db);
+
+    let store = LocalStore::new();
+    let report = store.backup(MysqlSource::new(&source_db.config())).await;
+    let (object, sha) = stored(&report, &store);
+    let manifest = report.manifest.as_ref().unwrap();
+    let tool = manifest.tool_version.as_deref().unwrap();
+    assert!(
+        tool.contains("mariadb-dump") || tool.contains("mysqldump"),
+        "{tool}"
+    );
+    assert_eq!(manifest.provider, "mariadb");
+    let check = check_gzip(File::open(&object).unwrap()).unwrap();
+    assert_eq!(check.sha256, sha);
+    assert_eq!(check.plain_size, manifest.size);
+    assert_eq!(store.files().len(), 2, "{:?}", store.files());
+
+    // 1. Our restore into a scratch database it creates.
+    let base = RestoreTarget::from_source(&source_db.config()).unwrap();
+    let ours = MyDb::reserve("my_ours");
+    let target = create_database(&base, &ours.name).unwrap();
+    let outcome = restore::restore(
+        File::open(&object).unwrap(),
+        &target,
+        &RestoreOptions {
+            expected_sha256: Some(sha.clone()),
+            force: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(outcome.sha256, sha);
+    assert_eq!(fingerprint(&ours), expected);
+    let summary = summarize(&target).unwrap();
+    assert_eq!(summary.rows_of("many"), Some(100_000));
+    assert_eq!(summary.rows_of("kinds"), Some(4));
+    assert_eq!(
+        summary.rows_of("round_labels"),
+        None,
+        "views are not tables"
+    );
+    assert_alive(&ours);
+    drop_database(&target).unwrap();
+    assert_eq!(
+        my(None, &format!("SHOW DATABASES LIKE '{}'", ours.name)).trim(),
+        ""
+    );
+
+    // 2. The plain client, as a person would without backupman.
+    let plain = MyDb::create("my_plain");
+    shell(&format!(
+        "gunzip -c '{}' | mariadb --host={MY_HOST} --port={MY_PORT} --user={MY_USER} {}",
+        object.display(),
+        plain.name
+    ));
+    assert_eq!(fingerprint(&plain), expected);
+    assert_alive(&plain);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn restoring_over_an_existing_database_needs_force_and_replaces_it() {
+    let db = MyDb::create("my_force");
+    db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_500;");
+    let before = db.sql("SELECT * FROM t ORDER BY id");
+    let store = LocalStore::new();
+    let report = store.backup(MysqlSource::new(&db.config())).await;
+    let (object, sha) = stored(&report, &store);
+
+    db.sql("DELETE FROM t WHERE id > 10; UPDATE t SET v = 'changed';");
+    let target = RestoreTarget::from_source(&db.config()).unwrap();
+    let options = RestoreOptions {
+        expected_sha256: Some(sha),
+        force: false,
+    };
+    let err = restore::restore(File::open(&object).unwrap(), &target, &options).unwrap_err();
+    assert!(matches!(err, RestoreError::NotEmpty { .. }), "{err}");
+    let forced = RestoreOptions {
+        force: true,
+        ..options
+    };
+    restore::restore(File::open(&object).unwrap(), &target, &forced).unwrap();
+    assert_eq!(db.sql("SELECT * FROM t ORDER BY id"), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn a_damaged_backup_is_reported_and_says_what_was_applied() {
+    let db = MyDb::create("my_damaged_src");
+    db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, REPEAT('x', 100) FROM seq_1_to_20000;");
+    let store = LocalStore::new();
+    let report = store.backup(MysqlSource::new(&db.config())).await;
+    let (object, _sha) = stored(&report, &store);
+    let bytes = fs::read(&object).unwrap();
+
+    let target_db = MyDb::create("my_damaged_dst");
+    let target = RestoreTarget::from_source(&target_db.config()).unwrap();
+    assert!(!target.is_transactional());
+    let err = restore::restore(
+        &bytes[..],
+        &target,
+        &RestoreOptions {
+            expected_sha256: Some("0".repeat(64)),
+            force: false,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RestoreError::HashMismatch {
+                partially_applied: true,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("remain applied"), "{err}");
+
+    let empty = MyDb::create("my_damaged_dst2");
+    let target = RestoreTarget::from_source(&empty.config()).unwrap();
+    let err = restore::restore(
+        &bytes[..bytes.len() / 2],
+        &target,
+        &RestoreOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, RestoreError::Corrupt { .. }), "{err}");
+
+    // An SQL error: the client's own message comes back.
+    let mut bad = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut bad, b"SELECT no_such_column FROM no_such_table;\n").unwrap();
+    let bad = bad.finish().unwrap();
+    let err = restore::restore(
+        &bad[..],
+        &target,
+        &RestoreOptions {
+            force: true,
+            ..RestoreOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+}
+
+/// A MariaDB account dropped when the test ends.
+struct User(String);
+
+impl Drop for User {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("mariadb")
+            .args([
+                &format!("--host={MY_HOST}"),
+                &format!("--port={MY_PORT}"),
+                &format!("--user={MY_USER}"),
+                "-e",
+                &format!("DROP USER IF EXISTS '{}'@'%'", self.0),
+            ])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn passwords_travel_in_the_environment_and_wrong_ones_fail_cleanly() {
+    let db = MyDb::create("my_auth");
+    db.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
+    let user = User(unique("u"));
+    let password = "r1ght pw #$'\"`;";
+    my(
+        None,
+        &format!(
+            "CREATE USER '{}'@'%' IDENTIFIED BY '{}'",
+            user.0,
+            password.replace('\\', "\\\\").replace('\'', "\\'")
+        ),
+    );
+
+    let mut cfg = db.config();
+    cfg.user = Some(user.0.clone());
+    cfg.password = Some(Secret::new("wrong"));
+    let source = MysqlSource::new(&cfg);
+    assert!(
+        source
+            .check()
+            .await
+            .unwrap_err()
+            .message
+            .contains("Access denied")
+    );
+    let store = LocalStore::new();
+    let report = store.backup(source).await;
+    failed_leaving_nothing(&report, &store, "Access denied");
+    assert!(!report.failure.unwrap().message.contains(password));
+
+    // Right password, no privileges on the database yet.
+    cfg.password = Some(Secret::new(password));
+    let report = store.backup(MysqlSource::new(&cfg)).await;
+    failed_leaving_nothing(&report, &store, "Access denied");
+
+    my(
+        None,
+        &format!(
+            "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON `{}`.* TO '{}'@'%'",
+            db.name, user.0
+        ),
+    );
+    let source = MysqlSource::new(&cfg);
+    source.check().await.unwrap();
+    let report = store.backup(source).await;
+    let (object, _) = stored(&report, &store);
+    let plain = shell(&format!("gunzip -c '{}'", object.display()));
+    assert!(
+        plain.contains("INSERT INTO `t` VALUES") && plain.contains("(2);"),
+        "{plain}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn a_missing_database_fails_with_the_tools_words_and_stores_nothing() {
+    let missing = MyDb::reserve("my_missing");
+    let source = MysqlSource::new(&missing.config());
+    assert!(
+        source
+            .check()
+            .await
+            .unwrap_err()
+            .message
+            .contains("Unknown database")
+    );
+    let store = LocalStore::new();
+    let report = store.backup(source).await;
+    failed_leaving_nothing(
+        &report,
+        &store,
+        &format!("Unknown database '{}'", missing.name),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn a_dump_killed_mid_stream_stores_nothing() {
+    let db = MyDb::create("my_killed");
+    db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_50000;");
+    let tools = tempfile::tempdir().unwrap();
+    let wrapper = script(
+        tools.path(),
+        "mariadb-dump",
+        r#"if [ "$1" = "--version" ]; then exec mariadb-dump --version; fi
+mariadb-dump "$@" | head -c 200000
+echo "mariadb-dump: simulated crash" >&2
+kill -9 $$"#,
+    );
+    let mut cfg = db.config();
+    cfg.dump_tool = Some(wrapper);
+    let store = LocalStore::new();
+    let report = store.backup(MysqlSource::new(&cfg)).await;
+    failed_leaving_nothing(&report, &store, "killed by signal 9");
+    assert!(report.failure.unwrap().message.contains("simulated crash"));
+}
