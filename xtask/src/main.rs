@@ -1,1 +1,92 @@
-fn main() {}
+//! Project automation: `cargo xtask <task>`.
+//!
+//! - `test`: everything CI checks: formatting, clippy, and every test including the ones that
+//!   need real servers (PostgreSQL, MariaDB, S3 servers), which it starts or installs first.
+//! - `itest`: only the server-backed tests (provisions the same way).
+//! - `provision`: installs the S3 test servers and prints the environment the tests need.
+//! - `bench`: the memory and throughput benchmarks behind `docs/benchmarks.md`.
+
+mod bench;
+mod s3servers;
+mod services;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("test") => test(&root, true),
+        Some("itest") => test(&root, false),
+        Some("provision") => {
+            for (k, v) in provision(&root)? {
+                println!("export {k}={v}");
+            }
+            Ok(())
+        }
+        Some("bench") => bench::bench(&root, &args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <test|itest|provision|bench>");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+pub fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn provision(root: &Path) -> Result<Vec<(String, String)>> {
+    services::ensure_databases()?;
+    let cache = root.join("target/test-tools");
+    std::fs::create_dir_all(&cache)?;
+    s3servers::provision(&cache)
+}
+
+fn test(root: &Path, everything: bool) -> Result<()> {
+    if everything {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    let env = provision(root)?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--"]);
+    cmd.arg(if everything {
+        "--include-ignored"
+    } else {
+        "--ignored"
+    });
+    // Two cores: more test threads only make the server-backed tests time out.
+    cmd.args(["--test-threads", "2"]);
+    cmd.envs(env);
+    run(&mut cmd)
+}

@@ -27,6 +27,8 @@ pub fn load_config(path: &Path) -> Result<Config, Outcome> {
                 .unwrap_or(Path::new("."));
             let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
             resolve_relative_paths(&mut config, &dir);
+            // Secrets are `Secret`s, whose Debug is redacted: this line is safe to log.
+            tracing::debug!(?config, "configuration loaded from {}", path.display());
             Ok(config)
         }
         Err(err) => {

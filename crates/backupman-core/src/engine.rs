@@ -139,7 +139,15 @@ impl Engine {
             .collect();
 
         let stats = match compressed {
-            Ok(stats) => stats,
+            Ok(stats) => {
+                tracing::debug!(
+                    plain = stats.plain_size,
+                    compressed = stats.compressed_size,
+                    sha256 = %stats.sha256,
+                    "dump complete"
+                );
+                stats
+            }
             Err(err) => {
                 let every_drive_failed = uploads.iter().all(Result::is_err);
                 let mut outcomes = Vec::new();
@@ -254,7 +262,9 @@ async fn feed(
     mut rx: mpsc::Receiver<Bytes>,
 ) -> Result<Box<dyn Upload>, DriveError> {
     let mut upload = drive.begin(&key).await?;
+    tracing::debug!(drive = drive.label(), %key, "upload started");
     while let Some(chunk) = rx.recv().await {
+        tracing::trace!(drive = drive.label(), bytes = chunk.len(), "chunk");
         if let Err(err) = upload.write(chunk).await {
             tracing::warn!(drive = drive.label(), error = %err, "drive failed, aborting its upload");
             drop(rx);

@@ -1,0 +1,75 @@
+//! The database servers the tests use: the machine's PostgreSQL and MariaDB, started when
+//! they are not running.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn postgres_up() -> bool {
+    succeeds(Command::new("pg_isready").args(["-h", "127.0.0.1", "-p", "5432"]))
+}
+
+fn mariadb_up() -> bool {
+    succeeds(Command::new("mariadb").args([
+        "-h",
+        "127.0.0.1",
+        "-P",
+        "3306",
+        "-u",
+        "root",
+        "-e",
+        "SELECT 1",
+    ]))
+}
+
+fn wait_for(name: &str, up: fn() -> bool) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if up() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    bail!("{name} did not come up on 127.0.0.1 within 60 s: the database tests cannot run")
+}
+
+pub fn ensure_databases() -> Result<()> {
+    if !postgres_up() {
+        eprintln!("starting PostgreSQL");
+        let clusters = std::fs::read_dir("/etc/postgresql")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for version in clusters {
+            let _ = Command::new("pg_ctlcluster")
+                .args(["--skip-systemctl-redirect", &version, "main", "start"])
+                .status();
+        }
+        wait_for("PostgreSQL", postgres_up)?;
+    }
+    if !mariadb_up() {
+        eprintln!("starting MariaDB");
+        let _ = Command::new("start-stop-daemon")
+            .args([
+                "--start",
+                "--oknodo",
+                "--background",
+                "--exec",
+                "/usr/sbin/mariadbd",
+            ])
+            .status();
+        wait_for("MariaDB", mariadb_up)?;
+    }
+    Ok(())
+}
