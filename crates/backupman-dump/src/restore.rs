@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use backupman_config::{Secret, SourceConfig, SourceProvider};
-use backupman_core::gzip_decoder;
+use backupman_core::{ByteStream, DriveError, gzip_decoder};
+use bytes::{Buf, Bytes};
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::mysql::{connection_args, is_mariadb_tool};
@@ -349,6 +351,63 @@ pub fn restore<R: Read>(
         RestoreTarget::Postgres(_) | RestoreTarget::Mysql(_) => {
             restore_server(reader, target, options)
         }
+    }
+}
+
+/// Restores a backup read from a drive ([`backupman_core::Drive::read`]): the blocking
+/// [`restore`] runs on a blocking thread, fed through a small bounded channel, so memory stays
+/// flat whatever the object size. A drive read error ends the restore as
+/// [`RestoreError::Corrupt`] (nothing applied, except on MySQL/MariaDB).
+pub async fn restore_stream(
+    mut stream: ByteStream,
+    target: RestoreTarget,
+    options: RestoreOptions,
+) -> Result<RestoreOutcome, RestoreError> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, DriveError>>(4);
+    let feeder = tokio::spawn(async move {
+        while let Some(item) = stream.next().await {
+            let failed = item.is_err();
+            // The restore stopped reading (it failed): stop downloading.
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let reader = ChannelReader {
+        rx,
+        current: Bytes::new(),
+    };
+    let result = tokio::task::spawn_blocking(move || restore(reader, &target, &options))
+        .await
+        .unwrap_or_else(|e| {
+            Err(RestoreError::Io {
+                context: "the restore task failed".into(),
+                cause: io::Error::other(e.to_string()),
+            })
+        });
+    feeder.abort();
+    result
+}
+
+/// A blocking [`Read`] over chunks arriving on a channel.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, DriveError>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(err)) => return Err(io::Error::other(err.to_string())),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current.advance(n);
+        Ok(n)
     }
 }
 
@@ -1096,6 +1155,38 @@ mod tests {
             ..right
         };
         restore(&packed[..], &target, &forced).unwrap();
+    }
+
+    #[tokio::test]
+    async fn drive_streams_restore_and_their_errors_stop_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let packed = gz(&sqlite_file(dir.path()));
+        let chunks: Vec<Result<Bytes, DriveError>> = packed
+            .chunks(64)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let target = RestoreTarget::Sqlite(dir.path().join("streamed.db"));
+        let stream: ByteStream = futures::stream::iter(chunks.clone()).boxed();
+        restore_stream(stream, target.clone(), RestoreOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(summarize(&target).unwrap().rows_of("t"), Some(2));
+
+        let mut broken = chunks[..2].to_vec();
+        broken.push(Err(DriveError::new(
+            backupman_core::DriveErrorKind::Connection,
+            "connection reset while reading",
+        )));
+        let target = RestoreTarget::Sqlite(dir.path().join("broken.db"));
+        let err = restore_stream(
+            futures::stream::iter(broken).boxed(),
+            target,
+            RestoreOptions::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("connection reset"), "{err}");
+        assert!(!dir.path().join("broken.db").exists());
     }
 
     #[test]
