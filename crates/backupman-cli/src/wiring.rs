@@ -7,6 +7,9 @@ use std::sync::Arc;
 use backupman_config::{Config, DriveConfig, Loaded, SourceConfig, SourceProvider};
 use backupman_core::{Drive, LocalDrive, Source};
 use backupman_dump::SqliteSource;
+use backupman_dump::mysql::MysqlSource;
+use backupman_dump::postgres::PostgresSource;
+use backupman_s3::S3Drive;
 
 use crate::Outcome;
 
@@ -63,23 +66,20 @@ pub fn source(cfg: &SourceConfig) -> Result<Arc<dyn Source>, String> {
         SourceProvider::Sqlite => SqliteSource::from_config(cfg)
             .map(|s| Arc::new(s) as Arc<dyn Source>)
             .map_err(|e| e.to_string()),
-        other => Err(format!(
-            "source {:?}: provider {other} is not available in this build",
-            cfg.label
-        )),
+        SourceProvider::Postgres => Ok(Arc::new(PostgresSource::new(cfg))),
+        SourceProvider::Mysql | SourceProvider::Mariadb => Ok(Arc::new(MysqlSource::new(cfg))),
     }
 }
 
-pub async fn drive(cfg: &DriveConfig) -> Result<Arc<dyn Drive>, String> {
+pub fn drive(cfg: &DriveConfig) -> Result<Arc<dyn Drive>, String> {
     match cfg {
         DriveConfig::Local(local) => Ok(Arc::new(LocalDrive::new(
             local.label.clone(),
             local.folder.clone(),
         ))),
-        DriveConfig::S3(s3) => Err(format!(
-            "drive {:?}: the S3 drive is not available in this build",
-            s3.label
-        )),
+        DriveConfig::S3(s3) => S3Drive::new(s3)
+            .map(|d| Arc::new(d) as Arc<dyn Drive>)
+            .map_err(|e| format!("drive {:?}: {e}", s3.label)),
     }
 }
 

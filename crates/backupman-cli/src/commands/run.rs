@@ -73,7 +73,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     let mut drives: Vec<Arc<dyn Drive>> = Vec::new();
     let mut broken_drives: Vec<(String, String)> = Vec::new();
     for cfg in &selected_drives {
-        match wiring::drive(cfg).await {
+        match wiring::drive(cfg) {
             Ok(drive) => drives.push(drive),
             Err(err) => {
                 tracing::error!("{err}");
