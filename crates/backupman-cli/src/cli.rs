@@ -55,6 +55,8 @@ impl Cli {
 pub enum Command {
     /// Back up every configured source to every configured drive.
     Run(RunArgs),
+    /// Apply retention now: delete the backups the retention policy no longer keeps.
+    Prune(PruneArgs),
     /// Print the version.
     Version,
     /// Print a shell completion script.
@@ -79,6 +81,17 @@ pub struct RunArgs {
     pub drives: Vec<String>,
 
     /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Print what would be deleted without deleting anything.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

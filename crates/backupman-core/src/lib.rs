@@ -34,6 +34,7 @@ mod engine;
 mod local;
 mod manifest;
 mod naming;
+pub mod retention;
 mod source;
 
 pub use compress::{GzipCheck, check_gzip, gzip_decoder};

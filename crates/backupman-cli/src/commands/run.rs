@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{Global, RunArgs};
+use crate::commands::prune::{self, PruneJson};
 use crate::output;
 use crate::wiring;
 
@@ -29,6 +30,7 @@ pub struct SourceJson {
     pub sha256: Option<String>,
     pub seconds: f64,
     pub drives: Vec<DriveJson>,
+    pub retention: Vec<PruneJson>,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,7 +95,25 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
                 tracing::info!(source = %cfg.label, drives = drives.len(), "backing up");
                 let report = engine.backup(source, &drives).await;
                 summarise(&report, global.quiet);
-                to_json(&report)
+                let mut entry = to_json(&report);
+                // Retention runs only where this backup landed: a failed run never deletes.
+                if let Some(policy) = prune::policy(&config) {
+                    for (drive, outcome) in drives.iter().zip(&report.drives) {
+                        if outcome.result.is_ok() {
+                            let pruned = prune::apply_one(
+                                drive.as_ref(),
+                                &cfg.label,
+                                policy,
+                                false,
+                                global.quiet,
+                            )
+                            .await;
+                            entry.ok &= pruned.ok;
+                            entry.retention.push(pruned);
+                        }
+                    }
+                }
+                entry
             }
             Err(err) => {
                 eprintln!("✘ {}: {err}", cfg.label);
@@ -107,6 +127,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
                     sha256: None,
                     seconds: 0.0,
                     drives: Vec::new(),
+                    retention: Vec::new(),
                 }
             }
         };
@@ -221,5 +242,6 @@ fn to_json(report: &BackupReport) -> SourceJson {
                 error: d.result.as_ref().err().map(|e| e.to_string()),
             })
             .collect(),
+        retention: Vec::new(),
     }
 }

@@ -1,0 +1,147 @@
+//! `backupman prune`: apply retention now; also what `run` calls after each successful backup.
+
+use std::sync::Arc;
+
+use backupman_config::{Config, RetentionPolicy};
+use backupman_core::Drive;
+use backupman_core::retention::{self, Policy};
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::cli::{Global, PruneArgs};
+use crate::wiring;
+
+/// One source on one drive, as `prune --json` prints it.
+#[derive(Debug, Serialize)]
+pub struct PruneJson {
+    pub source: String,
+    pub drive: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub kept: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+pub fn policy(config: &Config) -> Option<Policy> {
+    let retention = config.retention.as_ref().filter(|r| r.enabled)?;
+    Some(match retention.policy {
+        RetentionPolicy::Age { days } => Policy::Age { days },
+        RetentionPolicy::Count { keep } => Policy::Count { keep },
+        RetentionPolicy::Gfs {
+            daily,
+            weekly,
+            monthly,
+            yearly,
+        } => Policy::Gfs {
+            daily,
+            weekly,
+            monthly,
+            yearly,
+        },
+    })
+}
+
+/// Applies `policy` to one source on one drive, logging each deletion.
+pub async fn apply_one(
+    drive: &dyn Drive,
+    source: &str,
+    policy: Policy,
+    dry_run: bool,
+    quiet: bool,
+) -> PruneJson {
+    let result = retention::apply(drive, source, policy, Utc::now(), dry_run).await;
+    let mut json = PruneJson {
+        source: source.to_owned(),
+        drive: drive.label().to_owned(),
+        ok: result.is_ok(),
+        error: None,
+        kept: Vec::new(),
+        deleted: Vec::new(),
+    };
+    match result {
+        Ok(plan) => {
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for b in &plan.delete {
+                if !quiet {
+                    eprintln!(
+                        "  retention {verb} {} → {}: {}",
+                        source,
+                        drive.label(),
+                        b.key
+                    );
+                }
+            }
+            json.kept = plan.keep.iter().map(|(b, _)| b.key.clone()).collect();
+            json.deleted = plan.delete.iter().map(|b| b.key.clone()).collect();
+        }
+        Err(err) => {
+            eprintln!(
+                "✘ retention {source} → {}: nothing deleted: {err}",
+                drive.label()
+            );
+            json.error = Some(err.to_string());
+        }
+    }
+    json
+}
+
+pub async fn prune(global: &Global, args: PruneArgs) -> color_eyre::Result<Outcome> {
+    let config = match wiring::load_config(&global.config) {
+        Ok(config) => config,
+        Err(outcome) => return Ok(outcome),
+    };
+    let Some(policy) = policy(&config) else {
+        eprintln!(
+            "error: {}: retention is not configured (or not enabled): nothing to prune",
+            global.config.display()
+        );
+        return Ok(Outcome::Invalid);
+    };
+    let mut results = Vec::new();
+    let mut ok = true;
+    for cfg in &config.drives {
+        let drive: Arc<dyn Drive> = match wiring::drive(cfg) {
+            Ok(d) => d,
+            Err(err) => {
+                eprintln!("✘ {err}");
+                ok = false;
+                continue;
+            }
+        };
+        for source in &config.sources {
+            let json = apply_one(
+                drive.as_ref(),
+                &source.label,
+                policy,
+                args.dry_run,
+                global.quiet,
+            )
+            .await;
+            if !global.quiet && json.ok {
+                eprintln!(
+                    "✔ {} → {}: kept {}, {} {}",
+                    source.label,
+                    drive.label(),
+                    json.kept.len(),
+                    if args.dry_run {
+                        "would delete"
+                    } else {
+                        "deleted"
+                    },
+                    json.deleted.len()
+                );
+            }
+            ok &= json.ok;
+            results.push(json);
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(if ok {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}

@@ -1,0 +1,251 @@
+//! Retention: which backups of one source on one drive to keep, decided from the drive's own
+//! listing and manifests.
+//!
+//! Safety rules: the newest backup is always kept; a listing or manifest that cannot be read
+//! deletes nothing; the caller applies retention only after a successful backup (or on an
+//! explicit `prune`), so a failing run never deletes.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+
+use crate::drive::{Drive, DriveError, DriveErrorKind, read_all};
+use crate::manifest::Manifest;
+use crate::naming::BackupKey;
+
+/// How many backups to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Delete backups older than this many days.
+    Age { days: u32 },
+    /// Keep the newest N.
+    Count { keep: u32 },
+    /// Keep the newest backup of each of the last N days, ISO weeks, months and years.
+    Gfs {
+        daily: u32,
+        weekly: u32,
+        monthly: u32,
+        yearly: u32,
+    },
+}
+
+/// One backup found on a drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBackup {
+    pub key: String,
+    pub taken_at: DateTime<Utc>,
+    pub size: u64,
+    /// The manifest, when one was found beside the object.
+    pub manifest: Option<Manifest>,
+}
+
+/// The decision for one source on one drive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionPlan {
+    /// Kept backups, newest first, each with why.
+    pub keep: Vec<(StoredBackup, String)>,
+    /// Backups to delete, newest first.
+    pub delete: Vec<StoredBackup>,
+}
+
+/// Decides what to keep. `backups` may come in any order.
+pub fn plan(backups: &[StoredBackup], policy: Policy, now: DateTime<Utc>) -> RetentionPlan {
+    let mut sorted: Vec<&StoredBackup> = backups.iter().collect();
+    sorted.sort_by(|a, b| b.taken_at.cmp(&a.taken_at).then_with(|| b.key.cmp(&a.key)));
+    let mut reasons: BTreeMap<usize, String> = BTreeMap::new();
+    if !sorted.is_empty() {
+        reasons.insert(0, "newest backup".into());
+    }
+    match policy {
+        Policy::Age { days } => {
+            let cutoff = now - Duration::days(i64::from(days));
+            for (i, b) in sorted.iter().enumerate() {
+                if b.taken_at >= cutoff {
+                    reasons
+                        .entry(i)
+                        .or_insert_with(|| format!("younger than {days} days"));
+                }
+            }
+        }
+        Policy::Count { keep } => {
+            for i in 0..sorted.len().min(keep as usize) {
+                reasons
+                    .entry(i)
+                    .or_insert_with(|| format!("among the newest {keep}"));
+            }
+        }
+        Policy::Gfs {
+            daily,
+            weekly,
+            monthly,
+            yearly,
+        } => {
+            let buckets: [(u32, &str, fn(&DateTime<Utc>) -> (i32, u32)); 4] = [
+                (daily, "daily", |t| (t.year(), t.ordinal())),
+                (weekly, "weekly", |t| {
+                    let w = t.iso_week();
+                    (w.year(), w.week())
+                }),
+                (monthly, "monthly", |t| (t.year(), t.month())),
+                (yearly, "yearly", |t| (t.year(), 0)),
+            ];
+            for (count, name, bucket_of) in buckets {
+                let mut seen = HashSet::new();
+                for (i, b) in sorted.iter().enumerate() {
+                    if seen.len() >= count as usize {
+                        break;
+                    }
+                    if seen.insert(bucket_of(&b.taken_at)) {
+                        reasons.entry(i).or_insert_with(|| format!("{name} backup"));
+                    }
+                }
+            }
+        }
+    }
+    let mut out = RetentionPlan::default();
+    for (i, b) in sorted.into_iter().enumerate() {
+        match reasons.remove(&i) {
+            Some(reason) => out.keep.push((b.clone(), reason)),
+            None => out.delete.push(b.clone()),
+        }
+    }
+    out
+}
+
+/// Lists a source's backups on a drive, with their manifests. Any read error is returned, so
+/// the caller deletes nothing on a listing it could not fully read.
+pub async fn list_backups(
+    drive: &dyn Drive,
+    source_label: &str,
+) -> Result<Vec<StoredBackup>, DriveError> {
+    let folder = BackupKey::source_folder(source_label);
+    let objects = drive.list(&folder).await?;
+    let names: HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    let mut out = Vec::new();
+    for object in &objects {
+        let Some(key) = BackupKey::parse(&object.key) else {
+            continue;
+        };
+        let manifest_key = format!("{}.json", object.key);
+        let manifest = if names.contains(manifest_key.as_str()) {
+            let bytes = read_all(drive, &manifest_key).await?;
+            Some(Manifest::from_json(&bytes).map_err(|e| {
+                DriveError::new(
+                    DriveErrorKind::Integrity,
+                    format!("manifest {manifest_key} is unreadable: {e}"),
+                )
+            })?)
+        } else {
+            None
+        };
+        out.push(StoredBackup {
+            key: object.key.clone(),
+            // The manifest is the record of when the backup was taken.
+            taken_at: manifest.as_ref().map_or(key.taken_at, |m| m.started_at),
+            size: object.size,
+            manifest,
+        });
+    }
+    out.sort_by(|a, b| b.taken_at.cmp(&a.taken_at));
+    Ok(out)
+}
+
+/// Plans and, unless `dry_run`, deletes. The object goes first, then its manifest: listings
+/// start from objects, so a leftover manifest is ignored, whereas an object left without its
+/// manifest would still count as a backup.
+pub async fn apply(
+    drive: &dyn Drive,
+    source_label: &str,
+    policy: Policy,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<RetentionPlan, DriveError> {
+    let backups = list_backups(drive, source_label).await?;
+    let plan = plan(&backups, policy, now);
+    if !dry_run {
+        for b in &plan.delete {
+            drive.delete(&b.key).await?;
+            drive.delete(&format!("{}.json", b.key)).await?;
+            tracing::info!(drive = drive.label(), key = %b.key, "retention deleted backup");
+        }
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    fn backup(t: DateTime<Utc>) -> StoredBackup {
+        StoredBackup {
+            key: format!("s/s-{}.sql.gz", t.format("%Y%m%dT%H%M%SZ")),
+            taken_at: t,
+            size: 1,
+            manifest: None,
+        }
+    }
+
+    fn kept(plan: &RetentionPlan) -> Vec<DateTime<Utc>> {
+        plan.keep.iter().map(|(b, _)| b.taken_at).collect()
+    }
+
+    #[test]
+    fn by_age_keeps_young_backups_and_always_the_newest() {
+        let now = at(2026, 11, 27, 12);
+        let set = [
+            backup(at(2026, 11, 26, 0)),
+            backup(at(2026, 11, 1, 0)),
+            backup(at(2026, 10, 1, 0)),
+        ];
+        let p = plan(&set, Policy::Age { days: 7 }, now);
+        assert_eq!(kept(&p), vec![at(2026, 11, 26, 0)]);
+        assert_eq!(p.delete.len(), 2);
+        // Everything is old: the newest survives anyway.
+        let p = plan(&set[1..], Policy::Age { days: 7 }, now);
+        assert_eq!(kept(&p), vec![at(2026, 11, 1, 0)]);
+        assert_eq!(p.delete.len(), 1);
+    }
+
+    #[test]
+    fn by_count_keeps_the_newest_n() {
+        let set: Vec<_> = (1..=5).map(|d| backup(at(2026, 11, d, 0))).collect();
+        let p = plan(&set, Policy::Count { keep: 2 }, at(2026, 12, 1, 0));
+        assert_eq!(kept(&p), vec![at(2026, 11, 5, 0), at(2026, 11, 4, 0)]);
+        assert_eq!(p.delete.len(), 3);
+    }
+
+    #[test]
+    fn gfs_keeps_one_per_period() {
+        // Two backups a day for 60 days.
+        let mut set = Vec::new();
+        for day in 0..60 {
+            let t = at(2026, 10, 1, 0) + Duration::days(day);
+            set.push(backup(t));
+            set.push(backup(t + Duration::hours(12)));
+        }
+        let p = plan(
+            &set,
+            Policy::Gfs {
+                daily: 3,
+                weekly: 2,
+                monthly: 2,
+                yearly: 1,
+            },
+            at(2026, 12, 1, 0),
+        );
+        let kept = kept(&p);
+        // Newest of each of the last 3 days.
+        for d in [29, 28, 27] {
+            assert!(kept.contains(&at(2026, 11, d, 12)), "{d}: {kept:?}");
+        }
+        // Newest of October is kept as the monthly one.
+        assert!(kept.contains(&at(2026, 10, 31, 12)), "{kept:?}");
+        assert!(kept.len() <= 3 + 2 + 2 + 1);
+        assert_eq!(kept.len() + p.delete.len(), 120);
+    }
+}
