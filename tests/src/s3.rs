@@ -10,10 +10,17 @@ use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use backupman_config::{S3DriveConfig, Secret};
 use backupman_s3::{S3Drive, SharedHttpClient};
 
@@ -383,4 +390,155 @@ pub fn all_servers() -> Vec<S3Server> {
     }
     servers.extend(S3Server::minio());
     servers
+}
+
+/// An HTTP client that adds one header to every request after it was signed (to send, say,
+/// a security token the signature does not cover).
+pub fn http_client_adding_header(name: &'static str, value: &'static str) -> SharedHttpClient {
+    SharedHttpClient::new(AddHeader {
+        inner: loopback_http_client(),
+        name,
+        value,
+    })
+}
+
+#[derive(Debug, Clone)]
+struct AddHeader<T> {
+    inner: T,
+    name: &'static str,
+    value: &'static str,
+}
+
+impl HttpClient for AddHeader<SharedHttpClient> {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(AddHeader {
+            inner: self.inner.http_connector(settings, components),
+            name: self.name,
+            value: self.value,
+        })
+    }
+}
+
+impl HttpConnector for AddHeader<SharedHttpConnector> {
+    fn call(&self, mut request: HttpRequest) -> HttpConnectorFuture {
+        request.headers_mut().insert(self.name, self.value);
+        self.inner.call(request)
+    }
+}
+
+/// A TCP server on `127.0.0.1` that accepts connections and never answers; stops when dropped.
+#[derive(Debug)]
+pub struct SilentServer {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SilentServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let port = listener.local_addr().expect("local addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Self {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// `openssl s_server` on `127.0.0.1` with a freshly made self-signed certificate; stops when
+/// dropped.
+#[derive(Debug)]
+pub struct SelfSignedTlsServer {
+    pub port: u16,
+    child: Child,
+    _root: tempfile::TempDir,
+}
+
+impl SelfSignedTlsServer {
+    pub fn start() -> Self {
+        let root = tempfile::tempdir().expect("temp folder");
+        let (key, cert) = (root.path().join("key.pem"), root.path().join("cert.pem"));
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("cannot run openssl (needed for the TLS test)");
+        assert!(
+            made.status.success(),
+            "openssl req failed: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let port = free_port();
+        let stderr_path = root.path().join("stderr.log");
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr_path).expect("stderr log"))
+            .spawn()
+            .expect("cannot start openssl s_server");
+        let mut server = Self {
+            port,
+            child,
+            _root: root,
+        };
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let started = Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if server.child.try_wait().ok().flatten().is_some() || started.elapsed() > READY_TIMEOUT
+            {
+                panic!(
+                    "openssl s_server did not listen on {addr}; its stderr:\n{}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for SelfSignedTlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

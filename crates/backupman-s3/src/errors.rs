@@ -132,7 +132,8 @@ impl ErrorContext {
             | "InvalidClientTokenId"
             | "AccessKeyNotFound"
             | "NotAuthorized"
-            | "UnrecognizedClientException" => {
+            | "UnrecognizedClientException"
+            | "NotSignedUp" => {
                 return DriveError::new(
                     Auth,
                     format!("InvalidAccessKeyId: the access key is not known to the store ({at})"),
@@ -385,8 +386,10 @@ mod tests {
         );
         assert!(e.hint.as_deref().unwrap().contains("s3:ListBucket"));
 
-        let e = map(code("InvalidAccessKeyId", 403));
-        assert!(e.message.starts_with("InvalidAccessKeyId"), "{e}");
+        for c in ["InvalidAccessKeyId", "NotSignedUp", "InvalidClientTokenId"] {
+            let e = map(code(c, 403));
+            assert!(e.message.starts_with("InvalidAccessKeyId"), "{e}");
+        }
         let e = map(code("SignatureDoesNotMatch", 403));
         assert!(e.message.starts_with("SignatureDoesNotMatch"), "{e}");
         assert!(e.hint.as_deref().unwrap().contains("`secret_key`"));

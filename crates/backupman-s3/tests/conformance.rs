@@ -362,6 +362,11 @@ async fn storage_class_and_encryption_are_applied() {
             head.server_side_encryption().map(|c| c.as_str()),
             Some("AES256"),
             "{key}"
-        );
+        ); // moto's ETags say how the object was written: `"<md5>-<parts>"` for multipart.
+        let etag = head.e_tag().unwrap_or_default();
+        match key {
+            "p/large" => assert!(etag.ends_with("-2\""), "6 MiB in 5 MiB parts: {etag}"),
+            _ => assert!(!etag.contains('-'), "one PutObject: {etag}"),
+        }
     }
 }
