@@ -119,6 +119,14 @@ impl ErrorContext {
         };
 
         match code {
+            "AccessDenied" | "AllAccessDisabled" | "Forbidden" if op == "AbortMultipartUpload" => {
+                return DriveError::new(Auth, format!("Access Denied: {at} was refused"))
+                    .with_hint(
+                        "allow s3:AbortMultipartUpload on bucket/* so a failed backup leaves no \
+                         orphaned parts behind (or add a lifecycle rule that aborts incomplete \
+                         multipart uploads)",
+                    );
+            }
             "AccessDenied" | "AllAccessDisabled" | "Forbidden" => {
                 return DriveError::new(Auth, format!("Access Denied: {at} was refused"))
                     .with_hint(
