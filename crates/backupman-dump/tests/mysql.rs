@@ -183,7 +183,12 @@ async fn restoring_over_an_existing_database_needs_force_and_replaces_it() {
         force: true,
         ..options
     };
-    restore::restore(File::open(&object).unwrap(), &target, &forced).unwrap();
+    // Straight from the drive's stream, as `backupman restore` does.
+    let stream = store.drive.read(&report.key).await.unwrap();
+    let outcome = restore::restore_stream(stream, target.clone(), forced)
+        .await
+        .unwrap();
+    assert_eq!(Some(outcome.sha256), report.manifest.map(|m| m.sha256));
     assert_eq!(db.sql("SELECT * FROM t ORDER BY id"), before);
 }
 
