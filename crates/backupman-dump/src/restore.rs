@@ -95,7 +95,11 @@ impl fmt::Display for RestoreTarget {
         } else {
             server.port
         };
-        write!(f, "{}:{port}/{}", server.host, server.database)
+        if server.host.contains(':') {
+            write!(f, "[{}]:{port}/{}", server.host, server.database)
+        } else {
+            write!(f, "{}:{port}/{}", server.host, server.database)
+        }
     }
 }
 
@@ -181,16 +185,25 @@ impl RestoreTarget {
             Some((u, h)) => (Some(u), h),
             None => (None, authority),
         };
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || p.is_empty() => {
-                let port = p
-                    .parse::<u16>()
-                    .map_err(|_| invalid(format!("invalid port {p:?}")))?;
-                (h, Some(port))
+        // `host`, `host:port`, `[v6]`, `[v6]:port`.
+        let (host, port_text) = match hostport.strip_prefix('[') {
+            Some(bracketed) => {
+                let (host, after) = bracketed
+                    .split_once(']')
+                    .ok_or_else(|| invalid("unclosed [ in the host".into()))?;
+                (host, after.strip_prefix(':'))
             }
-            _ => (hostport, None),
+            None => match hostport.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (hostport, None),
+            },
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = port_text
+            .map(|p| {
+                p.parse::<u16>()
+                    .map_err(|_| invalid(format!("invalid port {p:?}")))
+            })
+            .transpose()?;
         let same_server = host.is_empty() || host == server.host;
         if !host.is_empty() {
             server.host = percent_decode(host).map_err(&invalid)?;
@@ -1070,6 +1083,19 @@ mod tests {
         let t = server(RestoreTarget::parse("postgres://elsewhere/copy", &pg).unwrap());
         assert_eq!(t.password, None);
         assert_eq!(t.user.as_deref(), Some("backup"));
+
+        let t = server(RestoreTarget::parse("postgres://[::1]:6000/v6", &pg).unwrap());
+        assert_eq!(
+            (t.host.as_str(), t.port, t.database.as_str()),
+            ("::1", 6000, "v6")
+        );
+        let t = server(RestoreTarget::parse("postgres://[fe80::1]/v6", &pg).unwrap());
+        assert_eq!((t.host.as_str(), t.port), ("fe80::1", 5432));
+        assert_eq!(
+            RestoreTarget::Postgres(t).to_string(),
+            "postgres://backup@[fe80::1]:5432/v6"
+        );
+        assert!(RestoreTarget::parse("postgres://h:notaport/db", &pg).is_err());
 
         assert!(RestoreTarget::parse("mysql://h/db", &pg).is_err());
         assert!(RestoreTarget::parse("bad name; drop", &pg).is_err());
