@@ -55,6 +55,9 @@ impl Cli {
 pub enum Command {
     /// Back up every configured source to every configured drive.
     Run(RunArgs),
+    /// Check, without backing anything up, that every source can be dumped and every drive
+    /// allows each action a backup needs.
+    Health(HealthArgs),
     /// Apply retention now: delete the backups the retention policy no longer keeps.
     Prune(PruneArgs),
     /// Print the version.
@@ -80,6 +83,12 @@ pub struct RunArgs {
     #[arg(long = "drive", value_name = "LABEL")]
     pub drives: Vec<String>,
 
+    /// Run the whole pipeline for real into a separate test location on every drive, read
+    /// every object back, check its SHA-256 and gzip stream, then delete it. Retention does
+    /// not run and no real backup is touched.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub test_mode: bool,
+
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -91,6 +100,13 @@ pub struct PruneArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -51,6 +51,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => commands::run::run(&global, args).await,
+            Command::Health(args) => commands::health::health(&global, args).await,
             Command::Prune(args) => commands::prune::prune(&global, args).await,
             Command::Version => {
                 println!("backupman {}", env!("CARGO_PKG_VERSION"));

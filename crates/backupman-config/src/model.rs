@@ -100,6 +100,8 @@ pub struct SourceConfig {
 }
 
 /// Where backups go (`drives[]`).
+// A handful of these exist per process, built once: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DriveConfig {
     Local(LocalDriveConfig),

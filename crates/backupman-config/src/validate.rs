@@ -212,10 +212,10 @@ fn labels_of<T>(
         .collect()
 }
 
-fn unique_labels<'a>(
+fn unique_labels(
     c: &mut Checker,
     section: &str,
-    labels: Vec<(&'a str, Location, usize)>,
+    labels: Vec<(&str, Location, usize)>,
     by_slug: bool,
 ) {
     let mut seen: HashMap<String, usize> = HashMap::new();

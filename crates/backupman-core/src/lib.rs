@@ -36,6 +36,7 @@ mod manifest;
 mod naming;
 pub mod retention;
 mod source;
+mod stream_reader;
 
 pub use compress::{GzipCheck, check_gzip, gzip_decoder};
 pub use drive::{
@@ -47,3 +48,4 @@ pub use local::LocalDrive;
 pub use manifest::Manifest;
 pub use naming::{BackupKey, slugify};
 pub use source::{Dump, DumpStatus, Source, SourceError};
+pub use stream_reader::{StreamReader, check_object};

@@ -127,7 +127,17 @@ impl Drive for LocalDrive {
     async fn delete(&self, key: &str) -> Result<(), DriveError> {
         let path = self.path_of(key)?;
         match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // Folders emptied by the deletion go too (remove_dir refuses non-empty ones).
+                let mut dir = path.parent();
+                while let Some(d) = dir.filter(|d| *d != self.folder.as_path()) {
+                    if tokio::fs::remove_dir(d).await.is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+                Ok(())
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(DriveError::io(
                 format!("cannot delete {}", path.display()),
@@ -173,7 +183,6 @@ impl Drive for LocalDrive {
                 check: "delete file".into(),
                 result: delete,
             });
-            let _ = fs::remove_dir(self.folder.join(".backupman-health"));
         }
         checks
     }

@@ -48,6 +48,9 @@ pub struct RetentionPlan {
     pub delete: Vec<StoredBackup>,
 }
 
+/// Which calendar period (day, ISO week, month, year) a time falls in.
+type PeriodOf = fn(&DateTime<Utc>) -> (i32, u32);
+
 /// Decides what to keep. `backups` may come in any order.
 pub fn plan(backups: &[StoredBackup], policy: Policy, now: DateTime<Utc>) -> RetentionPlan {
     let mut sorted: Vec<&StoredBackup> = backups.iter().collect();
@@ -80,7 +83,7 @@ pub fn plan(backups: &[StoredBackup], policy: Policy, now: DateTime<Utc>) -> Ret
             monthly,
             yearly,
         } => {
-            let buckets: [(u32, &str, fn(&DateTime<Utc>) -> (i32, u32)); 4] = [
+            let buckets: [(u32, &str, PeriodOf); 4] = [
                 (daily, "daily", |t| (t.year(), t.ordinal())),
                 (weekly, "weekly", |t| {
                     let w = t.iso_week();
@@ -146,7 +149,7 @@ pub async fn list_backups(
             manifest,
         });
     }
-    out.sort_by(|a, b| b.taken_at.cmp(&a.taken_at));
+    out.sort_by_key(|b| std::cmp::Reverse(b.taken_at));
     Ok(out)
 }
 

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod health;
 pub mod prune;
 pub mod run;
 

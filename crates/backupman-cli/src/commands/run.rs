@@ -84,7 +84,10 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         }
     }
 
-    let engine = Engine::new(config.compression_level);
+    let mut engine = Engine::new(config.compression_level);
+    if args.test_mode {
+        engine = engine.with_key_prefix(TEST_PREFIX);
+    }
     let mut json = RunJson {
         ok: true,
         sources: Vec::new(),
@@ -96,8 +99,11 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
                 let report = engine.backup(source, &drives).await;
                 summarise(&report, global.quiet);
                 let mut entry = to_json(&report);
+                if args.test_mode {
+                    verify_and_delete(&report, &drives, &mut entry, global.quiet).await;
+                }
                 // Retention runs only where this backup landed: a failed run never deletes.
-                if let Some(policy) = prune::policy(&config) {
+                else if let Some(policy) = prune::policy(&config) {
                     for (drive, outcome) in drives.iter().zip(&report.drives) {
                         if outcome.result.is_ok() {
                             let pruned = prune::apply_one(
@@ -153,6 +159,62 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     } else {
         Outcome::Failed
     })
+}
+
+/// Where `run --test-mode` writes, beside (never over) the real backups.
+pub const TEST_PREFIX: &str = ".backupman-test-mode/";
+
+/// Test mode: read every stored object back, check it against the manifest and the gzip
+/// stream, then delete it and its manifest.
+async fn verify_and_delete(
+    report: &BackupReport,
+    drives: &[Arc<dyn Drive>],
+    entry: &mut SourceJson,
+    quiet: bool,
+) {
+    let Some(manifest) = &report.manifest else {
+        return;
+    };
+    for ((drive, outcome), json) in drives.iter().zip(&report.drives).zip(&mut entry.drives) {
+        if outcome.result.is_err() {
+            continue;
+        }
+        let checked = match backupman_core::check_object(drive.as_ref(), &report.key).await {
+            Ok(check) if check.sha256 != manifest.sha256 => Err(format!(
+                "read back SHA-256 {} differs from the manifest's {}",
+                check.sha256, manifest.sha256
+            )),
+            Ok(check) if check.compressed_size != manifest.compressed_size => Err(format!(
+                "read back {} bytes, the manifest says {}",
+                check.compressed_size, manifest.compressed_size
+            )),
+            Ok(_) => Ok(()),
+            Err(err) => Err(err.to_string()),
+        };
+        let deleted = async {
+            drive.delete(&report.key).await?;
+            drive.delete(&format!("{}.json", report.key)).await
+        }
+        .await
+        .map_err(|e| format!("could not delete the test object: {e}"));
+        match checked.and(deleted) {
+            Ok(()) => {
+                if !quiet {
+                    eprintln!(
+                        "✔ test mode {} → {}: written, read back (SHA-256 and gzip stream intact), deleted",
+                        report.source,
+                        drive.label()
+                    );
+                }
+            }
+            Err(err) => {
+                eprintln!("✘ test mode {} → {}: {err}", report.source, drive.label());
+                json.ok = false;
+                json.error = Some(err);
+                entry.ok = false;
+            }
+        }
+    }
 }
 
 fn print_plan(config: &Config, sources: &[&SourceConfig], drives: &[&DriveConfig]) {

@@ -1,0 +1,78 @@
+//! Bridges a drive's async [`ByteStream`] to the blocking [`Read`] that gzip decoding,
+//! hashing and database clients want, through a small bounded channel: memory stays flat
+//! whatever the object size.
+
+use std::io::{self, Read};
+
+use bytes::{Buf, Bytes};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::compress::{GzipCheck, check_gzip};
+use crate::drive::{ByteStream, Drive, DriveError, DriveErrorKind};
+
+/// A blocking reader over a drive stream. Read it from a blocking thread only.
+#[derive(Debug)]
+pub struct StreamReader {
+    rx: mpsc::Receiver<Result<Bytes, DriveError>>,
+    current: Bytes,
+    pump: JoinHandle<()>,
+}
+
+impl StreamReader {
+    /// Starts pumping `stream` on the current tokio runtime.
+    pub fn new(mut stream: ByteStream) -> Self {
+        let (tx, rx) = mpsc::channel(4);
+        let pump = tokio::spawn(async move {
+            while let Some(item) = stream.next().await {
+                let failed = item.is_err();
+                // The reader is gone (it stopped early): stop downloading.
+                if tx.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Self {
+            rx,
+            current: Bytes::new(),
+            pump,
+        }
+    }
+}
+
+impl Drop for StreamReader {
+    fn drop(&mut self) {
+        self.pump.abort();
+    }
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(err)) => return Err(io::Error::other(err.to_string())),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current.advance(n);
+        Ok(n)
+    }
+}
+
+/// Reads an object back from a drive, hashing it and decoding its gzip stream to the end.
+pub async fn check_object(drive: &dyn Drive, key: &str) -> Result<GzipCheck, DriveError> {
+    let reader = StreamReader::new(drive.read(key).await?);
+    tokio::task::spawn_blocking(move || check_gzip(reader))
+        .await
+        .map_err(|e| DriveError::new(DriveErrorKind::Other, format!("check task failed: {e}")))?
+        .map_err(|e| {
+            DriveError::new(
+                DriveErrorKind::Integrity,
+                format!("{key} is not an intact gzip stream: {e}"),
+            )
+        })
+}
