@@ -20,6 +20,7 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use backupman_config::{S3DriveConfig, Secret};
 use backupman_s3::{S3Drive, SharedHttpClient};
@@ -392,41 +393,62 @@ pub fn all_servers() -> Vec<S3Server> {
     servers
 }
 
-/// An HTTP client that adds one header to every request after it was signed (to send, say,
-/// a security token the signature does not cover).
-pub fn http_client_adding_header(name: &'static str, value: &'static str) -> SharedHttpClient {
-    SharedHttpClient::new(AddHeader {
+/// What a [`http_client_with_hook`] hook does with each request: change it, or fail it (as a
+/// connection error) with the returned message.
+pub type RequestHook = Arc<dyn Fn(&mut HttpRequest) -> Result<(), String> + Send + Sync>;
+
+/// The [`loopback_http_client`] with `hook` run on every request after it was signed.
+pub fn http_client_with_hook(hook: RequestHook) -> SharedHttpClient {
+    SharedHttpClient::new(Hooked {
         inner: loopback_http_client(),
-        name,
-        value,
+        hook,
     })
 }
 
-#[derive(Debug, Clone)]
-struct AddHeader<T> {
-    inner: T,
-    name: &'static str,
-    value: &'static str,
+/// An HTTP client that adds one header to every request after it was signed (to send, say,
+/// a security token the signature does not cover).
+pub fn http_client_adding_header(name: &'static str, value: &'static str) -> SharedHttpClient {
+    http_client_with_hook(Arc::new(move |request: &mut HttpRequest| {
+        request.headers_mut().insert(name, value);
+        Ok(())
+    }))
 }
 
-impl HttpClient for AddHeader<SharedHttpClient> {
+#[derive(Clone)]
+struct Hooked<T> {
+    inner: T,
+    hook: RequestHook,
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Hooked<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooked")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient for Hooked<SharedHttpClient> {
     fn http_connector(
         &self,
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        SharedHttpConnector::new(AddHeader {
+        SharedHttpConnector::new(Hooked {
             inner: self.inner.http_connector(settings, components),
-            name: self.name,
-            value: self.value,
+            hook: self.hook.clone(),
         })
     }
 }
 
-impl HttpConnector for AddHeader<SharedHttpConnector> {
+impl HttpConnector for Hooked<SharedHttpConnector> {
     fn call(&self, mut request: HttpRequest) -> HttpConnectorFuture {
-        request.headers_mut().insert(self.name, self.value);
-        self.inner.call(request)
+        match (self.hook)(&mut request) {
+            Ok(()) => self.inner.call(request),
+            Err(message) => HttpConnectorFuture::ready(Err(ConnectorError::io(
+                std::io::Error::other(message).into(),
+            ))),
+        }
     }
 }
 

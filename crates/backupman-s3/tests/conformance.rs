@@ -370,3 +370,46 @@ async fn storage_class_and_encryption_are_applied() {
         }
     }
 }
+
+/// A part that cannot be uploaded fails the write and aborts the multipart upload: no object,
+/// no open upload, and the parts already sent are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs real S3 servers: run cargo xtask test"]
+async fn failed_part_aborts_the_multipart_upload() {
+    use std::sync::Arc;
+    let server = S3Server::moto(Style::Path, None);
+    server.create_bucket("failing").await;
+    let cfg = server.drive_config("failing", "p");
+    let hook: backupman_testkit::s3::RequestHook = Arc::new(|request| {
+        if request.uri().contains("partNumber=3") {
+            Err("injected network failure".to_owned())
+        } else {
+            Ok(())
+        }
+    });
+    let drive = S3Drive::with_http_client(&cfg, backupman_testkit::s3::http_client_with_hook(hook))
+        .unwrap();
+    let mut upload = drive.begin("big.bin").await.unwrap();
+    let bytes = data(20 * MIB, 6);
+    let mut failure = None;
+    for chunk in bytes.chunks(MIB) {
+        if let Err(err) = upload.write(Bytes::copy_from_slice(chunk)).await {
+            failure = Some(err);
+            break;
+        }
+    }
+    let failure = match failure {
+        Some(err) => err,
+        None => upload
+            .complete()
+            .await
+            .expect_err("part 3 cannot be uploaded"),
+    };
+    assert!(failure.message.contains("UploadPart"), "{failure}");
+    assert!(failure.message.contains("part 3"), "{failure}");
+    assert_eq!(
+        server.open_uploads("failing", "p").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(drive.list("").await.unwrap(), vec![]);
+}
