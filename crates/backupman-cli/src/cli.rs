@@ -58,6 +58,12 @@ pub enum Command {
     /// Check, without backing anything up, that every source can be dumped and every drive
     /// allows each action a backup needs.
     Health(HealthArgs),
+    /// List the backups found on the drives, newest first.
+    List(ListArgs),
+    /// Download backups and check them against their manifests and gzip streams.
+    Verify(VerifyArgs),
+    /// Stream a backup back into a database.
+    Restore(RestoreArgs),
     /// Apply retention now: delete the backups the retention policy no longer keeps.
     Prune(PruneArgs),
     /// Print the version.
@@ -110,4 +116,76 @@ pub struct HealthArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this source (by label; repeatable).
+    #[arg(long = "source", value_name = "LABEL")]
+    pub sources: Vec<String>,
+
+    /// Only this drive (by label; repeatable).
+    #[arg(long = "drive", value_name = "LABEL")]
+    pub drives: Vec<String>,
+
+    /// Print the list as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup's key, as `backupman list` shows it.
+    #[arg(conflicts_with = "latest", required_unless_present = "latest")]
+    pub key: Option<String>,
+
+    /// Verify the newest backup of each source on each drive.
+    #[arg(long)]
+    pub latest: bool,
+
+    /// With --latest: only this source (by label; repeatable).
+    #[arg(long = "source", value_name = "LABEL")]
+    pub sources: Vec<String>,
+
+    /// Only this drive (by label; repeatable).
+    #[arg(long = "drive", value_name = "LABEL")]
+    pub drives: Vec<String>,
+
+    /// Also restore each backup into a scratch database (created and dropped by backupman)
+    /// and report its tables and rows.
+    #[arg(long)]
+    pub restore: bool,
+
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The source whose backup to restore (by label).
+    #[arg(long)]
+    pub source: String,
+
+    /// The backup's key, as `backupman list` shows it.
+    #[arg(conflicts_with = "latest", required_unless_present = "latest")]
+    pub key: Option<String>,
+
+    /// Restore the newest backup of the source.
+    #[arg(long)]
+    pub latest: bool,
+
+    /// Read from this drive (by label; default: the first drive holding the backup).
+    #[arg(long = "drive", value_name = "LABEL")]
+    pub drives: Vec<String>,
+
+    /// Where to restore: a database name on the source's server, a URL such as
+    /// postgres://user@host:5432/db or mysql://user@host/db, or a SQLite file path.
+    /// Default: the source's own database.
+    #[arg(long, value_name = "TARGET")]
+    pub to: Option<String>,
+
+    /// Restore even when the target database is not empty.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -52,6 +52,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => commands::run::run(&global, args).await,
             Command::Health(args) => commands::health::health(&global, args).await,
+            Command::List(args) => commands::list::list(&global, args).await,
+            Command::Verify(args) => commands::verify::verify(&global, args).await,
+            Command::Restore(args) => commands::restore::restore(&global, args).await,
             Command::Prune(args) => commands::prune::prune(&global, args).await,
             Command::Version => {
                 println!("backupman {}", env!("CARGO_PKG_VERSION"));

@@ -30,9 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use backupman_config::{Secret, SourceConfig, SourceProvider};
-use backupman_core::{ByteStream, DriveError, gzip_decoder};
-use bytes::{Buf, Bytes};
-use futures::StreamExt;
+use backupman_core::{ByteStream, StreamReader, gzip_decoder};
 use sha2::{Digest, Sha256};
 
 use crate::mysql::{connection_args, is_mariadb_tool};
@@ -372,56 +370,19 @@ pub fn restore<R: Read>(
 /// flat whatever the object size. A drive read error ends the restore as
 /// [`RestoreError::Corrupt`] (nothing applied, except on MySQL/MariaDB).
 pub async fn restore_stream(
-    mut stream: ByteStream,
+    stream: ByteStream,
     target: RestoreTarget,
     options: RestoreOptions,
 ) -> Result<RestoreOutcome, RestoreError> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, DriveError>>(4);
-    let feeder = tokio::spawn(async move {
-        while let Some(item) = stream.next().await {
-            let failed = item.is_err();
-            // The restore stopped reading (it failed): stop downloading.
-            if tx.send(item).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    let reader = ChannelReader {
-        rx,
-        current: Bytes::new(),
-    };
-    let result = tokio::task::spawn_blocking(move || restore(reader, &target, &options))
+    let reader = StreamReader::new(stream);
+    tokio::task::spawn_blocking(move || restore(reader, &target, &options))
         .await
         .unwrap_or_else(|e| {
             Err(RestoreError::Io {
                 context: "the restore task failed".into(),
                 cause: io::Error::other(e.to_string()),
             })
-        });
-    feeder.abort();
-    result
-}
-
-/// A blocking [`Read`] over chunks arriving on a channel.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, DriveError>>,
-    current: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                None => return Ok(0),
-                Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(err)) => return Err(io::Error::other(err.to_string())),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current.advance(n);
-        Ok(n)
-    }
+        })
 }
 
 fn restore_server<R: Read>(
@@ -1029,6 +990,8 @@ fn percent_decode(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backupman_core::DriveError;
+    use bytes::Bytes;
     use flate2::{Compression, write::GzEncoder};
 
     fn source(provider: SourceProvider) -> SourceConfig {

@@ -1,8 +1,12 @@
 //! One module per command.
 
+pub mod catalog;
 pub mod health;
+pub mod list;
 pub mod prune;
+pub mod restore;
 pub mod run;
+pub mod verify;
 
 use clap::CommandFactory;
 use clap_complete::Shell;

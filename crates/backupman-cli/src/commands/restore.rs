@@ -1,0 +1,98 @@
+//! `backupman restore`: stream a backup from its drive into a database.
+
+use backupman_dump::restore::{RestoreOptions, RestoreTarget, restore_stream};
+
+use crate::Outcome;
+use crate::cli::{Global, RestoreArgs};
+use crate::commands::verify::pick;
+use crate::output;
+use crate::wiring;
+
+pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<Outcome> {
+    let config = match wiring::load_config(&global.config) {
+        Ok(config) => config,
+        Err(outcome) => return Ok(outcome),
+    };
+    let source = match wiring::select(
+        "source",
+        &config.sources,
+        |s| s.label.as_str(),
+        std::slice::from_ref(&args.source),
+    ) {
+        Ok(s) => s[0].clone(),
+        Err(outcome) => return Ok(outcome),
+    };
+    let found = match pick(
+        &config,
+        args.key.as_deref(),
+        args.latest,
+        std::slice::from_ref(&args.source),
+        &args.drives,
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(outcome) => return Ok(outcome),
+    };
+    let Some(chosen) = found.into_iter().find(|f| f.source.label == source.label) else {
+        eprintln!(
+            "error: that backup does not belong to source {:?}",
+            source.label
+        );
+        return Ok(Outcome::Invalid);
+    };
+    let target = match &args.to {
+        Some(spec) => RestoreTarget::parse(spec, &source),
+        None => RestoreTarget::from_source(&source),
+    };
+    let target = match target {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let Some(manifest) = &chosen.backup.manifest else {
+        eprintln!(
+            "error: {} has no manifest beside it, so its SHA-256 cannot be checked; refusing to restore it",
+            chosen.backup.key
+        );
+        return Ok(Outcome::Failed);
+    };
+    if !global.quiet {
+        eprintln!(
+            "restoring {} ({}, taken {}) from {} into {target}",
+            chosen.backup.key,
+            output::bytes(chosen.backup.size),
+            chosen.backup.taken_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            chosen.drive.label()
+        );
+    }
+    let stream = match chosen.drive.read(&chosen.backup.key).await {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("✘ cannot read {}: {err}", chosen.backup.key);
+            return Ok(Outcome::Failed);
+        }
+    };
+    let options = RestoreOptions {
+        expected_sha256: Some(manifest.sha256.clone()),
+        force: args.force,
+    };
+    match restore_stream(stream, target.clone(), options).await {
+        Ok(outcome) => {
+            if !global.quiet {
+                eprintln!(
+                    "✔ restored {} into {target} ({} uncompressed, SHA-256 verified)",
+                    chosen.backup.key,
+                    output::bytes(outcome.plain_size)
+                );
+            }
+            Ok(Outcome::Success)
+        }
+        Err(err) => {
+            eprintln!("✘ restore failed: {err}");
+            Ok(Outcome::Failed)
+        }
+    }
+}
