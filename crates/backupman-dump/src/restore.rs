@@ -992,6 +992,7 @@ mod tests {
     use super::*;
     use backupman_core::DriveError;
     use bytes::Bytes;
+    use futures::StreamExt;
     use flate2::{Compression, write::GzEncoder};
 
     fn source(provider: SourceProvider) -> SourceConfig {
