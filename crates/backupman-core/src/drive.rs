@@ -94,6 +94,9 @@ pub struct CheckResult {
     /// The action checked, in the store's own words (`PutObject`, `write file`).
     pub check: String,
     pub result: Result<(), DriveError>,
+    /// A failing required check makes the drive unusable for backups; a failing advisory
+    /// one is a warning (for example a permission that only cleanup after failures needs).
+    pub required: bool,
 }
 
 /// Somewhere backups are stored.

@@ -155,6 +155,7 @@ impl Drive for LocalDrive {
         checks.push(CheckResult {
             check: "write file".into(),
             result: write,
+            required: true,
         });
         if wrote {
             let read = read_all(self, &key).await.and_then(|got| {
@@ -170,18 +171,21 @@ impl Drive for LocalDrive {
             checks.push(CheckResult {
                 check: "read file".into(),
                 result: read,
+                required: true,
             });
         }
         let list = self.list(".backupman-health/").await.map(|_| ());
         checks.push(CheckResult {
             check: "list folder".into(),
             result: list,
+            required: true,
         });
         if wrote {
             let delete = self.delete(&key).await;
             checks.push(CheckResult {
                 check: "delete file".into(),
                 result: delete,
+                required: true,
             });
         }
         checks

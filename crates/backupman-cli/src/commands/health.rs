@@ -35,6 +35,8 @@ pub struct DriveHealth {
 pub struct CheckJson {
     pub check: String,
     pub ok: bool,
+    /// false: a failure is only a warning.
+    pub required: bool,
     pub error: Option<String>,
     pub hint: Option<String>,
 }
@@ -44,6 +46,7 @@ impl From<&CheckResult> for CheckJson {
         Self {
             check: c.check.clone(),
             ok: c.result.is_ok(),
+            required: c.required,
             error: c.result.as_ref().err().map(|e| e.message.clone()),
             hint: c.result.as_ref().err().and_then(|e| e.hint.clone()),
         }
@@ -79,11 +82,12 @@ pub async fn health(global: &Global, args: HealthArgs) -> color_eyre::Result<Out
             Err(err) => vec![CheckJson {
                 check: "configure drive".into(),
                 ok: false,
+                required: true,
                 error: Some(err),
                 hint: None,
             }],
         };
-        let ok = checks.iter().all(|c| c.ok);
+        let ok = checks.iter().all(|c| c.ok || !c.required);
         report.ok &= ok;
         report.drives.push(DriveHealth {
             drive: cfg.label().to_owned(),
@@ -119,10 +123,13 @@ fn print_table(report: &HealthJson) {
     for d in &report.drives {
         eprintln!("{} drive {} ({})", mark(d.ok), d.drive, d.provider);
         for c in &d.checks {
+            let mark = if c.required { "✘" } else { "⚠ warning:" };
             match (&c.error, &c.hint) {
                 (None, _) => eprintln!("    ✔ {}", c.check),
-                (Some(err), Some(hint)) => eprintln!("    ✘ {}: {err} (hint: {hint})", c.check),
-                (Some(err), None) => eprintln!("    ✘ {}: {err}", c.check),
+                (Some(err), Some(hint)) => {
+                    eprintln!("    {mark} {}: {err} (hint: {hint})", c.check)
+                }
+                (Some(err), None) => eprintln!("    {mark} {}: {err}", c.check),
             }
         }
     }
