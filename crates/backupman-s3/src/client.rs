@@ -11,6 +11,8 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     SharedCredentialsProvider, SharedHttpClient,
 };
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
 use backupman_config::S3DriveConfig;
 use backupman_core::{DriveError, DriveErrorKind};
 use tokio::sync::OnceCell;
@@ -99,10 +101,39 @@ pub fn build_client(
         }
         builder = builder.endpoint_url(endpoint.trim_end_matches('/'));
     }
-    if let Some(http_client) = http_client {
-        builder = builder.http_client(http_client);
-    }
+    builder = builder.http_client(http_client.unwrap_or_else(default_http_client));
     Ok(Client::from_conf(builder.build()))
+}
+
+/// The SDK's default HTTPS client (rustls on aws-lc), except that `*.localhost` names resolve
+/// like `localhost` (RFC 6761, as curl and browsers do): a virtual-hosted bucket host such as
+/// `backups.localhost:9000` then reaches a store on this machine.
+fn default_http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_with_resolver(LocalhostAware)
+}
+
+/// The system resolver, with `<anything>.localhost` answered as `localhost`.
+#[derive(Debug, Clone, Copy)]
+struct LocalhostAware;
+
+impl ResolveDns for LocalhostAware {
+    fn resolve_dns<'a>(&'a self, name: &'a str) -> DnsFuture<'a> {
+        let name = if name.to_ascii_lowercase().ends_with(".localhost") {
+            "localhost".to_owned()
+        } else {
+            name.to_owned()
+        };
+        DnsFuture::new(async move {
+            tokio::net::lookup_host((name.as_str(), 0))
+                .await
+                .map(|addrs| addrs.map(|a| a.ip()).collect())
+                .map_err(ResolveDnsError::new)
+        })
+    }
 }
 
 /// The default AWS credential chain (environment, profile, web identity, container and
@@ -129,5 +160,25 @@ impl ProvideCredentials for DefaultChain {
                 .await;
             chain.provide_credentials().await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bucket_hosts_under_localhost_resolve_to_loopback() {
+        for name in ["backups.localhost", "Dev-Backups.LOCALHOST"] {
+            let ips = LocalhostAware.resolve_dns(name).await.unwrap();
+            assert!(!ips.is_empty(), "{name}");
+            assert!(ips.iter().all(|ip| ip.is_loopback()), "{name}: {ips:?}");
+        }
+        assert!(
+            LocalhostAware
+                .resolve_dns("backupman-test.invalid")
+                .await
+                .is_err()
+        );
     }
 }
