@@ -23,25 +23,39 @@ pub struct GzipCheck {
 /// Hashes the compressed bytes and decodes them to the end: a truncated or corrupted object
 /// fails here even when no manifest is at hand.
 pub fn check_gzip<R: Read>(reader: R) -> io::Result<GzipCheck> {
-    let mut hashing = HashingReader {
-        inner: reader,
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let mut hashing = HashingReader::new(reader);
     let plain_size = io::copy(&mut gzip_decoder(&mut hashing), &mut io::sink())?;
     // The decoder may stop before EOF of the last member's padding; hash whatever remains.
     io::copy(&mut hashing, &mut io::sink())?;
+    let (compressed_size, sha256) = hashing.finish();
     Ok(GzipCheck {
-        compressed_size: hashing.count,
+        compressed_size,
         plain_size,
-        sha256: hex::encode(hashing.hasher.finalize()),
+        sha256,
     })
 }
 
-struct HashingReader<R> {
+/// A reader that counts and SHA-256-hashes what passes through it.
+#[derive(Debug)]
+pub struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
     count: u64,
+}
+
+impl<R> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// Bytes read and their SHA-256, lower-case hex.
+    pub fn finish(self) -> (u64, String) {
+        (self.count, hex::encode(self.hasher.finalize()))
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {

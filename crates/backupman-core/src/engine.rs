@@ -5,6 +5,7 @@
 //! what each drive buffers, whatever the database size. A failing drive is dropped from the
 //! fan-out and the others go on; a failing source aborts every upload.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,6 +53,40 @@ impl BackupReport {
     }
 }
 
+/// How far a running backup has come. Counts are totals so far, never deltas, so an
+/// observer may drop events and still show the right numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// A backup of `source` begins; `drives` are the labels that [`ProgressEvent::Uploaded`]'s
+    /// `drive` indexes into.
+    Started { source: String, drives: Vec<String> },
+    /// Plain dump bytes read so far, and gzip bytes produced from them so far.
+    Dumped { plain: u64, compressed: u64 },
+    /// Compressed bytes drive number `drive` has accepted so far.
+    Uploaded { drive: usize, bytes: u64 },
+}
+
+/// Receives [`ProgressEvent`]s, from the compression thread and from each drive's upload
+/// task: it must be cheap and must not block.
+#[derive(Clone)]
+pub struct ProgressObserver(Arc<dyn Fn(ProgressEvent) + Send + Sync>);
+
+impl ProgressObserver {
+    pub fn new(f: impl Fn(ProgressEvent) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    fn emit(&self, event: ProgressEvent) {
+        (self.0)(event);
+    }
+}
+
+impl fmt::Debug for ProgressObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProgressObserver")
+    }
+}
+
 /// Runs backups.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -59,6 +94,7 @@ pub struct Engine {
     chunk_size: usize,
     queue_depth: usize,
     key_prefix: String,
+    progress: Option<ProgressObserver>,
 }
 
 impl Engine {
@@ -69,7 +105,14 @@ impl Engine {
             chunk_size: 1024 * 1024,
             queue_depth: 4,
             key_prefix: String::new(),
+            progress: None,
         }
+    }
+
+    /// Reports progress to `observer` while backups run.
+    pub fn with_progress(mut self, observer: ProgressObserver) -> Self {
+        self.progress = Some(observer);
+        self
     }
 
     /// Stores every object under this extra key prefix (test mode writes beside, never over,
@@ -102,6 +145,12 @@ impl Engine {
         };
 
         tracing::info!(source = source.label(), %key, "starting dump");
+        if let Some(progress) = &self.progress {
+            progress.emit(ProgressEvent::Started {
+                source: source.label().to_owned(),
+                drives: drives.iter().map(|d| d.label().to_owned()).collect(),
+            });
+        }
         let dump = match source.start().await {
             Ok(dump) => dump,
             Err(err) => {
@@ -114,17 +163,20 @@ impl Engine {
 
         let mut senders = Vec::with_capacity(drives.len());
         let mut feeders = Vec::with_capacity(drives.len());
-        for drive in drives {
+        for (index, drive) in drives.iter().enumerate() {
             let (tx, rx) = mpsc::channel::<Bytes>(self.queue_depth);
             senders.push(tx);
-            feeders.push(tokio::spawn(feed(drive.clone(), key.clone(), rx)));
+            let progress = self.progress.clone().map(|p| (index, p));
+            feeders.push(tokio::spawn(feed(drive.clone(), key.clone(), rx, progress)));
         }
         let (level, chunk) = (self.level, self.chunk_size);
-        let compressed = tokio::task::spawn_blocking(move || compress(dump, senders, level, chunk))
-            .await
-            .unwrap_or_else(|err| {
-                Err(SourceError::new(format!("compression stage failed: {err}")))
-            });
+        let progress = self.progress.clone();
+        let compressed =
+            tokio::task::spawn_blocking(move || compress(dump, senders, level, chunk, progress))
+                .await
+                .unwrap_or_else(|err| {
+                    Err(SourceError::new(format!("compression stage failed: {err}")))
+                });
         let uploads: Vec<Result<Box<dyn Upload>, DriveError>> = join_all(feeders)
             .await
             .into_iter()
@@ -260,12 +312,25 @@ async fn feed(
     drive: Arc<dyn Drive>,
     key: String,
     mut rx: mpsc::Receiver<Bytes>,
+    progress: Option<(usize, ProgressObserver)>,
 ) -> Result<Box<dyn Upload>, DriveError> {
     let mut upload = drive.begin(&key).await?;
     tracing::debug!(drive = drive.label(), %key, "upload started");
+    let mut accepted = 0u64;
     while let Some(chunk) = rx.recv().await {
         tracing::trace!(drive = drive.label(), bytes = chunk.len(), "chunk");
-        if let Err(err) = upload.write(chunk).await {
+        let len = chunk.len() as u64;
+        let written = upload.write(chunk).await;
+        if written.is_ok() {
+            accepted += len;
+            if let Some((index, progress)) = &progress {
+                progress.emit(ProgressEvent::Uploaded {
+                    drive: *index,
+                    bytes: accepted,
+                });
+            }
+        }
+        if let Err(err) = written {
             tracing::warn!(drive = drive.label(), error = %err, "drive failed, aborting its upload");
             drop(rx);
             let _ = upload.abort().await;
@@ -313,6 +378,7 @@ fn compress(
     senders: Vec<mpsc::Sender<Bytes>>,
     level: u32,
     chunk_size: usize,
+    progress: Option<ProgressObserver>,
 ) -> Result<Stats, SourceError> {
     let Dump { mut reader, finish } = dump;
     let mut fan = FanOut {
@@ -343,6 +409,12 @@ fn compress(
                 break Some(ALL_DRIVES_FAILED.to_owned());
             }
         }
+        if let Some(progress) = &progress {
+            progress.emit(ProgressEvent::Dumped {
+                plain: plain_size,
+                compressed: fan.compressed_size + encoder.get_ref().len() as u64,
+            });
+        }
     };
     // Closing our end first lets a dump tool blocked on a full pipe see EPIPE and exit.
     drop(reader);
@@ -356,10 +428,112 @@ fn compress(
     if !fan.send(tail) {
         return Err(SourceError::new(ALL_DRIVES_FAILED));
     }
+    if let Some(progress) = &progress {
+        progress.emit(ProgressEvent::Dumped {
+            plain: plain_size,
+            compressed: fan.compressed_size,
+        });
+    }
     Ok(Stats {
         plain_size,
         compressed_size: fan.compressed_size,
         sha256: hex::encode(fan.hasher.finalize()),
         status,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::LocalDrive;
+
+    /// A source whose dump is bytes in memory.
+    #[derive(Debug)]
+    struct InMemory(Vec<u8>);
+
+    #[async_trait]
+    impl Source for InMemory {
+        fn label(&self) -> &str {
+            "Mem"
+        }
+        fn provider(&self) -> &str {
+            "memory"
+        }
+        fn database(&self) -> String {
+            "mem".into()
+        }
+        async fn start(&self) -> Result<Dump, SourceError> {
+            Ok(Dump {
+                reader: Box::new(io::Cursor::new(self.0.clone())),
+                finish: Box::new(|| Ok(DumpStatus::default())),
+            })
+        }
+        async fn check(&self) -> Result<(), SourceError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn progress_reports_running_totals_that_end_at_the_manifest_sizes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let drives: Vec<Arc<dyn Drive>> = vec![
+            Arc::new(LocalDrive::new("One", tmp.path().join("one"))),
+            Arc::new(LocalDrive::new("Two", tmp.path().join("two"))),
+        ];
+        // 3 MiB that compress to more than one 4 KiB chunk.
+        let data: Vec<u8> = (0..3 * 1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let engine = Engine::new(1)
+            .with_chunk_size(4096)
+            .with_progress(ProgressObserver::new(move |e| sink.lock().unwrap().push(e)));
+        let report = engine
+            .backup(Arc::new(InMemory(data.clone())), &drives)
+            .await;
+        assert!(report.succeeded(), "{report:?}");
+        let manifest = report.manifest.unwrap();
+        let events = events.lock().unwrap();
+
+        assert_eq!(
+            events[0],
+            ProgressEvent::Started {
+                source: "Mem".into(),
+                drives: vec!["One".into(), "Two".into()]
+            }
+        );
+        let dumped: Vec<(u64, u64)> = events
+            .iter()
+            .filter_map(|e| match e {
+                ProgressEvent::Dumped { plain, compressed } => Some((*plain, *compressed)),
+                _ => None,
+            })
+            .collect();
+        assert!(dumped.len() > 10, "one event per read: {}", dumped.len());
+        assert!(
+            dumped
+                .windows(2)
+                .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1)
+        );
+        assert_eq!(
+            dumped.last(),
+            Some(&(data.len() as u64, manifest.compressed_size))
+        );
+        for drive in 0..2 {
+            let uploaded: Vec<u64> = events
+                .iter()
+                .filter_map(|e| match e {
+                    ProgressEvent::Uploaded { drive: d, bytes } if *d == drive => Some(*bytes),
+                    _ => None,
+                })
+                .collect();
+            assert!(uploaded.windows(2).all(|w| w[0] < w[1]));
+            assert_eq!(uploaded.last(), Some(&manifest.compressed_size));
+        }
+    }
 }

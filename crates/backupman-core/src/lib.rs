@@ -38,12 +38,14 @@ pub mod retention;
 mod source;
 mod stream_reader;
 
-pub use compress::{GzipCheck, check_gzip, gzip_decoder};
+pub use compress::{GzipCheck, HashingReader, check_gzip, gzip_decoder};
 pub use drive::{
     ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, ObjectInfo, StoredObject, Upload,
     read_all, upload_bytes,
 };
-pub use engine::{BackupReport, DriveOutcome, Engine, SourceFailure};
+pub use engine::{
+    BackupReport, DriveOutcome, Engine, ProgressEvent, ProgressObserver, SourceFailure,
+};
 pub use local::LocalDrive;
 pub use manifest::Manifest;
 pub use naming::{BackupKey, slugify};

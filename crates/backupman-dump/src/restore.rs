@@ -30,8 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use backupman_config::{Secret, SourceConfig, SourceProvider};
-use backupman_core::{ByteStream, StreamReader, gzip_decoder};
-use sha2::{Digest, Sha256};
+use backupman_core::{ByteStream, HashingReader, StreamReader, gzip_decoder};
 
 use crate::mysql::{connection_args, is_mariadb_tool};
 use crate::postgres::pg_env_parts;
@@ -574,11 +573,7 @@ enum PumpError {
 /// Hashes the stored bytes, gunzips them into `sink`, then hashes whatever trails the gzip
 /// stream, so the hash covers the whole object.
 fn pump<R: Read, W: Write>(reader: R, sink: &mut W) -> Result<RestoreOutcome, PumpError> {
-    let mut hashing = HashingReader {
-        inner: reader,
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let mut hashing = HashingReader::new(reader);
     let mut plain_size = 0u64;
     {
         let mut decoder = gzip_decoder(&mut hashing);
@@ -595,30 +590,12 @@ fn pump<R: Read, W: Write>(reader: R, sink: &mut W) -> Result<RestoreOutcome, Pu
         }
     }
     io::copy(&mut hashing, &mut io::sink()).map_err(PumpError::Read)?;
+    let (compressed_size, sha256) = hashing.finish();
     Ok(RestoreOutcome {
-        compressed_size: hashing.count,
+        compressed_size,
         plain_size,
-        sha256: hex_encode(&hashing.hasher.finalize()),
+        sha256,
     })
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 /// One table and its exact row count.
@@ -992,8 +969,9 @@ mod tests {
     use super::*;
     use backupman_core::DriveError;
     use bytes::Bytes;
-    use futures::StreamExt;
     use flate2::{Compression, write::GzEncoder};
+    use futures::StreamExt;
+    use sha2::{Digest, Sha256};
 
     fn source(provider: SourceProvider) -> SourceConfig {
         SourceConfig {
@@ -1108,7 +1086,10 @@ mod tests {
     fn sqlite_restores_atomically_and_checks_the_hash() {
         let dir = tempfile::tempdir().unwrap();
         let packed = gz(&sqlite_file(dir.path()));
-        let sha = hex_encode(&Sha256::digest(&packed));
+        let sha: String = Sha256::digest(&packed)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let target = RestoreTarget::Sqlite(dir.path().join("restored.db"));
 
         let wrong = RestoreOptions {
