@@ -289,7 +289,7 @@ fn source(c: &mut Checker, i: usize, s: &Spanned<RawSource>) -> Option<(SourceCo
         c.warn(
             t.referenced,
             &format!("{base}.tmp_folder"),
-            "accepted and ignored: backupman streams dumps, nothing is staged on disk",
+            "accepted and ignored: server dumps are streamed without staging; SQLite snapshots are staged in $TMPDIR",
         );
     }
     let tls = s.tls.as_ref().and_then(|t| match &t.value {
