@@ -1,5 +1,6 @@
 //! `backupman restore`: stream a backup from its drive into a database.
 
+use backupman_core::check_object;
 use backupman_dump::restore::{RestoreOptions, RestoreTarget, restore_stream};
 
 use crate::Outcome;
@@ -67,6 +68,31 @@ pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<O
             chosen.backup.taken_at.format("%Y-%m-%d %H:%M:%S UTC"),
             chosen.drive.label()
         );
+    }
+    // MySQL/MariaDB cannot roll back DDL: statements streamed before a damaged part of the
+    // object would stay applied. Read the whole object once and check it first, so a damaged
+    // backup applies nothing there either (PostgreSQL and SQLite need no second read).
+    if !target.is_transactional() {
+        if !global.quiet {
+            eprintln!(
+                "checking {} before restoring (MySQL/MariaDB cannot roll back a partial restore)",
+                chosen.backup.key
+            );
+        }
+        let damaged = match check_object(chosen.drive.as_ref(), &chosen.backup.key).await {
+            Ok(check) if check.sha256 == manifest.sha256 => None,
+            Ok(check) => Some(format!(
+                "SHA-256 is {} but the manifest says {}",
+                check.sha256, manifest.sha256
+            )),
+            Err(err) => Some(err.to_string()),
+        };
+        if let Some(why) = damaged {
+            eprintln!(
+                "✘ restore failed: the backup is damaged ({why}); nothing was applied to {target}"
+            );
+            return Ok(Outcome::Failed);
+        }
     }
     let stream = match chosen.drive.read(&chosen.backup.key).await {
         Ok(s) => s,
