@@ -51,7 +51,7 @@ pub async fn find(sources: &[&SourceConfig], drives: &[Arc<dyn Drive>]) -> (Vec<
             }
         }
     }
-    all.sort_by(|a, b| b.backup.taken_at.cmp(&a.backup.taken_at));
+    all.sort_by_key(|f| std::cmp::Reverse(f.backup.taken_at));
     (all, ok)
 }
 
