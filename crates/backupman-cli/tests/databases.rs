@@ -1,0 +1,916 @@
+//! The `backupman` binary against real PostgreSQL and MariaDB servers on loopback: `run` onto a
+//! local drive, `list`, `restore`, `verify [--restore]`, damaged objects, failing dumps and
+//! `health`. Every test creates and drops its own uniquely named databases.
+//! Run with `cargo xtask test` (PostgreSQL on 127.0.0.1:5432, MariaDB on 127.0.0.1:3306).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::{Run, backupman, files};
+
+const SCRATCH_PREFIX: &str = "backupman_verify";
+
+/// `verify --restore` tests compare the scratch databases before and after: one at a time.
+static SCRATCH: Mutex<()> = Mutex::new(());
+
+fn scratch_lock() -> std::sync::MutexGuard<'static, ()> {
+    SCRATCH.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `bmcli_{what}_{pid}_{n}`: unique per test process and call.
+fn unique(what: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "bmcli_{what}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs a client with `input` on stdin; stdout on success, stderr on failure.
+fn client(cmd: &mut Command, input: &str) -> Result<String, String> {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn lines(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A configuration with the given sources (YAML list items) and one local drive `L` in
+/// `dir/drive`.
+fn write_config(dir: &Path, sources: &str) -> String {
+    let path = dir.join("config.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_sources:\n{sources}drives:\n  - provider: local\n    label: L\n    folder: drive\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn drive_dir(dir: &Path) -> PathBuf {
+    dir.join("drive")
+}
+
+/// The stored objects (not manifests) on the local drive.
+fn objects(dir: &Path) -> Vec<PathBuf> {
+    files(&drive_dir(dir))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".sql.gz"))
+        .collect()
+}
+
+fn bm(dir: &Path, config: &str, args: &[&str]) -> Run {
+    let mut all = args.to_vec();
+    all.extend(["--config", config]);
+    backupman(dir, &all)
+}
+
+/// Backs up, checks `list --json` shows exactly that backup, returns its key.
+fn run_and_list(dir: &Path, config: &str, label: &str) -> String {
+    let run = bm(dir, config, &["run"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!("✔ {label} → L")),
+        "{}",
+        run.all()
+    );
+    let stored = objects(dir);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+
+    let list = bm(dir, config, &["list", "--json"]);
+    assert_eq!(list.code, 0, "{}", list.all());
+    let entries: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{}", list.stdout);
+    let e = &entries[0];
+    assert_eq!(e["source"], label);
+    assert_eq!(e["drive"], "L");
+    assert_eq!(e["has_manifest"], true);
+    let key = e["key"].as_str().unwrap().to_owned();
+    assert!(
+        stored[0].ends_with(&key),
+        "{key} is the stored file {stored:?}"
+    );
+    assert_eq!(e["size"], std::fs::metadata(&stored[0]).unwrap().len());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.json", stored[0].display())).unwrap())
+            .unwrap();
+    assert_eq!(e["sha256"], manifest["sha256"]);
+    key
+}
+
+// ------------------------------------------------------------------------------ PostgreSQL
+
+fn psql(db: &str) -> Command {
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-X",
+        "-q",
+        "-At",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "5432",
+        "-U",
+        "postgres",
+        "-d",
+        db,
+    ]);
+    cmd
+}
+
+fn pg(db: &str, sql: &str) -> String {
+    client(&mut psql(db), sql).unwrap_or_else(|e| panic!("psql failed: {e}\n{sql}"))
+}
+
+/// A PostgreSQL database dropped when the test ends, however it ends.
+struct PgDb {
+    name: String,
+}
+
+impl PgDb {
+    fn create(what: &str) -> Self {
+        let name = unique(what);
+        pg("postgres", &format!("CREATE DATABASE \"{name}\""));
+        Self { name }
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        pg(&self.name, sql)
+    }
+
+    fn source_yaml(&self, label: &str) -> String {
+        format!(
+            "  - provider: postgres\n    label: {label}\n    host: 127.0.0.1\n    port: 5432\n    db_name: {}\n    user: postgres\n    tls: disable\n",
+            self.name
+        )
+    }
+
+    /// Tables, views, sequences (every kind of relation outside the system schemas).
+    fn relation_count(&self) -> u64 {
+        self.sql(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r','p','v','m','S','f') \
+               AND n.nspname NOT IN ('pg_catalog','information_schema') \
+               AND n.nspname NOT LIKE 'pg_toast%'",
+        )
+        .trim()
+        .parse()
+        .unwrap()
+    }
+
+    /// (base tables, their total rows): what `verify --restore` should report.
+    fn table_summary(&self) -> (u64, u64) {
+        let tables = lines(&self.sql(
+            "SELECT format('%I.%I', table_schema, table_name) FROM information_schema.tables \
+             WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+        ));
+        let rows = tables
+            .iter()
+            .map(|t| {
+                self.sql(&format!("SELECT count(*) FROM {t}"))
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum();
+        (tables.len() as u64, rows)
+    }
+
+    /// Every relation's rows, each as an md5 (sorted), views included; every sequence's state.
+    fn fingerprint(&self) -> Vec<(String, Vec<String>)> {
+        let relations = lines(&self.sql(
+            "SELECT format('%I.%I', table_schema, table_name) || ' ' || table_type \
+             FROM information_schema.tables \
+             WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+        ));
+        let mut out: Vec<(String, Vec<String>)> = relations
+            .iter()
+            .map(|r| {
+                let name = r.rsplit_once(' ').map_or(r.as_str(), |(n, _)| n);
+                let name = name.strip_suffix(" BASE").unwrap_or(name);
+                (
+                    r.clone(),
+                    lines(&self.sql(&format!("SELECT md5(t::text) FROM {name} t ORDER BY 1"))),
+                )
+            })
+            .collect();
+        out.push((
+            "sequences".into(),
+            lines(&self.sql(
+                "SELECT schemaname || '.' || sequencename || ' ' || coalesce(last_value::text, 'unset') \
+                 FROM pg_sequences ORDER BY 1",
+            )),
+        ));
+        out
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = client(
+            &mut psql("postgres"),
+            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+        );
+    }
+}
+
+const PG_FIXTURE: &str = r#"
+CREATE TABLE kinds (
+    id serial PRIMARY KEY, i8 bigint, num numeric(20,6), d double precision, flag boolean,
+    t text, ts timestamptz, j jsonb, arr int[], bin bytea
+);
+INSERT INTO kinds (i8, num, d, flag, t, ts, j, arr, bin) VALUES
+ (9223372036854775807, 12345678901234.123456, 'NaN', true, 'plain', '2024-02-29 12:34:56+05',
+  '{"a": [1, "ü", null]}', '{1,2,NULL}', '\x00ff10'::bytea),
+ (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (-1, -0.000001, 1e308, false, E'Grüße, 世界 🚀 ''q'' "dq" back\\slash tab\there\nnl \\. end',
+  '1970-01-01 00:00:00+00', '[]', '{}',
+  (SELECT decode(string_agg(lpad(to_hex(g), 2, '0'), ''), 'hex') FROM generate_series(0, 255) g));
+CREATE TABLE many (id int PRIMARY KEY, label text, val double precision);
+INSERT INTO many SELECT g, 'row ' || g || ' ✓', g / 7.0 FROM generate_series(1, 20000) g;
+CREATE SEQUENCE counter START 100;
+SELECT setval('counter', 4242);
+CREATE VIEW round_labels AS SELECT id, label FROM many WHERE id % 1000 = 0;
+CREATE SCHEMA "Other Schema";
+CREATE TABLE "Other Schema"."Mixed Case" (id int PRIMARY KEY, "Weird Col" text);
+INSERT INTO "Other Schema"."Mixed Case" VALUES (1, 'select'), (2, NULL);
+"#;
+
+fn pg_scratch_dbs() -> Vec<String> {
+    lines(&pg(
+        "postgres",
+        &format!(
+            "SELECT datname FROM pg_database WHERE datname LIKE '{SCRATCH_PREFIX}%' ORDER BY 1"
+        ),
+    ))
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn postgres_run_list_restore_and_verify_restore_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = PgDb::create("pg_src");
+    src.sql(PG_FIXTURE);
+    let config = write_config(tmp.path(), &src.source_yaml("PG"));
+    let key = run_and_list(tmp.path(), &config, "PG");
+
+    let copy = PgDb::create("pg_copy");
+    let restore = bm(
+        tmp.path(),
+        &config,
+        &["restore", "--source", "PG", "--latest", "--to", &copy.name],
+    );
+    assert_eq!(restore.code, 0, "{}", restore.all());
+    assert!(restore.stderr.contains(&key), "{}", restore.stderr);
+    let expected = src.fingerprint();
+    assert!(expected.len() >= 5, "{expected:?}");
+    assert!(
+        expected
+            .iter()
+            .any(|(r, rows)| r.starts_with("public.many") && rows.len() == 20000)
+    );
+    assert!(
+        expected
+            .iter()
+            .any(|(r, rows)| r.contains("round_labels VIEW") && rows.len() == 20)
+    );
+    assert!(
+        expected
+            .iter()
+            .any(|(_, rows)| rows.iter().any(|s| s == "public.counter 4242"))
+    );
+    assert_eq!(copy.fingerprint(), expected);
+
+    // By key too, and verify --restore reports tables and rows and leaves no scratch database.
+    let (tables, rows) = src.table_summary();
+    let _guard = scratch_lock();
+    let before = pg_scratch_dbs();
+    let verify = bm(
+        tmp.path(),
+        &config,
+        &["verify", &key, "--restore", "--json"],
+    );
+    assert_eq!(verify.code, 0, "{}", verify.all());
+    let report: serde_json::Value = serde_json::from_str(&verify.stdout).unwrap();
+    assert_eq!(report[0]["ok"], true);
+    let detail = report[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("{tables} tables, {rows} rows")),
+        "expected {tables} tables, {rows} rows: {detail}"
+    );
+    assert!(detail.contains(SCRATCH_PREFIX), "{detail}");
+    assert!(verify.stderr.contains("✔ PG on L"), "{}", verify.stderr);
+    assert_eq!(pg_scratch_dbs(), before);
+
+    let latest = bm(tmp.path(), &config, &["verify", "--latest"]);
+    assert_eq!(latest.code, 0, "{}", latest.all());
+    assert!(latest.stderr.contains("SHA-256"), "{}", latest.stderr);
+}
+
+/// The two kinds of damage a stored object gets in these tests.
+const DAMAGES: [&str; 2] = ["flipped", "truncated"];
+
+/// Damages the stored object in place (one flipped bit in the middle, or cut in half) and
+/// returns its original bytes.
+fn damage(dir: &Path, what: &str) -> Vec<u8> {
+    let stored = objects(dir);
+    let original = std::fs::read(&stored[0]).unwrap();
+    let mut bytes = original.clone();
+    match what {
+        "flipped" => {
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x01;
+        }
+        _ => bytes.truncate(bytes.len() / 2),
+    }
+    std::fs::write(&stored[0], &bytes).unwrap();
+    original
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn postgres_damaged_objects_fail_verify_and_restore_applies_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = PgDb::create("pg_dmg");
+    src.sql(PG_FIXTURE);
+    let config = write_config(tmp.path(), &src.source_yaml("PG"));
+    run_and_list(tmp.path(), &config, "PG");
+
+    for what in DAMAGES {
+        let original = damage(tmp.path(), what);
+
+        let verify = bm(tmp.path(), &config, &["verify", "--latest"]);
+        assert_eq!(verify.code, 1, "{what}: {}", verify.all());
+        assert!(
+            verify.stderr.contains("✘ PG on L"),
+            "{what}: {}",
+            verify.stderr
+        );
+        assert!(
+            verify.stderr.contains("damaged"),
+            "{what}: {}",
+            verify.stderr
+        );
+
+        {
+            let _guard = scratch_lock();
+            let before = pg_scratch_dbs();
+            let drill = bm(tmp.path(), &config, &["verify", "--latest", "--restore"]);
+            assert_eq!(drill.code, 1, "{what}: {}", drill.all());
+            assert!(drill.stderr.contains("damaged"), "{what}: {}", drill.stderr);
+            assert_eq!(
+                pg_scratch_dbs(),
+                before,
+                "{what}: scratch database left behind"
+            );
+        }
+
+        let target = PgDb::create("pg_dmg_target");
+        let restore = bm(
+            tmp.path(),
+            &config,
+            &[
+                "restore",
+                "--source",
+                "PG",
+                "--latest",
+                "--to",
+                &target.name,
+            ],
+        );
+        assert_eq!(restore.code, 1, "{what}: {}", restore.all());
+        assert!(
+            restore.stderr.contains("✘ restore failed")
+                && restore.stderr.contains("nothing was applied"),
+            "{what}: {}",
+            restore.stderr
+        );
+        assert_eq!(target.relation_count(), 0, "{what}: {}", restore.all());
+
+        std::fs::write(&objects(tmp.path())[0], original).unwrap();
+    }
+    let verify = bm(tmp.path(), &config, &["verify", "--latest"]);
+    assert_eq!(verify.code, 0, "repaired: {}", verify.all());
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn postgres_restore_over_its_own_database_needs_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = PgDb::create("pg_own");
+    src.sql(PG_FIXTURE);
+    let config = write_config(tmp.path(), &src.source_yaml("PG"));
+    run_and_list(tmp.path(), &config, "PG");
+    let backed_up = src.fingerprint();
+
+    // Changes after the backup, which a forced restore undoes.
+    src.sql(
+        "UPDATE many SET label = 'changed' WHERE id < 100; DELETE FROM kinds WHERE id = 1; \
+         SELECT setval('counter', 9000);",
+    );
+    let changed = src.fingerprint();
+    assert_ne!(changed, backed_up);
+
+    let refused = bm(
+        tmp.path(),
+        &config,
+        &["restore", "--source", "PG", "--latest"],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(refused.stderr.contains("use --force"), "{}", refused.stderr);
+    assert_eq!(
+        src.fingerprint(),
+        changed,
+        "nothing applied without --force"
+    );
+
+    let forced = bm(
+        tmp.path(),
+        &config,
+        &["restore", "--source", "PG", "--latest", "--force"],
+    );
+    assert_eq!(forced.code, 0, "{}", forced.all());
+    assert_eq!(src.fingerprint(), backed_up);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn postgres_missing_database_fails_the_run_with_pg_dumps_words_and_stores_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = unique("pg_missing");
+    let config = write_config(
+        tmp.path(),
+        &format!(
+            "  - provider: postgres\n    label: Gone\n    host: 127.0.0.1\n    db_name: {missing}\n    user: postgres\n    tls: disable\n"
+        ),
+    );
+    let run = bm(tmp.path(), &config, &["run"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.all()
+            .contains(&format!("database \"{missing}\" does not exist")),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("✘ Gone"), "{}", run.stderr);
+    assert_eq!(files(&drive_dir(tmp.path())), Vec::<PathBuf>::new());
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn postgres_health_passes_for_a_reachable_database_and_names_a_missing_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = PgDb::create("pg_health");
+    src.sql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let config = write_config(tmp.path(), &src.source_yaml("PG"));
+    let ok = bm(tmp.path(), &config, &["health"]);
+    assert_eq!(ok.code, 0, "{}", ok.all());
+    assert!(
+        ok.stderr.contains("✔ source PG (postgres): can be dumped"),
+        "{}",
+        ok.stderr
+    );
+
+    let missing = unique("pg_health_missing");
+    let config = write_config(
+        tmp.path(),
+        &format!(
+            "{}  - provider: postgres\n    label: Gone\n    host: 127.0.0.1\n    db_name: {missing}\n    user: postgres\n    tls: disable\n",
+            src.source_yaml("PG")
+        ),
+    );
+    let bad = bm(tmp.path(), &config, &["health", "--json"]);
+    assert_eq!(bad.code, 1, "{}", bad.all());
+    assert!(
+        bad.stderr.contains("✔ source PG (postgres)"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr.contains("✘ source Gone (postgres)"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr
+            .contains(&format!("database \"{missing}\" does not exist")),
+        "{}",
+        bad.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&bad.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["sources"][0]["ok"], true);
+    assert_eq!(report["sources"][1]["ok"], false);
+    assert_eq!(files(&drive_dir(tmp.path())), Vec::<PathBuf>::new());
+}
+
+// ------------------------------------------------------------------------ MySQL / MariaDB
+
+fn mariadb(db: Option<&str>) -> Command {
+    let mut cmd = Command::new("mariadb");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-P",
+        "3306",
+        "-u",
+        "root",
+        "--batch",
+        "--skip-column-names",
+        "--raw",
+        "--default-character-set=utf8mb4",
+    ]);
+    if let Some(db) = db {
+        cmd.arg(db);
+    }
+    cmd
+}
+
+fn my(db: Option<&str>, sql: &str) -> String {
+    client(&mut mariadb(db), sql).unwrap_or_else(|e| panic!("mariadb failed: {e}\n{sql}"))
+}
+
+/// A MariaDB database dropped when the test ends, however it ends.
+struct MyDb {
+    name: String,
+}
+
+impl MyDb {
+    fn create(what: &str) -> Self {
+        let name = unique(what);
+        my(
+            None,
+            &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
+        );
+        Self { name }
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        my(Some(&self.name), sql)
+    }
+
+    fn source_yaml(&self, provider: &str, label: &str) -> String {
+        format!(
+            "  - provider: {provider}\n    label: {label}\n    host: 127.0.0.1\n    port: 3306\n    db_name: {}\n    user: root\n",
+            self.name
+        )
+    }
+
+    fn relation_count(&self) -> u64 {
+        self.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn table_summary(&self) -> (u64, u64) {
+        let tables = lines(&self.sql(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
+        ));
+        let rows = tables
+            .iter()
+            .map(|t| {
+                self.sql(&format!("SELECT COUNT(*) FROM `{t}`"))
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum();
+        (tables.len() as u64, rows)
+    }
+
+    /// Every relation's rows (tables, views, sequences), each as an md5 of all its quoted
+    /// columns (sorted); AUTO_INCREMENT counters; routines and triggers.
+    fn fingerprint(&self) -> Vec<(String, Vec<String>)> {
+        let relations = lines(&self.sql(
+            "SELECT CONCAT(table_name, ' ', table_type) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() ORDER BY 1",
+        ));
+        let mut out: Vec<(String, Vec<String>)> = relations
+            .iter()
+            .map(|r| {
+                let name = r.split(' ').next().unwrap();
+                let cols = lines(&self.sql(&format!(
+                    "SELECT CONCAT('QUOTE(`', column_name, '`)') FROM information_schema.columns \
+                     WHERE table_schema = DATABASE() AND table_name = '{name}' ORDER BY ordinal_position"
+                )))
+                .join(", ");
+                (
+                    r.clone(),
+                    lines(&self.sql(&format!(
+                        "SELECT MD5(CONCAT_WS(0x1f, {cols})) FROM `{name}` ORDER BY 1"
+                    ))),
+                )
+            })
+            .collect();
+        out.push((
+            "auto_increment".into(),
+            lines(&self.sql(
+                "SELECT CONCAT(table_name, ' ', auto_increment) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND auto_increment IS NOT NULL ORDER BY 1",
+            )),
+        ));
+        out.push((
+            "routines and triggers".into(),
+            lines(&self.sql(
+                "SELECT CONCAT('routine ', routine_name) n FROM information_schema.routines \
+                   WHERE routine_schema = DATABASE() \
+                 UNION ALL SELECT CONCAT('trigger ', trigger_name) FROM information_schema.triggers \
+                   WHERE trigger_schema = DATABASE() ORDER BY 1",
+            )),
+        ));
+        out
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        let _ = client(
+            &mut mariadb(None),
+            &format!("DROP DATABASE IF EXISTS `{}`", self.name),
+        );
+    }
+}
+
+const MY_FIXTURE: &str = r#"
+CREATE TABLE kinds (
+    id INT AUTO_INCREMENT PRIMARY KEY, bi BIGINT, ubi BIGINT UNSIGNED, num DECIMAL(20,6),
+    d DOUBLE, dtm DATETIME(6), vc VARCHAR(100), tx TEXT, bin BLOB, js JSON, en ENUM('a','ü')
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, kind_id INT, note TEXT) ENGINE=InnoDB;
+CREATE TRIGGER kinds_audit AFTER INSERT ON kinds FOR EACH ROW
+    INSERT INTO audit (kind_id, note) VALUES (NEW.id, 'inserted');
+INSERT INTO kinds (bi, ubi, num, d, dtm, vc, tx, bin, js, en) VALUES
+ (-9223372036854775808, 18446744073709551615, 12345678901234.123456, 1e308,
+  '2024-02-29 12:34:56.789012', 'ñ', 'Grüße, 世界 🚀 \'q\' "dq" back\\slash\ttab\nnl; DROP TABLE x; --',
+  UNHEX((SELECT GROUP_CONCAT(LPAD(HEX(seq), 2, '0') ORDER BY seq SEPARATOR '') FROM seq_0_to_255)),
+  '{"a": [1, "ü", null]}', 'ü'),
+ (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (0, 0, -0.000001, -1e-300, '1000-01-01 00:00:00', '', '', 0x00, '[]', 'a');
+CREATE TABLE many (id INT PRIMARY KEY, label VARCHAR(40), val DOUBLE) ENGINE=InnoDB;
+INSERT INTO many SELECT seq, CONCAT('row ', seq, ' ✓'), seq / 7 FROM seq_1_to_20000;
+CREATE VIEW round_labels AS SELECT id, label FROM many WHERE id % 1000 = 0;
+CREATE SEQUENCE counter START WITH 100;
+SELECT SETVAL(counter, 4242);
+CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
+"#;
+
+fn my_scratch_dbs() -> Vec<String> {
+    lines(&my(
+        None,
+        &format!(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{SCRATCH_PREFIX}%' ORDER BY 1"
+        ),
+    ))
+}
+
+fn mysql_round_trip(provider: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = MyDb::create("my_src");
+    src.sql(MY_FIXTURE);
+    let config = write_config(tmp.path(), &src.source_yaml(provider, "Shop"));
+    let key = run_and_list(tmp.path(), &config, "Shop");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{}.json", objects(tmp.path())[0].display())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["provider"], provider);
+
+    let copy = MyDb::create("my_copy");
+    let restore = bm(
+        tmp.path(),
+        &config,
+        &[
+            "restore", "--source", "Shop", "--latest", "--to", &copy.name,
+        ],
+    );
+    assert_eq!(restore.code, 0, "{}", restore.all());
+    let expected = src.fingerprint();
+    assert!(
+        expected
+            .iter()
+            .any(|(r, rows)| r == "many BASE TABLE" && rows.len() == 20000),
+        "{:?}",
+        expected
+            .iter()
+            .map(|(r, v)| (r, v.len()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        expected
+            .iter()
+            .any(|(r, rows)| r == "round_labels VIEW" && rows.len() == 20)
+    );
+    assert!(expected.iter().any(|(r, _)| r == "counter SEQUENCE"));
+    assert_eq!(copy.fingerprint(), expected);
+    assert_eq!(copy.sql("SELECT NEXTVAL(counter)").trim(), "4243");
+    assert_eq!(copy.sql("SELECT twice(21)").trim(), "42");
+
+    let (tables, rows) = src.table_summary();
+    let _guard = scratch_lock();
+    let before = my_scratch_dbs();
+    let verify = bm(
+        tmp.path(),
+        &config,
+        &["verify", "--latest", "--restore", "--source", "Shop"],
+    );
+    assert_eq!(verify.code, 0, "{}", verify.all());
+    assert!(
+        verify
+            .stderr
+            .contains(&format!("{tables} tables, {rows} rows")),
+        "expected {tables} tables, {rows} rows: {}",
+        verify.stderr
+    );
+    assert!(verify.stderr.contains(&key), "{}", verify.stderr);
+    assert_eq!(my_scratch_dbs(), before);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn mariadb_run_list_restore_and_verify_restore_round_trip() {
+    mysql_round_trip("mariadb");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn mysql_provider_run_list_restore_and_verify_restore_round_trip() {
+    mysql_round_trip("mysql");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn mariadb_damaged_objects_fail_verify_and_restore_applies_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = MyDb::create("my_dmg");
+    src.sql(MY_FIXTURE);
+    let config = write_config(tmp.path(), &src.source_yaml("mariadb", "Shop"));
+    run_and_list(tmp.path(), &config, "Shop");
+
+    for what in DAMAGES {
+        let original = damage(tmp.path(), what);
+
+        let verify = bm(tmp.path(), &config, &["verify", "--latest"]);
+        assert_eq!(verify.code, 1, "{what}: {}", verify.all());
+        assert!(
+            verify.stderr.contains("damaged"),
+            "{what}: {}",
+            verify.stderr
+        );
+
+        {
+            let _guard = scratch_lock();
+            let before = my_scratch_dbs();
+            let drill = bm(tmp.path(), &config, &["verify", "--latest", "--restore"]);
+            assert_eq!(drill.code, 1, "{what}: {}", drill.all());
+            assert!(drill.stderr.contains("damaged"), "{what}: {}", drill.stderr);
+            assert_eq!(
+                my_scratch_dbs(),
+                before,
+                "{what}: scratch database left behind"
+            );
+        }
+
+        let target = MyDb::create("my_dmg_target");
+        let restore = bm(
+            tmp.path(),
+            &config,
+            &[
+                "restore",
+                "--source",
+                "Shop",
+                "--latest",
+                "--to",
+                &target.name,
+            ],
+        );
+        assert_eq!(restore.code, 1, "{what}: {}", restore.all());
+        assert!(
+            restore.stderr.contains("damaged") && restore.stderr.contains("nothing was applied"),
+            "{what}: {}",
+            restore.stderr
+        );
+        assert_eq!(target.relation_count(), 0, "{what}: {}", restore.all());
+
+        std::fs::write(&objects(tmp.path())[0], original).unwrap();
+    }
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn mariadb_restore_over_its_own_database_needs_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = MyDb::create("my_own");
+    src.sql(MY_FIXTURE);
+    let config = write_config(tmp.path(), &src.source_yaml("mariadb", "Shop"));
+    run_and_list(tmp.path(), &config, "Shop");
+    let backed_up = src.fingerprint();
+
+    src.sql("UPDATE many SET label = 'changed' WHERE id < 100; DELETE FROM kinds WHERE id = 1;");
+    let changed = src.fingerprint();
+    assert_ne!(changed, backed_up);
+
+    let refused = bm(
+        tmp.path(),
+        &config,
+        &["restore", "--source", "Shop", "--latest"],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(refused.stderr.contains("use --force"), "{}", refused.stderr);
+    assert_eq!(
+        src.fingerprint(),
+        changed,
+        "nothing applied without --force"
+    );
+
+    let forced = bm(
+        tmp.path(),
+        &config,
+        &["restore", "--source", "Shop", "--latest", "--force"],
+    );
+    assert_eq!(forced.code, 0, "{}", forced.all());
+    assert_eq!(src.fingerprint(), backed_up);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn mariadb_failing_dumps_fail_the_run_with_the_tools_words_and_store_nothing() {
+    // A missing database.
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = unique("my_missing");
+    let config = write_config(
+        tmp.path(),
+        &format!(
+            "  - provider: mariadb\n    label: Gone\n    host: 127.0.0.1\n    db_name: {missing}\n    user: root\n"
+        ),
+    );
+    let run = bm(tmp.path(), &config, &["run"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains(&format!("Unknown database '{missing}'")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("✘ Gone"), "{}", run.stderr);
+    assert_eq!(files(&drive_dir(tmp.path())), Vec::<PathBuf>::new());
+
+    // A user that does not exist.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = MyDb::create("my_user");
+    src.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let nobody = unique("nobody");
+    let config = write_config(
+        tmp.path(),
+        &format!(
+            "  - provider: mysql\n    label: Wrong User\n    host: 127.0.0.1\n    db_name: {}\n    user: {nobody}\n    password: not-the-password\n",
+            src.name
+        ),
+    );
+    let run = bm(tmp.path(), &config, &["run"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains(&format!("Access denied for user '{nobody}'")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.all().contains("not-the-password"),
+        "the password never appears: {}",
+        run.all()
+    );
+    assert_eq!(files(&drive_dir(tmp.path())), Vec::<PathBuf>::new());
+}
