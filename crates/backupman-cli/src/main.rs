@@ -4,7 +4,9 @@
 
 mod cli;
 mod commands;
+mod notify;
 mod output;
+mod progress;
 mod wiring;
 
 use std::process::ExitCode;

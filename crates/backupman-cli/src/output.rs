@@ -34,7 +34,7 @@ pub fn init_logging(debug: bool, quiet: bool) {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(directives));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::progress::LogWriter)
         .with_target(debug)
         .with_ansi(use_colour())
         .try_init();

@@ -9,7 +9,9 @@ use serde::Serialize;
 use crate::Outcome;
 use crate::cli::{Global, RunArgs};
 use crate::commands::prune::{self, PruneJson};
+use crate::notify;
 use crate::output;
+use crate::progress;
 use crate::wiring;
 
 /// What `run --json` prints: one entry per source, one result per drive.
@@ -84,9 +86,14 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         }
     }
 
+    let started_at = chrono::Utc::now();
     let mut engine = Engine::new(config.compression_level);
     if args.test_mode {
         engine = engine.with_key_prefix(TEST_PREFIX);
+    }
+    let progress = progress::Style::pick(global.quiet, args.json);
+    if let Some(observer) = progress.observer() {
+        engine = engine.with_progress(observer);
     }
     let mut json = RunJson {
         ok: true,
@@ -97,6 +104,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
             Ok(source) => {
                 tracing::info!(source = %cfg.label, drives = drives.len(), "backing up");
                 let report = engine.backup(source, &drives).await;
+                progress.finish();
                 summarise(&report, global.quiet);
                 let mut entry = to_json(&report);
                 if args.test_mode {
@@ -154,6 +162,8 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
     }
+    let summary = notify::RunSummary::new(&json, started_at, chrono::Utc::now(), args.test_mode);
+    notify::send_all(&config.webhooks, &summary).await;
     Ok(if json.ok {
         Outcome::Success
     } else {
