@@ -99,9 +99,7 @@ pub async fn health(global: &Global, args: HealthArgs) -> color_eyre::Result<Out
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    if !global.quiet || !report.ok {
-        print_table(&report);
-    }
+    print_table(&report, global.quiet);
     Ok(if report.ok {
         Outcome::Success
     } else {
@@ -113,18 +111,24 @@ fn mark(ok: bool) -> &'static str {
     if ok { "✔" } else { "✘" }
 }
 
-fn print_table(report: &HealthJson) {
+/// The table on stderr; with `quiet`, only what failed.
+fn print_table(report: &HealthJson, quiet: bool) {
     for s in &report.sources {
         match &s.error {
+            None if quiet => {}
             None => eprintln!("✔ source {} ({}): can be dumped", s.source, s.provider),
             Some(err) => eprintln!("✘ source {} ({}): {err}", s.source, s.provider),
         }
     }
     for d in &report.drives {
+        if quiet && d.ok {
+            continue;
+        }
         eprintln!("{} drive {} ({})", mark(d.ok), d.drive, d.provider);
         for c in &d.checks {
             let mark = if c.required { "✘" } else { "⚠ warning:" };
             match (&c.error, &c.hint) {
+                (None, _) if quiet => {}
                 (None, _) => eprintln!("    ✔ {}", c.check),
                 (Some(err), Some(hint)) => {
                     eprintln!("    {mark} {}: {err} (hint: {hint})", c.check)
@@ -136,7 +140,9 @@ fn print_table(report: &HealthJson) {
     let failed = report.sources.iter().filter(|s| !s.ok).count()
         + report.drives.iter().filter(|d| !d.ok).count();
     if failed == 0 {
-        eprintln!("healthy: every source and drive passed");
+        if !quiet {
+            eprintln!("healthy: every source and drive passed");
+        }
     } else {
         eprintln!("unhealthy: {failed} source(s)/drive(s) failed");
     }
