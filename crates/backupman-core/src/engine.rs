@@ -8,6 +8,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -95,6 +96,7 @@ pub struct Engine {
     queue_depth: usize,
     key_prefix: String,
     progress: Option<ProgressObserver>,
+    cancel: Arc<AtomicBool>,
 }
 
 impl Engine {
@@ -106,7 +108,15 @@ impl Engine {
             queue_depth: 4,
             key_prefix: String::new(),
             progress: None,
+            cancel: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Setting this flag (from a Ctrl-C handler, say) stops the running backup: the dump is
+    /// abandoned and every upload aborted, as for a failing source.
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = flag;
+        self
     }
 
     /// Reports progress to `observer` while backups run.
@@ -169,14 +179,13 @@ impl Engine {
             let progress = self.progress.clone().map(|p| (index, p));
             feeders.push(tokio::spawn(feed(drive.clone(), key.clone(), rx, progress)));
         }
-        let (level, chunk) = (self.level, self.chunk_size);
+        let (level, chunk, cancel) = (self.level, self.chunk_size, self.cancel.clone());
         let progress = self.progress.clone();
-        let compressed =
-            tokio::task::spawn_blocking(move || compress(dump, senders, level, chunk, progress))
-                .await
-                .unwrap_or_else(|err| {
-                    Err(SourceError::new(format!("compression stage failed: {err}")))
-                });
+        let compressed = tokio::task::spawn_blocking(move || {
+            compress(dump, senders, level, chunk, progress, &cancel)
+        })
+        .await
+        .unwrap_or_else(|err| Err(SourceError::new(format!("compression stage failed: {err}"))));
         let uploads: Vec<Result<Box<dyn Upload>, DriveError>> = join_all(feeders)
             .await
             .into_iter()
@@ -267,6 +276,13 @@ impl Engine {
 }
 
 const ALL_DRIVES_FAILED: &str = "dump stopped: every drive failed";
+const CANCELLED: &str = "interrupted: the backup was cancelled";
+
+/// Why the compression loop stopped early.
+enum Stop {
+    Cancelled,
+    Failed(String),
+}
 
 fn aborted(err: &SourceError) -> DriveError {
     DriveError::new(
@@ -379,6 +395,7 @@ fn compress(
     level: u32,
     chunk_size: usize,
     progress: Option<ProgressObserver>,
+    cancel: &AtomicBool,
 ) -> Result<Stats, SourceError> {
     let Dump { mut reader, finish } = dump;
     let mut fan = FanOut {
@@ -393,11 +410,14 @@ fn compress(
     let mut buf = vec![0u8; 128 * 1024];
     let mut plain_size = 0u64;
     let read_failure = loop {
+        if cancel.load(Ordering::Relaxed) {
+            break Some(Stop::Cancelled);
+        }
         let n = match reader.read(&mut buf) {
             Ok(0) => break None,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break Some(format!("reading the dump failed: {e}")),
+            Err(e) => break Some(Stop::Failed(format!("reading the dump failed: {e}"))),
         };
         plain_size += n as u64;
         encoder
@@ -406,7 +426,7 @@ fn compress(
         if encoder.get_ref().len() >= chunk_size {
             let chunk = std::mem::take(encoder.get_mut());
             if !fan.send(chunk) {
-                break Some(ALL_DRIVES_FAILED.to_owned());
+                break Some(Stop::Failed(ALL_DRIVES_FAILED.to_owned()));
             }
         }
         if let Some(progress) = &progress {
@@ -419,9 +439,14 @@ fn compress(
     // Closing our end first lets a dump tool blocked on a full pipe see EPIPE and exit.
     drop(reader);
     let status = finish();
-    if let Some(message) = read_failure {
+    match read_failure {
+        // The tool, cut off by our closed pipe, would only report that.
+        Some(Stop::Cancelled) => return Err(SourceError::new(CANCELLED)),
         // The tool's own error explains more than our read error does.
-        return Err(status.err().unwrap_or(SourceError::new(message)));
+        Some(Stop::Failed(message)) => {
+            return Err(status.err().unwrap_or(SourceError::new(message)));
+        }
+        None => {}
     }
     let status = status?;
     let tail = encoder.finish().expect("finishing into a Vec cannot fail");
