@@ -914,3 +914,133 @@ fn mariadb_failing_dumps_fail_the_run_with_the_tools_words_and_store_nothing() {
     );
     assert_eq!(files(&drive_dir(tmp.path())), Vec::<PathBuf>::new());
 }
+
+// ------------------------------------------------- intact objects whose SQL the server rejects
+
+/// Replaces the stored object with a well-formed gzip of `sql` and rewrites the manifest's
+/// hash and sizes to match, so `verify`'s checks pass and only the restore itself fails.
+fn replace_with_consistent_object(dir: &Path, sql: &str) {
+    use std::io::Write;
+    let stored = objects(dir);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(sql.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let check = backupman_core::check_gzip(&bytes[..]).unwrap();
+    std::fs::write(&stored[0], &bytes).unwrap();
+    let manifest_path = format!("{}.json", stored[0].display());
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["sha256"] = check.sha256.into();
+    manifest["compressed_size"] = check.compressed_size.into();
+    manifest["size"] = check.plain_size.into();
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+const REJECTED_SQL: &str = "CREATE TABLE applied_first (id int);\nINSERT INTO applied_first VALUES (1);\nTHIS IS NOT SQL;\n";
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn postgres_a_restore_the_server_rejects_fails_verify_restore_and_drops_the_scratch_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = PgDb::create("pg_rej");
+    src.sql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let config = write_config(tmp.path(), &src.source_yaml("PG"));
+    run_and_list(tmp.path(), &config, "PG");
+    replace_with_consistent_object(tmp.path(), REJECTED_SQL);
+
+    let verify = bm(tmp.path(), &config, &["verify", "--latest"]);
+    assert_eq!(
+        verify.code,
+        0,
+        "the object itself is intact: {}",
+        verify.all()
+    );
+
+    {
+        let _guard = scratch_lock();
+        let before = pg_scratch_dbs();
+        let drill = bm(tmp.path(), &config, &["verify", "--latest", "--restore"]);
+        assert_eq!(drill.code, 1, "{}", drill.all());
+        assert!(drill.stderr.contains("✘ PG on L"), "{}", drill.stderr);
+        assert!(drill.stderr.contains("syntax error"), "{}", drill.stderr);
+        // The restore ran in a scratch database, which is gone again.
+        assert!(drill.stderr.contains(SCRATCH_PREFIX), "{}", drill.stderr);
+        assert_eq!(pg_scratch_dbs(), before, "scratch database left behind");
+    }
+
+    let target = PgDb::create("pg_rej_target");
+    let restore = bm(
+        tmp.path(),
+        &config,
+        &[
+            "restore",
+            "--source",
+            "PG",
+            "--latest",
+            "--to",
+            &target.name,
+        ],
+    );
+    assert_eq!(restore.code, 1, "{}", restore.all());
+    assert!(
+        restore.stderr.contains("syntax error") && restore.stderr.contains("nothing was applied"),
+        "{}",
+        restore.stderr
+    );
+    assert_eq!(
+        target.relation_count(),
+        0,
+        "one transaction: nothing applied"
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn mariadb_a_restore_the_server_rejects_fails_verify_restore_and_drops_the_scratch_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = MyDb::create("my_rej");
+    src.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let config = write_config(tmp.path(), &src.source_yaml("mariadb", "Shop"));
+    run_and_list(tmp.path(), &config, "Shop");
+    replace_with_consistent_object(tmp.path(), REJECTED_SQL);
+
+    {
+        let _guard = scratch_lock();
+        let before = my_scratch_dbs();
+        let drill = bm(tmp.path(), &config, &["verify", "--latest", "--restore"]);
+        assert_eq!(drill.code, 1, "{}", drill.all());
+        assert!(drill.stderr.contains("✘ Shop on L"), "{}", drill.stderr);
+        assert!(
+            drill
+                .stderr
+                .contains("You have an error in your SQL syntax"),
+            "{}",
+            drill.stderr
+        );
+        // The restore ran in a scratch database, which is gone again.
+        assert!(drill.stderr.contains(SCRATCH_PREFIX), "{}", drill.stderr);
+        assert_eq!(my_scratch_dbs(), before, "scratch database left behind");
+    }
+
+    // MySQL/MariaDB cannot roll back: what ran before the error stays, and the error says so.
+    let target = MyDb::create("my_rej_target");
+    let restore = bm(
+        tmp.path(),
+        &config,
+        &[
+            "restore",
+            "--source",
+            "Shop",
+            "--latest",
+            "--to",
+            &target.name,
+        ],
+    );
+    assert_eq!(restore.code, 1, "{}", restore.all());
+    assert!(
+        restore.stderr.contains("remain applied"),
+        "{}",
+        restore.stderr
+    );
+    assert_eq!(target.sql("SELECT COUNT(*) FROM applied_first").trim(), "1");
+}
