@@ -91,23 +91,25 @@ struct Bars {
 impl Bars {
     fn new(source: &str, drives: &[String]) -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
-        let (spin, name) = if output::use_colour() {
-            ("{spinner:.cyan}", "{prefix:.bold}")
+        let (spin, bold) = if output::use_colour() {
+            ("{spinner:.cyan}", ".bold")
         } else {
-            ("{spinner}", "{prefix}")
+            ("{spinner}", "")
         };
+        // Labels padded to one width, so the counts line up.
         let width = drives
             .iter()
             .map(|d| d.chars().count() + 2)
             .chain([source.chars().count()])
             .max()
             .unwrap_or(0);
+        let name = format!("{{prefix:{width}{bold}}}");
         let dump_style = ProgressStyle::with_template(&format!(
-            "{spin} {name:width$}  dumped {{bytes:>10}}  gzip {{msg:>10}}  {{binary_bytes_per_sec}}  {{elapsed}}"
+            "{spin} {name}  dumped {{bytes:>10}}  gzip {{msg:>10}}  {{binary_bytes_per_sec}}  {{elapsed}}"
         ))
         .expect("valid template");
         let drive_style =
-            ProgressStyle::with_template(&format!("  {name:width$}  uploaded {{bytes:>10}}"))
+            ProgressStyle::with_template(&format!("  {name}  uploaded {{bytes:>10}}"))
                 .expect("valid template");
         let dump = multi.add(
             ProgressBar::no_length()
