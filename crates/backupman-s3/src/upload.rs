@@ -2,6 +2,7 @@
 //! upload with a few parts in flight, aborted on any failure (or when dropped unfinished).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
@@ -236,25 +237,45 @@ impl S3Upload {
     }
 }
 
+/// Pauses between attempts to abort when the store cannot be reached (about 15 s in all, on
+/// top of the client's own retries): a store that restarts right after failing a part still
+/// gets the abort, so its parts are not left behind.
+const ABORT_UNREACHABLE_RETRIES: [Duration; 4] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+];
+
 pub(crate) async fn abort_multipart(
     shared: &Shared,
     object_key: &str,
     upload_id: &str,
 ) -> Result<(), DriveError> {
-    shared
-        .client
-        .abort_multipart_upload()
-        .bucket(&shared.bucket)
-        .key(object_key)
-        .upload_id(upload_id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            shared
-                .errors
-                .map("AbortMultipartUpload", &shared.url(object_key), &e)
-        })
+    let mut pauses = ABORT_UNREACHABLE_RETRIES.iter();
+    loop {
+        let result = shared
+            .client
+            .abort_multipart_upload()
+            .bucket(&shared.bucket)
+            .key(object_key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                shared
+                    .errors
+                    .map("AbortMultipartUpload", &shared.url(object_key), &e)
+            });
+        match (result, pauses.next()) {
+            (Err(err), Some(pause)) if err.kind == DriveErrorKind::Connection => {
+                tracing::debug!(error = %err, "the store is unreachable; trying the abort again in {pause:?}");
+                tokio::time::sleep(*pause).await;
+            }
+            (result, _) => return result,
+        }
+    }
 }
 
 #[async_trait]
