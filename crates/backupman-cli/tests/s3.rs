@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use backupman_testkit::s3::{S3Server, Style};
+use backupman_testkit::s3::{S3Server, Style, bin_from_env, free_port};
 use chrono::Utc;
 use common::{Run, sqlite_rows};
 use sha2::{Digest, Sha256};
@@ -901,4 +901,126 @@ fn a_wrong_secret_is_one_line_with_the_hint_and_never_the_secret() {
         assert!(lines[0].contains("secret_key"), "the hint: {}", lines[0]);
     }
     assert_eq!(rt.block_on(keys(&server, "backups")), Vec::<String>::new());
+}
+
+/// An s3s-fs process on a given port and data folder, killed when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_s3s_fs(port: u16, data: &Path) -> Process {
+    let child = std::process::Command::new(bin_from_env("BACKUPMAN_S3S_FS_BIN"))
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", "killed", "--secret-key", "killed-secret"])
+        .arg(data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start s3s-fs");
+    let started = std::time::Instant::now();
+    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "s3s-fs did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Process(child)
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The server process is killed (SIGKILL) once the first parts of a ~60 MB multipart upload
+/// are on its disk, and started again on the same folder and port a few seconds later: the
+/// run fails naming the drive, and the restarted server holds no object and no upload (the
+/// abort is retried until the store answers again).
+#[test]
+#[ignore = "needs real S3 servers: run cargo xtask test"]
+fn a_server_killed_mid_multipart_upload_keeps_no_object_and_no_upload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("s3");
+    std::fs::create_dir_all(data.join("backups")).unwrap(); // s3s-fs: a folder is a bucket
+    random_sqlite(&tmp.path().join("big.sqlite"), 60);
+    let port = free_port();
+    let config = tmp.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_sources:\n  - provider: sqlite\n    label: Big\n    db_path: big.sqlite\ndrives:\n  - provider: s3\n    label: Killed Store\n    bucket: backups\n    region: us-east-1\n    access_key: killed\n    secret_key: killed-secret\n    endpoint: http://127.0.0.1:{port}\n    force_path_style: true\n    part_size_mb: 5\n    max_attempts: 2\n    timeout_seconds: 10\n"
+        ),
+    )
+    .unwrap();
+    let mut server = start_s3s_fs(port, &data);
+    let stderr_path = tmp.path().join("stderr.log");
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_backupman"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let run = ChildGuard(&mut run);
+
+    let started = std::time::Instant::now();
+    let parts = |data: &Path| {
+        names_in(data)
+            .iter()
+            .filter(|n| n.contains(".part-"))
+            .count()
+    };
+    while parts(&data) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no parts arrived: {}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let _restarted = start_s3s_fs(port, &data);
+
+    let status = run.0.wait().unwrap();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("✘ Big → Killed Store:"), "{stderr}");
+    let left: Vec<String> = names_in(&data)
+        .into_iter()
+        .filter(|n| n.starts_with(".upload") || n.contains(".upload-"))
+        .collect();
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "no open multipart upload: {stderr}"
+    );
+    assert_eq!(
+        names_in(&data.join("backups")),
+        Vec::<String>::new(),
+        "no object"
+    );
+}
+
+/// Kills the child when dropped (a failed assertion never leaves a run behind).
+struct ChildGuard<'a>(&'a mut std::process::Child);
+
+impl Drop for ChildGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
