@@ -3,6 +3,11 @@
 //!
 //! - `memory` (default): a ≥ 1 GiB SQLite database to two local drives; the claim is flat
 //!   memory (peak RSS under 64 MiB) whatever the database size.
+//! - `s3`: a ≥ 300 MiB SQLite database to an s3s-fs server (started here, on a random loopback
+//!   port) as a multipart upload, beside `sqlite3 .backup` + `gzip -6 | aws s3 cp -`; peak RSS
+//!   must stay under 64 MiB.
+//! - `postgres`: a `pgbench -i -s 30` database to the same kind of server, beside
+//!   `pg_dump | gzip -6 | aws s3 cp -`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,7 +69,9 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let which = args.first().map(String::as_str).unwrap_or("memory");
     match which {
         "memory" => memory(root),
-        other => bail!("unknown benchmark {other:?}: memory"),
+        "s3" => s3(root),
+        "postgres" => postgres(root),
+        other => bail!("unknown benchmark {other:?}: memory, s3 or postgres"),
     }
 }
 
@@ -136,4 +143,340 @@ fn memory(root: &Path) -> Result<()> {
         bail!("peak RSS {orss:.1} MiB is over the 64 MiB budget");
     }
     Ok(())
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+const BUCKET: &str = "bench";
+
+/// A ≥ 300 MiB SQLite database of the same rows as [`big_sqlite`].
+fn medium_sqlite(dir: &Path) -> Result<PathBuf> {
+    const MIN: u64 = 300 * 1024 * 1024;
+    let db = dir.join("medium.sqlite");
+    if db.metadata().map(|m| m.len()).unwrap_or(0) >= MIN {
+        return Ok(db);
+    }
+    let _ = std::fs::remove_file(&db);
+    eprintln!("generating a ≥ 300 MiB SQLite database at {}", db.display());
+    let sql = "CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, payload TEXT, note TEXT);\n\
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1400000)\n\
+        INSERT INTO events SELECT i, 'kind-' || (i % 17), hex(randomblob(100)), 'event number ' || i || ' of the benchmark' FROM n;\n";
+    run(Command::new("sqlite3").arg(&db).arg(sql))?;
+    let size = db.metadata()?.len();
+    if size < MIN {
+        bail!("generated database is only {size} bytes");
+    }
+    Ok(db)
+}
+
+/// An s3s-fs server on a random `127.0.0.1` port with one bucket; stopped when dropped.
+struct S3sFs {
+    child: std::process::Child,
+    endpoint: String,
+    aws: PathBuf,
+}
+
+const ACCESS_KEY: &str = "bench";
+const SECRET_KEY: &str = "bench-secret-key";
+
+impl S3sFs {
+    fn start(root: &Path, data: &Path) -> Result<Self> {
+        let env = crate::s3servers::provision(&root.join("target/test-tools"))?;
+        let var = |name: &str| {
+            env.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| PathBuf::from(v))
+                .with_context(|| format!("{name} not provisioned"))
+        };
+        let _ = std::fs::remove_dir_all(data);
+        std::fs::create_dir_all(data)?;
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+            .local_addr()?
+            .port();
+        let child = Command::new(var("BACKUPMAN_S3S_FS_BIN")?)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start s3s-fs")?;
+        let server = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            aws: var("BACKUPMAN_AWS_BIN")?,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed().as_secs() > 30 {
+                bail!("s3s-fs did not listen on port {port}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        run(server
+            .aws()
+            .args(["s3", "mb", &format!("s3://{BUCKET}")])
+            .stdout(std::process::Stdio::null()))?;
+        Ok(server)
+    }
+
+    /// The aws CLI pointed at this server.
+    fn aws(&self) -> Command {
+        let mut cmd = Command::new(&self.aws);
+        cmd.arg("--endpoint-url")
+            .arg(&self.endpoint)
+            .envs(self.aws_env());
+        cmd
+    }
+
+    fn aws_env(&self) -> [(&'static str, &'static str); 4] {
+        [
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+        ]
+    }
+
+    /// `cmd | aws s3 cp - s3://bench/<key>` as a shell pipeline.
+    fn upload_pipeline(&self, cmd: &str, key: &str) -> String {
+        let env: Vec<String> = self
+            .aws_env()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!(
+            "set -o pipefail; {cmd} | env {} {} --endpoint-url {} s3 cp - s3://{BUCKET}/{key}",
+            env.join(" "),
+            self.aws.display(),
+            self.endpoint
+        )
+    }
+
+    /// The drive section of a backupman configuration for this server.
+    fn drive_yaml(&self) -> String {
+        format!(
+            "drives:\n  - provider: s3\n    label: s3s-fs\n    bucket: {BUCKET}\n    region: us-east-1\n    access_key: {ACCESS_KEY}\n    secret_key: {SECRET_KEY}\n    endpoint: {}\n    prefix: backupman\n    force_path_style: true\n",
+            self.endpoint
+        )
+    }
+
+    /// Sizes of the objects in the bucket, then empties it.
+    fn sizes_and_empty(&self) -> Result<Vec<(String, u64)>> {
+        let out = self
+            .aws()
+            .args(["s3", "ls", "--recursive", &format!("s3://{BUCKET}/")])
+            .output()?;
+        let sizes = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace().skip(2);
+                let size = f.next()?.parse().ok()?;
+                Some((f.next()?.to_owned(), size))
+            })
+            .collect();
+        run(self.aws().args([
+            "s3",
+            "rm",
+            "--recursive",
+            "--quiet",
+            &format!("s3://{BUCKET}/"),
+        ]))?;
+        Ok(sizes)
+    }
+}
+
+impl Drop for S3sFs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs backupman with `config` and `baseline` (a shell pipeline) [`RUNS`] times each against
+/// `server`, and prints a table row for each plus the peak RSS; fails over 64 MiB.
+fn compare(
+    bin: &Path,
+    config: &Path,
+    baseline: &str,
+    server: &S3sFs,
+    what: &str,
+    source_size: &str,
+) -> Result<()> {
+    let (mut ours_t, mut ours_rss, mut base_t, mut base_rss) = (vec![], vec![], vec![], vec![]);
+    let mut object_sizes = (0, 0);
+    for i in 0..RUNS {
+        let (t, rss) = measure(&[
+            bin.to_str().unwrap(),
+            "-q",
+            "run",
+            "-c",
+            config.to_str().unwrap(),
+        ])?;
+        eprintln!(
+            "run {}: backupman {t:.1} s, peak RSS {:.1} MiB",
+            i + 1,
+            rss as f64 / MIB
+        );
+        let sizes = server.sizes_and_empty()?;
+        object_sizes.0 = sizes
+            .iter()
+            .find(|(k, _)| k.ends_with(".gz"))
+            .map(|(_, s)| *s)
+            .context("backupman stored no .gz object")?;
+        ours_t.push(t);
+        ours_rss.push(rss as f64);
+        let (t, rss) = measure(&["bash", "-c", baseline])?;
+        eprintln!(
+            "run {}: baseline  {t:.1} s, peak RSS {:.1} MiB",
+            i + 1,
+            rss as f64 / MIB
+        );
+        let sizes = server.sizes_and_empty()?;
+        object_sizes.1 = sizes
+            .first()
+            .map(|(_, s)| *s)
+            .context("baseline stored nothing")?;
+        base_t.push(t);
+        base_rss.push(rss as f64);
+    }
+    let (ot, bt) = (median(ours_t), median(base_t));
+    let (orss, brss) = (median(ours_rss) / MIB, median(base_rss) / MIB);
+    println!(
+        "| benchmark | source size | backupman (median of {RUNS}) | baseline (median of {RUNS}) | ratio |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {what}, wall time | {source_size} | {ot:.1} s | {bt:.1} s | {:.2}× |",
+        ot / bt
+    );
+    println!("| same, peak RSS | | {orss:.1} MiB | {brss:.1} MiB | |");
+    println!(
+        "| same, object stored | | {:.1} MiB | {:.1} MiB | |",
+        object_sizes.0 as f64 / MIB,
+        object_sizes.1 as f64 / MIB
+    );
+    if orss >= 64.0 {
+        bail!("peak RSS {orss:.1} MiB is over the 64 MiB budget");
+    }
+    Ok(())
+}
+
+fn release_binary(root: &Path) -> Result<PathBuf> {
+    run(cargo().args(["build", "--release", "-p", "backupman-cli"]))?;
+    Ok(root.join("target/release/backupman"))
+}
+
+fn s3(root: &Path) -> Result<()> {
+    let bin = release_binary(root)?;
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let db = medium_sqlite(&dir)?;
+    let size = db.metadata()?.len();
+    let server = S3sFs::start(root, &dir.join("s3s-data"))?;
+    let config = dir.join("s3.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_sources:\n  - provider: sqlite\n    label: Medium\n    db_path: {}\n{}",
+            db.display(),
+            server.drive_yaml()
+        ),
+    )?;
+    let staged = dir.join("staged.sqlite");
+    let baseline = server.upload_pipeline(
+        &format!(
+            "sqlite3 {db} '.backup {staged}' && gzip -6 -c {staged}",
+            db = db.display(),
+            staged = staged.display()
+        ),
+        "baseline/medium.sqlite.gz",
+    );
+    let baseline = format!("{baseline}; s=$?; rm -f {}; exit $s", staged.display());
+    compare(
+        &bin,
+        &config,
+        &baseline,
+        &server,
+        "SQLite → s3s-fs (multipart)",
+        &format!("{:.0} MiB", size as f64 / MIB),
+    )
+}
+
+fn psql(db: &str, sql: &str) -> Result<String> {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-tAc", sql])
+        .output()?;
+    if !out.status.success() {
+        bail!("psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn postgres(root: &Path) -> Result<()> {
+    const DB: &str = "backupman_bench_pgbench";
+    let bin = release_binary(root)?;
+    crate::services::ensure_databases()?;
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let exists = psql(
+        "postgres",
+        &format!("SELECT 1 FROM pg_database WHERE datname = '{DB}'"),
+    )?;
+    let ready = exists == "1"
+        && psql(DB, "SELECT count(*) FROM pgbench_accounts")
+            .ok()
+            .as_deref()
+            == Some("3000000");
+    if !ready {
+        eprintln!("initialising {DB} with pgbench -i -s 30");
+        psql("postgres", &format!("DROP DATABASE IF EXISTS {DB}"))?;
+        psql("postgres", &format!("CREATE DATABASE {DB}"))?;
+        run(Command::new("pgbench").args([
+            "-i",
+            "-s",
+            "30",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            DB,
+        ]))?;
+    }
+    let size = psql(DB, &format!("SELECT pg_database_size('{DB}')"))?
+        .parse::<u64>()
+        .context("database size")?;
+    let dump = Command::new("sh")
+        .arg("-c")
+        .arg(format!("pg_dump -h 127.0.0.1 -U postgres {DB} | wc -c"))
+        .output()?;
+    let dump: u64 = String::from_utf8_lossy(&dump.stdout)
+        .trim()
+        .parse()
+        .context("pg_dump size")?;
+    let server = S3sFs::start(root, &dir.join("s3s-data"))?;
+    let config = dir.join("postgres.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_sources:\n  - provider: postgres\n    label: Pgbench\n    host: 127.0.0.1\n    port: 5432\n    db_name: {DB}\n    user: postgres\n    tls: disable\n{}",
+            server.drive_yaml()
+        ),
+    )?;
+    let baseline = server.upload_pipeline(
+        &format!("pg_dump -h 127.0.0.1 -U postgres {DB} | gzip -6"),
+        "baseline/pgbench.sql.gz",
+    );
+    compare(
+        &bin,
+        &config,
+        &baseline,
+        &server,
+        "PostgreSQL (pgbench -s 30) → s3s-fs",
+        &format!(
+            "{:.0} MiB on disk, {:.0} MiB plain dump",
+            size as f64 / MIB,
+            dump as f64 / MIB
+        ),
+    )
 }
