@@ -941,9 +941,9 @@ fn names_in(dir: &Path) -> Vec<String> {
 }
 
 /// The server process is killed (SIGKILL) once the first parts of a ~60 MB multipart upload
-/// are on its disk, and started again on the same folder and port a few seconds later: the
-/// run fails naming the drive, and the restarted server holds no object and no upload (the
-/// abort is retried until the store answers again).
+/// are on its disk, and started again on the same folder and port once backupman's first
+/// attempt to abort the upload has failed: the run fails naming the drive, and the restarted server holds no object and
+/// no upload (the abort is retried until the store answers again).
 #[test]
 #[ignore = "needs real S3 servers: run cargo xtask test"]
 fn a_server_killed_mid_multipart_upload_keeps_no_object_and_no_upload() {
@@ -963,7 +963,7 @@ fn a_server_killed_mid_multipart_upload_keeps_no_object_and_no_upload() {
     let mut server = start_s3s_fs(port, &data);
     let stderr_path = tmp.path().join("stderr.log");
     let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_backupman"))
-        .args(["run", "-c", config.to_str().unwrap()])
+        .args(["run", "--debug", "-c", config.to_str().unwrap()])
         .current_dir(tmp.path())
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
@@ -990,7 +990,20 @@ fn a_server_killed_mid_multipart_upload_keeps_no_object_and_no_upload() {
     }
     server.0.kill().unwrap();
     server.0.wait().unwrap();
-    std::thread::sleep(Duration::from_secs(5));
+    // Back only once backupman has tried to abort the upload and failed (its debug log says
+    // so): the abort must keep trying until the server answers again.
+    let killed = std::time::Instant::now();
+    while !std::fs::read_to_string(&stderr_path)
+        .unwrap_or_default()
+        .contains("S3 request failed op=\"AbortMultipartUpload\"")
+    {
+        assert!(
+            killed.elapsed() < Duration::from_secs(120),
+            "no abort after the kill: {}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _restarted = start_s3s_fs(port, &data);
 
     let status = run.0.wait().unwrap();
