@@ -257,3 +257,27 @@ async fn local_drive_lists_reads_and_deletes_under_keys() {
         "health leaves nothing behind"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_stops_an_endless_dump_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let drives: Vec<Arc<dyn Drive>> = vec![Arc::new(LocalDrive::new("A", tmp.path().join("a")))];
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let setter = flag.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        setter.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    // Never ends by itself: only the cancellation can stop this backup.
+    let report = Engine::new(1)
+        .with_cancel(flag)
+        .backup(source("yes 'an endless dump line'"), &drives)
+        .await;
+    let failure = report.failure.expect("cancelled");
+    assert!(failure.message.contains("interrupted"), "{failure}");
+    assert_eq!(
+        files(tmp.path()),
+        Vec::<String>::new(),
+        "no object, no temp file"
+    );
+}

@@ -1,6 +1,9 @@
 //! `backupman run`: back up every selected source to every selected drive.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::signal::unix::{SignalKind, signal};
 
 use backupman_config::{Config, DriveConfig, SourceConfig};
 use backupman_core::{BackupReport, Drive, Engine};
@@ -87,7 +90,8 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     }
 
     let started_at = chrono::Utc::now();
-    let mut engine = Engine::new(config.compression_level);
+    let interrupted = interrupt_flag();
+    let mut engine = Engine::new(config.compression_level).with_cancel(interrupted.clone());
     if args.test_mode {
         engine = engine.with_key_prefix(TEST_PREFIX);
     }
@@ -100,6 +104,11 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         sources: Vec::new(),
     };
     for cfg in selected_sources {
+        if interrupted.load(Ordering::Relaxed) {
+            eprintln!("✘ {}: not started, the run was interrupted", cfg.label);
+            json.ok = false;
+            continue;
+        }
         let entry = match wiring::source(cfg) {
             Ok(source) => {
                 tracing::info!(source = %cfg.label, drives = drives.len(), "backing up");
@@ -169,6 +178,36 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     } else {
         Outcome::Failed
     })
+}
+
+/// A flag raised by Ctrl-C or SIGTERM: the engine then abandons the dump and aborts every
+/// upload, so an interrupted run leaves no partial object and no open multipart upload. A
+/// second signal quits at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let raised = flag.clone();
+    tokio::spawn(async move {
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        let mut signals = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            signals += 1;
+            if signals > 1 {
+                eprintln!("interrupted again: quitting without cleaning up");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "interrupted: stopping the dump and aborting uploads (interrupt again to quit at once)"
+            );
+            raised.store(true, Ordering::Relaxed);
+        }
+    });
+    flag
 }
 
 /// Where `run --test-mode` writes, beside (never over) the real backups.

@@ -1,0 +1,101 @@
+//! Ctrl-C (SIGINT) or SIGTERM in the middle of a backup: the dump stops, every upload is
+//! aborted, nothing is left on the drive, and the run says so.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::files;
+
+/// A stand-in for mariadb-dump that never finishes: the run can only end by the signal.
+const ENDLESS_DUMP: &str = "#!/bin/sh\nif [ \"$1\" = \"--version\" ]; then echo 'mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB'; exit 0; fi\nexec yes \"INSERT INTO t VALUES (1, 'an endless dump');\"\n";
+
+fn interrupted_run_leaves_nothing(signal: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let tool = tmp.path().join("mariadb-dump");
+    std::fs::write(&tool, ENDLESS_DUMP).unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = tmp.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_sources:\n  - provider: mariadb\n    label: Endless\n    db_name: app\n    dump_tool_path: {}\n  - provider: sqlite\n    label: Never Started\n    db_path: x.sqlite\ndrives:\n  - provider: local\n    label: Disk\n    folder: disk\n",
+            tool.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_backupman"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let disk = tmp.path().join("disk");
+    // Wait until data is flowing into the drive's temp file.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !files(&disk)
+        .iter()
+        .any(|f| f.metadata().map(|m| m.len() > 0).unwrap_or(false))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the backup never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("backupman did not stop after {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: stopping the dump and aborting uploads"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("✘ Endless: dump failed: interrupted"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("✘ Never Started: not started, the run was interrupted"),
+        "{stderr}"
+    );
+    assert_eq!(
+        files(&disk),
+        Vec::<std::path::PathBuf>::new(),
+        "no object, no temp file"
+    );
+}
+
+#[test]
+fn sigint_aborts_the_backup_and_leaves_nothing() {
+    interrupted_run_leaves_nothing("-INT");
+}
+
+#[test]
+fn sigterm_aborts_the_backup_and_leaves_nothing() {
+    interrupted_run_leaves_nothing("-TERM");
+}
