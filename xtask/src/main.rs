@@ -88,5 +88,47 @@ fn test(root: &Path, everything: bool) -> Result<()> {
     // Two cores: more test threads only make the server-backed tests time out.
     cmd.args(["--test-threads", "2"]);
     cmd.envs(env);
-    run(&mut cmd)
+    run_counting(&mut cmd)
+}
+
+/// Runs `cargo test`, passing its output through, and ends with one line adding up every
+/// test binary's result: the last line cargo prints is a doc-test binary's, often "0 passed",
+/// which would misreport the whole run.
+fn run_counting(cmd: &mut Command) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    eprintln!("$ {cmd:?}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        writeln!(out, "{line}")?;
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split([';', '.']) {
+                let mut words = part.split_whitespace();
+                if let (Some(n), Some(what)) = (words.next(), words.next()) {
+                    let n: u64 = n.parse().unwrap_or(0);
+                    match what {
+                        "passed" => passed += n,
+                        "failed" => failed += n,
+                        "ignored" => ignored += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait()?;
+    writeln!(
+        out,
+        "all test binaries: {passed} passed, {failed} failed, {ignored} skipped"
+    )?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
 }
