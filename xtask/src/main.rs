@@ -125,7 +125,7 @@ fn run_counting(cmd: &mut Command) -> Result<()> {
     let status = child.wait()?;
     writeln!(
         out,
-        "all test binaries: {passed} passed, {failed} failed, {ignored} skipped"
+        "summary: {passed} passed, {failed} failed, {ignored} skipped"
     )?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
