@@ -7,19 +7,9 @@ use std::path::Path;
 use common::{backupman, files};
 
 fn setup(drives: &str) -> (tempfile::TempDir, String) {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.sqlite"),
-        tmp.path().join("demo.sqlite"),
-    )
-    .unwrap();
-    let config = tmp.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!("data_sources:\n  - provider: sqlite\n    label: Demo\n    db_path: demo.sqlite\ndrives:\n{drives}retention:\n  by: count\n  value: 1\n"),
-    )
-    .unwrap();
-    (tmp, config.display().to_string())
+    common::demo_setup(&format!(
+        "drives:\n{drives}retention:\n  by: count\n  value: 1\n"
+    ))
 }
 
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {

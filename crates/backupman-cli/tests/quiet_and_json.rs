@@ -6,22 +6,10 @@ mod common;
 use common::backupman;
 
 fn setup(drive_folder: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.sqlite"),
-        tmp.path().join("demo.sqlite"),
-    )
-    .unwrap();
-    std::fs::write(
-        tmp.path().join("config.yml"),
-        format!(
-            "data_sources:\n  - provider: sqlite\n    label: Demo\n    db_path: demo.sqlite\n\
-             drives:\n  - provider: local\n    label: Disk\n    folder: {drive_folder}\n\
-             retention:\n  by: count\n  value: 1\n"
-        ),
-    )
-    .unwrap();
-    tmp
+    common::demo_setup(&format!(
+        "drives:\n  - provider: local\n    label: Disk\n    folder: {drive_folder}\nretention:\n  by: count\n  value: 1\n"
+    ))
+    .0
 }
 
 #[test]

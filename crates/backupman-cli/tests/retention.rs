@@ -33,19 +33,9 @@ fn forge(folder: &Path, days_ago: i64) -> String {
 }
 
 fn setup(retention: &str) -> (tempfile::TempDir, String) {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.sqlite"),
-        tmp.path().join("demo.sqlite"),
-    )
-    .unwrap();
-    let config = tmp.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!("data_sources:\n  - provider: sqlite\n    label: Demo\n    db_path: demo.sqlite\ndrives:\n  - provider: local\n    label: Disk\n    folder: disk\nretention:\n{retention}"),
-    )
-    .unwrap();
-    (tmp, config.display().to_string())
+    common::demo_setup(&format!(
+        "drives:\n  - provider: local\n    label: Disk\n    folder: disk\nretention:\n{retention}"
+    ))
 }
 
 fn objects(dir: &Path) -> Vec<String> {

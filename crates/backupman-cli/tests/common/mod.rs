@@ -98,3 +98,23 @@ pub fn sqlite_rows(path: &Path) -> Vec<String> {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A temp folder holding a copy of the demo database and a `config.yml` whose only source is
+/// it (label `Demo`); `rest` is the YAML that follows `data_sources` (drives, retention...).
+pub fn demo_setup(rest: &str) -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.sqlite"),
+        tmp.path().join("demo.sqlite"),
+    )
+    .unwrap();
+    let config = tmp.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_sources:\n  - provider: sqlite\n    label: Demo\n    db_path: demo.sqlite\n{rest}"
+        ),
+    )
+    .unwrap();
+    (tmp, config.display().to_string())
+}
