@@ -59,6 +59,7 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 }
 
 fn provision(root: &Path) -> Result<Vec<(String, String)>> {
+    services::ensure_tools()?;
     services::ensure_databases()?;
     let cache = root.join("target/test-tools");
     std::fs::create_dir_all(&cache)?;

@@ -73,3 +73,49 @@ pub fn ensure_databases() -> Result<()> {
     }
     Ok(())
 }
+
+/// Command-line tools the tests call, and the Debian package that brings each.
+const TOOLS: &[(&str, &str)] = &[
+    ("sqlite3", "sqlite3"),
+    ("gzip", "gzip"),
+    ("openssl", "openssl"),
+    ("tmux", "tmux"),
+    ("script", "bsdutils"),
+    ("psql", "postgresql-client"),
+    ("pg_dump", "postgresql-client"),
+    ("pgbench", "postgresql-contrib"),
+    ("mariadb", "mariadb-client"),
+    ("mariadb-dump", "mariadb-client"),
+    ("python3", "python3"),
+];
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Installs, from Debian's packages, any tool the tests need that this machine lacks.
+pub fn ensure_tools() -> Result<()> {
+    let mut missing: Vec<&str> = TOOLS
+        .iter()
+        .filter(|(tool, _)| !on_path(tool))
+        .map(|(_, package)| *package)
+        .collect();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing missing test tools: {}", missing.join(" "));
+    let _ = Command::new("apt-get").arg("update").status();
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&missing)
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        bail!(
+            "cannot install {}: the tests need them (install them, then rerun)",
+            missing.join(" ")
+        );
+    }
+    Ok(())
+}
