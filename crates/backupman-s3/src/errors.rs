@@ -96,7 +96,15 @@ impl ErrorContext {
         E: ProvideErrorMetadata + StdError + 'static,
     {
         let facts = Facts::from_sdk(err);
-        tracing::debug!(op, target, code = ?facts.code, status = ?facts.status, chain = %facts.chain, "S3 request failed");
+        // The SDK's error metadata displays as a struct dump (`Error { code: .. }`); the code
+        // and status are logged as fields instead, so debug output stays one readable line.
+        let readable = facts
+            .chain
+            .split(" | ")
+            .filter(|part| !part.is_empty() && !part.contains(" { "))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        tracing::debug!(op, target, code = ?facts.code, status = ?facts.status, chain = %readable, "S3 request failed");
         self.classify(op, target, &facts)
     }
 
