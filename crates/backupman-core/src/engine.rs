@@ -215,10 +215,11 @@ impl Engine {
                 for (drive, upload) in drives.iter().zip(uploads) {
                     let result = match upload {
                         Ok(upload) => {
+                            let mut not_stored = aborted(&err);
                             if let Err(abort_err) = upload.abort().await {
-                                tracing::warn!(drive = drive.label(), error = %abort_err, "abort failed");
+                                not_stored.message.push_str(&cleanup_failed(&abort_err));
                             }
-                            Err(aborted(&err))
+                            Err(not_stored)
                         }
                         Err(drive_err) => Err(drive_err),
                     };
@@ -282,6 +283,12 @@ const CANCELLED: &str = "interrupted: the backup was cancelled";
 enum Stop {
     Cancelled,
     Failed(String),
+}
+
+/// Said on the drive's own result line, not only in a log: the operator has something to
+/// clean up (or a lifecycle rule to rely on).
+fn cleanup_failed(abort_err: &DriveError) -> String {
+    format!("; the incomplete upload could not be removed and may remain: {abort_err}")
 }
 
 fn aborted(err: &SourceError) -> DriveError {
@@ -349,7 +356,10 @@ async fn feed(
         if let Err(err) = written {
             tracing::warn!(drive = drive.label(), error = %err, "drive failed, aborting its upload");
             drop(rx);
-            let _ = upload.abort().await;
+            let mut err = err;
+            if let Err(abort_err) = upload.abort().await {
+                err.message.push_str(&cleanup_failed(&abort_err));
+            }
             return Err(err);
         }
     }
