@@ -48,19 +48,7 @@ fn backupman(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
 /// A temp folder holding `demo.sqlite` (the example database) and `config.yml` with it as the
 /// only source, then `drives` (YAML lines) and `extra` (more top-level sections).
 fn setup(drives: &str, extra: &str) -> (tempfile::TempDir, String) {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.sqlite"),
-        tmp.path().join("demo.sqlite"),
-    )
-    .unwrap();
-    let config = tmp.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!("data_sources:\n  - provider: sqlite\n    label: Demo\n    db_path: demo.sqlite\ndrives:\n{drives}{extra}"),
-    )
-    .unwrap();
-    (tmp, config.display().to_string())
+    common::demo_setup(&format!("drives:\n{drives}{extra}"))
 }
 
 /// Every object in `bucket` as (key, ETag), sorted by key.
@@ -1039,4 +1027,89 @@ impl Drop for ChildGuard<'_> {
             let _ = self.0.wait();
         }
     }
+}
+
+/// Ctrl-C while a multipart upload is open: the upload is aborted, so the bucket holds no
+/// object and no open multipart upload afterwards.
+#[test]
+#[ignore = "needs real S3 servers: run cargo xtask test"]
+fn ctrl_c_mid_multipart_upload_leaves_no_object_and_no_open_upload() {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = rt();
+    let server = S3Server::moto(Style::Path, None);
+    rt.block_on(server.create_bucket("backups"));
+    let tmp = tempfile::tempdir().unwrap();
+    // A dump tool that never ends and does not compress: parts keep flowing until the signal.
+    let tool = tmp.path().join("mariadb-dump");
+    std::fs::write(
+        &tool,
+        "#!/bin/sh\nif [ \"$1\" = \"--version\" ]; then echo 'mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB'; exit 0; fi\nexec cat /dev/urandom\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = tmp.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_sources:\n  - provider: mariadb\n    label: Endless\n    db_name: app\n    dump_tool_path: {}\ndrives:\n{}    part_size_mb: 5\n",
+            tool.display(),
+            s3_drive_yaml(&server, "Bucket", "backups", "db")
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backupman"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let guard = ChildGuard(&mut child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while rt.block_on(server.open_uploads("backups", "")).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no multipart upload was ever opened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let a few parts land before interrupting.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = guard.0.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let code = loop {
+        if let Some(status) = guard.0.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "backupman did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    guard
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("✘ Endless → Bucket: not stored, the dump failed: interrupted"),
+        "{stderr}"
+    );
+    assert_eq!(rt.block_on(keys(&server, "backups")), Vec::<String>::new());
+    assert_eq!(
+        rt.block_on(server.open_uploads("backups", "")),
+        Vec::<String>::new()
+    );
 }
