@@ -331,3 +331,31 @@ fn sqlite_written_during_the_backup_yields_a_consistent_copy() {
         .unwrap();
     assert!(rows >= 200_000, "{rows}");
 }
+
+#[test]
+fn version_and_completions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let version = backupman(tmp.path(), &["version"]);
+    assert_eq!(version.code, 0);
+    assert_eq!(
+        version.stdout.trim(),
+        format!("backupman {}", env!("CARGO_PKG_VERSION"))
+    );
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef backupman"),
+        ("fish", "complete -c backupman"),
+    ] {
+        let run = backupman(tmp.path(), &["completions", shell]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        assert!(run.stdout.contains(marker), "{shell}: {}", run.stdout);
+        for command in ["run", "health", "list", "verify", "restore", "prune"] {
+            assert!(
+                run.stdout.contains(command),
+                "{shell} completion lacks {command}"
+            );
+        }
+    }
+    let unknown = backupman(tmp.path(), &["completions", "cmd.exe"]);
+    assert_eq!(unknown.code, 2);
+}
