@@ -1,0 +1,61 @@
+//! Docs keep up with the code: every option the parser accepts is documented.
+
+use std::path::Path;
+
+fn read(rel: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Field names of a `Raw*` struct in raw.rs.
+fn fields(raw: &str, name: &str) -> Vec<String> {
+    let start = raw
+        .find(&format!("pub(crate) struct {name} {{"))
+        .unwrap_or_else(|| panic!("{name}"));
+    let body = &raw[start..raw[start..].find("\n}").map(|e| start + e).unwrap()];
+    body.lines()
+        .filter_map(|l| l.trim().strip_prefix("pub "))
+        .filter_map(|l| l.split(':').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_option_is_in_the_configuration_docs() {
+    let raw = read("src/raw.rs");
+    let docs = read("../../docs/configuration.md");
+    let google_only = ["client_id", "client_secret", "folder_id", "token"];
+    for section in [
+        "RawConfig",
+        "RawSource",
+        "RawDrive",
+        "RawRetention",
+        "RawCompression",
+        "RawNotifiers",
+    ] {
+        for field in fields(&raw, section) {
+            if section == "RawDrive" && google_only.contains(&field.as_str()) {
+                continue;
+            }
+            assert!(
+                docs.contains(&format!("`{field}`")),
+                "docs/configuration.md does not mention `{field}` ({section})"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_s3_option_is_in_the_s3_drive_docs() {
+    let raw = read("src/raw.rs");
+    let docs = read("../../docs/drives/s3.md");
+    let not_s3 = ["folder", "client_id", "client_secret", "folder_id", "token"];
+    for field in fields(&raw, "RawDrive") {
+        if !not_s3.contains(&field.as_str()) {
+            assert!(
+                docs.contains(&format!("`{field}`")),
+                "docs/drives/s3.md does not mention `{field}`"
+            );
+        }
+    }
+}
