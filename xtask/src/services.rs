@@ -83,7 +83,6 @@ const TOOLS: &[(&str, &str)] = &[
     ("script", "bsdutils"),
     ("psql", "postgresql-client"),
     ("pg_dump", "postgresql-client"),
-    ("pgbench", "postgresql-contrib"),
     ("mariadb", "mariadb-client"),
     ("mariadb-dump", "mariadb-client"),
     ("python3", "python3"),
