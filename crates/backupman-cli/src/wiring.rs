@@ -46,7 +46,7 @@ pub fn load_config(path: &Path) -> Result<Config, Outcome> {
 fn resolve_relative_paths(config: &mut Config, base: &Path) {
     let fix = |p: &mut PathBuf| {
         if p.is_relative() {
-            *p = base.join(&*p);
+            *p = normalize(&base.join(&*p));
         }
     };
     for source in &mut config.sources {
@@ -59,6 +59,25 @@ fn resolve_relative_paths(config: &mut Config, base: &Path) {
             fix(&mut local.folder);
         }
     }
+}
+
+/// `a/b/../c` → `a/c`, without touching the file system (the path may not exist yet), so
+/// messages show the path a person would write.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 pub fn source(cfg: &SourceConfig) -> Result<Arc<dyn Source>, String> {
@@ -112,4 +131,19 @@ pub fn select<'a, T>(
         }
     }
     Ok(picked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_config_folder_lexically() {
+        assert_eq!(
+            normalize(Path::new("/etc/bm/../backups/./db")),
+            PathBuf::from("/etc/backups/db")
+        );
+        assert_eq!(normalize(Path::new("/../x")), PathBuf::from("/x"));
+        assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
+    }
 }
