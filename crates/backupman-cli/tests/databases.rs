@@ -2,6 +2,8 @@
 //! local drive, `list`, `restore`, `verify [--restore]`, damaged objects, failing dumps and
 //! `health`. Every test creates and drops its own uniquely named databases.
 //! Run with `cargo xtask test` (PostgreSQL on 127.0.0.1:5432, MariaDB on 127.0.0.1:3306).
+//!
+//! Each scenario is written once, generic over [`Db`], and run per engine.
 
 mod common;
 
@@ -127,6 +129,357 @@ fn run_and_list(dir: &Path, config: &str, label: &str) -> String {
     key
 }
 
+/// Every relation's rows as md5s (sorted) and whatever else an engine keeps beside them.
+type Fingerprint = Vec<(String, Vec<String>)>;
+
+/// A database engine as the scenarios below use it: a test database dropped when the test
+/// ends, however it ends, its SQL, its source YAML and its server's words.
+trait Db: Sized {
+    /// Starts the names of this engine's test databases: `bmcli_{PREFIX}_{what}_…`.
+    const PREFIX: &'static str;
+    /// The label of the database's source in these tests.
+    const LABEL: &'static str;
+    /// Every kind of value and relation the engine has: what the round trip restores.
+    const FIXTURE: &'static str;
+    /// Lists the base tables (not views, not sequences), quoted for use in SQL.
+    const BASE_TABLES: &'static str;
+    /// One table with one row.
+    const ONE_ROW: &'static str;
+    /// Changes to [`Db::FIXTURE`] after its backup, which a forced restore undoes.
+    const CHANGES: &'static str;
+    /// What the server says about [`REJECTED_SQL`].
+    const SYNTAX_ERROR: &'static str;
+    /// Whether `restore` checks the whole object before it applies any of it (and so names a
+    /// damaged one as such), because the server cannot roll a failed restore back.
+    const CHECKS_BEFORE_RESTORE: bool;
+
+    fn create(what: &str) -> Self;
+    fn name(&self) -> &str;
+    /// The `provider` of [`Db::source_yaml`].
+    fn provider(&self) -> &str;
+    fn sql(&self, sql: &str) -> String;
+    /// This database as a source (YAML list item) with the given label.
+    fn source_yaml(&self, label: &str) -> String;
+    /// A source for the database `db_name`, on the default port.
+    fn default_port_yaml(label: &str, db_name: &str) -> String;
+    /// What the dump tool says when the database `db_name` does not exist.
+    fn missing_database_error(db_name: &str) -> String;
+    /// Every kind of relation the database holds.
+    fn relation_count(&self) -> u64;
+    /// (base tables, their total rows): what `verify --restore` should report.
+    fn table_summary(&self) -> (u64, u64) {
+        let tables = lines(&self.sql(Self::BASE_TABLES));
+        let rows = tables
+            .iter()
+            .map(|t| {
+                self.sql(&format!("SELECT count(*) FROM {t}"))
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum();
+        (tables.len() as u64, rows)
+    }
+    fn fingerprint(&self) -> Fingerprint;
+    /// The scratch databases `verify --restore` leaves behind, if any.
+    fn scratch_dbs() -> Vec<String>;
+    /// Checks that `expected`, the fingerprint of [`Db::FIXTURE`], holds all of it.
+    fn check_fixture(expected: &Fingerprint);
+    /// Checks what a fingerprint does not show in a restored [`Db::FIXTURE`].
+    fn check_restored_fixture(&self) {}
+
+    fn unique_name(what: &str) -> String {
+        unique(&format!("{}_{what}", Self::PREFIX))
+    }
+}
+
+/// A database of engine `D` holding some SQL, backed up onto the local drive of `config`.
+struct Backup<D> {
+    tmp: tempfile::TempDir,
+    src: D,
+    config: String,
+    /// The key of the backup.
+    key: String,
+}
+
+impl<D: Db> Backup<D> {
+    /// Loads `sql` into `src`, backs it up with `run` and checks `list` (see `run_and_list`).
+    fn of(src: D, sql: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        src.sql(sql);
+        let config = write_config(tmp.path(), &src.source_yaml(D::LABEL));
+        let key = run_and_list(tmp.path(), &config, D::LABEL);
+        Self {
+            tmp,
+            src,
+            config,
+            key,
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `backupman` with `args` and this configuration.
+    fn bm(&self, args: &[&str]) -> Run {
+        bm(self.dir(), &self.config, args)
+    }
+
+    /// `restore --source LABEL --latest --to TARGET`.
+    fn restore_to(&self, target: &D) -> Run {
+        self.bm(&[
+            "restore",
+            "--source",
+            D::LABEL,
+            "--latest",
+            "--to",
+            target.name(),
+        ])
+    }
+}
+
+// ------------------------------------------------------------------------------ scenarios
+
+/// `run`, `list`, `restore --to` a new database, `verify KEY --restore --json`,
+/// `verify --latest --restore --source`, `verify --latest`.
+fn round_trip<D: Db>(src: D) {
+    let b = Backup::of(src, D::FIXTURE);
+    let label = D::LABEL;
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{}.json", objects(b.dir())[0].display())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["provider"], b.src.provider());
+
+    let copy = D::create("copy");
+    let restore = b.restore_to(&copy);
+    assert_eq!(restore.code, 0, "{}", restore.all());
+    assert!(restore.stderr.contains(&b.key), "{}", restore.stderr);
+    let expected = b.src.fingerprint();
+    D::check_fixture(&expected);
+    assert_eq!(copy.fingerprint(), expected);
+    copy.check_restored_fixture();
+
+    // By key, and verify --restore reports tables and rows and leaves no scratch database.
+    let (tables, rows) = b.src.table_summary();
+    let _guard = scratch_lock();
+    let before = D::scratch_dbs();
+    let verify = b.bm(&["verify", &b.key, "--restore", "--json"]);
+    assert_eq!(verify.code, 0, "{}", verify.all());
+    let report: serde_json::Value = serde_json::from_str(&verify.stdout).unwrap();
+    assert_eq!(report[0]["ok"], true);
+    let detail = report[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("{tables} tables, {rows} rows")),
+        "expected {tables} tables, {rows} rows: {detail}"
+    );
+    assert!(detail.contains(SCRATCH_PREFIX), "{detail}");
+    assert!(
+        verify.stderr.contains(&format!("✔ {label} on L")),
+        "{}",
+        verify.stderr
+    );
+    assert_eq!(D::scratch_dbs(), before);
+
+    // The latest of one source, for a person.
+    let verify = b.bm(&["verify", "--latest", "--restore", "--source", label]);
+    assert_eq!(verify.code, 0, "{}", verify.all());
+    assert!(
+        verify
+            .stderr
+            .contains(&format!("{tables} tables, {rows} rows")),
+        "expected {tables} tables, {rows} rows: {}",
+        verify.stderr
+    );
+    assert!(verify.stderr.contains(&b.key), "{}", verify.stderr);
+    assert_eq!(D::scratch_dbs(), before);
+
+    let latest = b.bm(&["verify", "--latest"]);
+    assert_eq!(latest.code, 0, "{}", latest.all());
+    assert!(latest.stderr.contains("SHA-256"), "{}", latest.stderr);
+}
+
+/// The two kinds of damage a stored object gets in these tests.
+const DAMAGES: [&str; 2] = ["flipped", "truncated"];
+
+/// Damages the stored object in place (one flipped bit in the middle, or cut in half) and
+/// returns its original bytes.
+fn damage(dir: &Path, what: &str) -> Vec<u8> {
+    let stored = objects(dir);
+    let original = std::fs::read(&stored[0]).unwrap();
+    let mut bytes = original.clone();
+    match what {
+        "flipped" => {
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x01;
+        }
+        _ => bytes.truncate(bytes.len() / 2),
+    }
+    std::fs::write(&stored[0], &bytes).unwrap();
+    original
+}
+
+/// Each of [`DAMAGES`] fails `verify` and `verify --restore` (leaving no scratch database)
+/// and a restore, which applies nothing; the repaired object verifies again.
+fn damaged_objects<D: Db>() {
+    let b = Backup::of(D::create("dmg"), D::FIXTURE);
+    let label = D::LABEL;
+
+    for what in DAMAGES {
+        let original = damage(b.dir(), what);
+
+        let verify = b.bm(&["verify", "--latest"]);
+        assert_eq!(verify.code, 1, "{what}: {}", verify.all());
+        assert!(
+            verify.stderr.contains(&format!("✘ {label} on L")),
+            "{what}: {}",
+            verify.stderr
+        );
+        assert!(
+            verify.stderr.contains("damaged"),
+            "{what}: {}",
+            verify.stderr
+        );
+
+        {
+            let _guard = scratch_lock();
+            let before = D::scratch_dbs();
+            let drill = b.bm(&["verify", "--latest", "--restore"]);
+            assert_eq!(drill.code, 1, "{what}: {}", drill.all());
+            assert!(drill.stderr.contains("damaged"), "{what}: {}", drill.stderr);
+            assert_eq!(
+                D::scratch_dbs(),
+                before,
+                "{what}: scratch database left behind"
+            );
+        }
+
+        let target = D::create("dmg_target");
+        let restore = b.restore_to(&target);
+        assert_eq!(restore.code, 1, "{what}: {}", restore.all());
+        assert!(
+            restore.stderr.contains("✘ restore failed")
+                && restore.stderr.contains("nothing was applied"),
+            "{what}: {}",
+            restore.stderr
+        );
+        if D::CHECKS_BEFORE_RESTORE {
+            assert!(
+                restore.stderr.contains("damaged"),
+                "{what}: {}",
+                restore.stderr
+            );
+        }
+        assert_eq!(target.relation_count(), 0, "{what}: {}", restore.all());
+
+        std::fs::write(&objects(b.dir())[0], original).unwrap();
+    }
+    let verify = b.bm(&["verify", "--latest"]);
+    assert_eq!(verify.code, 0, "repaired: {}", verify.all());
+}
+
+/// A restore over the source's own database is refused without `--force` and undoes the
+/// changes since the backup with it.
+fn restore_over_own_database<D: Db>() {
+    let b = Backup::of(D::create("own"), D::FIXTURE);
+    let label = D::LABEL;
+    let backed_up = b.src.fingerprint();
+
+    b.src.sql(D::CHANGES);
+    let changed = b.src.fingerprint();
+    assert_ne!(changed, backed_up);
+
+    let refused = b.bm(&["restore", "--source", label, "--latest"]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(refused.stderr.contains("use --force"), "{}", refused.stderr);
+    assert_eq!(
+        b.src.fingerprint(),
+        changed,
+        "nothing applied without --force"
+    );
+
+    let forced = b.bm(&["restore", "--source", label, "--latest", "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.all());
+    assert_eq!(b.src.fingerprint(), backed_up);
+}
+
+/// `run` of a source whose database does not exist fails with the dump tool's words and
+/// stores nothing.
+fn missing_database_fails_the_run<D: Db>() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = D::unique_name("missing");
+    let config = write_config(tmp.path(), &D::default_port_yaml("Gone", &missing));
+    let run = bm(tmp.path(), &config, &["run"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains(&D::missing_database_error(&missing)),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("✘ Gone"), "{}", run.stderr);
+    assert_eq!(files(&drive_dir(tmp.path())), Vec::<PathBuf>::new());
+}
+
+/// Replaces the stored object with a well-formed gzip of `sql` and rewrites the manifest's
+/// hash and sizes to match, so `verify`'s checks pass and only the restore itself fails.
+fn replace_with_consistent_object(dir: &Path, sql: &str) {
+    use std::io::Write;
+    let stored = objects(dir);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(sql.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let check = backupman_core::check_gzip(&bytes[..]).unwrap();
+    std::fs::write(&stored[0], &bytes).unwrap();
+    let manifest_path = format!("{}.json", stored[0].display());
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["sha256"] = check.sha256.into();
+    manifest["compressed_size"] = check.compressed_size.into();
+    manifest["size"] = check.plain_size.into();
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+const REJECTED_SQL: &str = "CREATE TABLE applied_first (id int);\nINSERT INTO applied_first VALUES (1);\nTHIS IS NOT SQL;\n";
+
+/// An intact object whose SQL the server rejects: `verify` passes, `verify --restore` fails
+/// with the server's words and drops its scratch database, and a restore into a new database
+/// fails. Returns that restore and its target, for the engine's own checks of what stayed.
+fn rejected_restore<D: Db>() -> (Run, D) {
+    let b = Backup::of(D::create("rej"), D::ONE_ROW);
+    let label = D::LABEL;
+    replace_with_consistent_object(b.dir(), REJECTED_SQL);
+
+    let verify = b.bm(&["verify", "--latest"]);
+    assert_eq!(
+        verify.code,
+        0,
+        "the object itself is intact: {}",
+        verify.all()
+    );
+
+    {
+        let _guard = scratch_lock();
+        let before = D::scratch_dbs();
+        let drill = b.bm(&["verify", "--latest", "--restore"]);
+        assert_eq!(drill.code, 1, "{}", drill.all());
+        assert!(
+            drill.stderr.contains(&format!("✘ {label} on L")),
+            "{}",
+            drill.stderr
+        );
+        assert!(drill.stderr.contains(D::SYNTAX_ERROR), "{}", drill.stderr);
+        // The restore ran in a scratch database, which is gone again.
+        assert!(drill.stderr.contains(SCRATCH_PREFIX), "{}", drill.stderr);
+        assert_eq!(D::scratch_dbs(), before, "scratch database left behind");
+    }
+
+    let target = D::create("rej_target");
+    let restore = b.restore_to(&target);
+    assert_eq!(restore.code, 1, "{}", restore.all());
+    (restore, target)
+}
+
 // ------------------------------------------------------------------------------ PostgreSQL
 
 fn psql(db: &str) -> Command {
@@ -158,11 +511,31 @@ struct PgDb {
     name: String,
 }
 
-impl PgDb {
+impl Db for PgDb {
+    const PREFIX: &'static str = "pg";
+    const LABEL: &'static str = "PG";
+    const FIXTURE: &'static str = PG_FIXTURE;
+    const BASE_TABLES: &'static str = "SELECT format('%I.%I', table_schema, table_name) \
+         FROM information_schema.tables WHERE table_type = 'BASE TABLE' \
+           AND table_schema NOT IN ('pg_catalog', 'information_schema')";
+    const ONE_ROW: &'static str = "CREATE TABLE t (id int); INSERT INTO t VALUES (1);";
+    const CHANGES: &'static str = "UPDATE many SET label = 'changed' WHERE id < 100; \
+         DELETE FROM kinds WHERE id = 1; SELECT setval('counter', 9000);";
+    const SYNTAX_ERROR: &'static str = "syntax error";
+    const CHECKS_BEFORE_RESTORE: bool = false;
+
     fn create(what: &str) -> Self {
-        let name = unique(what);
+        let name = Self::unique_name(what);
         pg("postgres", &format!("CREATE DATABASE \"{name}\""));
         Self { name }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn provider(&self) -> &str {
+        "postgres"
     }
 
     fn sql(&self, sql: &str) -> String {
@@ -174,6 +547,16 @@ impl PgDb {
             "  - provider: postgres\n    label: {label}\n    host: 127.0.0.1\n    port: 5432\n    db_name: {}\n    user: postgres\n    tls: disable\n",
             self.name
         )
+    }
+
+    fn default_port_yaml(label: &str, db_name: &str) -> String {
+        format!(
+            "  - provider: postgres\n    label: {label}\n    host: 127.0.0.1\n    db_name: {db_name}\n    user: postgres\n    tls: disable\n"
+        )
+    }
+
+    fn missing_database_error(db_name: &str) -> String {
+        format!("database \"{db_name}\" does not exist")
     }
 
     /// Tables, views, sequences (every kind of relation outside the system schemas).
@@ -189,32 +572,14 @@ impl PgDb {
         .unwrap()
     }
 
-    /// (base tables, their total rows): what `verify --restore` should report.
-    fn table_summary(&self) -> (u64, u64) {
-        let tables = lines(&self.sql(
-            "SELECT format('%I.%I', table_schema, table_name) FROM information_schema.tables \
-             WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')",
-        ));
-        let rows = tables
-            .iter()
-            .map(|t| {
-                self.sql(&format!("SELECT count(*) FROM {t}"))
-                    .trim()
-                    .parse::<u64>()
-                    .unwrap()
-            })
-            .sum();
-        (tables.len() as u64, rows)
-    }
-
     /// Every relation's rows, each as an md5 (sorted), views included; every sequence's state.
-    fn fingerprint(&self) -> Vec<(String, Vec<String>)> {
+    fn fingerprint(&self) -> Fingerprint {
         let relations = lines(&self.sql(
             "SELECT format('%I.%I', table_schema, table_name) || ' ' || table_type \
              FROM information_schema.tables \
              WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
         ));
-        let mut out: Vec<(String, Vec<String>)> = relations
+        let mut out: Fingerprint = relations
             .iter()
             .map(|r| {
                 let name = r.rsplit_once(' ').map_or(r.as_str(), |(n, _)| n);
@@ -233,6 +598,34 @@ impl PgDb {
             )),
         ));
         out
+    }
+
+    fn scratch_dbs() -> Vec<String> {
+        lines(&pg(
+            "postgres",
+            &format!(
+                "SELECT datname FROM pg_database WHERE datname LIKE '{SCRATCH_PREFIX}%' ORDER BY 1"
+            ),
+        ))
+    }
+
+    fn check_fixture(expected: &Fingerprint) {
+        assert!(expected.len() >= 5, "{expected:?}");
+        assert!(
+            expected
+                .iter()
+                .any(|(r, rows)| r.starts_with("public.many") && rows.len() == 20000)
+        );
+        assert!(
+            expected
+                .iter()
+                .any(|(r, rows)| r.contains("round_labels VIEW") && rows.len() == 20)
+        );
+        assert!(
+            expected
+                .iter()
+                .any(|(_, rows)| rows.iter().any(|s| s == "public.counter 4242"))
+        );
     }
 }
 
@@ -267,232 +660,36 @@ CREATE TABLE "Other Schema"."Mixed Case" (id int PRIMARY KEY, "Weird Col" text);
 INSERT INTO "Other Schema"."Mixed Case" VALUES (1, 'select'), (2, NULL);
 "#;
 
-fn pg_scratch_dbs() -> Vec<String> {
-    lines(&pg(
-        "postgres",
-        &format!(
-            "SELECT datname FROM pg_database WHERE datname LIKE '{SCRATCH_PREFIX}%' ORDER BY 1"
-        ),
-    ))
-}
-
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn postgres_run_list_restore_and_verify_restore_round_trip() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = PgDb::create("pg_src");
-    src.sql(PG_FIXTURE);
-    let config = write_config(tmp.path(), &src.source_yaml("PG"));
-    let key = run_and_list(tmp.path(), &config, "PG");
-
-    let copy = PgDb::create("pg_copy");
-    let restore = bm(
-        tmp.path(),
-        &config,
-        &["restore", "--source", "PG", "--latest", "--to", &copy.name],
-    );
-    assert_eq!(restore.code, 0, "{}", restore.all());
-    assert!(restore.stderr.contains(&key), "{}", restore.stderr);
-    let expected = src.fingerprint();
-    assert!(expected.len() >= 5, "{expected:?}");
-    assert!(
-        expected
-            .iter()
-            .any(|(r, rows)| r.starts_with("public.many") && rows.len() == 20000)
-    );
-    assert!(
-        expected
-            .iter()
-            .any(|(r, rows)| r.contains("round_labels VIEW") && rows.len() == 20)
-    );
-    assert!(
-        expected
-            .iter()
-            .any(|(_, rows)| rows.iter().any(|s| s == "public.counter 4242"))
-    );
-    assert_eq!(copy.fingerprint(), expected);
-
-    // By key too, and verify --restore reports tables and rows and leaves no scratch database.
-    let (tables, rows) = src.table_summary();
-    let _guard = scratch_lock();
-    let before = pg_scratch_dbs();
-    let verify = bm(
-        tmp.path(),
-        &config,
-        &["verify", &key, "--restore", "--json"],
-    );
-    assert_eq!(verify.code, 0, "{}", verify.all());
-    let report: serde_json::Value = serde_json::from_str(&verify.stdout).unwrap();
-    assert_eq!(report[0]["ok"], true);
-    let detail = report[0]["detail"].as_str().unwrap();
-    assert!(
-        detail.contains(&format!("{tables} tables, {rows} rows")),
-        "expected {tables} tables, {rows} rows: {detail}"
-    );
-    assert!(detail.contains(SCRATCH_PREFIX), "{detail}");
-    assert!(verify.stderr.contains("✔ PG on L"), "{}", verify.stderr);
-    assert_eq!(pg_scratch_dbs(), before);
-
-    let latest = bm(tmp.path(), &config, &["verify", "--latest"]);
-    assert_eq!(latest.code, 0, "{}", latest.all());
-    assert!(latest.stderr.contains("SHA-256"), "{}", latest.stderr);
-}
-
-/// The two kinds of damage a stored object gets in these tests.
-const DAMAGES: [&str; 2] = ["flipped", "truncated"];
-
-/// Damages the stored object in place (one flipped bit in the middle, or cut in half) and
-/// returns its original bytes.
-fn damage(dir: &Path, what: &str) -> Vec<u8> {
-    let stored = objects(dir);
-    let original = std::fs::read(&stored[0]).unwrap();
-    let mut bytes = original.clone();
-    match what {
-        "flipped" => {
-            let mid = bytes.len() / 2;
-            bytes[mid] ^= 0x01;
-        }
-        _ => bytes.truncate(bytes.len() / 2),
-    }
-    std::fs::write(&stored[0], &bytes).unwrap();
-    original
+    round_trip(PgDb::create("src"));
 }
 
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn postgres_damaged_objects_fail_verify_and_restore_applies_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = PgDb::create("pg_dmg");
-    src.sql(PG_FIXTURE);
-    let config = write_config(tmp.path(), &src.source_yaml("PG"));
-    run_and_list(tmp.path(), &config, "PG");
-
-    for what in DAMAGES {
-        let original = damage(tmp.path(), what);
-
-        let verify = bm(tmp.path(), &config, &["verify", "--latest"]);
-        assert_eq!(verify.code, 1, "{what}: {}", verify.all());
-        assert!(
-            verify.stderr.contains("✘ PG on L"),
-            "{what}: {}",
-            verify.stderr
-        );
-        assert!(
-            verify.stderr.contains("damaged"),
-            "{what}: {}",
-            verify.stderr
-        );
-
-        {
-            let _guard = scratch_lock();
-            let before = pg_scratch_dbs();
-            let drill = bm(tmp.path(), &config, &["verify", "--latest", "--restore"]);
-            assert_eq!(drill.code, 1, "{what}: {}", drill.all());
-            assert!(drill.stderr.contains("damaged"), "{what}: {}", drill.stderr);
-            assert_eq!(
-                pg_scratch_dbs(),
-                before,
-                "{what}: scratch database left behind"
-            );
-        }
-
-        let target = PgDb::create("pg_dmg_target");
-        let restore = bm(
-            tmp.path(),
-            &config,
-            &[
-                "restore",
-                "--source",
-                "PG",
-                "--latest",
-                "--to",
-                &target.name,
-            ],
-        );
-        assert_eq!(restore.code, 1, "{what}: {}", restore.all());
-        assert!(
-            restore.stderr.contains("✘ restore failed")
-                && restore.stderr.contains("nothing was applied"),
-            "{what}: {}",
-            restore.stderr
-        );
-        assert_eq!(target.relation_count(), 0, "{what}: {}", restore.all());
-
-        std::fs::write(&objects(tmp.path())[0], original).unwrap();
-    }
-    let verify = bm(tmp.path(), &config, &["verify", "--latest"]);
-    assert_eq!(verify.code, 0, "repaired: {}", verify.all());
+    damaged_objects::<PgDb>();
 }
 
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn postgres_restore_over_its_own_database_needs_force() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = PgDb::create("pg_own");
-    src.sql(PG_FIXTURE);
-    let config = write_config(tmp.path(), &src.source_yaml("PG"));
-    run_and_list(tmp.path(), &config, "PG");
-    let backed_up = src.fingerprint();
-
-    // Changes after the backup, which a forced restore undoes.
-    src.sql(
-        "UPDATE many SET label = 'changed' WHERE id < 100; DELETE FROM kinds WHERE id = 1; \
-         SELECT setval('counter', 9000);",
-    );
-    let changed = src.fingerprint();
-    assert_ne!(changed, backed_up);
-
-    let refused = bm(
-        tmp.path(),
-        &config,
-        &["restore", "--source", "PG", "--latest"],
-    );
-    assert_eq!(refused.code, 1, "{}", refused.all());
-    assert!(refused.stderr.contains("use --force"), "{}", refused.stderr);
-    assert_eq!(
-        src.fingerprint(),
-        changed,
-        "nothing applied without --force"
-    );
-
-    let forced = bm(
-        tmp.path(),
-        &config,
-        &["restore", "--source", "PG", "--latest", "--force"],
-    );
-    assert_eq!(forced.code, 0, "{}", forced.all());
-    assert_eq!(src.fingerprint(), backed_up);
+    restore_over_own_database::<PgDb>();
 }
 
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn postgres_missing_database_fails_the_run_with_pg_dumps_words_and_stores_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let missing = unique("pg_missing");
-    let config = write_config(
-        tmp.path(),
-        &format!(
-            "  - provider: postgres\n    label: Gone\n    host: 127.0.0.1\n    db_name: {missing}\n    user: postgres\n    tls: disable\n"
-        ),
-    );
-    let run = bm(tmp.path(), &config, &["run"]);
-    assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.all()
-            .contains(&format!("database \"{missing}\" does not exist")),
-        "{}",
-        run.all()
-    );
-    assert!(run.stderr.contains("✘ Gone"), "{}", run.stderr);
-    assert_eq!(files(&drive_dir(tmp.path())), Vec::<PathBuf>::new());
+    missing_database_fails_the_run::<PgDb>();
 }
 
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn postgres_health_passes_for_a_reachable_database_and_names_a_missing_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = PgDb::create("pg_health");
-    src.sql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let src = PgDb::create("health");
+    src.sql(PgDb::ONE_ROW);
     let config = write_config(tmp.path(), &src.source_yaml("PG"));
     let ok = bm(tmp.path(), &config, &["health"]);
     assert_eq!(ok.code, 0, "{}", ok.all());
@@ -502,12 +699,13 @@ fn postgres_health_passes_for_a_reachable_database_and_names_a_missing_one() {
         ok.stderr
     );
 
-    let missing = unique("pg_health_missing");
+    let missing = PgDb::unique_name("health_missing");
     let config = write_config(
         tmp.path(),
         &format!(
-            "{}  - provider: postgres\n    label: Gone\n    host: 127.0.0.1\n    db_name: {missing}\n    user: postgres\n    tls: disable\n",
-            src.source_yaml("PG")
+            "{}{}",
+            src.source_yaml("PG"),
+            PgDb::default_port_yaml("Gone", &missing)
         ),
     );
     let bad = bm(tmp.path(), &config, &["health", "--json"]);
@@ -523,8 +721,7 @@ fn postgres_health_passes_for_a_reachable_database_and_names_a_missing_one() {
         bad.stderr
     );
     assert!(
-        bad.stderr
-            .contains(&format!("database \"{missing}\" does not exist")),
+        bad.stderr.contains(&PgDb::missing_database_error(&missing)),
         "{}",
         bad.stderr
     );
@@ -533,6 +730,22 @@ fn postgres_health_passes_for_a_reachable_database_and_names_a_missing_one() {
     assert_eq!(report["sources"][0]["ok"], true);
     assert_eq!(report["sources"][1]["ok"], false);
     assert_eq!(files(&drive_dir(tmp.path())), Vec::<PathBuf>::new());
+}
+
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn postgres_a_restore_the_server_rejects_fails_verify_restore_and_drops_the_scratch_database() {
+    let (restore, target) = rejected_restore::<PgDb>();
+    assert!(
+        restore.stderr.contains("syntax error") && restore.stderr.contains("nothing was applied"),
+        "{}",
+        restore.stderr
+    );
+    assert_eq!(
+        target.relation_count(),
+        0,
+        "one transaction: nothing applied"
+    );
 }
 
 // ------------------------------------------------------------------------ MySQL / MariaDB
@@ -561,30 +774,72 @@ fn my(db: Option<&str>, sql: &str) -> String {
     client(&mut mariadb(db), sql).unwrap_or_else(|e| panic!("mariadb failed: {e}\n{sql}"))
 }
 
-/// A MariaDB database dropped when the test ends, however it ends.
+/// A MariaDB database dropped when the test ends, however it ends, backed up by a source of
+/// the `mariadb` provider or, with [`MyDb::mysql_provider`], the `mysql` one.
 struct MyDb {
     name: String,
+    provider: &'static str,
 }
 
 impl MyDb {
+    fn mysql_provider(mut self) -> Self {
+        self.provider = "mysql";
+        self
+    }
+}
+
+impl Db for MyDb {
+    const PREFIX: &'static str = "my";
+    const LABEL: &'static str = "Shop";
+    const FIXTURE: &'static str = MY_FIXTURE;
+    const BASE_TABLES: &'static str = "SELECT CONCAT('`', table_name, '`') \
+         FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'";
+    const ONE_ROW: &'static str = "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);";
+    const CHANGES: &'static str =
+        "UPDATE many SET label = 'changed' WHERE id < 100; DELETE FROM kinds WHERE id = 1;";
+    const SYNTAX_ERROR: &'static str = "You have an error in your SQL syntax";
+    const CHECKS_BEFORE_RESTORE: bool = true;
+
     fn create(what: &str) -> Self {
-        let name = unique(what);
+        let name = Self::unique_name(what);
         my(
             None,
             &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
         );
-        Self { name }
+        Self {
+            name,
+            provider: "mariadb",
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn provider(&self) -> &str {
+        self.provider
     }
 
     fn sql(&self, sql: &str) -> String {
         my(Some(&self.name), sql)
     }
 
-    fn source_yaml(&self, provider: &str, label: &str) -> String {
+    fn source_yaml(&self, label: &str) -> String {
         format!(
-            "  - provider: {provider}\n    label: {label}\n    host: 127.0.0.1\n    port: 3306\n    db_name: {}\n    user: root\n",
-            self.name
+            "  - provider: {}\n    label: {label}\n    host: 127.0.0.1\n    port: 3306\n    db_name: {}\n    user: root\n",
+            self.provider, self.name
         )
+    }
+
+    fn default_port_yaml(label: &str, db_name: &str) -> String {
+        format!(
+            "  - provider: mariadb\n    label: {label}\n    host: 127.0.0.1\n    db_name: {db_name}\n    user: root\n"
+        )
+    }
+
+    fn missing_database_error(db_name: &str) -> String {
+        format!("Unknown database '{db_name}'")
     }
 
     fn relation_count(&self) -> u64 {
@@ -594,31 +849,14 @@ impl MyDb {
             .unwrap()
     }
 
-    fn table_summary(&self) -> (u64, u64) {
-        let tables = lines(&self.sql(
-            "SELECT table_name FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
-        ));
-        let rows = tables
-            .iter()
-            .map(|t| {
-                self.sql(&format!("SELECT COUNT(*) FROM `{t}`"))
-                    .trim()
-                    .parse::<u64>()
-                    .unwrap()
-            })
-            .sum();
-        (tables.len() as u64, rows)
-    }
-
     /// Every relation's rows (tables, views, sequences), each as an md5 of all its quoted
     /// columns (sorted); AUTO_INCREMENT counters; routines and triggers.
-    fn fingerprint(&self) -> Vec<(String, Vec<String>)> {
+    fn fingerprint(&self) -> Fingerprint {
         let relations = lines(&self.sql(
             "SELECT CONCAT(table_name, ' ', table_type) FROM information_schema.tables \
              WHERE table_schema = DATABASE() ORDER BY 1",
         ));
-        let mut out: Vec<(String, Vec<String>)> = relations
+        let mut out: Fingerprint = relations
             .iter()
             .map(|r| {
                 let name = r.split(' ').next().unwrap();
@@ -652,6 +890,39 @@ impl MyDb {
             )),
         ));
         out
+    }
+
+    fn scratch_dbs() -> Vec<String> {
+        lines(&my(
+            None,
+            &format!(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{SCRATCH_PREFIX}%' ORDER BY 1"
+            ),
+        ))
+    }
+
+    fn check_fixture(expected: &Fingerprint) {
+        assert!(
+            expected
+                .iter()
+                .any(|(r, rows)| r == "many BASE TABLE" && rows.len() == 20000),
+            "{:?}",
+            expected
+                .iter()
+                .map(|(r, v)| (r, v.len()))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            expected
+                .iter()
+                .any(|(r, rows)| r == "round_labels VIEW" && rows.len() == 20)
+        );
+        assert!(expected.iter().any(|(r, _)| r == "counter SEQUENCE"));
+    }
+
+    fn check_restored_fixture(&self) {
+        assert_eq!(self.sql("SELECT NEXTVAL(counter)").trim(), "4243");
+        assert_eq!(self.sql("SELECT twice(21)").trim(), "42");
     }
 }
 
@@ -687,210 +958,39 @@ SELECT SETVAL(counter, 4242);
 CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
 "#;
 
-fn my_scratch_dbs() -> Vec<String> {
-    lines(&my(
-        None,
-        &format!(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{SCRATCH_PREFIX}%' ORDER BY 1"
-        ),
-    ))
-}
-
-fn mysql_round_trip(provider: &str) {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = MyDb::create("my_src");
-    src.sql(MY_FIXTURE);
-    let config = write_config(tmp.path(), &src.source_yaml(provider, "Shop"));
-    let key = run_and_list(tmp.path(), &config, "Shop");
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(format!("{}.json", objects(tmp.path())[0].display())).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(manifest["provider"], provider);
-
-    let copy = MyDb::create("my_copy");
-    let restore = bm(
-        tmp.path(),
-        &config,
-        &[
-            "restore", "--source", "Shop", "--latest", "--to", &copy.name,
-        ],
-    );
-    assert_eq!(restore.code, 0, "{}", restore.all());
-    let expected = src.fingerprint();
-    assert!(
-        expected
-            .iter()
-            .any(|(r, rows)| r == "many BASE TABLE" && rows.len() == 20000),
-        "{:?}",
-        expected
-            .iter()
-            .map(|(r, v)| (r, v.len()))
-            .collect::<Vec<_>>()
-    );
-    assert!(
-        expected
-            .iter()
-            .any(|(r, rows)| r == "round_labels VIEW" && rows.len() == 20)
-    );
-    assert!(expected.iter().any(|(r, _)| r == "counter SEQUENCE"));
-    assert_eq!(copy.fingerprint(), expected);
-    assert_eq!(copy.sql("SELECT NEXTVAL(counter)").trim(), "4243");
-    assert_eq!(copy.sql("SELECT twice(21)").trim(), "42");
-
-    let (tables, rows) = src.table_summary();
-    let _guard = scratch_lock();
-    let before = my_scratch_dbs();
-    let verify = bm(
-        tmp.path(),
-        &config,
-        &["verify", "--latest", "--restore", "--source", "Shop"],
-    );
-    assert_eq!(verify.code, 0, "{}", verify.all());
-    assert!(
-        verify
-            .stderr
-            .contains(&format!("{tables} tables, {rows} rows")),
-        "expected {tables} tables, {rows} rows: {}",
-        verify.stderr
-    );
-    assert!(verify.stderr.contains(&key), "{}", verify.stderr);
-    assert_eq!(my_scratch_dbs(), before);
-}
-
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn mariadb_run_list_restore_and_verify_restore_round_trip() {
-    mysql_round_trip("mariadb");
+    round_trip(MyDb::create("src"));
 }
 
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn mysql_provider_run_list_restore_and_verify_restore_round_trip() {
-    mysql_round_trip("mysql");
+    round_trip(MyDb::create("src").mysql_provider());
 }
 
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn mariadb_damaged_objects_fail_verify_and_restore_applies_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = MyDb::create("my_dmg");
-    src.sql(MY_FIXTURE);
-    let config = write_config(tmp.path(), &src.source_yaml("mariadb", "Shop"));
-    run_and_list(tmp.path(), &config, "Shop");
-
-    for what in DAMAGES {
-        let original = damage(tmp.path(), what);
-
-        let verify = bm(tmp.path(), &config, &["verify", "--latest"]);
-        assert_eq!(verify.code, 1, "{what}: {}", verify.all());
-        assert!(
-            verify.stderr.contains("damaged"),
-            "{what}: {}",
-            verify.stderr
-        );
-
-        {
-            let _guard = scratch_lock();
-            let before = my_scratch_dbs();
-            let drill = bm(tmp.path(), &config, &["verify", "--latest", "--restore"]);
-            assert_eq!(drill.code, 1, "{what}: {}", drill.all());
-            assert!(drill.stderr.contains("damaged"), "{what}: {}", drill.stderr);
-            assert_eq!(
-                my_scratch_dbs(),
-                before,
-                "{what}: scratch database left behind"
-            );
-        }
-
-        let target = MyDb::create("my_dmg_target");
-        let restore = bm(
-            tmp.path(),
-            &config,
-            &[
-                "restore",
-                "--source",
-                "Shop",
-                "--latest",
-                "--to",
-                &target.name,
-            ],
-        );
-        assert_eq!(restore.code, 1, "{what}: {}", restore.all());
-        assert!(
-            restore.stderr.contains("damaged") && restore.stderr.contains("nothing was applied"),
-            "{what}: {}",
-            restore.stderr
-        );
-        assert_eq!(target.relation_count(), 0, "{what}: {}", restore.all());
-
-        std::fs::write(&objects(tmp.path())[0], original).unwrap();
-    }
+    damaged_objects::<MyDb>();
 }
 
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn mariadb_restore_over_its_own_database_needs_force() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = MyDb::create("my_own");
-    src.sql(MY_FIXTURE);
-    let config = write_config(tmp.path(), &src.source_yaml("mariadb", "Shop"));
-    run_and_list(tmp.path(), &config, "Shop");
-    let backed_up = src.fingerprint();
-
-    src.sql("UPDATE many SET label = 'changed' WHERE id < 100; DELETE FROM kinds WHERE id = 1;");
-    let changed = src.fingerprint();
-    assert_ne!(changed, backed_up);
-
-    let refused = bm(
-        tmp.path(),
-        &config,
-        &["restore", "--source", "Shop", "--latest"],
-    );
-    assert_eq!(refused.code, 1, "{}", refused.all());
-    assert!(refused.stderr.contains("use --force"), "{}", refused.stderr);
-    assert_eq!(
-        src.fingerprint(),
-        changed,
-        "nothing applied without --force"
-    );
-
-    let forced = bm(
-        tmp.path(),
-        &config,
-        &["restore", "--source", "Shop", "--latest", "--force"],
-    );
-    assert_eq!(forced.code, 0, "{}", forced.all());
-    assert_eq!(src.fingerprint(), backed_up);
+    restore_over_own_database::<MyDb>();
 }
 
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn mariadb_failing_dumps_fail_the_run_with_the_tools_words_and_store_nothing() {
-    // A missing database.
-    let tmp = tempfile::tempdir().unwrap();
-    let missing = unique("my_missing");
-    let config = write_config(
-        tmp.path(),
-        &format!(
-            "  - provider: mariadb\n    label: Gone\n    host: 127.0.0.1\n    db_name: {missing}\n    user: root\n"
-        ),
-    );
-    let run = bm(tmp.path(), &config, &["run"]);
-    assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr
-            .contains(&format!("Unknown database '{missing}'")),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("✘ Gone"), "{}", run.stderr);
-    assert_eq!(files(&drive_dir(tmp.path())), Vec::<PathBuf>::new());
+    missing_database_fails_the_run::<MyDb>();
 
     // A user that does not exist.
     let tmp = tempfile::tempdir().unwrap();
-    let src = MyDb::create("my_user");
-    src.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let src = MyDb::create("user");
+    src.sql(MyDb::ONE_ROW);
     let nobody = unique("nobody");
     let config = write_config(
         tmp.path(),
@@ -915,128 +1015,11 @@ fn mariadb_failing_dumps_fail_the_run_with_the_tools_words_and_store_nothing() {
     assert_eq!(files(&drive_dir(tmp.path())), Vec::<PathBuf>::new());
 }
 
-// ------------------------------------------------- intact objects whose SQL the server rejects
-
-/// Replaces the stored object with a well-formed gzip of `sql` and rewrites the manifest's
-/// hash and sizes to match, so `verify`'s checks pass and only the restore itself fails.
-fn replace_with_consistent_object(dir: &Path, sql: &str) {
-    use std::io::Write;
-    let stored = objects(dir);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(sql.as_bytes()).unwrap();
-    let bytes = gz.finish().unwrap();
-    let check = backupman_core::check_gzip(&bytes[..]).unwrap();
-    std::fs::write(&stored[0], &bytes).unwrap();
-    let manifest_path = format!("{}.json", stored[0].display());
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    manifest["sha256"] = check.sha256.into();
-    manifest["compressed_size"] = check.compressed_size.into();
-    manifest["size"] = check.plain_size.into();
-    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
-}
-
-const REJECTED_SQL: &str = "CREATE TABLE applied_first (id int);\nINSERT INTO applied_first VALUES (1);\nTHIS IS NOT SQL;\n";
-
-#[test]
-#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
-fn postgres_a_restore_the_server_rejects_fails_verify_restore_and_drops_the_scratch_database() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = PgDb::create("pg_rej");
-    src.sql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
-    let config = write_config(tmp.path(), &src.source_yaml("PG"));
-    run_and_list(tmp.path(), &config, "PG");
-    replace_with_consistent_object(tmp.path(), REJECTED_SQL);
-
-    let verify = bm(tmp.path(), &config, &["verify", "--latest"]);
-    assert_eq!(
-        verify.code,
-        0,
-        "the object itself is intact: {}",
-        verify.all()
-    );
-
-    {
-        let _guard = scratch_lock();
-        let before = pg_scratch_dbs();
-        let drill = bm(tmp.path(), &config, &["verify", "--latest", "--restore"]);
-        assert_eq!(drill.code, 1, "{}", drill.all());
-        assert!(drill.stderr.contains("✘ PG on L"), "{}", drill.stderr);
-        assert!(drill.stderr.contains("syntax error"), "{}", drill.stderr);
-        // The restore ran in a scratch database, which is gone again.
-        assert!(drill.stderr.contains(SCRATCH_PREFIX), "{}", drill.stderr);
-        assert_eq!(pg_scratch_dbs(), before, "scratch database left behind");
-    }
-
-    let target = PgDb::create("pg_rej_target");
-    let restore = bm(
-        tmp.path(),
-        &config,
-        &[
-            "restore",
-            "--source",
-            "PG",
-            "--latest",
-            "--to",
-            &target.name,
-        ],
-    );
-    assert_eq!(restore.code, 1, "{}", restore.all());
-    assert!(
-        restore.stderr.contains("syntax error") && restore.stderr.contains("nothing was applied"),
-        "{}",
-        restore.stderr
-    );
-    assert_eq!(
-        target.relation_count(),
-        0,
-        "one transaction: nothing applied"
-    );
-}
-
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn mariadb_a_restore_the_server_rejects_fails_verify_restore_and_drops_the_scratch_database() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = MyDb::create("my_rej");
-    src.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);");
-    let config = write_config(tmp.path(), &src.source_yaml("mariadb", "Shop"));
-    run_and_list(tmp.path(), &config, "Shop");
-    replace_with_consistent_object(tmp.path(), REJECTED_SQL);
-
-    {
-        let _guard = scratch_lock();
-        let before = my_scratch_dbs();
-        let drill = bm(tmp.path(), &config, &["verify", "--latest", "--restore"]);
-        assert_eq!(drill.code, 1, "{}", drill.all());
-        assert!(drill.stderr.contains("✘ Shop on L"), "{}", drill.stderr);
-        assert!(
-            drill
-                .stderr
-                .contains("You have an error in your SQL syntax"),
-            "{}",
-            drill.stderr
-        );
-        // The restore ran in a scratch database, which is gone again.
-        assert!(drill.stderr.contains(SCRATCH_PREFIX), "{}", drill.stderr);
-        assert_eq!(my_scratch_dbs(), before, "scratch database left behind");
-    }
-
+    let (restore, target) = rejected_restore::<MyDb>();
     // MySQL/MariaDB cannot roll back: what ran before the error stays, and the error says so.
-    let target = MyDb::create("my_rej_target");
-    let restore = bm(
-        tmp.path(),
-        &config,
-        &[
-            "restore",
-            "--source",
-            "Shop",
-            "--latest",
-            "--to",
-            &target.name,
-        ],
-    );
-    assert_eq!(restore.code, 1, "{}", restore.all());
     assert!(
         restore.stderr.contains("remain applied"),
         "{}",
