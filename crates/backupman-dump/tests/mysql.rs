@@ -4,13 +4,13 @@
 
 mod common;
 
-use std::fs::{self, File};
+use std::fs;
 
 use backupman_config::Secret;
-use backupman_core::{Source, check_gzip};
+use backupman_core::Source;
 use backupman_dump::mysql::MysqlSource;
 use backupman_dump::restore::{
-    self, RestoreError, RestoreOptions, RestoreTarget, create_database, drop_database, summarize,
+    self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
 };
 use common::*;
 use sha2::{Digest, Sha256};
@@ -107,7 +107,7 @@ async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
 
     let store = LocalStore::new();
     let report = store.backup(MysqlSource::new(&source_db.config())).await;
-    let (object, sha) = stored(&report, &store);
+    let (object, sha) = stored_and_checked(&report, &store);
     let manifest = report.manifest.as_ref().unwrap();
     let tool = manifest.tool_version.as_deref().unwrap();
     assert!(
@@ -115,25 +115,10 @@ async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
         "{tool}"
     );
     assert_eq!(manifest.provider, "mariadb");
-    let check = check_gzip(File::open(&object).unwrap()).unwrap();
-    assert_eq!(check.sha256, sha);
-    assert_eq!(check.plain_size, manifest.size);
-    assert_eq!(store.files().len(), 2, "{:?}", store.files());
 
     // 1. Our restore into a scratch database it creates.
-    let base = RestoreTarget::from_source(&source_db.config()).unwrap();
     let ours = MyDb::reserve("my_ours");
-    let target = create_database(&base, &ours.name).unwrap();
-    let outcome = restore::restore(
-        File::open(&object).unwrap(),
-        &target,
-        &RestoreOptions {
-            expected_sha256: Some(sha.clone()),
-            force: false,
-        },
-    )
-    .unwrap();
-    assert_eq!(outcome.sha256, sha);
+    let (target, _) = restore_into_new(&source_db.config(), &ours.name, &object, &sha);
     assert_eq!(fingerprint(&ours), expected);
     let summary = summarize(&target).unwrap();
     assert_eq!(summary.rows_of("many"), Some(100_000));
@@ -169,26 +154,10 @@ async fn restoring_over_an_existing_database_needs_force_and_replaces_it() {
     let before = db.sql("SELECT * FROM t ORDER BY id");
     let store = LocalStore::new();
     let report = store.backup(MysqlSource::new(&db.config())).await;
-    let (object, sha) = stored(&report, &store);
+    stored(&report, &store);
 
     db.sql("DELETE FROM t WHERE id > 10; UPDATE t SET v = 'changed';");
-    let target = RestoreTarget::from_source(&db.config()).unwrap();
-    let options = RestoreOptions {
-        expected_sha256: Some(sha),
-        force: false,
-    };
-    let err = restore::restore(File::open(&object).unwrap(), &target, &options).unwrap_err();
-    assert!(matches!(err, RestoreError::NotEmpty { .. }), "{err}");
-    let forced = RestoreOptions {
-        force: true,
-        ..options
-    };
-    // Straight from the drive's stream, as `backupman restore` does.
-    let stream = store.drive.read(&report.key).await.unwrap();
-    let outcome = restore::restore_stream(stream, target.clone(), forced)
-        .await
-        .unwrap();
-    assert_eq!(Some(outcome.sha256), report.manifest.map(|m| m.sha256));
+    restore_needs_force(&store, &report, &db.config()).await;
     assert_eq!(db.sql("SELECT * FROM t ORDER BY id"), before);
 }
 
@@ -205,15 +174,7 @@ async fn a_damaged_backup_is_reported_and_says_what_was_applied() {
     let target_db = MyDb::create("my_damaged_dst");
     let target = RestoreTarget::from_source(&target_db.config()).unwrap();
     assert!(!target.is_transactional());
-    let err = restore::restore(
-        &bytes[..],
-        &target,
-        &RestoreOptions {
-            expected_sha256: Some("0".repeat(64)),
-            force: false,
-        },
-    )
-    .unwrap_err();
+    let err = restore_with_a_wrong_hash(&bytes, &target);
     assert!(
         matches!(
             err,
@@ -237,9 +198,7 @@ async fn a_damaged_backup_is_reported_and_says_what_was_applied() {
     assert!(matches!(err, RestoreError::Corrupt { .. }), "{err}");
 
     // An SQL error: the client's own message comes back.
-    let mut bad = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut bad, b"SELECT no_such_column FROM no_such_table;\n").unwrap();
-    let bad = bad.finish().unwrap();
+    let bad = gzip(b"SELECT no_such_column FROM no_such_table;\n");
     let err = restore::restore(
         &bad[..],
         &target,
@@ -288,18 +247,14 @@ async fn passwords_travel_in_the_environment_and_wrong_ones_fail_cleanly() {
     let mut cfg = db.config();
     cfg.user = Some(user.0.clone());
     cfg.password = Some(Secret::new("wrong"));
-    let source = MysqlSource::new(&cfg);
-    assert!(
-        source
-            .check()
-            .await
-            .unwrap_err()
-            .message
-            .contains("Access denied")
-    );
     let store = LocalStore::new();
-    let report = store.backup(source).await;
-    failed_leaving_nothing(&report, &store, "Access denied");
+    let report = check_and_backup_fail(
+        MysqlSource::new(&cfg),
+        &store,
+        "Access denied",
+        "Access denied",
+    )
+    .await;
     assert!(!report.failure.unwrap().message.contains(password));
 
     // Right password, no privileges on the database yet.
@@ -329,22 +284,13 @@ async fn passwords_travel_in_the_environment_and_wrong_ones_fail_cleanly() {
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 async fn a_missing_database_fails_with_the_tools_words_and_stores_nothing() {
     let missing = MyDb::reserve("my_missing");
-    let source = MysqlSource::new(&missing.config());
-    assert!(
-        source
-            .check()
-            .await
-            .unwrap_err()
-            .message
-            .contains("Unknown database")
-    );
-    let store = LocalStore::new();
-    let report = store.backup(source).await;
-    failed_leaving_nothing(
-        &report,
-        &store,
+    check_and_backup_fail(
+        MysqlSource::new(&missing.config()),
+        &LocalStore::new(),
+        "Unknown database",
         &format!("Unknown database '{}'", missing.name),
-    );
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,19 +298,5 @@ async fn a_missing_database_fails_with_the_tools_words_and_stores_nothing() {
 async fn a_dump_killed_mid_stream_stores_nothing() {
     let db = MyDb::create("my_killed");
     db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_50000;");
-    let tools = tempfile::tempdir().unwrap();
-    let wrapper = script(
-        tools.path(),
-        "mariadb-dump",
-        r#"if [ "$1" = "--version" ]; then exec mariadb-dump --version; fi
-mariadb-dump "$@" | head -c 200000
-echo "mariadb-dump: simulated crash" >&2
-kill -9 $$"#,
-    );
-    let mut cfg = db.config();
-    cfg.dump_tool = Some(wrapper);
-    let store = LocalStore::new();
-    let report = store.backup(MysqlSource::new(&cfg)).await;
-    failed_leaving_nothing(&report, &store, "killed by signal 9");
-    assert!(report.failure.unwrap().message.contains("simulated crash"));
+    killed_dump_stores_nothing(db.config(), "mariadb-dump", MysqlSource::new).await;
 }

@@ -4,12 +4,12 @@
 
 mod common;
 
-use std::fs::{self, File};
+use std::fs;
 
-use backupman_core::{Source, check_gzip};
+use backupman_core::Source;
 use backupman_dump::postgres::PostgresSource;
 use backupman_dump::restore::{
-    self, RestoreError, RestoreOptions, RestoreTarget, create_database, drop_database, summarize,
+    self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
 };
 use common::*;
 
@@ -113,7 +113,7 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
 
     let store = LocalStore::new();
     let report = store.backup(PostgresSource::new(&source_db.config())).await;
-    let (object, sha) = stored(&report, &store);
+    let (object, sha) = stored_and_checked(&report, &store);
     let manifest = report.manifest.as_ref().unwrap();
     assert!(
         manifest
@@ -125,32 +125,10 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
     );
     assert_eq!(manifest.provider, "postgres");
     assert!(manifest.size > 5_000_000, "the dump holds the 1 MB values");
-    let check = check_gzip(File::open(&object).unwrap()).unwrap();
-    assert_eq!(
-        (check.sha256.as_str(), check.plain_size),
-        (sha.as_str(), manifest.size)
-    );
-    assert_eq!(
-        store.files().len(),
-        2,
-        "object and manifest only: {:?}",
-        store.files()
-    );
 
     // 1. Our restore, into a scratch database it creates, hash checked while streaming.
-    let base = RestoreTarget::from_source(&source_db.config()).unwrap();
     let ours = PgDb::reserve("pg_ours");
-    let target = create_database(&base, &ours.name).unwrap();
-    let outcome = restore::restore(
-        File::open(&object).unwrap(),
-        &target,
-        &RestoreOptions {
-            expected_sha256: Some(sha.clone()),
-            force: false,
-        },
-    )
-    .unwrap();
-    assert_eq!(outcome.sha256, sha);
+    let (target, outcome) = restore_into_new(&source_db.config(), &ours.name, &object, &sha);
     assert_eq!(outcome.plain_size, manifest.size);
     assert_eq!(fingerprint(&ours), expected);
     let summary = summarize(&target).unwrap();
@@ -185,28 +163,11 @@ async fn restoring_over_an_existing_database_needs_force_and_replaces_it() {
     let before = db.sql("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM t");
     let store = LocalStore::new();
     let report = store.backup(PostgresSource::new(&db.config())).await;
-    let (object, sha) = stored(&report, &store);
+    stored(&report, &store);
 
     db.sql("DELETE FROM t WHERE id > 10; UPDATE t SET v = 'changed'; DROP VIEW odd;");
-    let target = RestoreTarget::from_source(&db.config()).unwrap();
-    let options = RestoreOptions {
-        expected_sha256: Some(sha),
-        force: false,
-    };
-    let err = restore::restore(File::open(&object).unwrap(), &target, &options).unwrap_err();
-    assert!(matches!(err, RestoreError::NotEmpty { .. }), "{err}");
+    let err = restore_needs_force(&store, &report, &db.config()).await;
     assert!(err.to_string().contains("--force"), "{err}");
-
-    let forced = RestoreOptions {
-        force: true,
-        ..options
-    };
-    // Straight from the drive's stream, as `backupman restore` does.
-    let stream = store.drive.read(&report.key).await.unwrap();
-    let outcome = restore::restore_stream(stream, target.clone(), forced)
-        .await
-        .unwrap();
-    assert_eq!(Some(outcome.sha256), report.manifest.map(|m| m.sha256));
     assert_eq!(
         db.sql("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM t"),
         before
@@ -228,15 +189,7 @@ async fn a_damaged_backup_applies_nothing() {
     let target = RestoreTarget::from_source(&target_db.config()).unwrap();
 
     // Wrong hash: the whole dump went through psql, which is killed before COMMIT.
-    let err = restore::restore(
-        &bytes[..],
-        &target,
-        &RestoreOptions {
-            expected_sha256: Some("0".repeat(64)),
-            force: false,
-        },
-    )
-    .unwrap_err();
+    let err = restore_with_a_wrong_hash(&bytes, &target);
     assert!(
         matches!(
             err,
@@ -261,13 +214,9 @@ async fn a_damaged_backup_applies_nothing() {
     assert_eq!(target_db.object_count(), 0);
 
     // An SQL error halfway: psql stops and its single transaction rolls back.
-    let mut bad = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(
-        &mut bad,
+    let bad = gzip(
         b"CREATE TABLE a (x int);\nINSERT INTO a VALUES (1);\nSELECT no_such_column FROM a;\n",
-    )
-    .unwrap();
-    let bad = bad.finish().unwrap();
+    );
     let err = restore::restore(&bad[..], &target, &RestoreOptions::default()).unwrap_err();
     assert!(err.to_string().contains("no_such_column"), "{err}");
     assert!(err.to_string().contains("nothing was applied"), "{err}");
@@ -286,17 +235,13 @@ async fn a_damaged_backup_applies_nothing() {
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 async fn a_missing_database_fails_with_pg_dumps_words_and_stores_nothing() {
     let missing = PgDb::reserve("pg_missing");
-    let source = PostgresSource::new(&missing.config());
-    let err = source.check().await.unwrap_err();
-    assert!(err.message.contains("does not exist"), "{err}");
-
-    let store = LocalStore::new();
-    let report = store.backup(source).await;
-    failed_leaving_nothing(
-        &report,
-        &store,
+    check_and_backup_fail(
+        PostgresSource::new(&missing.config()),
+        &LocalStore::new(),
+        "does not exist",
         &format!("database \"{}\" does not exist", missing.name),
-    );
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,22 +260,8 @@ async fn an_unknown_role_fails_and_stores_nothing() {
 async fn a_dump_killed_mid_stream_stores_nothing() {
     let db = PgDb::create("pg_killed");
     db.sql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 50000) g;");
-    let tools = tempfile::tempdir().unwrap();
     // Real pg_dump output, cut off after 200 kB, then the tool dies by SIGKILL.
-    let wrapper = script(
-        tools.path(),
-        "pg_dump",
-        r#"if [ "$1" = "--version" ]; then exec pg_dump --version; fi
-pg_dump "$@" | head -c 200000
-echo "pg_dump: simulated crash" >&2
-kill -9 $$"#,
-    );
-    let mut cfg = db.config();
-    cfg.dump_tool = Some(wrapper);
-    let store = LocalStore::new();
-    let report = store.backup(PostgresSource::new(&cfg)).await;
-    failed_leaving_nothing(&report, &store, "killed by signal 9");
-    assert!(report.failure.unwrap().message.contains("simulated crash"));
+    killed_dump_stores_nothing(db.config(), "pg_dump", PostgresSource::new).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use backupman_config::{SourceConfig, SourceProvider};
-use backupman_core::{BackupReport, Drive, Engine, LocalDrive, Source};
+use backupman_core::{BackupReport, Drive, Engine, LocalDrive, Source, check_gzip};
+use backupman_dump::restore::{
+    self, RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, create_database,
+};
 
 pub const PG_HOST: &str = "127.0.0.1";
 pub const PG_PORT: u16 = 5432;
@@ -295,6 +298,140 @@ pub fn stored(report: &BackupReport, store: &LocalStore) -> (PathBuf, String) {
     );
     let manifest = report.manifest.as_ref().expect("a manifest");
     (store.path_of(&report.key), manifest.sha256.clone())
+}
+
+/// [`stored`], and the stored object is a whole gzip stream with the manifest's SHA-256 and
+/// plain size, beside its manifest and nothing else.
+pub fn stored_and_checked(report: &BackupReport, store: &LocalStore) -> (PathBuf, String) {
+    let (object, sha) = stored(report, store);
+    let manifest = report.manifest.as_ref().unwrap();
+    let check = check_gzip(fs::File::open(&object).unwrap()).unwrap();
+    assert_eq!(
+        (check.sha256.as_str(), check.plain_size),
+        (sha.as_str(), manifest.size)
+    );
+    assert_eq!(
+        store.files().len(),
+        2,
+        "object and manifest only: {:?}",
+        store.files()
+    );
+    (object, sha)
+}
+
+/// Our restore of `object` into a new database `name` on the server of `source`, which it
+/// creates, the hash checked while streaming. Returns that database and the outcome.
+pub fn restore_into_new(
+    source: &SourceConfig,
+    name: &str,
+    object: &Path,
+    sha: &str,
+) -> (RestoreTarget, RestoreOutcome) {
+    let base = RestoreTarget::from_source(source).unwrap();
+    let target = create_database(&base, name).unwrap();
+    let outcome = restore::restore(
+        fs::File::open(object).unwrap(),
+        &target,
+        &RestoreOptions {
+            expected_sha256: Some(sha.to_owned()),
+            force: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(outcome.sha256, sha);
+    (target, outcome)
+}
+
+/// The backup in `report`, restored over the (since changed) database of `source`: refused
+/// without `force` as not empty, applied with it straight from the drive's stream, as
+/// `backupman restore` does. Returns the refusal.
+pub async fn restore_needs_force(
+    store: &LocalStore,
+    report: &BackupReport,
+    source: &SourceConfig,
+) -> RestoreError {
+    let (object, sha) = stored(report, store);
+    let target = RestoreTarget::from_source(source).unwrap();
+    let options = RestoreOptions {
+        expected_sha256: Some(sha),
+        force: false,
+    };
+    let err = restore::restore(fs::File::open(&object).unwrap(), &target, &options).unwrap_err();
+    assert!(matches!(err, RestoreError::NotEmpty { .. }), "{err}");
+    let forced = RestoreOptions {
+        force: true,
+        ..options
+    };
+    let stream = store.drive.read(&report.key).await.unwrap();
+    let outcome = restore::restore_stream(stream, target.clone(), forced)
+        .await
+        .unwrap();
+    assert_eq!(
+        Some(outcome.sha256),
+        report.manifest.as_ref().map(|m| m.sha256.clone())
+    );
+    err
+}
+
+/// Our restore of `object` into `target`, expecting a SHA-256 the object does not have.
+pub fn restore_with_a_wrong_hash(object: &[u8], target: &RestoreTarget) -> RestoreError {
+    restore::restore(
+        object,
+        target,
+        &RestoreOptions {
+            expected_sha256: Some("0".repeat(64)),
+            force: false,
+        },
+    )
+    .unwrap_err()
+}
+
+/// `plain` gzipped: an intact object of any content.
+pub fn gzip(plain: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, plain).unwrap();
+    gz.finish().unwrap()
+}
+
+/// `check` of `source` fails with `check_says`, and so does a backup onto `store`, with
+/// `backup_says`, leaving nothing (see [`failed_leaving_nothing`]).
+pub async fn check_and_backup_fail(
+    source: impl Source + 'static,
+    store: &LocalStore,
+    check_says: &str,
+    backup_says: &str,
+) -> BackupReport {
+    let err = source.check().await.unwrap_err();
+    assert!(err.message.contains(check_says), "{err}");
+    let report = store.backup(source).await;
+    failed_leaving_nothing(&report, store, backup_says);
+    report
+}
+
+/// A backup of `source` made by a stand-in for its dump tool `tool` (`source.dump_tool`),
+/// which passes `--version` through, cuts the real tool's output off after 200 kB, says
+/// "simulated crash" and dies by SIGKILL: the backup fails with both and stores nothing.
+pub async fn killed_dump_stores_nothing<S: Source + 'static>(
+    mut source: SourceConfig,
+    tool: &str,
+    new: impl Fn(&SourceConfig) -> S,
+) {
+    let tools = tempfile::tempdir().unwrap();
+    let wrapper = script(
+        tools.path(),
+        tool,
+        &format!(
+            r#"if [ "$1" = "--version" ]; then exec {tool} --version; fi
+{tool} "$@" | head -c 200000
+echo "{tool}: simulated crash" >&2
+kill -9 $$"#
+        ),
+    );
+    source.dump_tool = Some(wrapper);
+    let store = LocalStore::new();
+    let report = store.backup(new(&source)).await;
+    failed_leaving_nothing(&report, &store, "killed by signal 9");
+    assert!(report.failure.unwrap().message.contains("simulated crash"));
 }
 
 /// Asserts the backup failed with `needle` in the source failure and left no file at all.
