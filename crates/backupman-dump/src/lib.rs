@@ -21,5 +21,6 @@ pub mod mysql;
 pub mod postgres;
 pub mod restore;
 mod sqlite;
+mod tool_source;
 
 pub use sqlite::SqliteSource;

@@ -11,11 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use async_trait::async_trait;
 use backupman_config::{SourceConfig, SourceProvider};
-use backupman_core::{Dump, DumpStatus, Source, SourceError};
+use backupman_core::{Dump, Source, SourceError};
 
-use crate::restore::process::{self, find_tool, run_capture, tool_version};
+use crate::restore::process::{find_tool, run_capture, tool_version};
+use crate::tool_source::{ToolSource, impl_source};
 
 /// Dump tools tried, in order, when `dump_tool_path` is not set.
 pub const DUMP_TOOLS: &[&str] = &["mariadb-dump", "mysqldump"];
@@ -74,9 +74,13 @@ impl MysqlSource {
         }
         cmd
     }
+}
 
-    fn error(&self, message: impl std::fmt::Display) -> SourceError {
-        SourceError::new(format!("source {:?}: {message}", self.cfg.label))
+impl ToolSource for MysqlSource {
+    const STARTING: &'static str = "starting the dump";
+
+    fn cfg(&self) -> &SourceConfig {
+        &self.cfg
     }
 
     fn start_blocking(&self) -> Result<Dump, SourceError> {
@@ -85,19 +89,7 @@ impl MysqlSource {
         let args = self.dump_args(version.as_deref());
         tracing::debug!(source = %self.cfg.label, tool = %tool.display(), ?args, "spawning dump tool");
         let mut cmd = self.command(&tool, args);
-        let (running, stdout) = process::spawn_reading(&mut cmd).map_err(|e| self.error(e))?;
-        let label = self.cfg.label.clone();
-        Ok(Dump {
-            reader: Box::new(stdout),
-            finish: Box::new(move || {
-                running
-                    .wait(true)
-                    .map_err(|e| SourceError::new(format!("source {label:?}: {e}")))?;
-                Ok(DumpStatus {
-                    tool_version: version,
-                })
-            }),
-        })
+        self.spawn_dump(&mut cmd, version)
     }
 
     fn check_blocking(&self) -> Result<(), SourceError> {
@@ -168,38 +160,7 @@ fn tls_args(mode: &str, mariadb: bool) -> Vec<String> {
     chosen.iter().map(|s| (*s).to_owned()).collect()
 }
 
-#[async_trait]
-impl Source for MysqlSource {
-    fn label(&self) -> &str {
-        &self.cfg.label
-    }
-
-    fn provider(&self) -> &str {
-        self.cfg.provider.as_str()
-    }
-
-    fn database(&self) -> String {
-        self.cfg.db_name.clone().unwrap_or_default()
-    }
-
-    fn extension(&self) -> &str {
-        "sql"
-    }
-
-    async fn start(&self) -> Result<Dump, SourceError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.start_blocking())
-            .await
-            .unwrap_or_else(|e| Err(SourceError::new(format!("starting the dump failed: {e}"))))
-    }
-
-    async fn check(&self) -> Result<(), SourceError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.check_blocking())
-            .await
-            .unwrap_or_else(|e| Err(SourceError::new(format!("checking the source failed: {e}"))))
-    }
-}
+impl_source!(MysqlSource);
 
 #[cfg(test)]
 mod tests {

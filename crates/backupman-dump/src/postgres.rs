@@ -14,11 +14,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use async_trait::async_trait;
 use backupman_config::{SourceConfig, SourceProvider};
-use backupman_core::{Dump, DumpStatus, Source, SourceError};
+use backupman_core::{Dump, SourceError};
 
-use crate::restore::process::{self, find_companion, find_tool, run_capture, tool_version};
+use crate::restore::process::{find_companion, find_tool, run_capture, tool_version};
+use crate::tool_source::{ToolSource, impl_source};
 
 /// A PostgreSQL database dumped with `pg_dump`.
 #[derive(Debug, Clone)]
@@ -61,13 +61,9 @@ impl PostgresSource {
         cmd
     }
 
-    /// The server's version number (`SHOW server_version_num`, e.g. 150004), via `psql`.
-    /// `None` when no `psql` is installed.
-    pub fn server_version_num(&self) -> Result<Option<u32>, SourceError> {
-        let Some(psql) = find_companion(self.cfg.dump_tool.as_deref(), "psql") else {
-            return Ok(None);
-        };
-        let mut cmd = self.command(&psql);
+    /// Runs one SQL statement with `psql` (unaligned, tuples only) and returns its output.
+    fn query(&self, psql: &Path, sql: &str) -> Result<String, SourceError> {
+        let mut cmd = self.command(psql);
         cmd.args([
             "-X",
             "-At",
@@ -75,9 +71,18 @@ impl PostgresSource {
             "-v",
             "ON_ERROR_STOP=1",
             "-c",
-            "SHOW server_version_num",
+            sql,
         ]);
-        let out = run_capture(&mut cmd, None).map_err(|e| self.error(e))?;
+        run_capture(&mut cmd, None).map_err(|e| self.error(e))
+    }
+
+    /// The server's version number (`SHOW server_version_num`, e.g. 150004), via `psql`.
+    /// `None` when no `psql` is installed.
+    pub fn server_version_num(&self) -> Result<Option<u32>, SourceError> {
+        let Some(psql) = find_companion(self.cfg.dump_tool.as_deref(), "psql") else {
+            return Ok(None);
+        };
+        let out = self.query(&psql, "SHOW server_version_num")?;
         out.trim()
             .parse()
             .map(Some)
@@ -108,9 +113,13 @@ impl PostgresSource {
         }
         Ok(version)
     }
+}
 
-    fn error(&self, message: impl std::fmt::Display) -> SourceError {
-        SourceError::new(format!("source {:?}: {message}", self.cfg.label))
+impl ToolSource for PostgresSource {
+    const STARTING: &'static str = "starting pg_dump";
+
+    fn cfg(&self) -> &SourceConfig {
+        &self.cfg
     }
 
     fn start_blocking(&self) -> Result<Dump, SourceError> {
@@ -119,17 +128,7 @@ impl PostgresSource {
         let mut cmd = self.command(&tool);
         cmd.args(self.dump_args());
         tracing::debug!(source = %self.cfg.label, tool = %tool.display(), args = ?self.dump_args(), "spawning pg_dump");
-        let (running, stdout) = process::spawn_reading(&mut cmd).map_err(|e| self.error(e))?;
-        let label = self.cfg.label.clone();
-        Ok(Dump {
-            reader: Box::new(stdout),
-            finish: Box::new(move || {
-                running
-                    .wait(true)
-                    .map_err(|e| SourceError::new(format!("source {label:?}: {e}")))?;
-                Ok(DumpStatus { tool_version })
-            }),
-        })
+        self.spawn_dump(&mut cmd, tool_version)
     }
 
     fn check_blocking(&self) -> Result<(), SourceError> {
@@ -137,17 +136,7 @@ impl PostgresSource {
         self.check_versions(&tool)?;
         // Tables and sequences the user cannot read would make the real dump fail.
         if let Some(psql) = find_companion(self.cfg.dump_tool.as_deref(), "psql") {
-            let mut cmd = self.command(&psql);
-            cmd.args([
-                "-X",
-                "-At",
-                "--no-password",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                UNREADABLE,
-            ]);
-            let out = run_capture(&mut cmd, None).map_err(|e| self.error(e))?;
+            let out = self.query(&psql, UNREADABLE)?;
             let unreadable: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
             if !unreadable.is_empty() {
                 return Err(self.error(format!(
@@ -234,38 +223,7 @@ fn pg_dump_major(version: &str) -> Option<u32> {
     Some(major)
 }
 
-#[async_trait]
-impl Source for PostgresSource {
-    fn label(&self) -> &str {
-        &self.cfg.label
-    }
-
-    fn provider(&self) -> &str {
-        self.cfg.provider.as_str()
-    }
-
-    fn database(&self) -> String {
-        self.cfg.db_name.clone().unwrap_or_default()
-    }
-
-    fn extension(&self) -> &str {
-        "sql"
-    }
-
-    async fn start(&self) -> Result<Dump, SourceError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.start_blocking())
-            .await
-            .unwrap_or_else(|e| Err(SourceError::new(format!("starting pg_dump failed: {e}"))))
-    }
-
-    async fn check(&self) -> Result<(), SourceError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.check_blocking())
-            .await
-            .unwrap_or_else(|e| Err(SourceError::new(format!("checking the source failed: {e}"))))
-    }
-}
+impl_source!(PostgresSource);
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,114 @@
+//! What the sources that run a dump tool (PostgreSQL, MySQL/MariaDB) share: spawning the tool
+//! with its stdout as the dump, and a [`Source`](backupman_core::Source) implementation that
+//! runs their blocking work on tokio's blocking pool.
+//!
+//! A blanket `impl<T: ToolSource> Source for T` is not allowed (`Source` belongs to another
+//! crate), so [`impl_source!`] writes that implementation for each source instead.
+
+use std::fmt;
+use std::process::Command;
+
+use backupman_config::SourceConfig;
+use backupman_core::{Dump, DumpStatus, SourceError};
+
+use crate::restore::process;
+
+/// A source that dumps with a command-line tool: what it states beyond its configuration.
+pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
+    /// Names a dump's start in the error when the blocking task itself fails.
+    const STARTING: &'static str;
+
+    fn cfg(&self) -> &SourceConfig;
+
+    /// Finds the tool and spawns it (blocking): `Source::start`.
+    fn start_blocking(&self) -> Result<Dump, SourceError>;
+
+    /// Connects and checks the permissions a dump needs (blocking): `Source::check`.
+    fn check_blocking(&self) -> Result<(), SourceError>;
+
+    /// An error that names the source.
+    fn error(&self, message: impl fmt::Display) -> SourceError {
+        SourceError::new(format!("source {:?}: {message}", self.cfg().label))
+    }
+
+    /// Spawns `cmd`, whose stdout is the dump. Finishing the dump waits for the tool, fails
+    /// as it failed, and reports `tool_version`.
+    fn spawn_dump(
+        &self,
+        cmd: &mut Command,
+        tool_version: Option<String>,
+    ) -> Result<Dump, SourceError> {
+        let (running, stdout) = process::spawn_reading(cmd).map_err(|e| self.error(e))?;
+        let label = self.cfg().label.clone();
+        Ok(Dump {
+            reader: Box::new(stdout),
+            finish: Box::new(move || {
+                running
+                    .wait(true)
+                    .map_err(|e| SourceError::new(format!("source {label:?}: {e}")))?;
+                Ok(DumpStatus { tool_version })
+            }),
+        })
+    }
+}
+
+/// Runs `work` on a clone of `source` on tokio's blocking pool; `what` names it in the error
+/// should the task itself fail.
+pub(crate) async fn on_blocking_pool<S: ToolSource, T: Send + 'static>(
+    source: &S,
+    what: &str,
+    work: fn(&S) -> Result<T, SourceError>,
+) -> Result<T, SourceError> {
+    let this = source.clone();
+    tokio::task::spawn_blocking(move || work(&this))
+        .await
+        .unwrap_or_else(|e| Err(SourceError::new(format!("{what} failed: {e}"))))
+}
+
+/// `impl Source for $source` of a [`ToolSource`]: label, provider and database from its
+/// configuration, plain SQL, and `start`/`check` as its blocking work on the blocking pool.
+macro_rules! impl_source {
+    ($source:ty) => {
+        #[::async_trait::async_trait]
+        impl ::backupman_core::Source for $source {
+            fn label(&self) -> &str {
+                &$crate::tool_source::ToolSource::cfg(self).label
+            }
+
+            fn provider(&self) -> &str {
+                $crate::tool_source::ToolSource::cfg(self).provider.as_str()
+            }
+
+            fn database(&self) -> String {
+                $crate::tool_source::ToolSource::cfg(self)
+                    .db_name
+                    .clone()
+                    .unwrap_or_default()
+            }
+
+            fn extension(&self) -> &str {
+                "sql"
+            }
+
+            async fn start(&self) -> Result<::backupman_core::Dump, ::backupman_core::SourceError> {
+                $crate::tool_source::on_blocking_pool(
+                    self,
+                    <Self as $crate::tool_source::ToolSource>::STARTING,
+                    <Self as $crate::tool_source::ToolSource>::start_blocking,
+                )
+                .await
+            }
+
+            async fn check(&self) -> Result<(), ::backupman_core::SourceError> {
+                $crate::tool_source::on_blocking_pool(
+                    self,
+                    "checking the source",
+                    <Self as $crate::tool_source::ToolSource>::check_blocking,
+                )
+                .await
+            }
+        }
+    };
+}
+
+pub(crate) use impl_source;
