@@ -46,20 +46,43 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// A ≥ 1 GiB SQLite database (see [`events_sqlite`]).
 fn big_sqlite(dir: &Path) -> Result<PathBuf> {
-    let db = dir.join("big.sqlite");
-    if db.metadata().map(|m| m.len()).unwrap_or(0) >= GIB {
+    events_sqlite(dir, "big.sqlite", 4_600_000, GIB, "1 GiB")
+}
+
+/// A ≥ 300 MiB SQLite database of the same rows as [`big_sqlite`].
+fn medium_sqlite(dir: &Path) -> Result<PathBuf> {
+    events_sqlite(
+        dir,
+        "medium.sqlite",
+        1_400_000,
+        300 * 1024 * 1024,
+        "300 MiB",
+    )
+}
+
+/// `dir/file`, a SQLite database of `rows` events, generated unless it is there already with
+/// at least `min` bytes (`min_text`), and failing when it comes out smaller.
+fn events_sqlite(dir: &Path, file: &str, rows: u64, min: u64, min_text: &str) -> Result<PathBuf> {
+    let db = dir.join(file);
+    if db.metadata().map(|m| m.len()).unwrap_or(0) >= min {
         return Ok(db);
     }
     let _ = std::fs::remove_file(&db);
-    eprintln!("generating a ≥ 1 GiB SQLite database at {}", db.display());
+    eprintln!(
+        "generating a ≥ {min_text} SQLite database at {}",
+        db.display()
+    );
     // Rows of mixed text and hex: compresses about 2:1, like real dumps.
-    let sql = "CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, payload TEXT, note TEXT);\n\
-        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4600000)\n\
-        INSERT INTO events SELECT i, 'kind-' || (i % 17), hex(randomblob(100)), 'event number ' || i || ' of the benchmark' FROM n;\n";
+    let sql = format!(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, payload TEXT, note TEXT);\n\
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})\n\
+        INSERT INTO events SELECT i, 'kind-' || (i % 17), hex(randomblob(100)), 'event number ' || i || ' of the benchmark' FROM n;\n"
+    );
     run(Command::new("sqlite3").arg(&db).arg(sql))?;
     let size = db.metadata()?.len();
-    if size < GIB {
+    if size < min {
         bail!("generated database is only {size} bytes");
     }
     Ok(db)
@@ -76,8 +99,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
 }
 
 fn memory(root: &Path) -> Result<()> {
-    run(cargo().args(["build", "--release", "-p", "backupman-cli"]))?;
-    let bin = root.join("target/release/backupman");
+    let bin = release_binary(root)?;
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let db = big_sqlite(&dir)?;
@@ -99,46 +121,95 @@ fn memory(root: &Path) -> Result<()> {
         a = dir.join("baseline-a.gz").display(),
         b = dir.join("baseline-b.gz").display()
     );
+    compare(
+        "SQLite → 2 local drives",
+        &format!("{:.2} GiB", size as f64 / GIB as f64),
+        &bin,
+        &config,
+        &["sh", "-c", &baseline],
+        |side| {
+            if side == Side::Ours {
+                let _ = std::fs::remove_dir_all(dir.join("out-a"));
+                let _ = std::fs::remove_dir_all(dir.join("out-b"));
+            }
+            Ok(())
+        },
+        |_| Ok(None),
+    )
+}
+
+/// The two commands a benchmark measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// backupman
+    Ours,
+    /// the standard tools doing the same work
+    Baseline,
+}
+
+/// Measures backupman (`bin -q run -c config`) and `baseline`, alternately, [`RUNS`] times
+/// each, and prints table rows of the medians: wall time, peak RSS and, when `stored` reports
+/// them, the sizes of the objects stored in the last run. `prepare` runs before each
+/// measurement and `stored` after it, neither measured. Fails when backupman's peak RSS is
+/// over the 64 MiB budget.
+fn compare(
+    what: &str,
+    source_size: &str,
+    bin: &Path,
+    config: &Path,
+    baseline: &[&str],
+    mut prepare: impl FnMut(Side) -> Result<()>,
+    mut stored: impl FnMut(Side) -> Result<Option<u64>>,
+) -> Result<()> {
+    let ours = [
+        bin.to_str().unwrap(),
+        "-q",
+        "run",
+        "-c",
+        config.to_str().unwrap(),
+    ];
     let (mut ours_t, mut ours_rss, mut base_t, mut base_rss) = (vec![], vec![], vec![], vec![]);
+    let mut object_sizes = (None, None);
     for i in 0..RUNS {
-        let _ = std::fs::remove_dir_all(dir.join("out-a"));
-        let _ = std::fs::remove_dir_all(dir.join("out-b"));
-        let (t, rss) = measure(&[
-            bin.to_str().unwrap(),
-            "-q",
-            "run",
-            "-c",
-            config.to_str().unwrap(),
-        ])?;
-        eprintln!(
-            "run {}: backupman {t:.1} s, peak RSS {:.1} MiB",
-            i + 1,
-            rss as f64 / 1048576.0
-        );
-        ours_t.push(t);
-        ours_rss.push(rss as f64);
-        let (t, rss) = measure(&["sh", "-c", &baseline])?;
-        eprintln!(
-            "run {}: baseline  {t:.1} s, peak RSS {:.1} MiB",
-            i + 1,
-            rss as f64 / 1048576.0
-        );
-        base_t.push(t);
-        base_rss.push(rss as f64);
+        for (side, cmd, name) in [
+            (Side::Ours, &ours[..], "backupman"),
+            (Side::Baseline, baseline, "baseline "),
+        ] {
+            prepare(side)?;
+            let (t, rss) = measure(cmd)?;
+            eprintln!(
+                "run {}: {name} {t:.1} s, peak RSS {:.1} MiB",
+                i + 1,
+                rss as f64 / MIB
+            );
+            let size = stored(side)?;
+            let (times, peaks, object) = match side {
+                Side::Ours => (&mut ours_t, &mut ours_rss, &mut object_sizes.0),
+                Side::Baseline => (&mut base_t, &mut base_rss, &mut object_sizes.1),
+            };
+            *object = size;
+            times.push(t);
+            peaks.push(rss as f64);
+        }
     }
     let (ot, bt) = (median(ours_t), median(base_t));
-    let orss = median(ours_rss) / 1048576.0;
-    let brss = median(base_rss) / 1048576.0;
+    let (orss, brss) = (median(ours_rss) / MIB, median(base_rss) / MIB);
     println!(
         "| benchmark | source size | backupman (median of {RUNS}) | baseline (median of {RUNS}) | ratio |"
     );
     println!("|---|---|---|---|---|");
     println!(
-        "| SQLite → 2 local drives, wall time | {:.2} GiB | {ot:.1} s | {bt:.1} s | {:.2}× |",
-        size as f64 / GIB as f64,
+        "| {what}, wall time | {source_size} | {ot:.1} s | {bt:.1} s | {:.2}× |",
         ot / bt
     );
     println!("| same, peak RSS | | {orss:.1} MiB | {brss:.1} MiB | |");
+    if let (Some(ours_size), Some(base_size)) = object_sizes {
+        println!(
+            "| same, object stored | | {:.1} MiB | {:.1} MiB | |",
+            ours_size as f64 / MIB,
+            base_size as f64 / MIB
+        );
+    }
     if orss >= 64.0 {
         bail!("peak RSS {orss:.1} MiB is over the 64 MiB budget");
     }
@@ -147,26 +218,6 @@ fn memory(root: &Path) -> Result<()> {
 
 const MIB: f64 = 1024.0 * 1024.0;
 const BUCKET: &str = "bench";
-
-/// A ≥ 300 MiB SQLite database of the same rows as [`big_sqlite`].
-fn medium_sqlite(dir: &Path) -> Result<PathBuf> {
-    const MIN: u64 = 300 * 1024 * 1024;
-    let db = dir.join("medium.sqlite");
-    if db.metadata().map(|m| m.len()).unwrap_or(0) >= MIN {
-        return Ok(db);
-    }
-    let _ = std::fs::remove_file(&db);
-    eprintln!("generating a ≥ 300 MiB SQLite database at {}", db.display());
-    let sql = "CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, payload TEXT, note TEXT);\n\
-        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1400000)\n\
-        INSERT INTO events SELECT i, 'kind-' || (i % 17), hex(randomblob(100)), 'event number ' || i || ' of the benchmark' FROM n;\n";
-    run(Command::new("sqlite3").arg(&db).arg(sql))?;
-    let size = db.metadata()?.len();
-    if size < MIN {
-        bail!("generated database is only {size} bytes");
-    }
-    Ok(db)
-}
 
 /// An s3s-fs server on a random `127.0.0.1` port with one bucket; stopped when dropped.
 struct S3sFs {
@@ -292,9 +343,9 @@ impl Drop for S3sFs {
     }
 }
 
-/// Runs backupman with `config` and `baseline` (a shell pipeline) [`RUNS`] times each against
-/// `server`, and prints a table row for each plus the peak RSS; fails over 64 MiB.
-fn compare(
+/// [`compare`] against `server`: `baseline` is a bash pipeline, and the bucket is emptied
+/// after each run, noting the size of the object stored.
+fn compare_on_s3(
     bin: &Path,
     config: &Path,
     baseline: &str,
@@ -302,63 +353,29 @@ fn compare(
     what: &str,
     source_size: &str,
 ) -> Result<()> {
-    let (mut ours_t, mut ours_rss, mut base_t, mut base_rss) = (vec![], vec![], vec![], vec![]);
-    let mut object_sizes = (0, 0);
-    for i in 0..RUNS {
-        let (t, rss) = measure(&[
-            bin.to_str().unwrap(),
-            "-q",
-            "run",
-            "-c",
-            config.to_str().unwrap(),
-        ])?;
-        eprintln!(
-            "run {}: backupman {t:.1} s, peak RSS {:.1} MiB",
-            i + 1,
-            rss as f64 / MIB
-        );
-        let sizes = server.sizes_and_empty()?;
-        object_sizes.0 = sizes
-            .iter()
-            .find(|(k, _)| k.ends_with(".gz"))
-            .map(|(_, s)| *s)
-            .context("backupman stored no .gz object")?;
-        ours_t.push(t);
-        ours_rss.push(rss as f64);
-        let (t, rss) = measure(&["bash", "-c", baseline])?;
-        eprintln!(
-            "run {}: baseline  {t:.1} s, peak RSS {:.1} MiB",
-            i + 1,
-            rss as f64 / MIB
-        );
-        let sizes = server.sizes_and_empty()?;
-        object_sizes.1 = sizes
-            .first()
-            .map(|(_, s)| *s)
-            .context("baseline stored nothing")?;
-        base_t.push(t);
-        base_rss.push(rss as f64);
-    }
-    let (ot, bt) = (median(ours_t), median(base_t));
-    let (orss, brss) = (median(ours_rss) / MIB, median(base_rss) / MIB);
-    println!(
-        "| benchmark | source size | backupman (median of {RUNS}) | baseline (median of {RUNS}) | ratio |"
-    );
-    println!("|---|---|---|---|---|");
-    println!(
-        "| {what}, wall time | {source_size} | {ot:.1} s | {bt:.1} s | {:.2}× |",
-        ot / bt
-    );
-    println!("| same, peak RSS | | {orss:.1} MiB | {brss:.1} MiB | |");
-    println!(
-        "| same, object stored | | {:.1} MiB | {:.1} MiB | |",
-        object_sizes.0 as f64 / MIB,
-        object_sizes.1 as f64 / MIB
-    );
-    if orss >= 64.0 {
-        bail!("peak RSS {orss:.1} MiB is over the 64 MiB budget");
-    }
-    Ok(())
+    compare(
+        what,
+        source_size,
+        bin,
+        config,
+        &["bash", "-c", baseline],
+        |_| Ok(()),
+        |side| {
+            let sizes = server.sizes_and_empty()?;
+            let size = match side {
+                Side::Ours => sizes
+                    .iter()
+                    .find(|(k, _)| k.ends_with(".gz"))
+                    .map(|(_, s)| *s)
+                    .context("backupman stored no .gz object")?,
+                Side::Baseline => sizes
+                    .first()
+                    .map(|(_, s)| *s)
+                    .context("baseline stored nothing")?,
+            };
+            Ok(Some(size))
+        },
+    )
 }
 
 fn release_binary(root: &Path) -> Result<PathBuf> {
@@ -392,7 +409,7 @@ fn s3(root: &Path) -> Result<()> {
         "baseline/medium.sqlite.gz",
     );
     let baseline = format!("{baseline}; s=$?; rm -f {}; exit $s", staged.display());
-    compare(
+    compare_on_s3(
         &bin,
         &config,
         &baseline,
@@ -467,7 +484,7 @@ fn postgres(root: &Path) -> Result<()> {
         &format!("pg_dump -h 127.0.0.1 -U postgres {DB} | gzip -6"),
         "baseline/pgbench.sql.gz",
     );
-    compare(
+    compare_on_s3(
         &bin,
         &config,
         &baseline,
