@@ -3,6 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -87,7 +88,12 @@ impl Drive for LocalDrive {
                 COUNTER.fetch_add(1, Ordering::Relaxed),
                 name.to_string_lossy()
             ));
-            let file = File::create(&temp)
+            // A dump holds every row of the database: readable by the owner only.
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)
                 .map_err(|e| DriveError::io(format!("cannot create {}", temp.display()), e))?;
             Ok(Box::new(LocalUpload {
                 key,

@@ -120,6 +120,9 @@ async fn two_drives_receive_identical_objects_matching_the_manifest() {
             Manifest::from_json(&std::fs::read(format!("{}.json", object.display())).unwrap())
                 .unwrap();
         assert_eq!(stored, manifest);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&object).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{dir}: a backup is readable by its owner only");
         // Independent check: GNU gzip agrees the stream is intact.
         let status = Command::new("gzip")
             .arg("-t")
