@@ -3,21 +3,18 @@
 
 mod common;
 
-use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::files;
-
-/// A stand-in for mariadb-dump that never finishes: the run can only end by the signal.
-const ENDLESS_DUMP: &str = "#!/bin/sh\nif [ \"$1\" = \"--version\" ]; then echo 'mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB'; exit 0; fi\nexec yes \"INSERT INTO t VALUES (1, 'an endless dump');\"\n";
+use common::{fake_dump_tool, files, interrupt_and_wait};
 
 fn interrupted_run_leaves_nothing(signal: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let tool = tmp.path().join("mariadb-dump");
-    std::fs::write(&tool, ENDLESS_DUMP).unwrap();
-    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Never finishes: the run can only end by the signal.
+    let tool = fake_dump_tool(
+        tmp.path(),
+        "yes \"INSERT INTO t VALUES (1, 'an endless dump');\"",
+    );
     let config = tmp.path().join("config.yml");
     std::fs::write(
         &config,
@@ -47,29 +44,7 @@ fn interrupted_run_leaves_nothing(signal: &str) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("backupman did not stop after {signal}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (code, stderr) = interrupt_and_wait(&mut child, signal, Duration::from_secs(30));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("interrupted: stopping the dump and aborting uploads"),

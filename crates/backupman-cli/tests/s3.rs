@@ -16,7 +16,7 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 use backupman_testkit::s3::{S3Server, Style, bin_from_env, free_port};
 use chrono::Utc;
-use common::{Run, sqlite_rows};
+use common::{Run, backupman_env as backupman, fake_dump_tool, interrupt_and_wait, sqlite_rows};
 use sha2::{Digest, Sha256};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -25,24 +25,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// `backupman` run in `dir` with extra environment variables.
-fn backupman(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backupman"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("BACKUPMAN_CONFIG")
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .envs(envs.iter().copied())
-        .output()
-        .expect("backupman runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// A temp folder holding `demo.sqlite` (the example database) and `config.yml` with it as the
@@ -1034,19 +1016,12 @@ impl Drop for ChildGuard<'_> {
 #[test]
 #[ignore = "needs real S3 servers: run cargo xtask test"]
 fn ctrl_c_mid_multipart_upload_leaves_no_object_and_no_open_upload() {
-    use std::os::unix::fs::PermissionsExt;
     let rt = rt();
     let server = S3Server::moto(Style::Path, None);
     rt.block_on(server.create_bucket("backups"));
     let tmp = tempfile::tempdir().unwrap();
     // A dump tool that never ends and does not compress: parts keep flowing until the signal.
-    let tool = tmp.path().join("mariadb-dump");
-    std::fs::write(
-        &tool,
-        "#!/bin/sh\nif [ \"$1\" = \"--version\" ]; then echo 'mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB'; exit 0; fi\nexec cat /dev/urandom\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tool = fake_dump_tool(tmp.path(), "cat /dev/urandom");
     let config = tmp.path().join("config.yml");
     std::fs::write(
         &config,
@@ -1075,33 +1050,7 @@ fn ctrl_c_mid_multipart_upload_leaves_no_object_and_no_open_upload() {
     }
     // Let a few parts land before interrupting.
     std::thread::sleep(Duration::from_millis(1500));
-    let pid = guard.0.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let code = loop {
-        if let Some(status) = guard.0.try_wait().unwrap() {
-            break status.code();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "backupman did not stop after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    guard
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (code, stderr) = interrupt_and_wait(guard.0, "-INT", Duration::from_secs(60));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("✘ Endless → Bucket: not stored, the dump failed: interrupted"),

@@ -19,12 +19,18 @@ impl Run {
 }
 
 pub fn backupman(dir: &Path, args: &[&str]) -> Run {
+    backupman_env(dir, args, &[])
+}
+
+/// `backupman` run in `dir` with extra environment variables.
+pub fn backupman_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_backupman"))
         .args(args)
         .current_dir(dir)
         .env_remove("BACKUPMAN_CONFIG")
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
+        .envs(envs.iter().copied())
         .output()
         .expect("backupman runs");
     Run {
@@ -117,4 +123,49 @@ pub fn demo_setup(rest: &str) -> (tempfile::TempDir, String) {
     )
     .unwrap();
     (tmp, config.display().to_string())
+}
+
+/// Writes an executable stand-in for `mariadb-dump` into `dir`: it answers `--version` like
+/// the real tool, and otherwise runs `body` (a shell command producing the dump).
+pub fn fake_dump_tool(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let tool = dir.join("mariadb-dump");
+    std::fs::write(
+        &tool,
+        format!("#!/bin/sh\nif [ \"$1\" = \"--version\" ]; then echo 'mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB'; exit 0; fi\nexec {body}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    tool
+}
+
+/// Sends `signal` (as `kill` names it, e.g. `-INT`) to `child` and waits, at most `within`,
+/// for it to exit; returns its exit code and everything it wrote to its (piped) stderr.
+pub fn interrupt_and_wait(
+    child: &mut std::process::Child,
+    signal: &str,
+    within: std::time::Duration,
+) -> (Option<i32>, String) {
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + within;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("backupman did not stop within {within:?} after {signal}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).unwrap();
+    }
+    (code, stderr)
 }
