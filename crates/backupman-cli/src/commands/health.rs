@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{Global, HealthArgs};
+use crate::commands::or_exit;
 use crate::wiring;
 
 #[derive(Debug, Serialize)]
@@ -54,10 +55,7 @@ impl From<&CheckResult> for CheckJson {
 }
 
 pub async fn health(global: &Global, args: HealthArgs) -> color_eyre::Result<Outcome> {
-    let config = match wiring::load_config(&global.config) {
-        Ok(config) => config,
-        Err(outcome) => return Ok(outcome),
-    };
+    let config = or_exit!(wiring::load_config(&global.config));
     let mut report = HealthJson {
         ok: true,
         sources: Vec::new(),

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::Outcome;
 use crate::cli::{Global, ListArgs};
 use crate::commands::catalog;
+use crate::commands::or_exit;
 use crate::output;
 use crate::wiring;
 
@@ -21,23 +22,14 @@ pub struct ListEntry {
 }
 
 pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome> {
-    let config = match wiring::load_config(&global.config) {
-        Ok(config) => config,
-        Err(outcome) => return Ok(outcome),
-    };
-    let sources = match wiring::select(
+    let config = or_exit!(wiring::load_config(&global.config));
+    let sources = or_exit!(wiring::select(
         "source",
         &config.sources,
         |s| s.label.as_str(),
         &args.sources,
-    ) {
-        Ok(s) => s,
-        Err(outcome) => return Ok(outcome),
-    };
-    let drives = match catalog::drives(&config, &args.drives) {
-        Ok(d) => d,
-        Err(outcome) => return Ok(outcome),
-    };
+    ));
+    let drives = or_exit!(catalog::drives(&config, &args.drives));
     let (found, ok) = catalog::find(&sources, &drives).await;
     let entries: Vec<ListEntry> = found
         .iter()

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{Global, PruneArgs};
+use crate::commands::or_exit;
 use crate::wiring;
 
 /// One source on one drive, as `prune --json` prints it.
@@ -87,10 +88,7 @@ pub async fn apply_one(
 }
 
 pub async fn prune(global: &Global, args: PruneArgs) -> color_eyre::Result<Outcome> {
-    let config = match wiring::load_config(&global.config) {
-        Ok(config) => config,
-        Err(outcome) => return Ok(outcome),
-    };
+    let config = or_exit!(wiring::load_config(&global.config));
     let Some(policy) = policy(&config) else {
         eprintln!(
             "error: {}: retention is not configured (or not enabled): nothing to prune",

@@ -5,36 +5,30 @@ use backupman_dump::restore::{RestoreOptions, RestoreTarget, restore_stream};
 
 use crate::Outcome;
 use crate::cli::{Global, RestoreArgs};
+use crate::commands::or_exit;
 use crate::commands::verify::pick;
 use crate::output;
 use crate::wiring;
 
 pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<Outcome> {
-    let config = match wiring::load_config(&global.config) {
-        Ok(config) => config,
-        Err(outcome) => return Ok(outcome),
-    };
-    let source = match wiring::select(
+    let config = or_exit!(wiring::load_config(&global.config));
+    let source = or_exit!(wiring::select(
         "source",
         &config.sources,
         |s| s.label.as_str(),
         std::slice::from_ref(&args.source),
-    ) {
-        Ok(s) => s[0].clone(),
-        Err(outcome) => return Ok(outcome),
-    };
-    let found = match pick(
-        &config,
-        args.key.as_deref(),
-        args.latest,
-        std::slice::from_ref(&args.source),
-        &args.drives,
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(outcome) => return Ok(outcome),
-    };
+    ))[0]
+        .clone();
+    let found = or_exit!(
+        pick(
+            &config,
+            args.key.as_deref(),
+            args.latest,
+            std::slice::from_ref(&args.source),
+            &args.drives,
+        )
+        .await
+    );
     let Some(chosen) = found.into_iter().find(|f| f.source.label == source.label) else {
         eprintln!(
             "error: that backup does not belong to source {:?}",

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{Global, RunArgs};
+use crate::commands::or_exit;
 use crate::commands::prune::{self, PruneJson};
 use crate::notify;
 use crate::output;
@@ -47,24 +48,19 @@ pub struct DriveJson {
 }
 
 pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> {
-    let config = match wiring::load_config(&global.config) {
-        Ok(config) => config,
-        Err(outcome) => return Ok(outcome),
-    };
-    let selected_sources = match wiring::select(
+    let config = or_exit!(wiring::load_config(&global.config));
+    let selected_sources = or_exit!(wiring::select(
         "source",
         &config.sources,
         |s| s.label.as_str(),
         &args.sources,
-    ) {
-        Ok(s) => s,
-        Err(outcome) => return Ok(outcome),
-    };
-    let selected_drives = match wiring::select("drive", &config.drives, |d| d.label(), &args.drives)
-    {
-        Ok(d) => d,
-        Err(outcome) => return Ok(outcome),
-    };
+    ));
+    let selected_drives = or_exit!(wiring::select(
+        "drive",
+        &config.drives,
+        |d| d.label(),
+        &args.drives
+    ));
     if selected_sources.is_empty() {
         eprintln!(
             "error: {}: no data_sources configured, nothing to back up",

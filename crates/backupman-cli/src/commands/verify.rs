@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::Outcome;
 use crate::cli::{Global, VerifyArgs};
 use crate::commands::catalog::{self, Found};
+use crate::commands::or_exit;
 use crate::wiring;
 
 #[derive(Debug, Serialize)]
@@ -62,22 +63,17 @@ pub async fn pick(
 }
 
 pub async fn verify(global: &Global, args: VerifyArgs) -> color_eyre::Result<Outcome> {
-    let config = match wiring::load_config(&global.config) {
-        Ok(config) => config,
-        Err(outcome) => return Ok(outcome),
-    };
-    let found = match pick(
-        &config,
-        args.key.as_deref(),
-        args.latest,
-        &args.sources,
-        &args.drives,
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(outcome) => return Ok(outcome),
-    };
+    let config = or_exit!(wiring::load_config(&global.config));
+    let found = or_exit!(
+        pick(
+            &config,
+            args.key.as_deref(),
+            args.latest,
+            &args.sources,
+            &args.drives,
+        )
+        .await
+    );
     let mut results = Vec::new();
     for f in &found {
         let result = verify_one(f, args.restore).await;
