@@ -54,7 +54,7 @@ mod upload;
 pub use client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS, build_client};
 pub use drive::{DEFAULT_PART_SIZE_MB, S3Drive};
 pub use health::HEALTH_PREFIX;
-pub use upload::{MAX_IN_FLIGHT, MIN_PART_SIZE, part_size};
+pub use upload::{IN_FLIGHT_BYTES, MAX_IN_FLIGHT, MIN_PART_SIZE, part_size, parts_in_flight};
 
 /// Re-exported so callers can pass a custom HTTP client to [`S3Drive::with_http_client`].
 pub use aws_sdk_s3::config::SharedHttpClient;

@@ -13,9 +13,17 @@ use tokio::task::JoinSet;
 
 use crate::drive::Shared;
 
-/// Parts uploaded concurrently: with the part being filled, memory stays under
-/// `(MAX_IN_FLIGHT + 1) × part size` whatever the object's size.
+/// Parts uploaded concurrently at most (with the default 8 MiB parts).
 pub const MAX_IN_FLIGHT: usize = 4;
+/// Bytes of parts in flight at most, once parts have grown: bigger parts mean fewer of them
+/// in flight, so a very large backup does not multiply its memory by `MAX_IN_FLIGHT`.
+pub const IN_FLIGHT_BYTES: usize = 32 * 1024 * 1024;
+
+/// How many parts of `part_size` bytes may be in flight: at least one, at most
+/// [`MAX_IN_FLIGHT`], and no more than [`IN_FLIGHT_BYTES`] together.
+pub fn parts_in_flight(part_size: usize) -> usize {
+    (IN_FLIGHT_BYTES / part_size.max(1)).clamp(1, MAX_IN_FLIGHT)
+}
 /// S3's smallest part (all but the last).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// S3's largest part.
@@ -107,7 +115,7 @@ impl S3Upload {
         })
     }
 
-    /// Sends one part; waits for a free slot first so at most [`MAX_IN_FLIGHT`] are pending.
+    /// Sends one part; waits for a free slot first so at most [`parts_in_flight`] are pending.
     async fn send_part(&mut self, data: Bytes) -> Result<(), DriveError> {
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
@@ -117,7 +125,7 @@ impl S3Upload {
                 id
             }
         };
-        while self.in_flight.len() >= MAX_IN_FLIGHT {
+        while self.in_flight.len() >= parts_in_flight(data.len()) {
             self.join_one().await?;
         }
         let part_number = self.next_part as i32;
@@ -380,5 +388,15 @@ mod tests {
         let total: u128 = (1..=10_000).map(|n| part_size(5 * MIB, n) as u128).sum();
         assert!(total >= 5 * 1024 * 1024 * MIB as u128, "{total}");
         assert!(part_size(5 * MIB, 10_000) <= MAX_PART_SIZE);
+    }
+
+    #[test]
+    fn bigger_parts_mean_fewer_in_flight() {
+        const MIB: usize = 1024 * 1024;
+        assert_eq!(parts_in_flight(5 * MIB), 4);
+        assert_eq!(parts_in_flight(8 * MIB), 4);
+        assert_eq!(parts_in_flight(16 * MIB), 2);
+        assert_eq!(parts_in_flight(64 * MIB), 1);
+        assert_eq!(parts_in_flight(5 * 1024 * MIB), 1);
     }
 }
