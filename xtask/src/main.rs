@@ -9,6 +9,7 @@
 mod bench;
 mod s3servers;
 mod services;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

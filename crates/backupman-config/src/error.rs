@@ -1,3 +1,5 @@
+//! Configuration errors: each problem with its line, option path and hint.
+
 use std::fmt;
 
 /// One problem found in a configuration, with where it is.
