@@ -359,6 +359,23 @@ impl S3Server {
         cmd
     }
 
+    /// Runs `aws iam ARGS` against this server (moto) and returns its stdout; panics with
+    /// the CLI's stderr when it fails.
+    pub fn aws_iam(&self, args: &[&str]) -> String {
+        let out = self
+            .aws_cli()
+            .arg("iam")
+            .args(args)
+            .output()
+            .expect("run aws iam");
+        assert!(
+            out.status.success(),
+            "aws iam {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("aws prints UTF-8")
+    }
+
     /// The server's data folder (`None` for an external MinIO).
     pub fn data_dir(&self) -> Option<PathBuf> {
         self.root.as_ref().map(|r| r.path().join("data"))

@@ -372,20 +372,7 @@ fn health_names_a_missing_delete_permission() {
     // Requests 1-4 (create bucket, user, its policy, its key) run before authorization starts.
     let server = S3Server::moto(Style::Path, Some(4));
     rt.block_on(server.create_bucket("backups"));
-    let iam = |args: &[&str]| {
-        let out = server
-            .aws_cli()
-            .arg("iam")
-            .args(args)
-            .output()
-            .expect("run aws iam");
-        assert!(
-            out.status.success(),
-            "aws iam {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let iam = |args: &[&str]| server.aws_iam(args);
     iam(&["create-user", "--user-name", "backup"]);
     let policy = serde_json::json!({
         "Version": "2012-10-17",

@@ -125,6 +125,17 @@ impl ErrorContext {
                 self.region
             ),
         };
+        // Named by its error code, or only by a redirect status when the body is empty (HEAD).
+        let wrong_region = || {
+            DriveError::new(
+                Auth,
+                format!(
+                    "wrong region: bucket `{}` is not in `{}` ({at})",
+                    self.bucket, self.region
+                ),
+            )
+            .with_hint(region_hint.clone())
+        };
 
         match code {
             "AccessDenied" | "AllAccessDisabled" | "Forbidden" if op == "AbortMultipartUpload" => {
@@ -204,27 +215,11 @@ impl ErrorContext {
             | "AuthorizationHeaderMalformed"
             | "IllegalLocationConstraintException"
             | "Redirect"
-            | "TemporaryRedirect" => {
-                return DriveError::new(
-                    Auth,
-                    format!(
-                        "wrong region: bucket `{}` is not in `{}` ({at})",
-                        self.bucket, self.region
-                    ),
-                )
-                .with_hint(region_hint);
-            }
+            | "TemporaryRedirect" => return wrong_region(),
             _ => {}
         }
         if matches!(facts.status, Some(301 | 307)) {
-            return DriveError::new(
-                Auth,
-                format!(
-                    "wrong region: bucket `{}` is not in `{}` ({at})",
-                    self.bucket, self.region
-                ),
-            )
-            .with_hint(region_hint);
+            return wrong_region();
         }
 
         if facts.dispatch || facts.timeout {

@@ -134,20 +134,7 @@ async fn iam_access_denied_and_invalid_token() {
     // Requests 1-3 (create bucket, user, access key) run before authorization starts.
     let server = S3Server::moto(Style::Path, Some(3));
     server.create_bucket("backups").await;
-    let iam = |args: &[&str]| {
-        let out = server
-            .aws_cli()
-            .arg("iam")
-            .args(args)
-            .output()
-            .expect("run aws iam");
-        assert!(
-            out.status.success(),
-            "aws iam {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let iam = |args: &[&str]| server.aws_iam(args);
     iam(&["create-user", "--user-name", "nobody"]);
     let keys = iam(&[
         "create-access-key",
