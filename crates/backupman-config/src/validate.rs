@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use backupman_core::slugify;
 use serde_saphyr::{Location, Spanned};
 
 use crate::Loaded;
@@ -218,35 +219,48 @@ fn unique_labels(
     labels: Vec<(&str, Location, usize)>,
     by_slug: bool,
 ) {
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<String, (usize, &str)> = HashMap::new();
     for (label, at, i) in labels {
-        // Source labels name folders: two labels that slug alike would share one.
+        let path = format!("{section}[{i}].label");
+        // Source labels name folders, through the one slug rule the engine uses: two labels
+        // with one slug would share a folder, and retention of one would delete the other's.
         let key = if by_slug {
-            slug(label)
+            let slug = slugify(label);
+            if slug.is_empty() {
+                c.problem(
+                    at,
+                    path,
+                    format!("label {label:?} has no letter or digit to name its backup folder"),
+                    Some("use a label with at least one letter or digit, e.g. `label: App DB`"),
+                );
+                continue;
+            }
+            slug
         } else {
             label.to_lowercase()
         };
-        if let Some(first) = seen.get(&key) {
-            c.problem(
+        match seen.get(&key) {
+            Some((first, first_label)) if first_label.to_lowercase() == label.to_lowercase() => {
+                c.problem(
+                    at,
+                    path,
+                    format!("label {label:?} is already used by {section}[{first}]"),
+                    Some("every label must be unique"),
+                );
+            }
+            Some((first, first_label)) => c.problem(
                 at,
-                format!("{section}[{i}].label"),
-                format!("label {label:?} is already used by {section}[{first}]"),
-                Some("every label must be unique (source labels also after lower-casing and replacing punctuation with '-')"),
-            );
-        } else {
-            seen.insert(key, i);
+                path,
+                format!(
+                    "label {label:?} and {first_label:?} ({section}[{first}]) both name the backup folder {key:?}"
+                ),
+                Some("source labels must differ in more than case and punctuation: the folder keeps letters and digits only"),
+            ),
+            None => {
+                seen.insert(key, (i, label));
+            }
         }
     }
-}
-
-/// Mirrors backupman-core's slugify; kept here so config stays free of other crates.
-fn slug(label: &str) -> String {
-    label
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|p| !p.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 fn source(c: &mut Checker, i: usize, s: &Spanned<RawSource>) -> Option<(SourceConfig, Location)> {

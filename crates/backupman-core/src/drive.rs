@@ -13,6 +13,7 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, DriveError>> + Sen
 /// What kind of failure a drive met, so callers can decide (retry, report, hint) without
 /// parsing messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DriveErrorKind {
     /// Credentials rejected or an action not permitted.
     Auth,
@@ -24,6 +25,10 @@ pub enum DriveErrorKind {
     Integrity,
     /// The write was cancelled because the source failed.
     Aborted,
+    /// Something already exists under the key: a write never replaces it.
+    AlreadyExists,
+    /// The drive ran out of space.
+    NoSpace,
     /// Anything else.
     Other,
 }
@@ -55,6 +60,10 @@ impl DriveError {
         let kind = match err.kind() {
             std::io::ErrorKind::NotFound => DriveErrorKind::NotFound,
             std::io::ErrorKind::PermissionDenied => DriveErrorKind::Auth,
+            std::io::ErrorKind::AlreadyExists => DriveErrorKind::AlreadyExists,
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                DriveErrorKind::NoSpace
+            }
             _ => DriveErrorKind::Other,
         };
         Self::new(kind, format!("{context}: {err}"))
@@ -68,6 +77,13 @@ impl fmt::Display for DriveError {
             write!(f, " (hint: {hint})")?;
         }
         Ok(())
+    }
+}
+
+/// Reports carry errors as the one line a person reads.
+impl serde::Serialize for DriveError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -88,6 +104,19 @@ pub struct StoredObject {
     pub size: u64,
 }
 
+/// An upload that was begun and never completed nor aborted: what a process killed in the
+/// middle of a backup (SIGKILL, power loss) leaves behind. On S3 its parts cost money until
+/// it is aborted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncompleteUpload {
+    /// The key it would have completed to, relative to the drive's prefix.
+    pub key: String,
+    /// The drive's own handle for it (an S3 upload id, a temp file's path).
+    pub id: String,
+    /// When it was begun or last written, where the drive knows.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// One line of a drive's health probe.
 #[derive(Debug, Clone)]
 pub struct CheckResult {
@@ -106,7 +135,8 @@ pub trait Drive: Send + Sync + fmt::Debug {
     fn label(&self) -> &str;
 
     /// Starts a streamed write of `key`. Nothing is visible under `key` until
-    /// [`Upload::complete`] succeeds.
+    /// [`Upload::complete`] succeeds, and a write never replaces anything: when `key` already
+    /// exists, `begin` or `complete` fails with [`DriveErrorKind::AlreadyExists`].
     async fn begin(&self, key: &str) -> Result<Box<dyn Upload>, DriveError>;
 
     /// Every object whose key starts with `prefix` (relative to the drive's own prefix).
@@ -120,6 +150,18 @@ pub trait Drive: Send + Sync + fmt::Debug {
 
     /// Checks, one by one, every action a backup needs, without touching existing backups.
     async fn health(&self) -> Vec<CheckResult>;
+
+    /// Uploads under this drive's own prefix that were begun and never ended (see
+    /// [`IncompleteUpload`]). A drive that cannot leave any, or cannot list them, has none.
+    async fn incomplete_uploads(&self) -> Result<Vec<IncompleteUpload>, DriveError> {
+        Ok(Vec::new())
+    }
+
+    /// Discards one incomplete upload (aborts it, removes its temp file).
+    async fn discard_incomplete(&self, upload: &IncompleteUpload) -> Result<(), DriveError> {
+        let _ = upload;
+        Ok(())
+    }
 }
 
 /// A streamed write in progress. It must end in exactly one of [`Upload::complete`] or

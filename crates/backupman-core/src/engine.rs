@@ -8,7 +8,6 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,11 +16,12 @@ use flate2::{Compression, write::GzEncoder};
 use futures::future::join_all;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::drive::{Drive, DriveError, DriveErrorKind, StoredObject, Upload, upload_bytes};
 use crate::manifest::Manifest;
 use crate::naming::BackupKey;
-use crate::source::{Dump, DumpStatus, Source, SourceError};
+use crate::source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
 
 /// How one drive fared with one source.
 #[derive(Debug)]
@@ -43,6 +43,8 @@ pub struct BackupReport {
     pub elapsed: Duration,
     /// Set when the dump itself failed: nothing was stored anywhere.
     pub failure: Option<SourceFailure>,
+    /// What the dump tool printed on stderr although it succeeded.
+    pub warnings: Option<String>,
     /// Present when at least the dump succeeded.
     pub manifest: Option<Manifest>,
     pub drives: Vec<DriveOutcome>,
@@ -96,7 +98,7 @@ pub struct Engine {
     queue_depth: usize,
     key_prefix: String,
     progress: Option<ProgressObserver>,
-    cancel: Arc<AtomicBool>,
+    cancel: CancellationToken,
 }
 
 impl Engine {
@@ -108,14 +110,15 @@ impl Engine {
             queue_depth: 4,
             key_prefix: String::new(),
             progress: None,
-            cancel: Arc::new(AtomicBool::new(false)),
+            cancel: CancellationToken::new(),
         }
     }
 
-    /// Setting this flag (from a Ctrl-C handler, say) stops the running backup: the dump is
-    /// abandoned and every upload aborted, as for a failing source.
-    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.cancel = flag;
+    /// Cancelling `token` (from a Ctrl-C handler, say) stops the running backup: the dump
+    /// tool is killed even while it is blocked, and every upload aborted, as for a failing
+    /// source.
+    pub fn with_cancel(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
         self
     }
 
@@ -150,6 +153,7 @@ impl Engine {
             started_at,
             elapsed: Duration::ZERO,
             failure: None,
+            warnings: None,
             manifest: None,
             drives: Vec::new(),
         };
@@ -161,7 +165,7 @@ impl Engine {
                 drives: drives.iter().map(|d| d.label().to_owned()).collect(),
             });
         }
-        let dump = match source.start().await {
+        let dump = match source.start(self.cancel.clone()).await {
             Ok(dump) => dump,
             Err(err) => {
                 report.drives = not_stored(drives, &err);
@@ -177,7 +181,13 @@ impl Engine {
             let (tx, rx) = mpsc::channel::<Bytes>(self.queue_depth);
             senders.push(tx);
             let progress = self.progress.clone().map(|p| (index, p));
-            feeders.push(tokio::spawn(feed(drive.clone(), key.clone(), rx, progress)));
+            feeders.push(tokio::spawn(feed(
+                drive.clone(),
+                key.clone(),
+                rx,
+                progress,
+                self.cancel.clone(),
+            )));
         }
         let (level, chunk, cancel) = (self.level, self.chunk_size, self.cancel.clone());
         let progress = self.progress.clone();
@@ -231,7 +241,7 @@ impl Engine {
                 report.drives = outcomes;
                 // When every drive had already failed, the dump was only stopped for lack of
                 // anywhere to go: the drives' errors are the cause, not the source.
-                if !(every_drive_failed && err.message == ALL_DRIVES_FAILED) {
+                if !(every_drive_failed && err.kind == SourceErrorKind::NoDriveLeft) {
                     report.failure = Some(err);
                 }
                 report.elapsed = clock.elapsed();
@@ -270,19 +280,18 @@ impl Engine {
             }
         });
         report.drives = join_all(completions).await;
+        report.warnings = stats.status.warnings;
         report.manifest = Some(manifest);
         report.elapsed = clock.elapsed();
         report
     }
 }
 
-const ALL_DRIVES_FAILED: &str = "dump stopped: every drive failed";
-const CANCELLED: &str = "interrupted: the backup was cancelled";
-
-/// Why the compression loop stopped early.
-enum Stop {
-    Cancelled,
-    Failed(String),
+fn no_drive_left() -> SourceError {
+    SourceError {
+        kind: SourceErrorKind::NoDriveLeft,
+        message: "dump stopped: every drive failed".into(),
+    }
 }
 
 /// Said on the drive's own result line, not only in a log: the operator has something to
@@ -336,6 +345,7 @@ async fn feed(
     key: String,
     mut rx: mpsc::Receiver<Bytes>,
     progress: Option<(usize, ProgressObserver)>,
+    cancel: CancellationToken,
 ) -> Result<Box<dyn Upload>, DriveError> {
     let mut upload = drive.begin(&key).await?;
     tracing::debug!(drive = drive.label(), %key, "upload started");
@@ -343,7 +353,13 @@ async fn feed(
     while let Some(chunk) = rx.recv().await {
         tracing::trace!(drive = drive.label(), bytes = chunk.len(), "chunk");
         let len = chunk.len() as u64;
-        let written = upload.write(chunk).await;
+        // A write stuck on a slow or dead store must not hold up a cancelled run: the engine
+        // aborts this upload once the channel closes.
+        let written = tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            written = upload.write(chunk) => written,
+        };
         if written.is_ok() {
             accepted += len;
             if let Some((index, progress)) = &progress {
@@ -405,7 +421,7 @@ fn compress(
     level: u32,
     chunk_size: usize,
     progress: Option<ProgressObserver>,
-    cancel: &AtomicBool,
+    cancel: &CancellationToken,
 ) -> Result<Stats, SourceError> {
     let Dump { mut reader, finish } = dump;
     let mut fan = FanOut {
@@ -420,14 +436,14 @@ fn compress(
     let mut buf = vec![0u8; 128 * 1024];
     let mut plain_size = 0u64;
     let read_failure = loop {
-        if cancel.load(Ordering::Relaxed) {
-            break Some(Stop::Cancelled);
+        if cancel.is_cancelled() {
+            break None;
         }
         let n = match reader.read(&mut buf) {
             Ok(0) => break None,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break Some(Stop::Failed(format!("reading the dump failed: {e}"))),
+            Err(e) => break Some(SourceError::new(format!("reading the dump failed: {e}"))),
         };
         plain_size += n as u64;
         encoder
@@ -436,7 +452,7 @@ fn compress(
         if encoder.get_ref().len() >= chunk_size {
             let chunk = std::mem::take(encoder.get_mut());
             if !fan.send(chunk) {
-                break Some(Stop::Failed(ALL_DRIVES_FAILED.to_owned()));
+                break Some(no_drive_left());
             }
         }
         if let Some(progress) = &progress {
@@ -449,19 +465,23 @@ fn compress(
     // Closing our end first lets a dump tool blocked on a full pipe see EPIPE and exit.
     drop(reader);
     let status = finish();
-    match read_failure {
-        // The tool, cut off by our closed pipe, would only report that.
-        Some(Stop::Cancelled) => return Err(SourceError::new(CANCELLED)),
-        // The tool's own error explains more than our read error does.
-        Some(Stop::Failed(message)) => {
-            return Err(status.err().unwrap_or(SourceError::new(message)));
-        }
-        None => {}
+    // Checked after the loop too: a source stops on cancel by ending its stream early, which
+    // reads like a normal end. The tool, cut off, would only report that it was killed.
+    if cancel.is_cancelled() {
+        return Err(SourceError::cancelled());
+    }
+    if let Some(failure) = read_failure {
+        // The tool's own error explains more than our read error does (an exception: every
+        // drive failing is the cause, whatever the tool says about its broken pipe).
+        return Err(match status {
+            Err(tool) if failure.kind != SourceErrorKind::NoDriveLeft => tool,
+            _ => failure,
+        });
     }
     let status = status?;
     let tail = encoder.finish().expect("finishing into a Vec cannot fail");
     if !fan.send(tail) {
-        return Err(SourceError::new(ALL_DRIVES_FAILED));
+        return Err(no_drive_left());
     }
     if let Some(progress) = &progress {
         progress.emit(ProgressEvent::Dumped {
@@ -501,7 +521,7 @@ mod tests {
         fn database(&self) -> String {
             "mem".into()
         }
-        async fn start(&self) -> Result<Dump, SourceError> {
+        async fn start(&self, _cancel: CancellationToken) -> Result<Dump, SourceError> {
             Ok(Dump {
                 reader: Box::new(io::Cursor::new(self.0.clone())),
                 finish: Box::new(|| Ok(DumpStatus::default())),

@@ -36,12 +36,14 @@ mod manifest;
 mod naming;
 pub mod retention;
 mod source;
+pub mod stale;
 mod stream_reader;
+mod units;
 
 pub use compress::{GzipCheck, HashingReader, check_gzip, gzip_decoder};
 pub use drive::{
-    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, ObjectInfo, StoredObject, Upload,
-    read_all, upload_bytes,
+    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo,
+    StoredObject, Upload, read_all, upload_bytes,
 };
 pub use engine::{
     BackupReport, DriveOutcome, Engine, ProgressEvent, ProgressObserver, SourceFailure,
@@ -49,5 +51,7 @@ pub use engine::{
 pub use local::LocalDrive;
 pub use manifest::Manifest;
 pub use naming::{BackupKey, slugify};
-pub use source::{Dump, DumpStatus, Source, SourceError};
+pub use source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
+pub use tokio_util::sync::CancellationToken;
 pub use stream_reader::{StreamReader, check_object};
+pub use units::human_bytes;

@@ -1,19 +1,19 @@
 //! The local-folder drive: a temp file in the target folder, fsync, rename. A reader never
 //! sees a half-written backup, and an aborted or dropped upload leaves nothing.
 
-use std::fs::{self, File};
+use std::fs::{self, File, Permissions};
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
+use tempfile::NamedTempFile;
 
 use crate::drive::{
-    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, ObjectInfo, StoredObject, Upload,
-    read_all, upload_bytes,
+    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo,
+    StoredObject, Upload, read_all, upload_bytes,
 };
 
 /// Temp files start with this, so listings (ours and a person's `ls`) can tell them apart.
@@ -80,25 +80,20 @@ impl Drive for LocalDrive {
             fs::create_dir_all(&dir).map_err(|e| {
                 DriveError::io(format!("cannot create folder {}", dir.display()), e)
             })?;
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            if target.exists() {
+                return Err(already_exists(&target));
+            }
             let name = target.file_name().expect("a key always has a file name");
-            let temp = dir.join(format!(
-                "{TEMP_PREFIX}{}-{}-{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed),
-                name.to_string_lossy()
-            ));
-            // A dump holds every row of the database: readable by the owner only.
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temp)
-                .map_err(|e| DriveError::io(format!("cannot create {}", temp.display()), e))?;
+            let file = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .suffix(&format!("-{}", name.to_string_lossy()))
+                // A dump holds every row of the database: readable by the owner only.
+                .permissions(Permissions::from_mode(0o600))
+                .tempfile_in(&dir)
+                .map_err(|e| no_space_or(&dir, format!("cannot create a file in {}", dir.display()), e))?;
             Ok(Box::new(LocalUpload {
                 key,
                 file: Some(file),
-                temp,
                 target,
                 written: 0,
             }) as Box<dyn Upload>)
@@ -112,7 +107,7 @@ impl Drive for LocalDrive {
         blocking(move || {
             let mut found = Vec::new();
             if root.exists() {
-                walk(&root, &root, &mut found)?;
+                walk(&root, &root, &mut found, &mut Vec::new())?;
             }
             found.retain(|o| o.key.starts_with(&prefix));
             found.sort_by(|a, b| a.key.cmp(&b.key));
@@ -150,6 +145,33 @@ impl Drive for LocalDrive {
                 e,
             )),
         }
+    }
+
+    async fn incomplete_uploads(&self) -> Result<Vec<IncompleteUpload>, DriveError> {
+        let root = self.folder.clone();
+        blocking(move || {
+            let mut temps = Vec::new();
+            if root.exists() {
+                walk(&root, &root, &mut Vec::new(), &mut temps)?;
+            }
+            Ok(temps)
+        })
+        .await
+    }
+
+    async fn discard_incomplete(&self, upload: &IncompleteUpload) -> Result<(), DriveError> {
+        let is_temp = upload
+            .id
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.starts_with(TEMP_PREFIX));
+        if !is_temp {
+            return Err(DriveError::new(
+                DriveErrorKind::Other,
+                format!("refusing to discard {:?}: it is not a backupman temp file", upload.id),
+            ));
+        }
+        self.delete(&upload.id).await
     }
 
     async fn health(&self) -> Vec<CheckResult> {
@@ -218,7 +240,14 @@ fn tokio_util_stream(file: tokio::fs::File, path: PathBuf) -> ByteStream {
     stream.boxed()
 }
 
-fn walk(root: &Path, dir: &Path, found: &mut Vec<ObjectInfo>) -> Result<(), DriveError> {
+/// Collects the stored objects below `dir` into `found` and the temp files of uploads in
+/// progress (or left by a killed process) into `temps`.
+fn walk(
+    root: &Path,
+    dir: &Path,
+    found: &mut Vec<ObjectInfo>,
+    temps: &mut Vec<IncompleteUpload>,
+) -> Result<(), DriveError> {
     let entries = fs::read_dir(dir)
         .map_err(|e| DriveError::io(format!("cannot list {}", dir.display()), e))?;
     for entry in entries {
@@ -226,49 +255,82 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<ObjectInfo>) -> Result<(), Driv
             entry.map_err(|e| DriveError::io(format!("cannot list {}", dir.display()), e))?;
         let path = entry.path();
         let name = entry.file_name();
-        if name.to_string_lossy().starts_with(TEMP_PREFIX) {
-            continue;
-        }
         let meta = entry
             .metadata()
             .map_err(|e| DriveError::io(format!("cannot stat {}", path.display()), e))?;
         if meta.is_dir() {
-            walk(root, &path, found)?;
-        } else if meta.is_file() {
-            let rel = path.strip_prefix(root).expect("walk stays under its root");
-            let key = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            found.push(ObjectInfo {
+            walk(root, &path, found, temps)?;
+            continue;
+        }
+        if !meta.is_file() {
+            continue;
+        }
+        let rel = path.strip_prefix(root).expect("walk stays under its root");
+        let key = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        match name.to_string_lossy().strip_prefix(TEMP_PREFIX) {
+            // `.backupman-tmp-<random>-<name>`: the upload of `<folder>/<name>`.
+            Some(rest) => {
+                let target = rest.split_once('-').map_or(rest, |(_, name)| name);
+                let folder = key.rsplit_once('/').map_or("", |(folder, _)| folder);
+                temps.push(IncompleteUpload {
+                    key: if folder.is_empty() {
+                        target.to_owned()
+                    } else {
+                        format!("{folder}/{target}")
+                    },
+                    id: key,
+                    started_at: meta.modified().ok().map(chrono::DateTime::from),
+                });
+            }
+            None => found.push(ObjectInfo {
                 key,
                 size: meta.len(),
-            });
+            }),
         }
     }
     Ok(())
 }
 
+fn already_exists(target: &Path) -> DriveError {
+    DriveError::new(
+        DriveErrorKind::AlreadyExists,
+        format!("{} already exists and is never replaced", target.display()),
+    )
+}
+
+/// An I/O error; when the disk is full, with how much room is left, so the operator knows
+/// what the next backup needs.
+fn no_space_or(folder: &Path, context: String, err: std::io::Error) -> DriveError {
+    let mut error = DriveError::io(context, err);
+    if error.kind == DriveErrorKind::NoSpace {
+        let free = rustix::fs::statvfs(folder)
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .map_or_else(|_| "unknown".to_owned(), crate::human_bytes);
+        error.message = format!(
+            "{}; {free} free on {}",
+            error.message,
+            folder.display()
+        );
+        error = error.with_hint("free space on the drive's disk, or make retention keep fewer backups");
+    }
+    error
+}
+
 struct LocalUpload {
     key: String,
-    file: Option<File>,
-    temp: PathBuf,
+    /// Removed when dropped, unless persisted under the key.
+    file: Option<NamedTempFile>,
     target: PathBuf,
     written: u64,
 }
 
 impl LocalUpload {
-    fn remove_temp(&mut self) -> Result<(), DriveError> {
-        self.file = None;
-        match fs::remove_file(&self.temp) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(DriveError::io(
-                format!("cannot remove {}", self.temp.display()),
-                e,
-            )),
-        }
+    fn folder(&self) -> &Path {
+        self.target.parent().expect("a key always has a folder")
     }
 }
 
@@ -278,72 +340,69 @@ impl Upload for LocalUpload {
         let mut file = self.file.take().ok_or_else(|| {
             DriveError::new(DriveErrorKind::Other, "write after the upload ended")
         })?;
-        let temp = self.temp.clone();
+        let folder = self.folder().to_owned();
         let len = chunk.len() as u64;
-        let file = blocking(move || {
-            file.write_all(&chunk)
-                .map_err(|e| DriveError::io(format!("cannot write {}", temp.display()), e))?;
-            Ok(file)
+        let (file, result) = tokio::task::spawn_blocking(move || {
+            let result = file.as_file_mut().write_all(&chunk);
+            (file, result)
         })
-        .await?;
+        .await
+        .map_err(|err| {
+            DriveError::new(DriveErrorKind::Other, format!("local drive task failed: {err}"))
+        })?;
+        if let Err(e) = result {
+            let context = format!("cannot write {}", file.path().display());
+            // Dropping the temp file removes it: a full disk gets its room back at once.
+            drop(file);
+            return Err(no_space_or(&folder, context, e));
+        }
         self.file = Some(file);
         self.written += len;
         Ok(())
     }
 
     async fn complete(mut self: Box<Self>) -> Result<StoredObject, DriveError> {
-        let file = self.file.take();
-        let temp = self.temp.clone();
+        let file = self.file.take().ok_or_else(|| {
+            DriveError::new(DriveErrorKind::Other, "complete after the upload ended")
+        })?;
         let target = self.target.clone();
-        let size = self.written;
-        let result = blocking(move || {
-            let file = file.ok_or_else(|| {
-                DriveError::new(DriveErrorKind::Other, "complete after the upload ended")
-            })?;
-            file.sync_all()
-                .map_err(|e| DriveError::io(format!("cannot fsync {}", temp.display()), e))?;
-            drop(file);
-            fs::rename(&temp, &target).map_err(|e| {
-                DriveError::io(format!("cannot rename into {}", target.display()), e)
+        let folder = self.folder().to_owned();
+        blocking(move || {
+            file.as_file()
+                .sync_all()
+                .map_err(|e| no_space_or(&folder, format!("cannot fsync {}", file.path().display()), e))?;
+            // No-clobber: fails when the key appeared meanwhile (another process, the same
+            // key), and the temp file is then removed as it drops.
+            file.persist_noclobber(&target).map_err(|e| {
+                if e.error.kind() == ErrorKind::AlreadyExists {
+                    already_exists(&target)
+                } else {
+                    DriveError::io(format!("cannot rename into {}", target.display()), e.error)
+                }
             })?;
             // The rename is only durable once the folder itself is synced.
-            if let Some(dir) = target.parent()
-                && let Ok(dir) = File::open(dir)
-            {
+            if let Ok(dir) = File::open(&folder) {
                 let _ = dir.sync_all();
             }
             Ok(())
         })
-        .await;
-        match result {
-            Ok(()) => {
-                let key_path = self.target.display().to_string();
-                // Renamed: nothing left for Drop to clean up.
-                self.temp = PathBuf::new();
-                Ok(StoredObject {
-                    key: std::mem::take(&mut self.key),
-                    location: key_path,
-                    size,
-                })
-            }
-            Err(err) => {
-                let _ = self.remove_temp();
-                Err(err)
-            }
-        }
+        .await?;
+        Ok(StoredObject {
+            key: std::mem::take(&mut self.key),
+            location: self.target.display().to_string(),
+            size: self.written,
+        })
     }
 
     async fn abort(mut self: Box<Self>) -> Result<(), DriveError> {
-        let result = self.remove_temp();
-        self.temp = PathBuf::new();
-        result
-    }
-}
-
-impl Drop for LocalUpload {
-    fn drop(&mut self) {
-        if !self.temp.as_os_str().is_empty() {
-            let _ = self.remove_temp();
+        match self.file.take() {
+            Some(file) => blocking(move || {
+                let path = file.path().to_owned();
+                file.close()
+                    .map_err(|e| DriveError::io(format!("cannot remove {}", path.display()), e))
+            })
+            .await,
+            None => Ok(()),
         }
     }
 }

@@ -1,26 +1,44 @@
-//! Object keys: `{source-slug}/{source-slug}-{UTC YYYYmmddTHHMMSSZ}.{ext}.gz`, relative to a
-//! drive's prefix, so two sources never collide and keys sort by time.
+//! Object keys and the one slug rule.
+//!
+//! A backup's key is `{slug}/{slug}-{UTC YYYYmmddTHHMMSS.mmmZ}-{6 hex}.{ext}.gz`, relative to
+//! a drive's prefix: the millisecond time keeps keys sorting by time, and the random suffix
+//! keeps two backups of one source taken in the same millisecond (two processes, a retry)
+//! apart. Keys of the first format, `{slug}/{slug}-{YYYYmmddTHHMMSSZ}.{ext}.gz`, still parse.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-const TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+const TIME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
+const TIME_LEN: usize = "20261127T031322.123Z".len();
+/// The first key format, to the second, without a suffix.
+const SECONDS_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+const SECONDS_LEN: usize = "20261127T031322Z".len();
+/// Slugs longer than this are cut (on a character boundary), so a key stays well inside the
+/// 255-byte file-name limit of local file systems.
+const MAX_SLUG_CHARS: usize = 48;
 
-/// Lower-case ASCII letters, digits and single dashes: safe as a folder and object name on
-/// every store.
+/// The folder name of a source label: letters and digits of any script, lower-cased, every
+/// other run of characters one `-`, no `-` at either end (`Продакшн DB` → `продакшн-db`).
+///
+/// Labels with no letter or digit have an empty slug; the configuration refuses them, as it
+/// refuses two labels with the same slug (`App` and `app!`), so two sources never share a
+/// folder.
 pub fn slugify(label: &str) -> String {
     let mut slug = String::with_capacity(label.len());
+    let mut chars = 0;
     for c in label.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.ends_with('-') && !slug.is_empty() {
+        if chars >= MAX_SLUG_CHARS {
+            break;
+        }
+        if c.is_alphanumeric() {
+            slug.extend(c.to_lowercase());
+            chars += 1;
+        } else if !slug.is_empty() && !slug.ends_with('-') {
             slug.push('-');
+            chars += 1;
         }
     }
     while slug.ends_with('-') {
         slug.pop();
-    }
-    if slug.is_empty() {
-        slug.push_str("source");
     }
     slug
 }
@@ -30,14 +48,26 @@ pub fn slugify(label: &str) -> String {
 pub struct BackupKey {
     pub source_slug: String,
     pub taken_at: DateTime<Utc>,
+    /// The random part that keeps keys unique; `None` for keys of the first format.
+    pub suffix: Option<String>,
     pub extension: String,
 }
 
 impl BackupKey {
+    /// A new, unique key for a backup of `source_label` taken at `taken_at`.
     pub fn new(source_label: &str, taken_at: DateTime<Utc>, extension: &str) -> Self {
+        let mut random = [0u8; 3];
+        // Without the OS's randomness the time still orders keys, and a collision is refused
+        // by the no-clobber write, never a replacement.
+        if getrandom::fill(&mut random).is_err() {
+            random = std::process::id().to_le_bytes()[..3]
+                .try_into()
+                .expect("three bytes");
+        }
         Self {
             source_slug: slugify(source_label),
             taken_at,
+            suffix: Some(hex::encode(random)),
             extension: extension.to_owned(),
         }
     }
@@ -49,12 +79,18 @@ impl BackupKey {
 
     /// The object key, relative to the drive's prefix.
     pub fn object(&self) -> String {
-        format!(
-            "{slug}/{slug}-{time}.{ext}.gz",
-            slug = self.source_slug,
-            time = self.taken_at.format(TIME_FORMAT),
-            ext = self.extension
-        )
+        let slug = &self.source_slug;
+        let ext = &self.extension;
+        match &self.suffix {
+            Some(suffix) => {
+                let time = self.taken_at.format(TIME_FORMAT);
+                format!("{slug}/{slug}-{time}-{suffix}.{ext}.gz")
+            }
+            None => {
+                let time = self.taken_at.format(SECONDS_FORMAT);
+                format!("{slug}/{slug}-{time}.{ext}.gz")
+            }
+        }
     }
 
     /// The key of the JSON manifest stored beside the object.
@@ -62,23 +98,47 @@ impl BackupKey {
         format!("{}.json", self.object())
     }
 
-    /// Parses an object key back; `None` for anything that is not a backup object
-    /// (manifests, foreign files).
+    /// Parses an object key (`{slug}/{file}`, nothing before the folder) back; `None` for
+    /// anything that is not a backup object: manifests, foreign files, and files in another
+    /// source's folder or in a sub-folder.
     pub fn parse(key: &str) -> Option<Self> {
-        let (folder, file) = key.rsplit_once('/')?;
-        let folder = folder.rsplit('/').next()?;
+        let (folder, file) = key.split_once('/')?;
+        if folder.is_empty() || file.contains('/') {
+            return None;
+        }
         let rest = file.strip_prefix(folder)?.strip_prefix('-')?;
         let rest = rest.strip_suffix(".gz")?;
-        let (time, ext) = rest.split_once('.')?;
-        let taken_at = NaiveDateTime::parse_from_str(time, TIME_FORMAT)
-            .ok()?
-            .and_utc();
+        let (taken_at, suffix, ext) = parse_unique(rest).or_else(|| parse_seconds(rest))?;
+        if ext.is_empty() || ext.contains('.') {
+            return None;
+        }
         Some(Self {
             source_slug: folder.to_owned(),
             taken_at,
+            suffix,
             extension: ext.to_owned(),
         })
     }
+}
+
+/// `20261127T031322.123Z-7f3a9c.sql`
+fn parse_unique(rest: &str) -> Option<(DateTime<Utc>, Option<String>, &str)> {
+    let time = rest.get(..TIME_LEN)?;
+    let (suffix, ext) = rest.get(TIME_LEN..)?.strip_prefix('-')?.split_once('.')?;
+    let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+    if suffix.is_empty() || !suffix.chars().all(hex) {
+        return None;
+    }
+    let at = NaiveDateTime::parse_from_str(time, TIME_FORMAT).ok()?;
+    Some((at.and_utc(), Some(suffix.to_owned()), ext))
+}
+
+/// `20261127T031322Z.sql`
+fn parse_seconds(rest: &str) -> Option<(DateTime<Utc>, Option<String>, &str)> {
+    let time = rest.get(..SECONDS_LEN)?;
+    let ext = rest.get(SECONDS_LEN..)?.strip_prefix('.')?;
+    let at = NaiveDateTime::parse_from_str(time, SECONDS_FORMAT).ok()?;
+    Some((at.and_utc(), None, ext))
 }
 
 #[cfg(test)]
@@ -87,23 +147,68 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn slugs_are_safe_names() {
+    fn slugs_keep_every_script_and_drop_punctuation() {
         assert_eq!(slugify("Production DB (main)"), "production-db-main");
-        assert_eq!(slugify("  --Ünïcode__name-- "), "n-code-name");
-        assert_eq!(slugify("!!!"), "source");
+        assert_eq!(slugify("  --Ünïcode__name-- "), "ünïcode-name");
+        assert_eq!(slugify("Продакшн"), "продакшн");
+        assert_eq!(slugify("日本"), "日本");
+        assert_ne!(slugify("Продакшн"), slugify("日本"));
+        assert_eq!(slugify("App"), slugify("app!"));
+        assert_eq!(slugify("!!!"), "");
+        assert_eq!(slugify(&"x".repeat(200)).chars().count(), MAX_SLUG_CHARS);
     }
 
     #[test]
-    fn keys_round_trip() {
-        let at = Utc.with_ymd_and_hms(2026, 11, 27, 3, 4, 5).unwrap();
+    fn keys_round_trip_and_sort_by_time() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 3, 4, 5).unwrap()
+            + chrono::Duration::milliseconds(123);
         let key = BackupKey::new("App DB", at, "sql");
-        assert_eq!(key.object(), "app-db/app-db-20261127T030405Z.sql.gz");
-        assert_eq!(key.manifest(), "app-db/app-db-20261127T030405Z.sql.gz.json");
-        assert_eq!(BackupKey::parse(&key.object()), Some(key));
+        let object = key.object();
+        let suffix = key.suffix.clone().unwrap();
+        assert_eq!(suffix.len(), 6);
         assert_eq!(
-            BackupKey::parse("app-db/app-db-20261127T030405Z.sql.gz.json"),
-            None
+            object,
+            format!("app-db/app-db-20261127T030405.123Z-{suffix}.sql.gz")
         );
+        assert_eq!(key.manifest(), format!("{object}.json"));
+        assert_eq!(BackupKey::parse(&object), Some(key.clone()));
+        let later = BackupKey::new("App DB", at + chrono::Duration::milliseconds(1), "sql");
+        assert!(later.object() > object);
+        assert_eq!(BackupKey::parse(&key.manifest()), None);
         assert_eq!(BackupKey::parse("app-db/notes.txt"), None);
+    }
+
+    #[test]
+    fn two_keys_of_one_instant_differ() {
+        let at = Utc::now();
+        let keys: std::collections::HashSet<String> = (0..50)
+            .map(|_| BackupKey::new("Demo", at, "sqlite").object())
+            .collect();
+        assert_eq!(keys.len(), 50);
+    }
+
+    #[test]
+    fn first_format_keys_still_parse() {
+        let key = BackupKey::parse("app-db/app-db-20261127T030405Z.sql.gz").unwrap();
+        assert_eq!(
+            key.taken_at,
+            Utc.with_ymd_and_hms(2026, 11, 27, 3, 4, 5).unwrap()
+        );
+        assert_eq!(key.suffix, None);
+        assert_eq!(key.object(), "app-db/app-db-20261127T030405Z.sql.gz");
+        assert_eq!(
+            BackupKey::parse("продакшн/продакшн-20261127T030405Z.sqlite.gz")
+                .unwrap()
+                .extension,
+            "sqlite"
+        );
+    }
+
+    #[test]
+    fn keys_outside_the_folder_layout_are_not_backups() {
+        assert_eq!(BackupKey::parse("a/b/b-20261127T030405Z.sql.gz"), None);
+        assert_eq!(BackupKey::parse("a/b-20261127T030405Z.sql.gz"), None);
+        assert_eq!(BackupKey::parse("a/a-20261127T030405Z.gz"), None);
+        assert_eq!(BackupKey::parse("a/a-20261127T030405.123Z-XYZ.sql.gz"), None);
     }
 }

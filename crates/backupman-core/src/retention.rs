@@ -122,11 +122,13 @@ pub async fn list_backups(
     source_label: &str,
 ) -> Result<Vec<StoredBackup>, DriveError> {
     let folder = BackupKey::source_folder(source_label);
+    let slug = folder.trim_end_matches('/');
     let objects = drive.list(&folder).await?;
     let names: HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     let mut out = Vec::new();
     for object in &objects {
-        let Some(key) = BackupKey::parse(&object.key) else {
+        // Only this source's own backups: never a file in a sub-folder or of another layout.
+        let Some(key) = BackupKey::parse(&object.key).filter(|k| k.source_slug == slug) else {
             continue;
         };
         let manifest_key = format!("{}.json", object.key);
@@ -153,6 +155,18 @@ pub async fn list_backups(
     Ok(out)
 }
 
+/// What applying retention to one source on one drive did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// The decision (empty when the listing could not be read).
+    pub plan: RetentionPlan,
+    /// Keys of the backups actually deleted, in order: when a deletion fails partway, exactly
+    /// those before it.
+    pub deleted: Vec<String>,
+    /// Why listing or deleting failed; nothing after the failure was attempted.
+    pub error: Option<DriveError>,
+}
+
 /// Plans and, unless `dry_run`, deletes. The object goes first, then its manifest: listings
 /// start from objects, so a leftover manifest is ignored, whereas an object left without its
 /// manifest would still count as a backup.
@@ -162,17 +176,33 @@ pub async fn apply(
     policy: Policy,
     now: DateTime<Utc>,
     dry_run: bool,
-) -> Result<RetentionPlan, DriveError> {
-    let backups = list_backups(drive, source_label).await?;
-    let plan = plan(&backups, policy, now);
-    if !dry_run {
-        for b in &plan.delete {
-            drive.delete(&b.key).await?;
-            drive.delete(&format!("{}.json", b.key)).await?;
-            tracing::info!(drive = drive.label(), key = %b.key, "retention deleted backup");
+) -> Applied {
+    let mut applied = Applied::default();
+    let backups = match list_backups(drive, source_label).await {
+        Ok(backups) => backups,
+        Err(err) => {
+            applied.error = Some(err);
+            return applied;
+        }
+    };
+    applied.plan = plan(&backups, policy, now);
+    if dry_run {
+        return applied;
+    }
+    for b in &applied.plan.delete {
+        if let Err(err) = drive.delete(&b.key).await {
+            applied.error = Some(err);
+            break;
+        }
+        // The backup is gone once its object is: count it, even if its manifest stays.
+        applied.deleted.push(b.key.clone());
+        tracing::info!(drive = drive.label(), key = %b.key, "retention deleted backup");
+        if let Err(err) = drive.delete(&format!("{}.json", b.key)).await {
+            applied.error = Some(err);
+            break;
         }
     }
-    Ok(plan)
+    applied
 }
 
 #[cfg(test)]

@@ -4,18 +4,42 @@ use std::fmt;
 use std::io::Read;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+/// Why a source produced no dump, so callers can tell a cancelled run from a broken database
+/// without reading the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SourceErrorKind {
+    /// The run was cancelled (Ctrl-C, SIGTERM, a server shutting down).
+    Cancelled,
+    /// Every drive failed, so the dump was stopped for lack of anywhere to go.
+    NoDriveLeft,
+    /// Anything else: the tool failed, the database refused, the dump could not be read.
+    Failed,
+}
 
 /// A source failure, phrased for a person (the dump tool's own stderr included).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct SourceError {
+    pub kind: SourceErrorKind,
     pub message: String,
 }
 
 impl SourceError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
+            kind: SourceErrorKind::Failed,
             message: message.into(),
+        }
+    }
+
+    /// The run was cancelled before the dump was complete.
+    pub fn cancelled() -> Self {
+        Self {
+            kind: SourceErrorKind::Cancelled,
+            message: "interrupted: the backup was cancelled".into(),
         }
     }
 }
@@ -25,6 +49,9 @@ impl SourceError {
 pub struct DumpStatus {
     /// Tool name and version (`pg_dump (PostgreSQL) 15.4`), recorded in the manifest.
     pub tool_version: Option<String>,
+    /// What a tool that succeeded still printed on stderr (notices, warnings): shown to the
+    /// operator, never a reason to fail the backup.
+    pub warnings: Option<String>,
 }
 
 /// A running dump: a blocking reader of the plain dump, and a way to learn afterwards
@@ -54,7 +81,11 @@ pub trait Source: Send + Sync + fmt::Debug {
         "sql"
     }
     /// Starts dumping. Called from async code; may block briefly to spawn the tool.
-    async fn start(&self) -> Result<Dump, SourceError>;
+    ///
+    /// Once `cancel` fires the source stops at once, even when its tool is blocked (waiting
+    /// on a lock, say): it kills the tool or stops its copy, so the reader ends and `finish`
+    /// returns. The engine then reports the run as cancelled.
+    async fn start(&self, cancel: CancellationToken) -> Result<Dump, SourceError>;
     /// Connects and checks the permissions a dump needs, without dumping.
     async fn check(&self) -> Result<(), SourceError>;
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use backupman_core::{
-    Drive, Dump, DumpStatus, Engine, LocalDrive, Manifest, Source, SourceError, check_gzip,
-    gzip_decoder,
+    CancellationToken, Drive, Dump, DumpStatus, Engine, LocalDrive, Manifest, Source,
+    SourceError, SourceErrorKind, check_gzip, gzip_decoder,
 };
 
 /// A source whose dump is the output of a shell command: a real child process with a real
@@ -31,7 +31,7 @@ impl Source for ShellSource {
     fn database(&self) -> String {
         "test".into()
     }
-    async fn start(&self) -> Result<Dump, SourceError> {
+    async fn start(&self, _cancel: CancellationToken) -> Result<Dump, SourceError> {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&self.script)
@@ -54,6 +54,7 @@ impl Source for ShellSource {
                 if status.success() {
                     Ok(DumpStatus {
                         tool_version: Some("sh".into()),
+                        warnings: None,
                     })
                 } else {
                     Err(SourceError::new(format!(
@@ -198,7 +199,7 @@ async fn a_source_that_cannot_start_stores_nothing() {
         fn database(&self) -> String {
             String::new()
         }
-        async fn start(&self) -> Result<Dump, SourceError> {
+        async fn start(&self, _cancel: CancellationToken) -> Result<Dump, SourceError> {
             Err(SourceError::new("database file not found"))
         }
         async fn check(&self) -> Result<(), SourceError> {
@@ -265,18 +266,19 @@ async fn local_drive_lists_reads_and_deletes_under_keys() {
 async fn cancelling_stops_an_endless_dump_and_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let drives: Vec<Arc<dyn Drive>> = vec![Arc::new(LocalDrive::new("A", tmp.path().join("a")))];
-    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let setter = flag.clone();
+    let token = CancellationToken::new();
+    let setter = token.clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        setter.store(true, std::sync::atomic::Ordering::Relaxed);
+        setter.cancel();
     });
     // Never ends by itself: only the cancellation can stop this backup.
     let report = Engine::new(1)
-        .with_cancel(flag)
+        .with_cancel(token)
         .backup(source("yes 'an endless dump line'"), &drives)
         .await;
     let failure = report.failure.expect("cancelled");
+    assert_eq!(failure.kind, SourceErrorKind::Cancelled);
     assert!(failure.message.contains("interrupted"), "{failure}");
     assert_eq!(
         files(tmp.path()),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backupman_config::SourceConfig;
-use backupman_core::{Dump, DumpStatus, Source, SourceError};
+use backupman_core::{CancellationToken, Dump, DumpStatus, Source, SourceError};
 use rusqlite::{Connection, OpenFlags};
 
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ impl Source for SqliteSource {
         "sqlite"
     }
 
-    async fn start(&self) -> Result<Dump, SourceError> {
+    async fn start(&self, _cancel: CancellationToken) -> Result<Dump, SourceError> {
         let this = self.clone();
         let (dir, file) = tokio::task::spawn_blocking(move || {
             let dir = tempfile::Builder::new()
@@ -127,6 +127,7 @@ impl Source for SqliteSource {
                 drop(dir);
                 Ok(DumpStatus {
                     tool_version: Some(format!("SQLite {version} (online backup API)")),
+                    warnings: None,
                 })
             }),
         })

@@ -46,7 +46,10 @@ pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
                 running
                     .wait(true)
                     .map_err(|e| SourceError::new(format!("source {label:?}: {e}")))?;
-                Ok(DumpStatus { tool_version })
+                Ok(DumpStatus {
+                    tool_version,
+                    warnings: None,
+                })
             }),
         })
     }
@@ -90,7 +93,10 @@ macro_rules! impl_source {
                 "sql"
             }
 
-            async fn start(&self) -> Result<::backupman_core::Dump, ::backupman_core::SourceError> {
+            async fn start(
+                &self,
+                _cancel: ::backupman_core::CancellationToken,
+            ) -> Result<::backupman_core::Dump, ::backupman_core::SourceError> {
                 $crate::tool_source::on_blocking_pool(
                     self,
                     <Self as $crate::tool_source::ToolSource>::STARTING,

@@ -51,40 +51,33 @@ pub async fn apply_one(
     dry_run: bool,
     quiet: bool,
 ) -> PruneJson {
-    let result = retention::apply(drive, source, policy, Utc::now(), dry_run).await;
-    let mut json = PruneJson {
-        source: source.to_owned(),
-        drive: drive.label().to_owned(),
-        ok: result.is_ok(),
-        error: None,
-        kept: Vec::new(),
-        deleted: Vec::new(),
+    let applied = retention::apply(drive, source, policy, Utc::now(), dry_run).await;
+    let deleted = if dry_run {
+        applied.plan.delete.iter().map(|b| b.key.clone()).collect()
+    } else {
+        applied.deleted.clone()
     };
-    match result {
-        Ok(plan) => {
-            let verb = if dry_run { "would delete" } else { "deleted" };
-            for b in &plan.delete {
-                if !quiet {
-                    eprintln!(
-                        "  retention {verb} {} → {}: {}",
-                        source,
-                        drive.label(),
-                        b.key
-                    );
-                }
-            }
-            json.kept = plan.keep.iter().map(|(b, _)| b.key.clone()).collect();
-            json.deleted = plan.delete.iter().map(|b| b.key.clone()).collect();
-        }
-        Err(err) => {
-            eprintln!(
-                "✘ retention {source} → {}: nothing deleted: {err}",
-                drive.label()
-            );
-            json.error = Some(err.to_string());
+    if !quiet {
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        for key in &deleted {
+            eprintln!("  retention {verb} {source} → {}: {key}", drive.label());
         }
     }
-    json
+    if let Some(err) = &applied.error {
+        let so_far = match deleted.len() {
+            0 => "nothing deleted".to_owned(),
+            n => format!("stopped after deleting {n} (listed above)"),
+        };
+        eprintln!("✘ retention {source} → {}: {so_far}: {err}", drive.label());
+    }
+    PruneJson {
+        source: source.to_owned(),
+        drive: drive.label().to_owned(),
+        ok: applied.error.is_none(),
+        error: applied.error.as_ref().map(ToString::to_string),
+        kept: applied.plan.keep.iter().map(|(b, _)| b.key.clone()).collect(),
+        deleted,
+    }
 }
 
 pub async fn prune(global: &Global, args: PruneArgs) -> color_eyre::Result<Outcome> {

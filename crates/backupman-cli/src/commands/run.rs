@@ -1,12 +1,11 @@
 //! `backupman run`: back up every selected source to every selected drive.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::signal::unix::{SignalKind, signal};
 
 use backupman_config::{Config, DriveConfig, SourceConfig};
-use backupman_core::{BackupReport, Drive, Engine};
+use backupman_core::{BackupReport, CancellationToken, Drive, Engine};
 use serde::Serialize;
 
 use crate::Outcome;
@@ -100,7 +99,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         sources: Vec::new(),
     };
     for cfg in selected_sources {
-        if interrupted.load(Ordering::Relaxed) {
+        if interrupted.is_cancelled() {
             eprintln!("✘ {}: not started, the run was interrupted", cfg.label);
             json.ok = false;
             continue;
@@ -176,11 +175,11 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     })
 }
 
-/// A flag raised by Ctrl-C or SIGTERM: the engine then abandons the dump and aborts every
-/// upload, so an interrupted run leaves no partial object and no open multipart upload. A
-/// second signal quits at once.
-fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
+/// A token cancelled by Ctrl-C or SIGTERM: the engine then kills the dump tool and aborts
+/// every upload, so an interrupted run leaves no partial object and no open multipart upload.
+/// A second signal quits at once.
+fn interrupt_flag() -> CancellationToken {
+    let flag = CancellationToken::new();
     let raised = flag.clone();
     tokio::spawn(async move {
         let Ok(mut term) = signal(SignalKind::terminate()) else {
@@ -200,7 +199,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
             eprintln!(
                 "interrupted: stopping the dump and aborting uploads (interrupt again to quit at once)"
             );
-            raised.store(true, Ordering::Relaxed);
+            raised.cancel();
         }
     });
     flag
