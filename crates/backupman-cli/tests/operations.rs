@@ -41,7 +41,13 @@ fn health_passes_on_a_working_setup_and_touches_nothing() {
         .collect();
     assert_eq!(
         checks,
-        ["write file", "read file", "list folder", "delete file"]
+        [
+            "write file",
+            "read file",
+            "list folder",
+            "delete file",
+            "incomplete uploads"
+        ]
     );
     assert!(
         run.stderr.contains("✔ source Demo (sqlite): can be dumped"),

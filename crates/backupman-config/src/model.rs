@@ -39,6 +39,9 @@ pub struct Config {
     pub retention: Option<RetentionConfig>,
     /// gzip level, 0–9 (default 6).
     pub compression_level: u32,
+    /// Uploads left incomplete by a killed run are discarded by the next `run` or `prune`
+    /// once this many hours old (`incomplete_uploads.abort_after_hours`, default 24).
+    pub abort_incomplete_after_hours: u32,
     /// Webhooks called after each run (`notifiers.webhook.endpoints`).
     pub webhooks: Vec<WebhookConfig>,
 }

@@ -17,6 +17,7 @@ pub(crate) struct RawConfig {
     pub drives: Option<Vec<S<RawDrive>>>,
     pub retention: Option<S<RawRetention>>,
     pub compression: Option<S<RawCompression>>,
+    pub incomplete_uploads: Option<S<RawIncompleteUploads>>,
     pub notifiers: Option<S<RawNotifiers>>,
     pub http: Option<S<IgnoredAny>>,
     pub database: Option<S<IgnoredAny>>,
@@ -95,6 +96,12 @@ pub(crate) struct RawCompression {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawIncompleteUploads {
+    pub abort_after_hours: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawNotifiers {
     pub webhook: Option<S<RawWebhook>>,
     pub email: Option<S<IgnoredAny>>,
@@ -132,6 +139,7 @@ pub(crate) fn parse(
             drives: None,
             retention: None,
             compression: None,
+            incomplete_uploads: None,
             notifiers: None,
             http: None,
             database: None,

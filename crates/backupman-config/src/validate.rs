@@ -163,6 +163,11 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
         Some(level) => level.value,
         None => 6,
     };
+    let abort_incomplete_after_hours = raw
+        .incomplete_uploads
+        .as_ref()
+        .and_then(|i| i.value.abort_after_hours.as_ref())
+        .map_or(DEFAULT_ABORT_INCOMPLETE_AFTER_HOURS, |h| h.value);
     let webhooks = raw
         .notifiers
         .as_ref()
@@ -191,11 +196,15 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
             drives: drives.into_iter().map(|(d, _)| d).collect(),
             retention,
             compression_level,
+            abort_incomplete_after_hours,
             webhooks,
         },
         warnings: c.warnings,
     })
 }
+
+/// A day: longer than any backup runs, so no upload still being written is discarded.
+const DEFAULT_ABORT_INCOMPLETE_AFTER_HOURS: u32 = 24;
 
 fn labels_of<T>(
     items: &[Spanned<T>],

@@ -216,6 +216,7 @@ impl Drive for LocalDrive {
                 required: true,
             });
         }
+        checks.push(crate::stale::health_check(self.incomplete_uploads().await));
         checks
     }
 }

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::compress::GzipCheck;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Format version of this manifest.
@@ -35,5 +37,100 @@ impl Manifest {
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+
+    /// The one check of a stored object against its manifest, used by `run --test-mode`,
+    /// `verify` and `restore` alike: what was read end to end (through the whole gzip stream)
+    /// must have the manifest's SHA-256, stored size and plain size.
+    pub fn check(&self, read: &GzipCheck) -> Result<(), Mismatch> {
+        if !self.sha256.eq_ignore_ascii_case(&read.sha256) {
+            return Err(Mismatch::Sha256 {
+                expected: self.sha256.clone(),
+                actual: read.sha256.clone(),
+            });
+        }
+        if self.compressed_size != read.compressed_size {
+            return Err(Mismatch::StoredSize {
+                expected: self.compressed_size,
+                actual: read.compressed_size,
+            });
+        }
+        if self.size != read.plain_size {
+            return Err(Mismatch::PlainSize {
+                expected: self.size,
+                actual: read.plain_size,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How a stored object differs from its manifest: it is not the backup that was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Mismatch {
+    #[error("its SHA-256 is {actual} but the manifest says {expected}")]
+    Sha256 { expected: String, actual: String },
+    #[error("it is {actual} bytes but the manifest says {expected}")]
+    StoredSize { expected: u64, actual: u64 },
+    #[error("it unpacks to {actual} bytes but the manifest says {expected}")]
+    PlainSize { expected: u64, actual: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            version: 1,
+            source: "S".into(),
+            provider: "sqlite".into(),
+            database: "d".into(),
+            key: "s/s-20261127T030405Z.sqlite.gz".into(),
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            size: 100,
+            compressed_size: 40,
+            sha256: "ab".repeat(32),
+            compression: "gzip-6".into(),
+            tool_version: None,
+            backupman_version: "0".into(),
+        }
+    }
+
+    #[test]
+    fn every_field_of_the_check_counts() {
+        let m = manifest();
+        let read = GzipCheck {
+            compressed_size: 40,
+            plain_size: 100,
+            sha256: "AB".repeat(32),
+        };
+        assert_eq!(m.check(&read), Ok(()));
+        let other_hash = GzipCheck {
+            sha256: "cd".repeat(32),
+            ..read.clone()
+        };
+        assert!(matches!(m.check(&other_hash), Err(Mismatch::Sha256 { .. })));
+        let longer = GzipCheck {
+            compressed_size: 41,
+            ..read.clone()
+        };
+        assert_eq!(
+            m.check(&longer),
+            Err(Mismatch::StoredSize {
+                expected: 40,
+                actual: 41
+            })
+        );
+        let shorter_plain = GzipCheck {
+            plain_size: 99,
+            ..read
+        };
+        assert!(matches!(
+            m.check(&shorter_plain),
+            Err(Mismatch::PlainSize { .. })
+        ));
     }
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::drive::{Drive, DriveError, IncompleteUpload};
+use crate::drive::{CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload};
 
 /// What one sweep of a drive found and did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -54,4 +54,36 @@ pub async fn sweep(drive: &dyn Drive, max_age: Duration, now: DateTime<Utc>) -> 
         }
     }
     out
+}
+
+/// The advisory `health` line about incomplete uploads, the same on every drive: a warning
+/// naming how many there are and the oldest, never a failure (backups still work).
+pub fn health_check(found: Result<Vec<IncompleteUpload>, DriveError>) -> CheckResult {
+    const CHECK: &str = "incomplete uploads";
+    let result = found.and_then(|found| {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let oldest = found
+            .iter()
+            .filter_map(|u| u.started_at)
+            .min()
+            .map(|at| format!(", the oldest from {}", at.format("%Y-%m-%d %H:%M UTC")))
+            .unwrap_or_default();
+        Err(DriveError::new(
+            DriveErrorKind::Other,
+            format!(
+                "{} incomplete upload(s) left by an interrupted run{oldest}",
+                found.len()
+            ),
+        )
+        .with_hint(
+            "the next `backupman run` or `backupman prune` discards those older than incomplete_uploads.abort_after_hours (24 by default)",
+        ))
+    });
+    CheckResult {
+        check: CHECK.into(),
+        result,
+        required: false,
+    }
 }

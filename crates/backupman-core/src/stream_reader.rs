@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::compress::{GzipCheck, check_gzip};
 use crate::drive::{ByteStream, Drive, DriveError, DriveErrorKind};
+use crate::manifest::{Manifest, Mismatch};
 
 /// A blocking reader over a drive stream. Read it from a blocking thread only.
 #[derive(Debug)]
@@ -63,6 +64,31 @@ impl Read for StreamReader {
     }
 }
 
+/// Why a stored object failed its check.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// It could not be read, or its gzip stream is truncated or corrupt
+    /// ([`DriveErrorKind::Integrity`]).
+    #[error("{0}")]
+    Read(#[from] DriveError),
+    /// It reads to its end but is not what its manifest describes.
+    #[error("damaged: {0}")]
+    Mismatch(#[from] Mismatch),
+}
+
+/// Reads an object back end to end and checks it against its manifest: what `run
+/// --test-mode`, `verify` and the MySQL/MariaDB restore's pre-check all do.
+pub async fn check_against_manifest(
+    drive: &dyn Drive,
+    key: &str,
+    manifest: &Manifest,
+) -> Result<GzipCheck, CheckError> {
+    let read = check_object(drive, key).await?;
+    manifest.check(&read)?;
+    Ok(read)
+}
+
 /// Reads an object back from a drive, hashing it and decoding its gzip stream to the end.
 pub async fn check_object(drive: &dyn Drive, key: &str) -> Result<GzipCheck, DriveError> {
     let reader = StreamReader::new(drive.read(key).await?);
@@ -72,7 +98,7 @@ pub async fn check_object(drive: &dyn Drive, key: &str) -> Result<GzipCheck, Dri
         .map_err(|e| {
             DriveError::new(
                 DriveErrorKind::Integrity,
-                format!("{key} is not an intact gzip stream: {e}"),
+                format!("damaged: {key} is not an intact gzip stream: {e}"),
             )
         })
 }

@@ -253,7 +253,7 @@ async fn local_drive_lists_reads_and_deletes_under_keys() {
     drop(upload);
     assert_eq!(files(&tmp.path().join("z")), Vec::<String>::new());
     let health = drive.health().await;
-    assert_eq!(health.len(), 4);
+    assert_eq!(health.len(), 5);
     assert!(health.iter().all(|c| c.result.is_ok()), "{health:?}");
     assert_eq!(
         drive.list("").await.unwrap().len(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use backupman_config::{Config, RetentionPolicy};
 use backupman_core::Drive;
 use backupman_core::retention::{self, Policy};
+use backupman_core::stale;
 use chrono::Utc;
 use serde::Serialize;
 
@@ -80,6 +81,31 @@ pub async fn apply_one(
     }
 }
 
+/// Discards incomplete uploads that a killed run left on each drive, once older than `hours`.
+/// Never fails the command: a store that does not let us list or abort them (the minimal
+/// IAM policy) only costs money, and the operator is told.
+pub async fn sweep_incomplete(drives: &[Arc<dyn Drive>], hours: u32, quiet: bool) {
+    let max_age = chrono::Duration::hours(i64::from(hours));
+    for drive in drives {
+        let swept = stale::sweep(drive.as_ref(), max_age, Utc::now()).await;
+        if !swept.discarded.is_empty() && !quiet {
+            eprintln!(
+                "✔ {}: discarded {} incomplete upload(s) older than {hours} h left by an interrupted run: {}",
+                drive.label(),
+                swept.discarded.len(),
+                swept.discarded.join(", ")
+            );
+        }
+        if let Some(err) = swept.error {
+            eprintln!(
+                "⚠ {}: incomplete uploads could not be cleaned up ({} remain): {err}",
+                drive.label(),
+                swept.remaining
+            );
+        }
+    }
+}
+
 pub async fn prune(global: &Global, args: PruneArgs) -> color_eyre::Result<Outcome> {
     let config = or_exit!(wiring::load_config(&global.config));
     let Some(policy) = policy(&config) else {
@@ -100,6 +126,14 @@ pub async fn prune(global: &Global, args: PruneArgs) -> color_eyre::Result<Outco
                 continue;
             }
         };
+        if !args.dry_run {
+            sweep_incomplete(
+                std::slice::from_ref(&drive),
+                config.abort_incomplete_after_hours,
+                global.quiet,
+            )
+            .await;
+        }
         for source in &config.sources {
             let json = apply_one(
                 drive.as_ref(),

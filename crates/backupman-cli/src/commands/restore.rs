@@ -1,6 +1,6 @@
 //! `backupman restore`: stream a backup from its drive into a database.
 
-use backupman_core::check_object;
+use backupman_core::check_against_manifest;
 use backupman_dump::restore::{RestoreOptions, RestoreTarget, restore_stream};
 
 use crate::Outcome;
@@ -73,17 +73,11 @@ pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<O
                 chosen.backup.key
             );
         }
-        let damaged = match check_object(chosen.drive.as_ref(), &chosen.backup.key).await {
-            Ok(check) if check.sha256 == manifest.sha256 => None,
-            Ok(check) => Some(format!(
-                "SHA-256 is {} but the manifest says {}",
-                check.sha256, manifest.sha256
-            )),
-            Err(err) => Some(err.to_string()),
-        };
-        if let Some(why) = damaged {
+        let checked =
+            check_against_manifest(chosen.drive.as_ref(), &chosen.backup.key, manifest).await;
+        if let Err(why) = checked {
             eprintln!(
-                "✘ restore failed: the backup is damaged ({why}); nothing was applied to {target}"
+                "✘ restore failed: the backup is not intact ({why}); nothing was applied to {target}"
             );
             return Ok(Outcome::Failed);
         }

@@ -30,6 +30,8 @@ pub struct SourceJson {
     pub ok: bool,
     pub key: String,
     pub error: Option<String>,
+    /// What the dump tool printed on stderr although it succeeded.
+    pub warnings: Option<String>,
     pub size: Option<u64>,
     pub compressed_size: Option<u64>,
     pub sha256: Option<String>,
@@ -84,6 +86,9 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         }
     }
 
+    if !args.test_mode {
+        prune::sweep_incomplete(&drives, config.abort_incomplete_after_hours, global.quiet).await;
+    }
     let started_at = chrono::Utc::now();
     let interrupted = interrupt_flag();
     let mut engine = Engine::new(config.compression_level).with_cancel(interrupted.clone());
@@ -140,6 +145,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
                     ok: false,
                     key: String::new(),
                     error: Some(err),
+                    warnings: None,
                     size: None,
                     compressed_size: None,
                     sha256: None,
@@ -223,18 +229,10 @@ async fn verify_and_delete(
         if outcome.result.is_err() {
             continue;
         }
-        let checked = match backupman_core::check_object(drive.as_ref(), &report.key).await {
-            Ok(check) if check.sha256 != manifest.sha256 => Err(format!(
-                "read back SHA-256 {} differs from the manifest's {}",
-                check.sha256, manifest.sha256
-            )),
-            Ok(check) if check.compressed_size != manifest.compressed_size => Err(format!(
-                "read back {} bytes, the manifest says {}",
-                check.compressed_size, manifest.compressed_size
-            )),
-            Ok(_) => Ok(()),
-            Err(err) => Err(err.to_string()),
-        };
+        let checked = backupman_core::check_against_manifest(drive.as_ref(), &report.key, manifest)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
         let deleted = async {
             drive.delete(&report.key).await?;
             drive.delete(&format!("{}.json", report.key)).await
@@ -306,6 +304,9 @@ fn summarise(report: &BackupReport, quiet: bool) {
     if let Some(failure) = &report.failure {
         eprintln!("✘ {}: dump failed: {failure}", report.source);
     }
+    if let Some(warnings) = &report.warnings {
+        eprintln!("⚠ {}: the dump tool warned: {warnings}", report.source);
+    }
     for outcome in &report.drives {
         match &outcome.result {
             Ok(stored) if !quiet => {
@@ -334,6 +335,7 @@ fn to_json(report: &BackupReport) -> SourceJson {
         ok: report.succeeded(),
         key: report.key.clone(),
         error: report.failure.as_ref().map(|f| f.to_string()),
+        warnings: report.warnings.clone(),
         size: report.manifest.as_ref().map(|m| m.size),
         compressed_size: report.manifest.as_ref().map(|m| m.compressed_size),
         sha256: report.manifest.as_ref().map(|m| m.sha256.clone()),

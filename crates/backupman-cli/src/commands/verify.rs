@@ -1,7 +1,7 @@
 //! `backupman verify`: download backups, check them against their manifests and their gzip
 //! streams to the end; with `--restore`, restore each into a scratch database too.
 
-use backupman_core::{DriveErrorKind, check_object};
+use backupman_core::check_against_manifest;
 use backupman_dump::restore::{
     RestoreOptions, RestoreTarget, create_database, drop_database, restore_stream, scratch_name,
     summarize,
@@ -119,25 +119,9 @@ async fn verify_one(f: &Found, restore: bool) -> Result<String, String> {
         .manifest
         .as_ref()
         .ok_or("no manifest beside it, so its SHA-256 cannot be checked")?;
-    let check = check_object(f.drive.as_ref(), &f.backup.key)
+    let check = check_against_manifest(f.drive.as_ref(), &f.backup.key, manifest)
         .await
-        .map_err(|e| match e.kind {
-            // A truncated or corrupt object: say so in the same words as a hash mismatch.
-            DriveErrorKind::Integrity => format!("damaged: {e}"),
-            _ => e.to_string(),
-        })?;
-    if check.sha256 != manifest.sha256 {
-        return Err(format!(
-            "damaged: SHA-256 is {} but the manifest says {}",
-            check.sha256, manifest.sha256
-        ));
-    }
-    if check.compressed_size != manifest.compressed_size || check.plain_size != manifest.size {
-        return Err(format!(
-            "damaged: {} bytes ({} uncompressed), the manifest says {} ({})",
-            check.compressed_size, check.plain_size, manifest.compressed_size, manifest.size
-        ));
-    }
+        .map_err(|e| e.to_string())?;
     let mut detail = format!(
         "SHA-256 and size match the manifest, gzip stream intact ({} bytes uncompressed)",
         check.plain_size
