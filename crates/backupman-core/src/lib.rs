@@ -52,6 +52,6 @@ pub use local::LocalDrive;
 pub use manifest::{Manifest, Mismatch};
 pub use naming::{BackupKey, slugify};
 pub use source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
-pub use tokio_util::sync::CancellationToken;
 pub use stream_reader::{CheckError, StreamReader, check_against_manifest, check_object};
+pub use tokio_util::sync::CancellationToken;
 pub use units::human_bytes;

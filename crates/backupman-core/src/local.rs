@@ -90,7 +90,13 @@ impl Drive for LocalDrive {
                 // A dump holds every row of the database: readable by the owner only.
                 .permissions(Permissions::from_mode(0o600))
                 .tempfile_in(&dir)
-                .map_err(|e| no_space_or(&dir, format!("cannot create a file in {}", dir.display()), e))?;
+                .map_err(|e| {
+                    no_space_or(
+                        &dir,
+                        format!("cannot create a file in {}", dir.display()),
+                        e,
+                    )
+                })?;
             Ok(Box::new(LocalUpload {
                 key,
                 file: Some(file),
@@ -168,7 +174,10 @@ impl Drive for LocalDrive {
         if !is_temp {
             return Err(DriveError::new(
                 DriveErrorKind::Other,
-                format!("refusing to discard {:?}: it is not a backupman temp file", upload.id),
+                format!(
+                    "refusing to discard {:?}: it is not a backupman temp file",
+                    upload.id
+                ),
             ));
         }
         self.delete(&upload.id).await
@@ -311,12 +320,9 @@ fn no_space_or(folder: &Path, context: String, err: std::io::Error) -> DriveErro
         let free = rustix::fs::statvfs(folder)
             .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
             .map_or_else(|_| "unknown".to_owned(), crate::human_bytes);
-        error.message = format!(
-            "{}; {free} free on {}",
-            error.message,
-            folder.display()
-        );
-        error = error.with_hint("free space on the drive's disk, or make retention keep fewer backups");
+        error.message = format!("{}; {free} free on {}", error.message, folder.display());
+        error =
+            error.with_hint("free space on the drive's disk, or make retention keep fewer backups");
     }
     error
 }
@@ -349,7 +355,10 @@ impl Upload for LocalUpload {
         })
         .await
         .map_err(|err| {
-            DriveError::new(DriveErrorKind::Other, format!("local drive task failed: {err}"))
+            DriveError::new(
+                DriveErrorKind::Other,
+                format!("local drive task failed: {err}"),
+            )
         })?;
         if let Err(e) = result {
             let context = format!("cannot write {}", file.path().display());
@@ -369,9 +378,13 @@ impl Upload for LocalUpload {
         let target = self.target.clone();
         let folder = self.folder().to_owned();
         blocking(move || {
-            file.as_file()
-                .sync_all()
-                .map_err(|e| no_space_or(&folder, format!("cannot fsync {}", file.path().display()), e))?;
+            file.as_file().sync_all().map_err(|e| {
+                no_space_or(
+                    &folder,
+                    format!("cannot fsync {}", file.path().display()),
+                    e,
+                )
+            })?;
             // No-clobber: fails when the key appeared meanwhile (another process, the same
             // key), and the temp file is then removed as it drops.
             file.persist_noclobber(&target).map_err(|e| {
@@ -397,12 +410,14 @@ impl Upload for LocalUpload {
 
     async fn abort(mut self: Box<Self>) -> Result<(), DriveError> {
         match self.file.take() {
-            Some(file) => blocking(move || {
-                let path = file.path().to_owned();
-                file.close()
-                    .map_err(|e| DriveError::io(format!("cannot remove {}", path.display()), e))
-            })
-            .await,
+            Some(file) => {
+                blocking(move || {
+                    let path = file.path().to_owned();
+                    file.close()
+                        .map_err(|e| DriveError::io(format!("cannot remove {}", path.display()), e))
+                })
+                .await
+            }
             None => Ok(()),
         }
     }

@@ -209,6 +209,9 @@ mod tests {
         assert_eq!(BackupKey::parse("a/b/b-20261127T030405Z.sql.gz"), None);
         assert_eq!(BackupKey::parse("a/b-20261127T030405Z.sql.gz"), None);
         assert_eq!(BackupKey::parse("a/a-20261127T030405Z.gz"), None);
-        assert_eq!(BackupKey::parse("a/a-20261127T030405.123Z-XYZ.sql.gz"), None);
+        assert_eq!(
+            BackupKey::parse("a/a-20261127T030405.123Z-XYZ.sql.gz"),
+            None
+        );
     }
 }

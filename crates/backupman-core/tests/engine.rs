@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use backupman_core::{
-    CancellationToken, Drive, Dump, DumpStatus, Engine, LocalDrive, Manifest, Source,
-    SourceError, SourceErrorKind, check_gzip, gzip_decoder,
+    CancellationToken, Drive, Dump, DumpStatus, Engine, LocalDrive, Manifest, Source, SourceError,
+    SourceErrorKind, check_gzip, gzip_decoder,
 };
 
 /// A source whose dump is the output of a shell command: a real child process with a real

@@ -76,7 +76,12 @@ pub async fn apply_one(
         drive: drive.label().to_owned(),
         ok: applied.error.is_none(),
         error: applied.error.as_ref().map(ToString::to_string),
-        kept: applied.plan.keep.iter().map(|(b, _)| b.key.clone()).collect(),
+        kept: applied
+            .plan
+            .keep
+            .iter()
+            .map(|(b, _)| b.key.clone())
+            .collect(),
         deleted,
     }
 }
