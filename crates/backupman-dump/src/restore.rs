@@ -415,9 +415,9 @@ fn restore_server<R: Read>(
         stderr,
     };
     let client_failed = |running: Streaming| {
-        let message = match running.wait(false) {
+        let message = match running.wait() {
             Err(message) => message,
-            Ok(()) => "the client stopped reading its input".to_owned(),
+            Ok(_) => "the client stopped reading its input".to_owned(),
         };
         RestoreError::Client {
             target: target.to_string(),
@@ -451,13 +451,11 @@ fn restore_server<R: Read>(
         });
     }
     drop(stdin);
-    running
-        .wait(false)
-        .map_err(|message| RestoreError::Client {
-            target: target.to_string(),
-            message,
-            transactional,
-        })?;
+    running.wait().map_err(|message| RestoreError::Client {
+        target: target.to_string(),
+        message,
+        transactional,
+    })?;
     Ok(pumped)
 }
 
