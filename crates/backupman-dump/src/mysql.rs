@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use backupman_config::{SourceConfig, SourceProvider};
-use backupman_core::{Dump, Source, SourceError};
+use backupman_core::{CancellationToken, Dump, Source, SourceError};
 
 use crate::restore::process::{find_tool, run_capture, tool_version};
 use crate::tool_source::{ToolSource, impl_source};
@@ -83,13 +83,13 @@ impl ToolSource for MysqlSource {
         &self.cfg
     }
 
-    fn start_blocking(&self) -> Result<Dump, SourceError> {
+    fn start_blocking(&self, cancel: CancellationToken) -> Result<Dump, SourceError> {
         let tool = self.tool()?;
         let version = tool_version(&tool);
         let args = self.dump_args(version.as_deref());
         tracing::debug!(source = %self.cfg.label, tool = %tool.display(), ?args, "spawning dump tool");
-        let mut cmd = self.command(&tool, args);
-        self.spawn_dump(&mut cmd, version)
+        let cmd = self.command(&tool, args);
+        self.spawn_dump(cmd, version, cancel)
     }
 
     fn check_blocking(&self) -> Result<(), SourceError> {

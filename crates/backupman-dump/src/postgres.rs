@@ -11,11 +11,13 @@
 //! `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGSSLMODE`), so the password never appears on a
 //! command line and a database name is never parsed as an option or connection string.
 
+use std::env;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use backupman_config::{SourceConfig, SourceProvider};
-use backupman_core::{Dump, SourceError};
+use backupman_core::{CancellationToken, Dump, SourceError};
 
 use crate::restore::process::{find_companion, find_tool, run_capture, tool_version};
 use crate::tool_source::{ToolSource, impl_source};
@@ -90,11 +92,12 @@ impl PostgresSource {
     }
 
     /// Fails, with the fix, when `pg_dump` is older than the server (it would refuse anyway,
-    /// with a less helpful message).
-    fn check_versions(&self, tool: &Path) -> Result<Option<String>, SourceError> {
+    /// with a less helpful message). Returns the tool's version and the server's version
+    /// number (when `psql` could ask).
+    fn check_versions(&self, tool: &Path) -> Result<(Option<String>, Option<u32>), SourceError> {
         let version = tool_version(tool);
         let Some(server) = self.server_version_num()? else {
-            return Ok(version);
+            return Ok((version, None));
         };
         let server_major = if server >= 100_000 {
             server / 10_000
@@ -111,7 +114,7 @@ impl PostgresSource {
                 version.as_deref().unwrap_or("pg_dump"),
             )));
         }
-        Ok(version)
+        Ok((version, Some(server)))
     }
 }
 
@@ -122,13 +125,22 @@ impl ToolSource for PostgresSource {
         &self.cfg
     }
 
-    fn start_blocking(&self) -> Result<Dump, SourceError> {
+    fn start_blocking(&self, cancel: CancellationToken) -> Result<Dump, SourceError> {
         let tool = self.pg_dump()?;
-        let tool_version = self.check_versions(&tool)?;
+        let (tool_version, server) = self.check_versions(&tool)?;
         let mut cmd = self.command(&tool);
+        if server.is_some_and(|v| v >= 140_000) {
+            // A backend waiting on a lock does not notice that its client was killed (a
+            // cancelled run) and would hold its place in the lock queue until it got the lock;
+            // with this it checks the connection and ends. Older servers reject the setting.
+            cmd.env(
+                "PGOPTIONS",
+                with_connection_check(env::var_os("PGOPTIONS").as_deref()),
+            );
+        }
         cmd.args(self.dump_args());
         tracing::debug!(source = %self.cfg.label, tool = %tool.display(), args = ?self.dump_args(), "spawning pg_dump");
-        self.spawn_dump(&mut cmd, tool_version)
+        self.spawn_dump(cmd, tool_version, cancel)
     }
 
     fn check_blocking(&self) -> Result<(), SourceError> {
@@ -154,6 +166,17 @@ impl ToolSource for PostgresSource {
         run_capture(&mut cmd, None).map_err(|e| self.error(e))?;
         Ok(())
     }
+}
+
+/// `PGOPTIONS` for `pg_dump`: the caller's own, plus a check of the client connection every
+/// second while a query runs (PostgreSQL 14+).
+fn with_connection_check(existing: Option<&OsStr>) -> OsString {
+    let mut options = existing.map(OsStr::to_owned).unwrap_or_default();
+    if !options.is_empty() {
+        options.push(" ");
+    }
+    options.push("-c client_connection_check_interval=1000");
+    options
 }
 
 /// Relations in user schemas the current user may not SELECT from.
@@ -276,6 +299,18 @@ mod tests {
             );
         }
         assert!(!format!("{source:?}").contains("s3cret-pw"));
+    }
+
+    #[test]
+    fn the_connection_check_joins_the_callers_options() {
+        assert_eq!(
+            with_connection_check(None),
+            "-c client_connection_check_interval=1000"
+        );
+        assert_eq!(
+            with_connection_check(Some(OsStr::new("-c search_path=app"))),
+            "-c search_path=app -c client_connection_check_interval=1000"
+        );
     }
 
     #[test]

@@ -415,9 +415,9 @@ fn restore_server<R: Read>(
         stderr,
     };
     let client_failed = |running: Streaming| {
-        let message = match running.wait(false) {
+        let message = match running.wait() {
             Err(message) => message,
-            Ok(()) => "the client stopped reading its input".to_owned(),
+            Ok(_) => "the client stopped reading its input".to_owned(),
         };
         RestoreError::Client {
             target: target.to_string(),
@@ -451,13 +451,11 @@ fn restore_server<R: Read>(
         });
     }
     drop(stdin);
-    running
-        .wait(false)
-        .map_err(|message| RestoreError::Client {
-            target: target.to_string(),
-            message,
-            transactional,
-        })?;
+    running.wait().map_err(|message| RestoreError::Client {
+        target: target.to_string(),
+        message,
+        transactional,
+    })?;
     Ok(pumped)
 }
 
@@ -511,16 +509,29 @@ fn restore_sqlite<R: Read>(
         .map_err(io_err(format!("cannot write {}", temp.0.display())))?;
     drop(file);
     check_sqlite_file(&temp.0)?;
+    // Journals of the replaced database would be replayed onto the new one, so they go first:
+    // one that cannot be removed stops the restore before the target is touched.
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        match fs::remove_file(&side) {
+            Err(cause) if cause.kind() != io::ErrorKind::NotFound => {
+                return Err(RestoreError::Io {
+                    context: format!(
+                        "cannot remove the stale journal {}, so the database was not replaced",
+                        side.display()
+                    ),
+                    cause,
+                });
+            }
+            _ => {}
+        }
+    }
     fs::rename(&temp.0, path).map_err(io_err(format!(
         "cannot move the restored database to {}",
         path.display()
     )))?;
-    // Journals of the replaced database would be replayed onto the new one.
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let _ = fs::remove_file(PathBuf::from(side));
-    }
     if let Ok(dir) = File::open(&dir) {
         let _ = dir.sync_all();
     }
@@ -1126,6 +1137,79 @@ mod tests {
             ..right
         };
         restore(&packed[..], &target, &forced).unwrap();
+    }
+
+    /// A path beside `path` with `suffix` added to its name (`app.db` → `app.db-wal`).
+    fn beside(path: &Path, suffix: &str) -> PathBuf {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        PathBuf::from(side)
+    }
+
+    fn forced() -> RestoreOptions {
+        RestoreOptions {
+            expected_sha256: None,
+            force: true,
+        }
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_removed_stops_the_restore_before_the_target_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let packed = gz(&sqlite_file(dir.path()));
+        let target_path = dir.path().join("live.db");
+        let live = rusqlite::Connection::open(&target_path).unwrap();
+        live.execute_batch("CREATE TABLE kept(x); INSERT INTO kept VALUES ('original');")
+            .unwrap();
+        drop(live);
+        let original = fs::read(&target_path).unwrap();
+        // Root may delete any file, so what cannot be removed is a non-empty directory.
+        let wal = beside(&target_path, "-wal");
+        fs::create_dir(&wal).unwrap();
+        fs::write(wal.join("inside"), b"x").unwrap();
+
+        let err = restore(
+            &packed[..],
+            &RestoreTarget::Sqlite(target_path.clone()),
+            &forced(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, RestoreError::Io { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains(&wal.display().to_string()), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+        assert_eq!(fs::read(&target_path).unwrap(), original);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["live.db", "live.db-wal", "src.db"],
+            "no temp file remains"
+        );
+    }
+
+    #[test]
+    fn stale_journals_beside_the_target_are_removed_by_a_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let packed = gz(&sqlite_file(dir.path()));
+        let target_path = dir.path().join("live.db");
+        fs::write(&target_path, b"the old database").unwrap();
+        for suffix in ["-wal", "-shm", "-journal"] {
+            fs::write(
+                beside(&target_path, suffix),
+                b"stale pages of the old database",
+            )
+            .unwrap();
+        }
+        let target = RestoreTarget::Sqlite(target_path.clone());
+        restore(&packed[..], &target, &forced()).unwrap();
+        for suffix in ["-wal", "-shm", "-journal"] {
+            assert!(!beside(&target_path, suffix).exists(), "{suffix} remains");
+        }
+        assert_eq!(summarize(&target).unwrap().rows_of("t"), Some(2));
     }
 
     #[tokio::test]

@@ -3,7 +3,8 @@
 //!
 //! The backup API writes into another database, so the copy is staged in a private temporary
 //! folder and removed as soon as the stream is read: disk use is one database size, memory
-//! stays flat.
+//! stays flat. A cancelled run stops the copy (between backup steps, and while waiting for a
+//! writer's lock) and removes the folder.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ use rusqlite::{Connection, OpenFlags};
 pub struct SqliteSource {
     label: String,
     path: PathBuf,
+    /// Where the copy is staged; the system's temporary folder when `None`.
+    staging: Option<PathBuf>,
 }
 
 impl SqliteSource {
@@ -25,7 +28,15 @@ impl SqliteSource {
         Self {
             label: label.into(),
             path: path.into(),
+            staging: None,
         }
+    }
+
+    /// Stages copies in `dir`, so a test can see what is left there.
+    #[cfg(test)]
+    fn staging_in(mut self, dir: &Path) -> Self {
+        self.staging = Some(dir.to_owned());
+        self
     }
 
     pub fn from_config(cfg: &SourceConfig) -> Result<Self, SourceError> {
@@ -61,7 +72,21 @@ impl SqliteSource {
 
     /// Copies the live database into `target` with the online backup API.
     pub fn snapshot_to(&self, target: &Path) -> Result<(), SourceError> {
+        self.snapshot_unless_cancelled(target, &CancellationToken::new())
+    }
+
+    /// [`SqliteSource::snapshot_to`], stopped with [`SourceError::cancelled`] once `cancel`
+    /// fires.
+    fn snapshot_unless_cancelled(
+        &self,
+        target: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<(), SourceError> {
         let conn = self.open()?;
+        // The step loop below waits for a writer's lock itself, so that it sees a cancelled
+        // run; SQLite's own busy handler would sleep through it.
+        conn.busy_timeout(Duration::ZERO)
+            .map_err(|e| self.error("cannot configure", e))?;
         let mut dest =
             Connection::open(target).map_err(|e| self.error("cannot stage copy of", e))?;
         {
@@ -70,6 +95,9 @@ impl SqliteSource {
             // Copying every page in one step holds one read transaction for the whole copy,
             // so the result is one consistent snapshot even while writers carry on.
             loop {
+                if cancel.is_cancelled() {
+                    return Err(SourceError::cancelled());
+                }
                 match backup.step(-1) {
                     Ok(rusqlite::backup::StepResult::Done) => break,
                     Ok(_) => std::thread::sleep(Duration::from_millis(50)),
@@ -105,15 +133,20 @@ impl Source for SqliteSource {
         "sqlite"
     }
 
-    async fn start(&self, _cancel: CancellationToken) -> Result<Dump, SourceError> {
+    async fn start(&self, cancel: CancellationToken) -> Result<Dump, SourceError> {
         let this = self.clone();
         let (dir, file) = tokio::task::spawn_blocking(move || {
+            if cancel.is_cancelled() {
+                return Err(SourceError::cancelled());
+            }
+            let root = this.staging.clone().unwrap_or_else(std::env::temp_dir);
+            // Dropped, and so removed, on every early return below.
             let dir = tempfile::Builder::new()
                 .prefix("backupman-sqlite-")
-                .tempdir()
+                .tempdir_in(root)
                 .map_err(|e| SourceError::new(format!("cannot create a temporary folder: {e}")))?;
             let copy = dir.path().join("snapshot.sqlite");
-            this.snapshot_to(&copy)?;
+            this.snapshot_unless_cancelled(&copy, &cancel)?;
             let file = File::open(&copy)
                 .map_err(|e| SourceError::new(format!("cannot read the staged copy: {e}")))?;
             Ok::<_, SourceError>((dir, file))
@@ -145,5 +178,112 @@ impl Source for SqliteSource {
         })
         .await
         .map_err(|e| SourceError::new(format!("sqlite check task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::io::Read;
+    use std::time::Instant;
+
+    use backupman_core::SourceErrorKind;
+
+    use super::*;
+
+    fn database(dir: &Path) -> PathBuf {
+        let path = dir.join("app.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+             INSERT INTO t(v) VALUES ('a'), ('b'), ('c');",
+        )
+        .unwrap();
+        path
+    }
+
+    fn entries(dir: &Path) -> Vec<PathBuf> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dump_streams_the_copy_and_removes_it_when_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = tempfile::tempdir().unwrap();
+        let source = SqliteSource::new("app", database(dir.path())).staging_in(staging.path());
+        let Dump { mut reader, finish } = source.start(CancellationToken::new()).await.unwrap();
+        let mut copy = Vec::new();
+        reader.read_to_end(&mut copy).unwrap();
+        drop(reader);
+        finish().unwrap();
+        assert!(copy.starts_with(b"SQLite format 3\0"));
+        assert_eq!(entries(staging.path()), Vec::<PathBuf>::new());
+
+        let restored = dir.path().join("copy.db");
+        fs::write(&restored, &copy).unwrap();
+        let conn = Connection::open(&restored).unwrap();
+        let values: String = conn
+            .query_row("SELECT group_concat(v, ',') FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(values, "a,b,c");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelling_stops_a_copy_waiting_for_a_writer_and_removes_the_staged_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = tempfile::tempdir().unwrap();
+        let path = database(dir.path());
+        // A writer holding the exclusive lock: the copy cannot read a page until it commits.
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("BEGIN EXCLUSIVE; INSERT INTO t(v) VALUES ('d');")
+            .unwrap();
+
+        let cancel = CancellationToken::new();
+        let source = SqliteSource::new("app", &path).staging_in(staging.path());
+        let running = tokio::spawn({
+            let cancel = cancel.clone();
+            async move { source.start(cancel).await }
+        });
+        let waited = Instant::now();
+        while entries(staging.path()).is_empty() {
+            assert!(
+                waited.elapsed() < Duration::from_secs(10),
+                "no copy was staged"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The copy is waiting for the lock now; give it a few rounds of its step loop.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !running.is_finished(),
+            "the copy should still wait for the writer"
+        );
+        let cancelled_at = Instant::now();
+        cancel.cancel();
+        let err = tokio::time::timeout(Duration::from_secs(5), running)
+            .await
+            .expect("the copy stops within seconds of cancelling")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind, SourceErrorKind::Cancelled, "{err}");
+        assert!(cancelled_at.elapsed() < Duration::from_secs(1));
+        assert_eq!(entries(staging.path()), Vec::<PathBuf>::new());
+        writer.execute_batch("COMMIT").unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_cancelled_before_the_start_stages_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = tempfile::tempdir().unwrap();
+        let source = SqliteSource::new("app", database(dir.path())).staging_in(staging.path());
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let err = source.start(cancel).await.unwrap_err();
+        assert_eq!(err.kind, SourceErrorKind::Cancelled, "{err}");
+        assert_eq!(entries(staging.path()), Vec::<PathBuf>::new());
     }
 }

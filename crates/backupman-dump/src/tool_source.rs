@@ -1,6 +1,7 @@
 //! What the sources that run a dump tool (PostgreSQL, MySQL/MariaDB) share: spawning the tool
-//! with its stdout as the dump, and a [`Source`](backupman_core::Source) implementation that
-//! runs their blocking work on tokio's blocking pool.
+//! with its stdout as the dump, killed when the run is cancelled, and a
+//! [`Source`](backupman_core::Source) implementation that runs their blocking work on tokio's
+//! blocking pool.
 //!
 //! A blanket `impl<T: ToolSource> Source for T` is not allowed (`Source` belongs to another
 //! crate), so [`impl_source!`] writes that implementation for each source instead.
@@ -9,7 +10,7 @@ use std::fmt;
 use std::process::Command;
 
 use backupman_config::SourceConfig;
-use backupman_core::{Dump, DumpStatus, SourceError};
+use backupman_core::{CancellationToken, Dump, DumpStatus, SourceError};
 
 use crate::restore::process;
 
@@ -20,8 +21,9 @@ pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
 
     fn cfg(&self) -> &SourceConfig;
 
-    /// Finds the tool and spawns it (blocking): `Source::start`.
-    fn start_blocking(&self) -> Result<Dump, SourceError>;
+    /// Finds the tool and spawns it with [`ToolSource::spawn_dump`] (blocking):
+    /// `Source::start`.
+    fn start_blocking(&self, cancel: CancellationToken) -> Result<Dump, SourceError>;
 
     /// Connects and checks the permissions a dump needs (blocking): `Source::check`.
     fn check_blocking(&self) -> Result<(), SourceError>;
@@ -31,24 +33,30 @@ pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
         SourceError::new(format!("source {:?}: {message}", self.cfg().label))
     }
 
-    /// Spawns `cmd`, whose stdout is the dump. Finishing the dump waits for the tool, fails
-    /// as it failed, and reports `tool_version`.
+    /// Spawns `cmd`, whose stdout is the dump, killed as soon as `cancel` fires. Finishing the
+    /// dump waits for the tool and fails as it failed; a tool that succeeded but printed on
+    /// stderr passes that text on as `warnings`. Call it on tokio's blocking pool.
     fn spawn_dump(
         &self,
-        cmd: &mut Command,
+        cmd: Command,
         tool_version: Option<String>,
+        cancel: CancellationToken,
     ) -> Result<Dump, SourceError> {
-        let (running, stdout) = process::spawn_reading(cmd).map_err(|e| self.error(e))?;
+        // Work done before the spawn (version checks) may have outlasted the run.
+        if cancel.is_cancelled() {
+            return Err(SourceError::cancelled());
+        }
+        let (running, stdout) = process::spawn_watched(cmd, cancel).map_err(|e| self.error(e))?;
         let label = self.cfg().label.clone();
         Ok(Dump {
             reader: Box::new(stdout),
             finish: Box::new(move || {
-                running
-                    .wait(true)
+                let stderr = running
+                    .wait()
                     .map_err(|e| SourceError::new(format!("source {label:?}: {e}")))?;
                 Ok(DumpStatus {
                     tool_version,
-                    warnings: None,
+                    warnings: (!stderr.is_empty()).then_some(stderr),
                 })
             }),
         })
@@ -60,7 +68,7 @@ pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
 pub(crate) async fn on_blocking_pool<S: ToolSource, T: Send + 'static>(
     source: &S,
     what: &str,
-    work: fn(&S) -> Result<T, SourceError>,
+    work: impl FnOnce(&S) -> Result<T, SourceError> + Send + 'static,
 ) -> Result<T, SourceError> {
     let this = source.clone();
     tokio::task::spawn_blocking(move || work(&this))
@@ -95,12 +103,14 @@ macro_rules! impl_source {
 
             async fn start(
                 &self,
-                _cancel: ::backupman_core::CancellationToken,
+                cancel: ::backupman_core::CancellationToken,
             ) -> Result<::backupman_core::Dump, ::backupman_core::SourceError> {
                 $crate::tool_source::on_blocking_pool(
                     self,
                     <Self as $crate::tool_source::ToolSource>::STARTING,
-                    <Self as $crate::tool_source::ToolSource>::start_blocking,
+                    move |this: &Self| {
+                        $crate::tool_source::ToolSource::start_blocking(this, cancel)
+                    },
                 )
                 .await
             }

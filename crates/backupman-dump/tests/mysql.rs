@@ -5,9 +5,10 @@
 mod common;
 
 use std::fs;
+use std::time::Duration;
 
 use backupman_config::Secret;
-use backupman_core::Source;
+use backupman_core::{CancellationToken, Source};
 use backupman_dump::mysql::MysqlSource;
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
@@ -299,4 +300,96 @@ async fn a_dump_killed_mid_stream_stores_nothing() {
     let db = MyDb::create("my_killed");
     db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_50000;");
     killed_dump_stores_nothing(db.config(), "mariadb-dump", MysqlSource::new).await;
+}
+
+/// Sessions on `db` running a statement of the dump tool (they all carry its hint
+/// `SQL_NO_CACHE`), counted with `extra` conditions.
+fn dump_sessions(db: &MyDb, extra: &str) -> u64 {
+    my(
+        None,
+        &format!(
+            "SELECT count(*) FROM information_schema.processlist \
+             WHERE db = '{}' AND info LIKE '%SQL_NO_CACHE%' {extra}",
+            db.name
+        ),
+    )
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn cancelling_kills_a_dump_blocked_on_a_table_lock_and_stores_nothing() {
+    let db = MyDb::create("my_cancel");
+    db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB; INSERT INTO t VALUES (1, 'one');");
+    let holder = OpenSession::my(&db.name, "LOCK TABLES t WRITE;");
+    let locked = format!("SHOW OPEN TABLES FROM `{}` WHERE In_use > 0", db.name);
+    eventually("the table lock to be held", Duration::from_secs(10), || {
+        !my(None, &locked).trim().is_empty()
+    })
+    .await;
+
+    let store = LocalStore::new();
+    let cancel = CancellationToken::new();
+    let running = store.backup_in_background(MysqlSource::new(&db.config()), cancel.clone());
+    eventually(
+        "the dump to wait on the table lock",
+        Duration::from_secs(30),
+        || dump_sessions(&db, "AND state = 'Waiting for table metadata lock'") == 1,
+    )
+    .await;
+    let took = cancel_and_expect_nothing_stored(&store, &cancel, running).await;
+    let gone = eventually("the dump's session to end", Duration::from_secs(5), || {
+        dump_sessions(&db, "") == 0
+    })
+    .await;
+    eprintln!("cancel → backup ended: {took:?}; the dump's session gone {gone:?} later");
+
+    assert!(
+        !my(None, &locked).trim().is_empty(),
+        "the holder keeps its lock"
+    );
+    drop(holder);
+    assert_eq!(db.sql("SELECT v FROM t").trim(), "one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn a_dump_that_succeeds_but_warns_is_stored_and_one_that_exits_1_fails() {
+    let db = MyDb::create("my_warn");
+    db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_3000;");
+    let rows = "SELECT COUNT(*), MD5(GROUP_CONCAT(id, v ORDER BY id SEPARATOR ',')) FROM t";
+    let expected = db.sql(rows);
+    let tools = tempfile::tempdir().unwrap();
+    let mut cfg = db.config();
+    cfg.dump_tool = Some(dump_tool_then(
+        tools.path(),
+        "mariadb-dump",
+        "echo 'mariadb-dump: Warning: simulated notice from a wrapper' >&2; exit 0",
+    ));
+    let store = LocalStore::new();
+    let report = store.backup(MysqlSource::new(&cfg)).await;
+    let (object, sha) = stored_and_checked(&report, &store);
+    assert_eq!(
+        report.warnings.as_deref(),
+        Some("mariadb-dump: Warning: simulated notice from a wrapper")
+    );
+    let copy = MyDb::reserve("my_warn_copy");
+    restore_into_new(&cfg, &copy.name, &object, &sha);
+    assert_eq!(copy.sql(rows), expected);
+
+    let tools = tempfile::tempdir().unwrap();
+    cfg.dump_tool = Some(dump_tool_then(
+        tools.path(),
+        "mariadb-dump",
+        "echo 'mariadb-dump: simulated failure' >&2; exit 1",
+    ));
+    let store = LocalStore::new();
+    let report = store.backup(MysqlSource::new(&cfg)).await;
+    failed_leaving_nothing(
+        &report,
+        &store,
+        "mariadb-dump failed (exit status 1): mariadb-dump: simulated failure",
+    );
 }

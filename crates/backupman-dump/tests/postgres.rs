@@ -5,8 +5,9 @@
 mod common;
 
 use std::fs;
+use std::time::Duration;
 
-use backupman_core::Source;
+use backupman_core::{CancellationToken, Source};
 use backupman_dump::postgres::PostgresSource;
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
@@ -311,4 +312,114 @@ async fn check_names_tables_the_user_cannot_read() {
         "{err}"
     );
     assert!(!err.message.contains("open_t"), "{err}");
+}
+
+/// Backends of `db` whose client calls itself `pg_dump`, counted with `extra` conditions.
+fn pg_dump_backends(db: &PgDb, extra: &str) -> u64 {
+    pg(
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = '{}' AND application_name = 'pg_dump' {extra}",
+            db.name
+        ),
+    )
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn cancelling_kills_a_pg_dump_blocked_on_a_lock_and_stores_nothing() {
+    let db = PgDb::create("pg_cancel");
+    db.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one');");
+    // Another session holds the table in an open transaction: pg_dump's own LOCK TABLE waits.
+    let holder = OpenSession::pg(&db.name, "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;");
+    eventually("the lock to be held", Duration::from_secs(10), || {
+        db.sql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = 't' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+        )
+        .trim()
+            == "1"
+    })
+    .await;
+
+    let store = LocalStore::new();
+    let cancel = CancellationToken::new();
+    let running = store.backup_in_background(PostgresSource::new(&db.config()), cancel.clone());
+    eventually(
+        "pg_dump to wait on the lock",
+        Duration::from_secs(30),
+        || pg_dump_backends(&db, "AND wait_event_type = 'Lock'") == 1,
+    )
+    .await;
+    let took = cancel_and_expect_nothing_stored(&store, &cancel, running).await;
+    let gone = eventually("pg_dump's backend to end", Duration::from_secs(5), || {
+        pg_dump_backends(&db, "") == 0
+    })
+    .await;
+    eprintln!("cancel → backup ended: {took:?}; pg_dump's backend gone {gone:?} later");
+
+    // Only pg_dump was killed: the holder's session is still there, holding its lock.
+    assert_eq!(
+        db.sql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                WHERE c.relname = 't' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+        )
+        .trim(),
+        "1"
+    );
+    drop(holder);
+    assert_eq!(db.sql("SELECT v FROM t").trim(), "one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn a_pg_dump_that_succeeds_but_warns_is_stored_and_its_warning_reported() {
+    let db = PgDb::create("pg_warn");
+    db.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 3000) g;");
+    let rows = "SELECT count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY id)) FROM t";
+    let expected = db.sql(rows);
+    let tools = tempfile::tempdir().unwrap();
+    let mut cfg = db.config();
+    cfg.dump_tool = Some(dump_tool_then(
+        tools.path(),
+        "pg_dump",
+        "echo '  pg_dump: warning: simulated notice from a wrapper  ' >&2; exit 0",
+    ));
+
+    let store = LocalStore::new();
+    let report = store.backup(PostgresSource::new(&cfg)).await;
+    let (object, sha) = stored_and_checked(&report, &store);
+    assert_eq!(
+        report.warnings.as_deref(),
+        Some("pg_dump: warning: simulated notice from a wrapper")
+    );
+    let copy = PgDb::reserve("pg_warn_copy");
+    restore_into_new(&cfg, &copy.name, &object, &sha);
+    assert_eq!(copy.sql(rows), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn a_pg_dump_that_exits_1_after_a_whole_dump_fails_with_its_stderr() {
+    let db = PgDb::create("pg_exit1");
+    db.sql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let tools = tempfile::tempdir().unwrap();
+    let mut cfg = db.config();
+    cfg.dump_tool = Some(dump_tool_then(
+        tools.path(),
+        "pg_dump",
+        "echo 'pg_dump: error: simulated failure' >&2; exit 1",
+    ));
+    let store = LocalStore::new();
+    let report = store.backup(PostgresSource::new(&cfg)).await;
+    failed_leaving_nothing(
+        &report,
+        &store,
+        "pg_dump failed (exit status 1): pg_dump: error: simulated failure",
+    );
+    assert_eq!(report.warnings, None);
 }

@@ -1,16 +1,21 @@
 //! Running the native client tools (`pg_dump`, `psql`, `mariadb-dump`, `mariadb`, ...):
 //! finding them, passing secrets through the environment, draining stderr on a thread so a
-//! chatty tool never blocks, and turning an exit status plus stderr into one message.
-//! Shared by the dump sources and by restore.
+//! chatty tool never blocks, killing a dump tool the moment its run is cancelled, and turning
+//! an exit status plus stderr into one message. Shared by the dump sources and by restore.
 
 use std::env;
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
+
+use backupman_core::CancellationToken;
+use tokio::sync::oneshot;
 
 /// How much of a tool's stderr is kept for the error message.
 const STDERR_LIMIT: usize = 64 * 1024;
@@ -112,9 +117,13 @@ pub(crate) struct StderrDrain(Option<JoinHandle<String>>);
 
 impl StderrDrain {
     pub(crate) fn start(child: &mut Child) -> Self {
-        let Some(mut pipe) = child.stderr.take() else {
-            return Self(None);
-        };
+        match child.stderr.take() {
+            Some(pipe) => Self::of(pipe),
+            None => Self(None),
+        }
+    }
+
+    fn of(mut pipe: impl Read + Send + 'static) -> Self {
         let handle = std::thread::Builder::new()
             .name("backupman-stderr".into())
             .spawn(move || {
@@ -151,7 +160,7 @@ impl StderrDrain {
     }
 }
 
-/// A spawned tool whose stdout is read by the caller.
+/// A spawned client whose stdin the caller writes (restore).
 #[derive(Debug)]
 pub(crate) struct Streaming {
     pub(crate) name: String,
@@ -159,46 +168,14 @@ pub(crate) struct Streaming {
     pub(crate) stderr: StderrDrain,
 }
 
-/// Spawns `cmd` with stdout piped to the caller, stderr drained on a thread.
-pub(crate) fn spawn_reading(cmd: &mut Command) -> Result<(Streaming, ChildStdout), String> {
-    let name = tool_name(Path::new(cmd.get_program()));
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {name}: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = StderrDrain::start(&mut child);
-    Ok((
-        Streaming {
-            name,
-            child,
-            stderr,
-        },
-        stdout,
-    ))
-}
-
 impl Streaming {
-    /// Waits for the tool. Fails when it exited non-zero, was killed, or printed anything on
-    /// stderr (a dump that warns is not trusted silently); the message carries its stderr.
-    pub(crate) fn wait(mut self, stderr_fails: bool) -> Result<(), String> {
+    /// Waits for the tool: its stderr when it exited 0, else the failure message carrying it.
+    pub(crate) fn wait(mut self) -> Result<String, String> {
         let status = self
             .child
             .wait()
             .map_err(|e| format!("waiting for {} failed: {e}", self.name))?;
-        let stderr = self.stderr.collect();
-        if !status.success() {
-            return Err(failure_message(&self.name, status, &stderr));
-        }
-        if stderr_fails && !stderr.is_empty() {
-            return Err(format!(
-                "{} exited successfully but printed on stderr, so the dump is not trusted: {stderr}",
-                self.name
-            ));
-        }
-        Ok(())
+        judge(&self.name, status, self.stderr.collect())
     }
 
     /// Kills the tool (SIGKILL) and reaps it.
@@ -206,6 +183,105 @@ impl Streaming {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.stderr.collect()
+    }
+}
+
+/// A dump tool whose stdout the caller reads, in the care of a watcher task that kills it
+/// (SIGKILL) as soon as its run is cancelled or this handle is dropped unwaited, and otherwise
+/// only reaps it. The watcher ends with the tool, so it never outlives the dump.
+#[derive(Debug)]
+pub(crate) struct Watched {
+    name: String,
+    exit: oneshot::Receiver<io::Result<ExitStatus>>,
+    stderr: StderrDrain,
+}
+
+/// Spawns `cmd` under a watcher on the current tokio runtime (call it from the blocking pool
+/// or any other thread inside the runtime). Returns the handle and the tool's stdout, a
+/// blocking pipe.
+pub(crate) fn spawn_watched(
+    cmd: Command,
+    cancel: CancellationToken,
+) -> Result<(Watched, File), String> {
+    let name = tool_name(Path::new(cmd.get_program()));
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| format!("cannot run {name}: no tokio runtime to watch it from"))?;
+    // The child is registered with the runtime's process driver, which reaps it.
+    let _entered = runtime.enter();
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Should the runtime shut down under a running dump, the tool dies with the watcher.
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {name}: {e}"))?;
+    let (stdout, stderr) = child
+        .stdout
+        .take()
+        .zip(child.stderr.take())
+        .expect("stdout and stderr are piped");
+    // Handed over as blocking pipes: the dump is read on a blocking thread, stderr on its own.
+    let blocking = |fd: io::Result<OwnedFd>| {
+        fd.map(File::from)
+            .map_err(|e| format!("cannot read the output of {name}: {e}"))
+    };
+    let stdout = blocking(stdout.into_owned_fd())?;
+    let stderr = blocking(stderr.into_owned_fd())?;
+    let (exit_tx, exit) = oneshot::channel();
+    runtime.spawn(watch(child, cancel, exit_tx));
+    Ok((
+        Watched {
+            name,
+            exit,
+            stderr: StderrDrain::of(stderr),
+        },
+        stdout,
+    ))
+}
+
+/// Waits for the tool to exit, or kills it first when the run is cancelled or nobody will
+/// ever ask for its exit status, then passes the status on.
+async fn watch(
+    mut child: tokio::process::Child,
+    cancel: CancellationToken,
+    mut exit_tx: oneshot::Sender<io::Result<ExitStatus>>,
+) {
+    let ended = tokio::select! {
+        exited = child.wait() => Some(exited),
+        () = cancel.cancelled() => None,
+        () = exit_tx.closed() => None,
+    };
+    let exited = match ended {
+        Some(exited) => exited,
+        None => {
+            // SIGKILL: a tool blocked on a lock would not act on a gentler signal before the
+            // lock is released.
+            let _ = child.start_kill();
+            child.wait().await
+        }
+    };
+    let _ = exit_tx.send(exited);
+}
+
+impl Watched {
+    /// Waits (blocking) for the tool: its stderr when it exited 0, else the failure message
+    /// carrying it. Call it once the stdout pipe is drained or dropped.
+    pub(crate) fn wait(self) -> Result<String, String> {
+        let status = self
+            .exit
+            .blocking_recv()
+            .map_err(|_| format!("{} was stopped: its runtime shut down", self.name))?
+            .map_err(|e| format!("waiting for {} failed: {e}", self.name))?;
+        judge(&self.name, status, self.stderr.collect())
+    }
+}
+
+/// Ok with the tool's stderr when it exited 0; otherwise the failure message.
+fn judge(name: &str, status: ExitStatus, stderr: String) -> Result<String, String> {
+    if status.success() {
+        Ok(stderr)
+    } else {
+        Err(failure_message(name, status, &stderr))
     }
 }
 
@@ -225,26 +301,104 @@ pub(crate) fn failure_message(name: &str, status: ExitStatus, stderr: &str) -> S
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
 
-    #[test]
-    fn stderr_and_status_reach_the_message() {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "echo out; echo 'boom happened' >&2; exit 3"]);
-        let (running, mut stdout) = spawn_reading(&mut cmd).unwrap();
-        let mut out = String::new();
-        stdout.read_to_string(&mut out).unwrap();
-        assert_eq!(out, "out\n");
-        let err = running.wait(true).unwrap_err();
-        assert_eq!(err, "sh failed (exit status 3): boom happened");
+    /// Spawns `program args` under a watcher from the blocking pool, as the sources do, then
+    /// runs `then` there with the handle and the tool's stdout.
+    async fn watched<T: Send + 'static>(
+        program: &str,
+        args: &[&str],
+        cancel: CancellationToken,
+        then: impl FnOnce(Watched, File) -> T + Send + 'static,
+    ) -> T {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        tokio::task::spawn_blocking(move || {
+            let (running, stdout) = spawn_watched(cmd, cancel).unwrap();
+            then(running, stdout)
+        })
+        .await
+        .unwrap()
     }
 
-    #[test]
-    fn stderr_on_success_fails_when_asked() {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "echo warning >&2"]);
-        let (running, _stdout) = spawn_reading(&mut cmd).unwrap();
-        assert!(running.wait(true).unwrap_err().contains("warning"));
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stderr_and_status_reach_the_message() {
+        let script = "echo out; echo 'boom happened' >&2; exit 3";
+        let (out, result) = watched(
+            "sh",
+            &["-c", script],
+            CancellationToken::new(),
+            |running, mut stdout| {
+                let mut out = String::new();
+                stdout.read_to_string(&mut out).unwrap();
+                (out, running.wait())
+            },
+        )
+        .await;
+        assert_eq!(out, "out\n");
+        assert_eq!(
+            result.unwrap_err(),
+            "sh failed (exit status 3): boom happened"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stderr_of_a_tool_that_succeeds_is_handed_back() {
+        let script = "echo '  careful: something odd  ' >&2";
+        let result = watched(
+            "sh",
+            &["-c", script],
+            CancellationToken::new(),
+            |running, stdout| {
+                drop(stdout);
+                running.wait()
+            },
+        )
+        .await;
+        assert_eq!(result.unwrap(), "careful: something odd");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelling_kills_a_tool_that_writes_nothing() {
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            trigger.cancel();
+        });
+        let (read, elapsed, result) = watched("sleep", &["60"], cancel, |running, mut stdout| {
+            let clock = Instant::now();
+            let mut out = Vec::new();
+            let read = stdout.read_to_end(&mut out).unwrap();
+            (read, clock.elapsed(), running.wait())
+        })
+        .await;
+        assert_eq!(read, 0);
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        assert_eq!(
+            result.unwrap_err(),
+            "sleep failed (killed by signal 9) and printed nothing on stderr"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_handle_kills_the_tool() {
+        let (read, elapsed) = watched(
+            "sleep",
+            &["60"],
+            CancellationToken::new(),
+            |running, mut stdout| {
+                drop(running);
+                let clock = Instant::now();
+                let mut out = Vec::new();
+                (stdout.read_to_end(&mut out).unwrap(), clock.elapsed())
+            },
+        )
+        .await;
+        assert_eq!(read, 0);
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     }
 
     #[test]

@@ -3,14 +3,18 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use backupman_config::{SourceConfig, SourceProvider};
-use backupman_core::{BackupReport, Drive, Engine, LocalDrive, Source, check_gzip};
+use backupman_core::{
+    BackupReport, CancellationToken, Drive, Engine, LocalDrive, Source, SourceErrorKind, check_gzip,
+};
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, create_database,
 };
@@ -37,7 +41,6 @@ fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
 }
 
 fn run_raw(cmd: &mut Command, stdin: Option<&[u8]>) -> Vec<u8> {
-    use std::io::Write;
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -179,6 +182,44 @@ pub fn my(db: Option<&str>, sql: &str) -> String {
     run(&mut mariadb(db), Some(sql.as_bytes()))
 }
 
+/// A client session left open (its input not closed) after running some SQL, so that what it
+/// started (a transaction holding a lock) lasts; the client is killed when the test ends.
+#[derive(Debug)]
+pub struct OpenSession(Child);
+
+impl OpenSession {
+    /// `psql` connected to `db`.
+    pub fn pg(db: &str, sql: &str) -> Self {
+        Self::start(psql(db), sql)
+    }
+
+    /// The `mariadb` client connected to `db`.
+    pub fn my(db: &str, sql: &str) -> Self {
+        Self::start(mariadb(Some(db)), sql)
+    }
+
+    fn start(mut cmd: Command, sql: &str) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(sql.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+        Self(child)
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A MariaDB database dropped when the test ends.
 #[derive(Debug)]
 pub struct MyDb {
@@ -275,6 +316,65 @@ impl LocalStore {
             .backup(Arc::new(source), std::slice::from_ref(&self.drive))
             .await
     }
+
+    /// Starts a backup of `source` onto this store, cancelled when `cancel` is.
+    pub fn backup_in_background(
+        &self,
+        source: impl Source + 'static,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<BackupReport> {
+        let engine = Engine::new(6).with_cancel(cancel);
+        let drive = self.drive.clone();
+        tokio::spawn(async move { engine.backup(Arc::new(source), &[drive]).await })
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds; returns how long that took. Panics, naming
+/// `what`, after `limit`.
+pub async fn eventually(
+    what: &str,
+    limit: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> Duration {
+    let clock = Instant::now();
+    while !condition() {
+        assert!(
+            clock.elapsed() < limit,
+            "waited {limit:?} in vain for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    clock.elapsed()
+}
+
+/// Cancels a backup started with [`LocalStore::backup_in_background`] whose dump tool is
+/// blocked, and asserts it ends within 5 s as cancelled, leaving nothing in the store.
+/// Returns the time from cancelling to the end of the backup.
+pub async fn cancel_and_expect_nothing_stored(
+    store: &LocalStore,
+    cancel: &CancellationToken,
+    running: tokio::task::JoinHandle<BackupReport>,
+) -> Duration {
+    assert!(!running.is_finished(), "the backup should still be blocked");
+    let clock = Instant::now();
+    cancel.cancel();
+    let report = tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("a cancelled backup ends within seconds")
+        .unwrap();
+    let took = clock.elapsed();
+    let failure = report.failure.as_ref().expect("a cancelled backup fails");
+    assert_eq!(failure.kind, SourceErrorKind::Cancelled, "{failure}");
+    assert!(
+        report.drives.iter().all(|d| d.result.is_err()),
+        "{report:?}"
+    );
+    assert_eq!(
+        store.files(),
+        Vec::<String>::new(),
+        "nothing may remain on the drive"
+    );
+    took
 }
 
 fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
@@ -451,6 +551,20 @@ pub fn failed_leaving_nothing(report: &BackupReport, store: &LocalStore, needle:
         Vec::<String>::new(),
         "nothing may remain on the drive"
     );
+}
+
+/// A stand-in for the dump tool `tool`, in `dir`: passes `--version` through, runs the real
+/// tool with its arguments (failing as it fails), then runs `after` (shell).
+pub fn dump_tool_then(dir: &Path, tool: &str, after: &str) -> PathBuf {
+    script(
+        dir,
+        tool,
+        &format!(
+            r#"if [ "$1" = "--version" ]; then exec {tool} --version; fi
+{tool} "$@" || exit $?
+{after}"#
+        ),
+    )
 }
 
 /// An executable shell script in `dir`.
