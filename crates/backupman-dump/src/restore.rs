@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use backupman_config::{Secret, SourceConfig, SourceProvider};
-use backupman_core::{ByteStream, HashingReader, StreamReader, gzip_decoder};
+use backupman_core::{
+    ByteStream, GzipCheck, HashingReader, Manifest, Mismatch, StreamReader, gzip_decoder,
+};
 
 use crate::mysql::{connection_args, is_mariadb_tool};
 use crate::postgres::pg_env_parts;
@@ -281,22 +283,16 @@ impl RestoreTarget {
 /// What to check and allow while restoring.
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
-    /// SHA-256 of the stored object (the manifest's `sha256`); a difference fails the restore.
-    pub expected_sha256: Option<String>,
+    /// The backup's manifest: what is read must pass [`Manifest::check`] (SHA-256 and both
+    /// sizes), or the restore fails before anything is committed.
+    pub expected: Option<Manifest>,
     /// Restore over a database that already has tables (or over an existing SQLite file).
     pub force: bool,
 }
 
-/// What a successful restore read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoreOutcome {
-    /// Bytes of the stored (gzipped) object.
-    pub compressed_size: u64,
-    /// Bytes of the plain dump fed to the database.
-    pub plain_size: u64,
-    /// SHA-256 of the stored object.
-    pub sha256: String,
-}
+/// What a successful restore read: the stored object's size and SHA-256, and the size of the
+/// plain dump fed to the database.
+pub type RestoreOutcome = GzipCheck;
 
 /// Why a restore failed, phrased for a person, saying whether anything was applied.
 #[derive(Debug, thiserror::Error)]
@@ -312,13 +308,9 @@ pub enum RestoreError {
         transactional: bool,
     },
     /// The object read back is not the one the manifest describes.
-    #[error(
-        "the backup is damaged: its SHA-256 is {actual} but the manifest says {expected}; {}",
-        applied_note(*partially_applied)
-    )]
-    HashMismatch {
-        expected: String,
-        actual: String,
+    #[error("the backup is damaged: {mismatch}; {}", applied_note(*partially_applied))]
+    Damaged {
+        mismatch: Mismatch,
         partially_applied: bool,
     },
     /// The object could not be read or decompressed to its end (truncated, corrupt).
@@ -439,14 +431,11 @@ fn restore_server<R: Read>(
             });
         }
     };
-    if let Some(expected) = &options.expected_sha256
-        && !expected.eq_ignore_ascii_case(&pumped.sha256)
-    {
+    if let Err(mismatch) = check_read(options, &pumped) {
         // Killed before its input ends: psql never sends COMMIT.
         running.kill();
-        return Err(RestoreError::HashMismatch {
-            expected: expected.clone(),
-            actual: pumped.sha256,
+        return Err(RestoreError::Damaged {
+            mismatch,
             partially_applied: !transactional,
         });
     }
@@ -496,12 +485,9 @@ fn restore_sqlite<R: Read>(
             cause,
         },
     })?;
-    if let Some(expected) = &options.expected_sha256
-        && !expected.eq_ignore_ascii_case(&pumped.sha256)
-    {
-        return Err(RestoreError::HashMismatch {
-            expected: expected.clone(),
-            actual: pumped.sha256,
+    if let Err(mismatch) = check_read(options, &pumped) {
+        return Err(RestoreError::Damaged {
+            mismatch,
             partially_applied: false,
         });
     }
@@ -572,6 +558,11 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
     }
+}
+
+/// The manifest's check of what was read, when there is a manifest.
+fn check_read(options: &RestoreOptions, read: &GzipCheck) -> Result<(), Mismatch> {
+    options.expected.as_ref().map_or(Ok(()), |m| m.check(read))
 }
 
 enum PumpError {
@@ -1076,6 +1067,26 @@ mod tests {
         assert!(!target.to_string().contains("source-pw"));
     }
 
+    /// The manifest the engine would have written beside `packed`.
+    fn manifest_of(packed: &[u8]) -> Manifest {
+        let read = backupman_core::check_gzip(packed).unwrap();
+        Manifest {
+            version: 1,
+            source: "app".into(),
+            provider: "sqlite".into(),
+            database: "src.db".into(),
+            key: "app/app-20261127T030405Z.sqlite.gz".into(),
+            started_at: chrono::Utc::now(),
+            finished_at: chrono::Utc::now(),
+            size: read.plain_size,
+            compressed_size: read.compressed_size,
+            sha256: read.sha256,
+            compression: "gzip-6".into(),
+            tool_version: None,
+            backupman_version: "test".into(),
+        }
+    }
+
     fn gz(data: &[u8]) -> Vec<u8> {
         let mut enc = GzEncoder::new(Vec::new(), Compression::new(6));
         enc.write_all(data).unwrap();
@@ -1103,16 +1114,38 @@ mod tests {
             .collect();
         let target = RestoreTarget::Sqlite(dir.path().join("restored.db"));
 
+        let manifest = manifest_of(&packed);
         let wrong = RestoreOptions {
-            expected_sha256: Some("00".repeat(32)),
+            expected: Some(Manifest {
+                sha256: "00".repeat(32),
+                ..manifest.clone()
+            }),
             force: false,
         };
         let err = restore(&packed[..], &target, &wrong).unwrap_err();
         assert!(
             matches!(
                 err,
-                RestoreError::HashMismatch {
+                RestoreError::Damaged {
+                    mismatch: Mismatch::Sha256 { .. },
                     partially_applied: false,
+                }
+            ),
+            "{err}"
+        );
+        let shorter = RestoreOptions {
+            expected: Some(Manifest {
+                size: manifest.size - 1,
+                ..manifest.clone()
+            }),
+            force: false,
+        };
+        let err = restore(&packed[..], &target, &shorter).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RestoreError::Damaged {
+                    mismatch: Mismatch::PlainSize { .. },
                     ..
                 }
             ),
@@ -1123,7 +1156,7 @@ mod tests {
         assert_eq!(left.len(), 1, "only the source file remains");
 
         let right = RestoreOptions {
-            expected_sha256: Some(sha.clone()),
+            expected: Some(manifest),
             force: false,
         };
         let outcome = restore(&packed[..], &target, &right).unwrap();
@@ -1148,7 +1181,7 @@ mod tests {
 
     fn forced() -> RestoreOptions {
         RestoreOptions {
-            expected_sha256: None,
+            expected: None,
             force: true,
         }
     }

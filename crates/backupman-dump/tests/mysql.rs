@@ -108,8 +108,7 @@ async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
 
     let store = LocalStore::new();
     let report = store.backup(MysqlSource::new(&source_db.config())).await;
-    let (object, sha) = stored_and_checked(&report, &store);
-    let manifest = report.manifest.as_ref().unwrap();
+    let (object, manifest) = stored_and_checked(&report, &store);
     let tool = manifest.tool_version.as_deref().unwrap();
     assert!(
         tool.contains("mariadb-dump") || tool.contains("mysqldump"),
@@ -119,7 +118,7 @@ async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
 
     // 1. Our restore into a scratch database it creates.
     let ours = MyDb::reserve("my_ours");
-    let (target, _) = restore_into_new(&source_db.config(), &ours.name, &object, &sha);
+    let (target, _) = restore_into_new(&source_db.config(), &ours.name, &object, &manifest);
     assert_eq!(fingerprint(&ours), expected);
     let summary = summarize(&target).unwrap();
     assert_eq!(summary.rows_of("many"), Some(100_000));
@@ -169,17 +168,17 @@ async fn a_damaged_backup_is_reported_and_says_what_was_applied() {
     db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, REPEAT('x', 100) FROM seq_1_to_20000;");
     let store = LocalStore::new();
     let report = store.backup(MysqlSource::new(&db.config())).await;
-    let (object, _sha) = stored(&report, &store);
+    let (object, manifest) = stored(&report, &store);
     let bytes = fs::read(&object).unwrap();
 
     let target_db = MyDb::create("my_damaged_dst");
     let target = RestoreTarget::from_source(&target_db.config()).unwrap();
     assert!(!target.is_transactional());
-    let err = restore_with_a_wrong_hash(&bytes, &target);
+    let err = restore_with_a_wrong_hash(&bytes, &manifest, &target);
     assert!(
         matches!(
             err,
-            RestoreError::HashMismatch {
+            RestoreError::Damaged {
                 partially_applied: true,
                 ..
             }
@@ -370,13 +369,13 @@ async fn a_dump_that_succeeds_but_warns_is_stored_and_one_that_exits_1_fails() {
     ));
     let store = LocalStore::new();
     let report = store.backup(MysqlSource::new(&cfg)).await;
-    let (object, sha) = stored_and_checked(&report, &store);
+    let (object, manifest) = stored_and_checked(&report, &store);
     assert_eq!(
         report.warnings.as_deref(),
         Some("mariadb-dump: Warning: simulated notice from a wrapper")
     );
     let copy = MyDb::reserve("my_warn_copy");
-    restore_into_new(&cfg, &copy.name, &object, &sha);
+    restore_into_new(&cfg, &copy.name, &object, &manifest);
     assert_eq!(copy.sql(rows), expected);
 
     let tools = tempfile::tempdir().unwrap();

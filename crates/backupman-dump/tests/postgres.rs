@@ -114,8 +114,7 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
 
     let store = LocalStore::new();
     let report = store.backup(PostgresSource::new(&source_db.config())).await;
-    let (object, sha) = stored_and_checked(&report, &store);
-    let manifest = report.manifest.as_ref().unwrap();
+    let (object, manifest) = stored_and_checked(&report, &store);
     assert!(
         manifest
             .tool_version
@@ -129,7 +128,7 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
 
     // 1. Our restore, into a scratch database it creates, hash checked while streaming.
     let ours = PgDb::reserve("pg_ours");
-    let (target, outcome) = restore_into_new(&source_db.config(), &ours.name, &object, &sha);
+    let (target, outcome) = restore_into_new(&source_db.config(), &ours.name, &object, &manifest);
     assert_eq!(outcome.plain_size, manifest.size);
     assert_eq!(fingerprint(&ours), expected);
     let summary = summarize(&target).unwrap();
@@ -183,18 +182,18 @@ async fn a_damaged_backup_applies_nothing() {
     db.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;");
     let store = LocalStore::new();
     let report = store.backup(PostgresSource::new(&db.config())).await;
-    let (object, sha) = stored(&report, &store);
+    let (object, manifest) = stored(&report, &store);
     let bytes = fs::read(&object).unwrap();
 
     let target_db = PgDb::create("pg_damaged_dst");
     let target = RestoreTarget::from_source(&target_db.config()).unwrap();
 
     // Wrong hash: the whole dump went through psql, which is killed before COMMIT.
-    let err = restore_with_a_wrong_hash(&bytes, &target);
+    let err = restore_with_a_wrong_hash(&bytes, &manifest, &target);
     assert!(
         matches!(
             err,
-            RestoreError::HashMismatch {
+            RestoreError::Damaged {
                 partially_applied: false,
                 ..
             }
@@ -225,7 +224,7 @@ async fn a_damaged_backup_applies_nothing() {
 
     // And the good object still restores into the same database.
     let good = RestoreOptions {
-        expected_sha256: Some(sha),
+        expected: Some(manifest),
         force: false,
     };
     restore::restore(&bytes[..], &target, &good).unwrap();
@@ -392,13 +391,13 @@ async fn a_pg_dump_that_succeeds_but_warns_is_stored_and_its_warning_reported() 
 
     let store = LocalStore::new();
     let report = store.backup(PostgresSource::new(&cfg)).await;
-    let (object, sha) = stored_and_checked(&report, &store);
+    let (object, manifest) = stored_and_checked(&report, &store);
     assert_eq!(
         report.warnings.as_deref(),
         Some("pg_dump: warning: simulated notice from a wrapper")
     );
     let copy = PgDb::reserve("pg_warn_copy");
-    restore_into_new(&cfg, &copy.name, &object, &sha);
+    restore_into_new(&cfg, &copy.name, &object, &manifest);
     assert_eq!(copy.sql(rows), expected);
 }
 

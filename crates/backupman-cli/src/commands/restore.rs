@@ -90,7 +90,7 @@ pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<O
         }
     };
     let options = RestoreOptions {
-        expected_sha256: Some(manifest.sha256.clone()),
+        expected: Some(manifest.clone()),
         force: args.force,
     };
     match restore_stream(stream, target.clone(), options).await {

@@ -1,7 +1,7 @@
 //! `backupman verify`: download backups, check them against their manifests and their gzip
 //! streams to the end; with `--restore`, restore each into a scratch database too.
 
-use backupman_core::check_against_manifest;
+use backupman_core::{Manifest, check_against_manifest};
 use backupman_dump::restore::{
     RestoreOptions, RestoreTarget, create_database, drop_database, restore_stream, scratch_name,
     summarize,
@@ -128,14 +128,14 @@ async fn verify_one(f: &Found, restore: bool) -> Result<String, String> {
     );
     if restore {
         detail.push_str("; ");
-        detail.push_str(&restore_drill(f, &manifest.sha256).await?);
+        detail.push_str(&restore_drill(f, manifest).await?);
     }
     Ok(detail)
 }
 
 /// Restores into a scratch database created for the purpose and dropped afterwards, and
 /// counts what arrived.
-async fn restore_drill(f: &Found, sha256: &str) -> Result<String, String> {
+async fn restore_drill(f: &Found, manifest: &Manifest) -> Result<String, String> {
     let base = RestoreTarget::from_source(&f.source).map_err(|e| e.to_string())?;
     let scratch_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let target = match &base {
@@ -159,7 +159,7 @@ async fn restore_drill(f: &Found, sha256: &str) -> Result<String, String> {
             .await
             .map_err(|e| e.to_string())?;
         let options = RestoreOptions {
-            expected_sha256: Some(sha256.to_owned()),
+            expected: Some(manifest.clone()),
             force: true,
         };
         restore_stream(stream, target.clone(), options)

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use backupman_config::{SourceConfig, SourceProvider};
 use backupman_core::{
-    BackupReport, CancellationToken, Drive, Engine, LocalDrive, Source, SourceErrorKind, check_gzip,
+    BackupReport, CancellationToken, Drive, Engine, LocalDrive, Manifest, Source, SourceErrorKind,
+    check_gzip,
 };
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, create_database,
@@ -388,8 +389,8 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
     }
 }
 
-/// Asserts the backup succeeded and returns the stored object's path and SHA-256.
-pub fn stored(report: &BackupReport, store: &LocalStore) -> (PathBuf, String) {
+/// Asserts the backup succeeded and returns the stored object's path and its manifest.
+pub fn stored(report: &BackupReport, store: &LocalStore) -> (PathBuf, Manifest) {
     assert!(
         report.succeeded(),
         "backup failed: {:?} / {:?}",
@@ -397,26 +398,22 @@ pub fn stored(report: &BackupReport, store: &LocalStore) -> (PathBuf, String) {
         report.drives
     );
     let manifest = report.manifest.as_ref().expect("a manifest");
-    (store.path_of(&report.key), manifest.sha256.clone())
+    (store.path_of(&report.key), manifest.clone())
 }
 
 /// [`stored`], and the stored object is a whole gzip stream with the manifest's SHA-256 and
 /// plain size, beside its manifest and nothing else.
-pub fn stored_and_checked(report: &BackupReport, store: &LocalStore) -> (PathBuf, String) {
-    let (object, sha) = stored(report, store);
-    let manifest = report.manifest.as_ref().unwrap();
+pub fn stored_and_checked(report: &BackupReport, store: &LocalStore) -> (PathBuf, Manifest) {
+    let (object, manifest) = stored(report, store);
     let check = check_gzip(fs::File::open(&object).unwrap()).unwrap();
-    assert_eq!(
-        (check.sha256.as_str(), check.plain_size),
-        (sha.as_str(), manifest.size)
-    );
+    assert_eq!(manifest.check(&check), Ok(()));
     assert_eq!(
         store.files().len(),
         2,
         "object and manifest only: {:?}",
         store.files()
     );
-    (object, sha)
+    (object, manifest)
 }
 
 /// Our restore of `object` into a new database `name` on the server of `source`, which it
@@ -425,7 +422,7 @@ pub fn restore_into_new(
     source: &SourceConfig,
     name: &str,
     object: &Path,
-    sha: &str,
+    manifest: &Manifest,
 ) -> (RestoreTarget, RestoreOutcome) {
     let base = RestoreTarget::from_source(source).unwrap();
     let target = create_database(&base, name).unwrap();
@@ -433,12 +430,12 @@ pub fn restore_into_new(
         fs::File::open(object).unwrap(),
         &target,
         &RestoreOptions {
-            expected_sha256: Some(sha.to_owned()),
+            expected: Some(manifest.clone()),
             force: false,
         },
     )
     .unwrap();
-    assert_eq!(outcome.sha256, sha);
+    assert_eq!(outcome.sha256, manifest.sha256);
     (target, outcome)
 }
 
@@ -450,10 +447,10 @@ pub async fn restore_needs_force(
     report: &BackupReport,
     source: &SourceConfig,
 ) -> RestoreError {
-    let (object, sha) = stored(report, store);
+    let (object, manifest) = stored(report, store);
     let target = RestoreTarget::from_source(source).unwrap();
     let options = RestoreOptions {
-        expected_sha256: Some(sha),
+        expected: Some(manifest),
         force: false,
     };
     let err = restore::restore(fs::File::open(&object).unwrap(), &target, &options).unwrap_err();
@@ -473,13 +470,21 @@ pub async fn restore_needs_force(
     err
 }
 
-/// Our restore of `object` into `target`, expecting a SHA-256 the object does not have.
-pub fn restore_with_a_wrong_hash(object: &[u8], target: &RestoreTarget) -> RestoreError {
+/// Our restore of `object` into `target`, with its manifest but a SHA-256 the object does
+/// not have.
+pub fn restore_with_a_wrong_hash(
+    object: &[u8],
+    manifest: &Manifest,
+    target: &RestoreTarget,
+) -> RestoreError {
     restore::restore(
         object,
         target,
         &RestoreOptions {
-            expected_sha256: Some("0".repeat(64)),
+            expected: Some(Manifest {
+                sha256: "0".repeat(64),
+                ..manifest.clone()
+            }),
             force: false,
         },
     )
