@@ -6,6 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use backupman_core::{CheckResult, Drive, DriveError, DriveErrorKind, read_all, upload_bytes};
 use bytes::Bytes;
 
@@ -192,6 +193,38 @@ async fn multipart_probe(drive: &S3Drive, key: &str) -> Result<(), DriveError> {
         .await
         .map_err(|e| s.errors.map("UploadPart", &url, &e));
     let aborted = abort_multipart(s, &object_key, &upload_id).await;
+    if let (Ok(part), Err(refused)) = (&part, &aborted)
+        && refused.kind == DriveErrorKind::Auth
+    {
+        // Without s3:AbortMultipartUpload the probe would stay open (and billed) after every
+        // health run; completing it into an object deleted at once needs only PutObject and
+        // DeleteObject, which a backup needs anyway.
+        let parts = CompletedMultipartUpload::builder()
+            .parts(
+                CompletedPart::builder()
+                    .part_number(1)
+                    .set_e_tag(part.e_tag.clone())
+                    .build(),
+            )
+            .build();
+        let completed = s
+            .client
+            .complete_multipart_upload()
+            .bucket(&s.bucket)
+            .key(&object_key)
+            .upload_id(&upload_id)
+            .multipart_upload(parts)
+            .send()
+            .await
+            .map_err(|e| s.errors.map("CompleteMultipartUpload", &url, &e));
+        let cleaned = match completed {
+            Ok(_) => drive.delete(key).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = cleaned {
+            tracing::warn!(error = %err, "the multipart probe could be neither aborted nor completed and deleted: {url} stays open");
+        }
+    }
     part?;
     aborted
 }
