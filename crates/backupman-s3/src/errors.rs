@@ -563,6 +563,37 @@ mod tests {
         assert_eq!(e.kind, DriveErrorKind::Other, "{e}");
     }
 
+    /// A service error as the SDK hands it over: `code` in the body, `status` on the response.
+    fn sdk_error(
+        code: Option<&str>,
+        status: u16,
+    ) -> SdkError<aws_sdk_s3::operation::put_object::PutObjectError, HttpResponse> {
+        use aws_sdk_s3::error::ErrorMetadata;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        let mut meta = ErrorMetadata::builder();
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        SdkError::service_error(
+            aws_sdk_s3::operation::put_object::PutObjectError::generic(meta.build()),
+            HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn not_implemented_is_told_by_code_or_status() {
+        assert!(is_not_implemented(&sdk_error(Some("NotImplemented"), 501)));
+        assert!(is_not_implemented(&sdk_error(None, 501)), "no body");
+        assert!(!is_not_implemented(&sdk_error(
+            Some("PreconditionFailed"),
+            412
+        )));
+        assert!(!is_not_implemented(&sdk_error(Some("InternalError"), 500)));
+        assert!(is_no_such_upload(&sdk_error(Some("NoSuchUpload"), 404)));
+        assert!(!is_no_such_upload(&sdk_error(Some("NoSuchBucket"), 404)));
+    }
+
     #[test]
     fn optional_permissions_say_they_are_optional() {
         let e = ctx(false).classify(
