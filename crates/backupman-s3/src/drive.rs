@@ -1,19 +1,21 @@
 //! [`S3Drive`]: the [`Drive`] on a bucket, keys relative to the drive's prefix.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::SharedHttpClient;
 use backupman_config::S3DriveConfig;
 use backupman_core::{
-    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, ObjectInfo, Upload,
+    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo,
+    Upload,
 };
 use futures::StreamExt;
 
 use crate::client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS, build_client};
-use crate::errors::ErrorContext;
-use crate::upload::{MIN_PART_SIZE, S3Upload};
+use crate::errors::{ErrorContext, already_exists};
+use crate::upload::{MIN_PART_SIZE, S3Upload, abort_multipart};
 
 /// First part size when `part_size_mb` is not set.
 pub const DEFAULT_PART_SIZE_MB: u64 = 8;
@@ -29,6 +31,9 @@ pub(crate) struct Shared {
     pub server_side_encryption: Option<String>,
     pub sse_kms_key_id: Option<String>,
     pub errors: ErrorContext,
+    /// The store answered `If-None-Match: *` with 501 NotImplemented: writes go without it,
+    /// protected only by the HeadObject check in `begin`.
+    pub conditional_writes_unsupported: AtomicBool,
 }
 
 impl Shared {
@@ -40,6 +45,36 @@ impl Shared {
     /// The full object key of a key relative to the prefix (never `//`).
     pub fn object_key(&self, key: &str) -> String {
         join_key(&self.prefix, key)
+    }
+
+    /// The prefix every object key of the drive starts with: `prefix/`, or empty.
+    pub fn root(&self) -> String {
+        if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        }
+    }
+
+    /// Whether writes still send `If-None-Match: *`.
+    pub fn conditional_writes(&self) -> bool {
+        !self.conditional_writes_unsupported.load(Ordering::Relaxed)
+    }
+
+    /// Remembers that the store refused `If-None-Match` (on `op`), saying so once per drive.
+    pub fn note_conditional_writes_unsupported(&self, op: &str) {
+        if !self
+            .conditional_writes_unsupported
+            .swap(true, Ordering::Relaxed)
+        {
+            tracing::debug!(
+                bucket = %self.bucket,
+                endpoint = %self.errors.endpoint,
+                op,
+                "the store does not implement If-None-Match (501): writes go without it; only \
+                 the HeadObject check before each upload keeps existing objects from being replaced"
+            );
+        }
     }
 }
 
@@ -124,6 +159,7 @@ impl S3Drive {
                     .max(1),
                 max_attempts: cfg.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1),
             },
+            conditional_writes_unsupported: AtomicBool::new(false),
         };
         Ok(Self {
             label: cfg.label.clone(),
@@ -136,6 +172,7 @@ impl S3Drive {
         &self.shared.client
     }
 
+    /// The bucket the drive stores its objects in.
     pub fn bucket(&self) -> &str {
         &self.shared.bucket
     }
@@ -153,6 +190,13 @@ impl S3Drive {
     /// First part size of multipart uploads, in bytes.
     pub fn part_size(&self) -> usize {
         self.shared.part_size
+    }
+
+    /// Whether writes are still sent with `If-None-Match: *`: false once the store answered it
+    /// with 501 NotImplemented, after which only the HeadObject check in
+    /// [`begin`](Drive::begin) keeps an existing object from being replaced.
+    pub fn sends_conditional_writes(&self) -> bool {
+        self.shared.conditional_writes()
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -173,20 +217,36 @@ impl Drive for S3Drive {
                 "an object key must not be empty",
             ));
         }
+        let s = &self.shared;
+        let object_key = s.object_key(key);
+        // Some stores ignore `If-None-Match`; asking first keeps them from replacing a backup
+        // too (all but a write racing this one). Only an answer that the object exists stops
+        // the upload: a refused or failed HEAD leaves the conditional write to protect it.
+        match s
+            .client
+            .head_object()
+            .bucket(&s.bucket)
+            .key(&object_key)
+            .send()
+            .await
+        {
+            Ok(_) => return Err(already_exists(&s.url(&object_key))),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
+            Err(e) => {
+                let err = s.errors.map("HeadObject", &s.url(&object_key), &e);
+                tracing::debug!(error = %err, "cannot check whether the key exists; uploading with If-None-Match alone");
+            }
+        }
         Ok(Box::new(S3Upload::new(
-            self.shared.clone(),
+            s.clone(),
             key.to_owned(),
-            self.shared.object_key(key),
+            object_key,
         )))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, DriveError> {
         let s = &self.shared;
-        let root = if s.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", s.prefix)
-        };
+        let root = s.root();
         let full_prefix = format!("{root}{}", prefix.trim_start_matches('/'));
         let mut pages = s
             .client
@@ -272,6 +332,60 @@ impl Drive for S3Drive {
 
     async fn health(&self) -> Vec<CheckResult> {
         crate::health::check(self).await
+    }
+
+    async fn incomplete_uploads(&self) -> Result<Vec<IncompleteUpload>, DriveError> {
+        let s = &self.shared;
+        let root = s.root();
+        let url = s.url(&root);
+        let mut found = Vec::new();
+        let mut markers: (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = s
+                .client
+                .list_multipart_uploads()
+                .bucket(&s.bucket)
+                .prefix(&root)
+                .set_key_marker(markers.0.clone())
+                .set_upload_id_marker(markers.1.clone())
+                .send()
+                .await
+                .map_err(|e| s.errors.map("ListMultipartUploads", &url, &e))?;
+            for upload in page.uploads() {
+                let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else {
+                    continue;
+                };
+                // A store that ignores `prefix` must not make another drive's uploads ours.
+                let Some(rel) = key.strip_prefix(&root) else {
+                    continue;
+                };
+                found.push(IncompleteUpload {
+                    key: rel.to_owned(),
+                    id: id.to_owned(),
+                    started_at: upload.initiated().and_then(|at| {
+                        chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos())
+                    }),
+                });
+            }
+            let next = (
+                page.next_key_marker()
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned),
+                page.next_upload_id_marker()
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned),
+            );
+            // Markers that do not move on would list the same page forever.
+            if page.is_truncated() != Some(true) || next == (None, None) || next == markers {
+                return Ok(found);
+            }
+            markers = next;
+        }
+    }
+
+    async fn discard_incomplete(&self, upload: &IncompleteUpload) -> Result<(), DriveError> {
+        let s = &self.shared;
+        abort_multipart(s, &s.object_key(&upload.key), &upload.id).await
     }
 }
 

@@ -84,6 +84,35 @@ impl Facts {
     }
 }
 
+/// The error of a write refused because something already exists under the key: the message
+/// every no-clobber refusal shares, whichever request noticed it.
+pub(crate) fn already_exists(url: &str) -> DriveError {
+    DriveError::new(
+        DriveErrorKind::AlreadyExists,
+        format!("{url} already exists and is never replaced"),
+    )
+}
+
+/// Whether the store answered that it does not implement what was asked (HTTP 501
+/// `NotImplemented`), as stores without conditional writes answer `If-None-Match`.
+pub(crate) fn is_not_implemented<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    err.code() == Some("NotImplemented")
+        || err
+            .raw_response()
+            .is_some_and(|raw| raw.status().as_u16() == 501)
+}
+
+/// Whether the store says there is no such multipart upload (already completed or aborted).
+pub(crate) fn is_no_such_upload<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    err.code() == Some("NoSuchUpload")
+}
+
 impl ErrorContext {
     /// Maps a failed SDK call of operation `op` on `target` (an `s3://` URL) to a drive error.
     pub(crate) fn map<E>(
@@ -137,7 +166,24 @@ impl ErrorContext {
             .with_hint(region_hint.clone())
         };
 
+        // Only writes carry `If-None-Match: *`, so a failed precondition there means the key
+        // was taken (412), or taken by a write that finished while this one did (409).
+        let conditional_write = matches!(op, "PutObject" | "CompleteMultipartUpload");
+        if code == "ConditionalRequestConflict"
+            || (conditional_write && (code == "PreconditionFailed" || facts.status == Some(412)))
+        {
+            return already_exists(target);
+        }
+
         match code {
+            "AccessDenied" | "AllAccessDisabled" | "Forbidden" if op == "ListMultipartUploads" => {
+                return DriveError::new(Auth, format!("Access Denied: {at} was refused"))
+                    .with_hint(
+                        "optional: allow s3:ListBucketMultipartUploads on the bucket so uploads \
+                         left by a killed backup can be found and aborted (or add a lifecycle \
+                         rule that aborts incomplete multipart uploads)",
+                    );
+            }
             "AccessDenied" | "AllAccessDisabled" | "Forbidden" if op == "AbortMultipartUpload" => {
                 return DriveError::new(Auth, format!("Access Denied: {at} was refused"))
                     .with_hint(
@@ -485,6 +531,81 @@ mod tests {
         let hint = e.hint.unwrap();
         assert!(
             hint.contains("`timeout_seconds` (now 7)") && hint.contains("`max_attempts` (now 2)")
+        );
+    }
+
+    #[test]
+    fn a_refused_conditional_write_is_already_exists() {
+        for (op, code_, status) in [
+            ("PutObject", "PreconditionFailed", 412),
+            ("CompleteMultipartUpload", "PreconditionFailed", 412),
+            ("CompleteMultipartUpload", "ConditionalRequestConflict", 409),
+        ] {
+            let e = ctx(false).classify(op, "s3://backups/k", &code(code_, status));
+            assert_eq!(e.kind, DriveErrorKind::AlreadyExists, "{op}: {e}");
+            assert_eq!(
+                e.to_string(),
+                "s3://backups/k already exists and is never replaced"
+            );
+        }
+        // A 412 with no code (a HEAD-like empty body) is the precondition too.
+        let bare = Facts {
+            status: Some(412),
+            ..Facts::default()
+        };
+        assert_eq!(map(bare).kind, DriveErrorKind::AlreadyExists);
+        // Reads send no precondition: a 412 there is not about the key being taken.
+        let e = ctx(false).classify(
+            "GetObject",
+            "s3://backups/k",
+            &code("PreconditionFailed", 412),
+        );
+        assert_eq!(e.kind, DriveErrorKind::Other, "{e}");
+    }
+
+    /// A service error as the SDK hands it over: `code` in the body, `status` on the response.
+    fn sdk_error(
+        code: Option<&str>,
+        status: u16,
+    ) -> SdkError<aws_sdk_s3::operation::put_object::PutObjectError, HttpResponse> {
+        use aws_sdk_s3::error::ErrorMetadata;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        let mut meta = ErrorMetadata::builder();
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        SdkError::service_error(
+            aws_sdk_s3::operation::put_object::PutObjectError::generic(meta.build()),
+            HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn not_implemented_is_told_by_code_or_status() {
+        assert!(is_not_implemented(&sdk_error(Some("NotImplemented"), 501)));
+        assert!(is_not_implemented(&sdk_error(None, 501)), "no body");
+        assert!(!is_not_implemented(&sdk_error(
+            Some("PreconditionFailed"),
+            412
+        )));
+        assert!(!is_not_implemented(&sdk_error(Some("InternalError"), 500)));
+        assert!(is_no_such_upload(&sdk_error(Some("NoSuchUpload"), 404)));
+        assert!(!is_no_such_upload(&sdk_error(Some("NoSuchBucket"), 404)));
+    }
+
+    #[test]
+    fn optional_permissions_say_they_are_optional() {
+        let e = ctx(false).classify(
+            "ListMultipartUploads",
+            "s3://backups/p/",
+            &code("AccessDenied", 403),
+        );
+        assert_eq!(e.kind, DriveErrorKind::Auth);
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.starts_with("optional") && hint.contains("s3:ListBucketMultipartUploads"),
+            "{hint}"
         );
     }
 

@@ -1,14 +1,17 @@
 //! `backupman health` for an S3 drive: every action a backup needs, one by one, on a probe
-//! object under `.backupman-health/` (never touching existing backups).
+//! object under `.backupman-health/` (never touching existing backups); then, as warnings
+//! only, whether the store refuses to replace an object and whether incomplete multipart
+//! uploads are left under the prefix.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use backupman_core::{CheckResult, Drive, DriveError, DriveErrorKind, read_all, upload_bytes};
 use bytes::Bytes;
 
 use crate::drive::S3Drive;
-use crate::upload::abort_multipart;
+use crate::upload::{abort_multipart, put_new};
 
 /// Where probe objects live, relative to the drive's prefix.
 pub const HEALTH_PREFIX: &str = ".backupman-health/";
@@ -20,7 +23,7 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
         .unwrap_or_default();
     let key = format!("{HEALTH_PREFIX}probe-{stamp}-{}", std::process::id());
     let body = Bytes::from(format!("backupman health probe {stamp}\n"));
-    let mut results = Vec::with_capacity(5);
+    let mut results = Vec::with_capacity(7);
     let result = |check: &str, result| CheckResult {
         check: check.to_owned(),
         result,
@@ -30,6 +33,12 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
     let put = upload_bytes(drive, &key, body.clone()).await.map(|_| ());
     let stored = put.is_ok();
     results.push(result("PutObject", put));
+    // The same bytes again, so GetObject below reads the probe as written either way.
+    let no_clobber = if stored {
+        no_clobber_probe(drive, &key, body.clone()).await
+    } else {
+        Err(not_checked())
+    };
 
     let get = if stored {
         match read_all(drive, &key).await {
@@ -75,7 +84,79 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
             multipart_probe(drive, &format!("{key}-multipart")).await,
         )
     });
+    // Backups are written all the same where the store ignores the header (begin checks with
+    // HeadObject first); only two writers of one key at one moment are unguarded.
+    results.push(CheckResult {
+        required: false,
+        ..result("no-clobber writes (If-None-Match)", no_clobber)
+    });
+    // Listing needs s3:ListBucketMultipartUploads, which the spec's minimal policy lacks.
+    results.push(CheckResult {
+        required: false,
+        ..result(
+            "incomplete multipart uploads",
+            incomplete_probe(drive).await,
+        )
+    });
     results
+}
+
+/// Writes the probe object once more with `If-None-Match: *`: a store that honours it refuses.
+async fn no_clobber_probe(drive: &S3Drive, key: &str, body: Bytes) -> Result<(), DriveError> {
+    let s = drive.shared();
+    let object_key = drive.object_key(key);
+    let why = match put_new(s, &object_key, body).await {
+        Err(err) if err.kind == DriveErrorKind::AlreadyExists => return Ok(()),
+        Err(err) => return Err(err),
+        Ok(()) if !s.conditional_writes() => "does not implement `If-None-Match: *` (HTTP 501)",
+        Ok(()) => "ignored `If-None-Match: *` and replaced the probe object",
+    };
+    Err(DriveError::new(
+        DriveErrorKind::Other,
+        format!(
+            "the store at {} {why}: each upload checks with HeadObject that its key is new, \
+             which does not stop two writers of one key at the same moment",
+            s.errors.endpoint
+        ),
+    )
+    .with_hint(
+        "backups are still never replaced by backupman alone; do not point two installations \
+         at the same bucket and `prefix`",
+    ))
+}
+
+/// Warns about multipart uploads left open under the prefix (by a killed backup): their parts
+/// are billed until aborted.
+async fn incomplete_probe(drive: &S3Drive) -> Result<(), DriveError> {
+    let found = drive.incomplete_uploads().await?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    let oldest = found.iter().filter_map(|u| u.started_at).min().map_or_else(
+        || "at an unknown time".to_owned(),
+        |at| at.format("%Y-%m-%d %H:%M UTC").to_string(),
+    );
+    let (count, verb, when) = match found.len() {
+        1 => ("1 incomplete multipart upload".to_owned(), "was", "begun"),
+        n => (
+            format!("{n} incomplete multipart uploads"),
+            "were",
+            "the oldest begun",
+        ),
+    };
+    let s = drive.shared();
+    Err(DriveError::new(
+        DriveErrorKind::Other,
+        format!(
+            "{count} under {} {verb} never completed nor aborted ({when} {oldest}); their parts \
+             are billed until aborted",
+            s.url(&s.root())
+        ),
+    )
+    .with_hint(
+        "the next `backupman run` or `backupman prune` aborts those older than \
+         `incomplete_uploads.abort_after_hours` (24 by default)",
+    ))
 }
 
 fn not_checked() -> DriveError {
@@ -112,6 +193,38 @@ async fn multipart_probe(drive: &S3Drive, key: &str) -> Result<(), DriveError> {
         .await
         .map_err(|e| s.errors.map("UploadPart", &url, &e));
     let aborted = abort_multipart(s, &object_key, &upload_id).await;
+    if let (Ok(part), Err(refused)) = (&part, &aborted)
+        && refused.kind == DriveErrorKind::Auth
+    {
+        // Without s3:AbortMultipartUpload the probe would stay open (and billed) after every
+        // health run; completing it into an object deleted at once needs only PutObject and
+        // DeleteObject, which a backup needs anyway.
+        let parts = CompletedMultipartUpload::builder()
+            .parts(
+                CompletedPart::builder()
+                    .part_number(1)
+                    .set_e_tag(part.e_tag.clone())
+                    .build(),
+            )
+            .build();
+        let completed = s
+            .client
+            .complete_multipart_upload()
+            .bucket(&s.bucket)
+            .key(&object_key)
+            .upload_id(&upload_id)
+            .multipart_upload(parts)
+            .send()
+            .await
+            .map_err(|e| s.errors.map("CompleteMultipartUpload", &url, &e));
+        let cleaned = match completed {
+            Ok(_) => drive.delete(key).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = cleaned {
+            tracing::warn!(error = %err, "the multipart probe could be neither aborted nor completed and deleted: {url} stays open");
+        }
+    }
     part?;
     aborted
 }

@@ -8,10 +8,20 @@
 //! - uploads stream: a stream smaller than one part goes up as one PutObject, a larger one as
 //!   a multipart upload with a few parts in flight (memory stays bounded), aborted on any
 //!   failure so no partial object or orphaned part is left behind;
+//! - nothing is ever replaced: `begin` refuses a key that exists (HeadObject), and the write
+//!   that makes an object visible carries `If-None-Match: *`, so a store that honours it
+//!   refuses a writer that came second ([`DriveErrorKind::AlreadyExists`]);
+//! - multipart uploads left open by a killed process are listed under the prefix and aborted
+//!   through [`Drive::incomplete_uploads`] and [`Drive::discard_incomplete`];
 //! - every failure is one line with the cause and what to check (see the troubleshooting
 //!   section of `docs/drives/s3.md`), never an SDK dump or a secret;
 //! - [`S3Drive::health`](backupman_core::Drive::health) checks PutObject, GetObject,
-//!   ListBucket, DeleteObject and multipart upload + abort one by one.
+//!   ListBucket, DeleteObject and multipart upload + abort one by one, then warns when the
+//!   store ignores `If-None-Match` or incomplete multipart uploads are left under the prefix.
+//!
+//! [`DriveErrorKind::AlreadyExists`]: backupman_core::DriveErrorKind::AlreadyExists
+//! [`Drive::incomplete_uploads`]: backupman_core::Drive::incomplete_uploads
+//! [`Drive::discard_incomplete`]: backupman_core::Drive::discard_incomplete
 //!
 //! ```no_run
 //! use backupman_config::{S3DriveConfig, Secret};

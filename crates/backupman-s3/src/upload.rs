@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::task::JoinSet;
 
 use crate::drive::Shared;
+use crate::errors::{is_no_such_upload, is_not_implemented};
 
 /// Parts uploaded concurrently at most (with the default 8 MiB parts).
 pub const MAX_IN_FLIGHT: usize = 4;
@@ -184,28 +185,8 @@ impl S3Upload {
 
     async fn complete_inner(&mut self) -> Result<(), DriveError> {
         if self.upload_id.is_none() {
-            let s = self.shared.clone();
             let data = std::mem::take(&mut self.buffer).freeze();
-            let mut req = s
-                .client
-                .put_object()
-                .bucket(&s.bucket)
-                .key(&self.object_key)
-                .content_length(data.len() as i64)
-                .body(SdkByteStream::from(data));
-            if let Some(class) = &s.storage_class {
-                req = req.storage_class(class.as_str().into());
-            }
-            if let Some(sse) = &s.server_side_encryption {
-                req = req.server_side_encryption(sse.as_str().into());
-            }
-            if let Some(kms) = &s.sse_kms_key_id {
-                req = req.ssekms_key_id(kms);
-            }
-            req.send()
-                .await
-                .map_err(|e| s.errors.map("PutObject", &self.target(), &e))?;
-            return Ok(());
+            return put_new(&self.shared, &self.object_key, data).await;
         }
         if !self.buffer.is_empty() {
             let last = std::mem::take(&mut self.buffer).freeze();
@@ -217,20 +198,38 @@ impl S3Upload {
         let mut parts = std::mem::take(&mut self.done_parts);
         parts.sort_by_key(|p| p.part_number);
         let s = &self.shared;
-        s.client
-            .complete_multipart_upload()
-            .bucket(&s.bucket)
-            .key(&self.object_key)
-            .upload_id(self.upload_id.clone().unwrap_or_default())
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| s.errors.map("CompleteMultipartUpload", &self.target(), &e))?;
-        Ok(())
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let request = |conditional: bool| {
+            let req = s
+                .client
+                .complete_multipart_upload()
+                .bucket(&s.bucket)
+                .key(&self.object_key)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts.clone()))
+                        .build(),
+                );
+            if conditional {
+                req.if_none_match("*").send()
+            } else {
+                req.send()
+            }
+        };
+        let op = "CompleteMultipartUpload";
+        let conditional = s.conditional_writes();
+        match request(conditional).await {
+            Ok(_) => Ok(()),
+            Err(e) if conditional && is_not_implemented(&e) => {
+                request(false)
+                    .await
+                    .map_err(|e| s.errors.map(op, &self.target(), &e))?;
+                s.note_conditional_writes_unsupported(op);
+                Ok(())
+            }
+            Err(e) => Err(s.errors.map(op, &self.target(), &e)),
+        }
     }
 
     /// Stops every part in flight and aborts the multipart upload, if one was created.
@@ -245,6 +244,50 @@ impl S3Upload {
     }
 }
 
+/// One PutObject of `data` that never replaces an object: sent with `If-None-Match: *`, so a
+/// store that honours it refuses when the key exists (a [`DriveErrorKind::AlreadyExists`]
+/// error). A store that answers the header with 501 NotImplemented gets the request once more
+/// without it (`begin` already checked the key with HeadObject) and is remembered as such.
+pub(crate) async fn put_new(s: &Shared, object_key: &str, data: Bytes) -> Result<(), DriveError> {
+    let request = |conditional: bool| {
+        let mut req = s
+            .client
+            .put_object()
+            .bucket(&s.bucket)
+            .key(object_key)
+            .content_length(data.len() as i64)
+            .body(SdkByteStream::from(data.clone()));
+        if let Some(class) = &s.storage_class {
+            req = req.storage_class(class.as_str().into());
+        }
+        if let Some(sse) = &s.server_side_encryption {
+            req = req.server_side_encryption(sse.as_str().into());
+        }
+        if let Some(kms) = &s.sse_kms_key_id {
+            req = req.ssekms_key_id(kms);
+        }
+        if conditional {
+            req = req.if_none_match("*");
+        }
+        req.send()
+    };
+    let op = "PutObject";
+    let conditional = s.conditional_writes();
+    match request(conditional).await {
+        Ok(_) => Ok(()),
+        // Noted only once the plain request went through: a 501 about something else
+        // (an unsupported storage class, say) fails again and says so.
+        Err(e) if conditional && is_not_implemented(&e) => {
+            request(false)
+                .await
+                .map_err(|e| s.errors.map(op, &s.url(object_key), &e))?;
+            s.note_conditional_writes_unsupported(op);
+            Ok(())
+        }
+        Err(e) => Err(s.errors.map(op, &s.url(object_key), &e)),
+    }
+}
+
 /// Pauses between attempts to abort when the store cannot be reached (about 15 s in all, on
 /// top of the client's own retries): a store that restarts right after failing a part still
 /// gets the abort, so its parts are not left behind.
@@ -255,6 +298,9 @@ const ABORT_UNREACHABLE_RETRIES: [Duration; 4] = [
     Duration::from_secs(8),
 ];
 
+/// Aborts a multipart upload so its parts are deleted. An upload the store no longer knows
+/// (completed or aborted meanwhile, or aborted by an attempt whose answer was lost) leaves no
+/// parts either, so that is success too.
 pub(crate) async fn abort_multipart(
     shared: &Shared,
     object_key: &str,
@@ -262,7 +308,7 @@ pub(crate) async fn abort_multipart(
 ) -> Result<(), DriveError> {
     let mut pauses = ABORT_UNREACHABLE_RETRIES.iter();
     loop {
-        let result = shared
+        let result = match shared
             .client
             .abort_multipart_upload()
             .bucket(&shared.bucket)
@@ -270,12 +316,13 @@ pub(crate) async fn abort_multipart(
             .upload_id(upload_id)
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| {
-                shared
-                    .errors
-                    .map("AbortMultipartUpload", &shared.url(object_key), &e)
-            });
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_no_such_upload(&e) => Ok(()),
+            Err(e) => Err(shared
+                .errors
+                .map("AbortMultipartUpload", &shared.url(object_key), &e)),
+        };
         match (result, pauses.next()) {
             (Err(err), Some(pause)) if err.kind == DriveErrorKind::Connection => {
                 tracing::debug!(error = %err, "the store is unreachable; trying the abort again in {pause:?}");

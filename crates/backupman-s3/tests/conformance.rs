@@ -1,14 +1,17 @@
 //! One `Drive` conformance suite, run against the local drive and every S3 server in each
 //! addressing style it supports: put small, put multipart, list under a prefix, read back
-//! byte-identical, abort (and drop) leave nothing behind, delete, health.
+//! byte-identical, abort (and drop) leave nothing behind, delete, nothing is ever replaced
+//! (also by two writers of one key at once), uploads left by a killed process are found and
+//! discarded, health.
 
 use std::time::Duration;
 
 use backupman_core::{
-    Drive, DriveErrorKind, LocalDrive, ObjectInfo, Upload, read_all, upload_bytes,
+    Drive, DriveError, DriveErrorKind, LocalDrive, ObjectInfo, StoredObject, Upload, read_all,
+    upload_bytes,
 };
 use backupman_s3::S3Drive;
-use backupman_testkit::s3::{S3Server, Style};
+use backupman_testkit::s3::{Flavor, S3Server, Style};
 use bytes::Bytes;
 
 const MIB: usize = 1024 * 1024;
@@ -42,6 +45,100 @@ async fn open_uploads(s3: Option<(&S3Drive, &S3Server)>) -> Vec<String> {
         Some((drive, server)) => server.open_uploads(drive.bucket(), drive.prefix()).await,
         None => Vec::new(),
     }
+}
+
+/// How a store answers `If-None-Match: *` on one kind of write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfNoneMatch {
+    /// Refuses the write when the key exists (412 PreconditionFailed).
+    Honoured,
+    /// Takes the header and replaces the object all the same.
+    Ignored,
+    /// Answers 501 NotImplemented; the drive then writes without it.
+    NotImplemented,
+}
+
+/// What a store does where stores differ, as found by running this suite against it. A server
+/// whose behaviour changes fails the suite, so this table cannot silently go stale.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    /// `If-None-Match: *` on PutObject (objects smaller than one part).
+    put: IfNoneMatch,
+    /// `If-None-Match: *` on CompleteMultipartUpload.
+    complete: IfNoneMatch,
+    /// ListMultipartUploads is implemented.
+    lists_uploads: bool,
+    /// The `Initiated` time ListMultipartUploads gives every upload, where a server answers
+    /// one fixed time instead of the real one (moto: a constant in its response template).
+    fixed_initiated: Option<&'static str>,
+}
+
+fn known(s3: Option<(&S3Drive, &S3Server)>) -> Known {
+    use IfNoneMatch::{Honoured, Ignored};
+    let (put, complete, lists_uploads, fixed_initiated) = match s3.map(|(_, server)| server.flavor)
+    {
+        // The local drive renames its temp file only where no file is.
+        None => (Honoured, Honoured, true, None),
+        Some(Flavor::S3sFs) => (Honoured, Honoured, false, None),
+        Some(Flavor::Rclone) => (Ignored, Ignored, true, None),
+        Some(Flavor::Moto) => (Honoured, Honoured, true, Some("2010-11-10T20:48:33Z")),
+        Some(Flavor::Minio) => (Honoured, Honoured, true, None),
+    };
+    Known {
+        put,
+        complete,
+        lists_uploads,
+        fixed_initiated,
+    }
+}
+
+/// begin, write in chunks, complete: the first step that fails is the answer.
+async fn try_write(drive: &dyn Drive, key: &str, bytes: &[u8]) -> Result<StoredObject, DriveError> {
+    let mut upload = drive.begin(key).await?;
+    for chunk in bytes.chunks(300 * 1024 + 17) {
+        upload.write(Bytes::copy_from_slice(chunk)).await?;
+    }
+    upload.complete().await
+}
+
+/// Keys of the multipart uploads open under `prefix` as a client independent of the drive sees
+/// them: the AWS CLI; for s3s-fs (which cannot list them) the upload files in its data folder;
+/// for rclone in virtual-hosted mode, which takes only bucket host names that the CLI cannot
+/// resolve here, the test kit's own ListMultipartUploads request.
+async fn open_uploads_seen_independently(
+    server: &S3Server,
+    bucket: &str,
+    prefix: &str,
+) -> Vec<String> {
+    if server.flavor == Flavor::S3sFs
+        || (server.flavor == Flavor::Rclone && server.style == Style::VirtualHosted)
+    {
+        return server.open_uploads(bucket, prefix).await;
+    }
+    let mut cmd = server.aws_cli();
+    cmd.args(["s3api", "list-multipart-uploads", "--bucket", bucket])
+        .args([
+            "--prefix",
+            prefix,
+            "--query",
+            "Uploads[].Key",
+            "--output",
+            "text",
+        ]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run aws"))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aws s3api list-multipart-uploads on {}: {}",
+        server.name(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("aws prints UTF-8");
+    text.split_whitespace()
+        .filter(|key| *key != "None")
+        .map(str::to_owned)
+        .collect()
 }
 
 fn sorted(mut found: Vec<ObjectInfo>) -> Vec<ObjectInfo> {
@@ -180,15 +277,30 @@ async fn conformance(drive: &dyn Drive, s3: Option<(&S3Drive, &S3Server)>) {
         "{name}: delete left objects"
     );
 
-    // Health: every check passes and leaves nothing behind.
+    never_replaces(drive, s3).await;
+    racing_writers(drive, s3).await;
+    leaked_upload(drive, s3).await;
+
+    // Health: every required check passes, the advisory ones say what the store is known to
+    // do, and nothing is left behind.
+    let known = known(s3);
     let checks = drive.health().await;
     for check in &checks {
-        assert!(
+        let expected_ok = match check.check.as_str() {
+            "no-clobber writes (If-None-Match)" => known.put == IfNoneMatch::Honoured,
+            "incomplete multipart uploads" => known.lists_uploads,
+            _ => true,
+        };
+        assert_eq!(
             check.result.is_ok(),
+            expected_ok,
             "{name}: health {}: {:?}",
             check.check,
             check.result
         );
+        if !expected_ok {
+            assert!(!check.required, "{name}: {} must only warn", check.check);
+        }
     }
     if s3.is_some() {
         let names: Vec<_> = checks.iter().map(|c| c.check.as_str()).collect();
@@ -199,7 +311,9 @@ async fn conformance(drive: &dyn Drive, s3: Option<(&S3Drive, &S3Server)>) {
                 "GetObject",
                 "ListBucket",
                 "DeleteObject",
-                "multipart upload + abort"
+                "multipart upload + abort",
+                "no-clobber writes (If-None-Match)",
+                "incomplete multipart uploads",
             ],
             "{name}"
         );
@@ -214,6 +328,276 @@ async fn conformance(drive: &dyn Drive, s3: Option<(&S3Drive, &S3Server)>) {
         vec![],
         "{name}: health left objects"
     );
+}
+
+/// An existing object, small (one PutObject) or multipart, is never replaced by a small or
+/// a multipart write: the write fails with AlreadyExists and the object reads back unchanged.
+async fn never_replaces(drive: &dyn Drive, s3: Option<(&S3Drive, &S3Server)>) {
+    let name = drive.label().to_owned();
+    let small = data(1000, 11);
+    let large = data(11 * MIB + 7, 12);
+    for (key, original) in [("clobber/small.bin", &small), ("clobber/large.bin", &large)] {
+        try_write(drive, key, original)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: write {key}: {e}"));
+    }
+    for (key, original) in [("clobber/small.bin", &small), ("clobber/large.bin", &large)] {
+        for attempt in [data(2000, 13), data(6 * MIB + 1, 14)] {
+            let err = try_write(drive, key, &attempt)
+                .await
+                .expect_err("an existing key must not be written");
+            assert_eq!(err.kind, DriveErrorKind::AlreadyExists, "{name}: {err}");
+            match s3 {
+                Some((s3, _)) => assert_eq!(
+                    err.to_string(),
+                    format!(
+                        "s3://{}/{} already exists and is never replaced",
+                        s3.bucket(),
+                        s3.object_key(key)
+                    ),
+                    "{name}"
+                ),
+                None => assert!(
+                    err.message
+                        .ends_with(&format!("{key} already exists and is never replaced")),
+                    "{name}: {err}"
+                ),
+            }
+            assert!(
+                read_all(drive, key).await.expect("read back") == *original,
+                "{name}: {key} was replaced by {} bytes",
+                attempt.len()
+            );
+        }
+    }
+    assert_eq!(
+        open_uploads(s3).await,
+        Vec::<String>::new(),
+        "{name}: a refused write left parts"
+    );
+    for key in ["clobber/small.bin", "clobber/large.bin"] {
+        drive.delete(key).await.expect("delete");
+    }
+}
+
+/// Two writers of one key, both begun before either completes: where the store honours
+/// `If-None-Match` the first to complete wins and the second fails with AlreadyExists; where
+/// it does not, the second replaces the first, and the test says so for that server.
+async fn racing_writers(drive: &dyn Drive, s3: Option<(&S3Drive, &S3Server)>) {
+    let name = drive.label().to_owned();
+    let known = known(s3);
+    let mut not_implemented_seen = false;
+    for (what, len, expected) in [
+        ("small", 3000, known.put),
+        ("multipart", 6 * MIB + 3, known.complete),
+    ] {
+        let key = format!("race/{what}.bin");
+        let (first, second) = (data(len, 21), data(len, 22));
+        let mut a = drive.begin(&key).await.expect("begin the first");
+        let mut b = drive
+            .begin(&key)
+            .await
+            .expect("begin the second while the first is open");
+        write_chunked(&mut a, &first).await;
+        write_chunked(&mut b, &second).await;
+        a.complete()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {what}: the first to complete: {e}"));
+        let late = b.complete().await;
+        let stored = read_all(drive, &key).await.expect("read back");
+        match expected {
+            IfNoneMatch::Honoured => {
+                let err = late.expect_err("the second must not replace the first");
+                assert_eq!(
+                    err.kind,
+                    DriveErrorKind::AlreadyExists,
+                    "{name}: {what}: {err}"
+                );
+                assert!(
+                    stored == first,
+                    "{name}: {what}: the object is not the winner's"
+                );
+            }
+            IfNoneMatch::Ignored | IfNoneMatch::NotImplemented => {
+                late.unwrap_or_else(|e| {
+                    panic!("{name}: {what}: this server was known to let the second through: {e}")
+                });
+                assert!(
+                    stored == second,
+                    "{name}: {what}: this server was known to let the last writer replace the object"
+                );
+            }
+        }
+        not_implemented_seen |= expected == IfNoneMatch::NotImplemented;
+        if let Some((s3, _)) = s3 {
+            assert_eq!(
+                s3.sends_conditional_writes(),
+                !not_implemented_seen,
+                "{name}: {what}: the drive must remember a store without If-None-Match"
+            );
+        }
+        assert_eq!(
+            open_uploads(s3).await,
+            Vec::<String>::new(),
+            "{name}: {what}: the losing upload left parts"
+        );
+        drive.delete(&key).await.expect("delete");
+    }
+}
+
+/// An upload begun, written past one part and never ended (what SIGKILL leaves) is found by
+/// `incomplete_uploads` under its key, and gone after `discard_incomplete`; one under another
+/// prefix of the same bucket is not listed.
+async fn leaked_upload(drive: &dyn Drive, s3: Option<(&S3Drive, &S3Server)>) {
+    let name = drive.label().to_owned();
+    let key = "leak/leaked.bin";
+    let begun = chrono::Utc::now();
+    let mut upload = drive.begin(key).await.expect("begin");
+    write_chunked(&mut upload, &data(6 * MIB, 31)).await;
+    // No complete, no abort, no Drop: what a killed process leaves.
+    std::mem::forget(upload);
+
+    if !known(s3).lists_uploads {
+        let Some((s3, server)) = s3 else {
+            unreachable!("every drive without ListMultipartUploads is an S3 one")
+        };
+        let err = drive
+            .incomplete_uploads()
+            .await
+            .expect_err("this server does not implement ListMultipartUploads");
+        assert_eq!(err.kind, DriveErrorKind::Other, "{name}: {err}");
+        assert!(!err.to_string().contains('\n'), "{name}: {err}");
+        // Its data folder has the upload id (`.upload-<id>.json`): discarding still works.
+        let ids: Vec<String> = server
+            .open_uploads(s3.bucket(), s3.prefix())
+            .await
+            .iter()
+            .filter_map(|f| {
+                f.strip_prefix(".upload-")?
+                    .strip_suffix(".json")
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(ids.len(), 1, "{name}: {ids:?}");
+        let leaked = backupman_core::IncompleteUpload {
+            key: key.to_owned(),
+            id: ids[0].clone(),
+            started_at: None,
+        };
+        drive.discard_incomplete(&leaked).await.expect("discard");
+        assert_eq!(
+            open_uploads(Some((s3, server))).await,
+            Vec::<String>::new(),
+            "{name}"
+        );
+        return;
+    }
+
+    // The same key under a sibling prefix (`<prefix>-other`) belongs to another drive.
+    let other = s3.map(|(s3, server)| server.drive(s3.bucket(), &format!("{}-other", s3.prefix())));
+    if let Some(other) = &other {
+        let mut upload = other
+            .begin(key)
+            .await
+            .expect("begin under the other prefix");
+        write_chunked(&mut upload, &data(6 * MIB, 32)).await;
+        std::mem::forget(upload);
+    }
+
+    let found = drive
+        .incomplete_uploads()
+        .await
+        .expect("incomplete uploads");
+    let keys: Vec<_> = found.iter().map(|u| u.key.as_str()).collect();
+    assert_eq!(keys, [key], "{name}: {found:?}");
+    let started = found[0].started_at.expect("a start time");
+    let now = chrono::Utc::now();
+    if let Some(fixed) = known(s3).fixed_initiated {
+        let fixed: chrono::DateTime<chrono::Utc> = fixed.parse().expect("a fixed time");
+        assert_eq!(
+            started, fixed,
+            "{name}: this server was known to answer one fixed time"
+        );
+    } else {
+        assert!(
+            started > begun - chrono::Duration::minutes(2)
+                && started < now + chrono::Duration::minutes(2),
+            "{name}: started at {started}, begun at {begun}"
+        );
+    }
+    if s3.is_some() {
+        let health = drive.health().await;
+        let check = health
+            .iter()
+            .find(|c| c.check == "incomplete multipart uploads")
+            .expect("the incomplete uploads check");
+        let warning = check
+            .result
+            .as_ref()
+            .expect_err("an incomplete upload is left");
+        assert!(!check.required, "{name}");
+        assert!(
+            warning
+                .message
+                .starts_with("1 incomplete multipart upload under "),
+            "{name}: {warning}"
+        );
+        assert!(
+            warning
+                .message
+                .contains(&started.format("%Y-%m-%d").to_string()),
+            "{name}: {warning}"
+        );
+        assert!(
+            warning
+                .hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("`incomplete_uploads.abort_after_hours` (24 by default)"),
+            "{name}: {warning}"
+        );
+    }
+
+    drive.discard_incomplete(&found[0]).await.expect("discard");
+    assert_eq!(
+        drive
+            .incomplete_uploads()
+            .await
+            .expect("incomplete uploads"),
+        vec![],
+        "{name}: discarded but still listed"
+    );
+    // Discarding what is already gone (another sweep was first) is not an error.
+    drive
+        .discard_incomplete(&found[0])
+        .await
+        .unwrap_or_else(|e| panic!("{name}: discarding twice: {e}"));
+
+    if let (Some((s3, server)), Some(other)) = (s3, &other) {
+        assert_eq!(
+            open_uploads_seen_independently(server, s3.bucket(), &format!("{}/", s3.prefix()))
+                .await,
+            Vec::<String>::new(),
+            "{name}: the AWS CLI still sees the discarded upload"
+        );
+        let other_prefix = format!("{}/", other.prefix());
+        assert_eq!(
+            open_uploads_seen_independently(server, s3.bucket(), &other_prefix).await,
+            [format!("{other_prefix}{key}")],
+            "{name}: the other drive's upload must be left alone"
+        );
+        let theirs = other
+            .incomplete_uploads()
+            .await
+            .expect("other drive's uploads");
+        assert_eq!(theirs.len(), 1, "{name}: {theirs:?}");
+        other.discard_incomplete(&theirs[0]).await.expect("discard");
+        assert_eq!(
+            open_uploads_seen_independently(server, s3.bucket(), &other_prefix).await,
+            Vec::<String>::new(),
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

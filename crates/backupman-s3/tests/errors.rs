@@ -1,6 +1,7 @@
 //! Every documented S3 failure, produced for real, becomes one line with the troubleshooting
 //! wording and a hint: wrong secret, unknown key, missing bucket, Access Denied, InvalidToken,
-//! connection refused, unresolvable host, untrusted certificate, timeout.
+//! connection refused, unresolvable host, untrusted certificate, timeout; and the optional
+//! permissions for incomplete multipart uploads missing from the minimal IAM policy.
 
 use std::time::{Duration, Instant};
 
@@ -170,12 +171,28 @@ async fn iam_access_denied_and_invalid_token() {
             "GetObject",
             "ListBucket",
             "DeleteObject",
-            "multipart upload + abort"
+            "multipart upload + abort",
+            "no-clobber writes (If-None-Match)",
+            "incomplete multipart uploads",
         ]
     );
     for check in &checks {
         let err = check.result.as_ref().expect_err("no permission at all");
-        if check.check == "GetObject" {
+        if check.check == "incomplete multipart uploads" {
+            assert!(!check.required, "listing incomplete uploads is optional");
+            assert_eq!(err.kind, DriveErrorKind::Auth, "{err}");
+            assert!(
+                err.hint
+                    .as_deref()
+                    .unwrap()
+                    .contains("s3:ListBucketMultipartUploads"),
+                "{err}"
+            );
+        }
+        if matches!(
+            check.check.as_str(),
+            "GetObject" | "no-clobber writes (If-None-Match)"
+        ) {
             assert!(err.message.starts_with("not checked"), "{err}");
         } else {
             assert!(
@@ -209,6 +226,125 @@ async fn iam_access_denied_and_invalid_token() {
     unknown.access_key = Some("AKIANOSUCHKEY0000000".into());
     let err = put_error(&drive_for(&unknown)).await;
     assert!(err.message.starts_with("InvalidAccessKeyId"), "{err}");
+}
+
+/// The spec's minimal IAM policy (Put, Get, Delete, ListBucket): backups work, while finding
+/// and aborting the multipart uploads a killed backup left are refused as Auth errors that
+/// name the optional permission; health and core's sweep only warn about them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs real S3 servers: run cargo xtask test"]
+async fn minimal_policy_cannot_clean_up_incomplete_uploads() {
+    // Requests 1-7 (the bucket, two users with a key and a policy each) run before
+    // authorization starts.
+    let server = S3Server::moto(Style::Path, Some(7));
+    server.create_bucket("backups").await;
+    let minimal = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:ListBucket"],
+        "Resource": ["arn:aws:s3:::backups", "arn:aws:s3:::backups/*"]}]}"#;
+    let everything = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "s3:*", "Resource": "*"}]}"#;
+    let drive_of = |user: &str, policy: &str| {
+        server.aws_iam(&["create-user", "--user-name", user]);
+        let keys = server.aws_iam(&[
+            "create-access-key",
+            "--user-name",
+            user,
+            "--query",
+            "AccessKey.[AccessKeyId,SecretAccessKey]",
+            "--output",
+            "text",
+        ]);
+        server.aws_iam(&[
+            "put-user-policy",
+            "--user-name",
+            user,
+            "--policy-name",
+            "backups",
+            "--policy-document",
+            policy,
+        ]);
+        let (key, secret) = keys.trim().split_once('\t').expect("key and secret");
+        let mut cfg = server.drive_config("backups", "p");
+        cfg.access_key = Some(key.to_owned());
+        cfg.secret_key = Some(Secret::new(secret));
+        drive_for(&cfg)
+    };
+    let drive = drive_of("backup", minimal);
+    let admin = drive_of("admin", everything);
+
+    upload_bytes(&drive, "db/one.sql.gz", Bytes::from_static(b"one"))
+        .await
+        .expect("the minimal policy is enough to back up");
+    let mut upload = drive.begin("db/killed.sql.gz").await.expect("begin");
+    upload
+        .write(Bytes::from(vec![7u8; 6 * 1024 * 1024]))
+        .await
+        .expect("write past one part");
+    std::mem::forget(upload);
+
+    let err = drive
+        .incomplete_uploads()
+        .await
+        .expect_err("listing multipart uploads is not allowed");
+    assert_eq!(err.kind, DriveErrorKind::Auth, "{err}");
+    assert!(
+        err.message
+            .starts_with("Access Denied: ListMultipartUploads s3://backups/p/"),
+        "{err}"
+    );
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap()
+            .contains("optional: allow s3:ListBucketMultipartUploads"),
+        "{err}"
+    );
+    assert_presentable(&err);
+
+    let left = admin.incomplete_uploads().await.expect("admin lists");
+    let keys: Vec<_> = left.iter().map(|u| u.key.as_str()).collect();
+    assert_eq!(keys, ["db/killed.sql.gz"]);
+    let err = drive
+        .discard_incomplete(&left[0])
+        .await
+        .expect_err("aborting is not allowed");
+    assert_eq!(err.kind, DriveErrorKind::Auth, "{err}");
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap()
+            .contains("s3:AbortMultipartUpload"),
+        "{err}"
+    );
+    assert_presentable(&err);
+    assert_eq!(admin.incomplete_uploads().await.unwrap(), left);
+
+    // What `backupman run` and `prune` do: the refusal is reported, nothing panics.
+    let sweep =
+        backupman_core::stale::sweep(&drive, chrono::Duration::zero(), chrono::Utc::now()).await;
+    assert!(sweep.discarded.is_empty());
+    assert_eq!(
+        sweep.error.map(|e| e.kind),
+        Some(DriveErrorKind::Auth),
+        "the sweep reports the refusal"
+    );
+
+    for check in drive.health().await {
+        match check.check.as_str() {
+            "multipart upload + abort" | "incomplete multipart uploads" => {
+                assert!(!check.required, "{} must only warn", check.check);
+                let err = check.result.expect_err("not permitted");
+                assert_eq!(err.kind, DriveErrorKind::Auth, "{}: {err}", check.check);
+            }
+            _ => assert!(check.result.is_ok(), "{}: {:?}", check.check, check.result),
+        }
+    }
+
+    admin
+        .discard_incomplete(&left[0])
+        .await
+        .expect("admin aborts");
+    assert_eq!(admin.incomplete_uploads().await.unwrap(), vec![]);
 }
 
 #[tokio::test]
