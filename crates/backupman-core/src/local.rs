@@ -225,7 +225,11 @@ impl Drive for LocalDrive {
                 required: true,
             });
         }
-        checks.push(crate::stale::health_check(self.incomplete_uploads().await));
+        let location = self.folder.display().to_string();
+        checks.push(crate::stale::health_check(
+            self.incomplete_uploads().await,
+            &location,
+        ));
         checks
     }
 }

@@ -57,9 +57,12 @@ pub async fn sweep(drive: &dyn Drive, max_age: Duration, now: DateTime<Utc>) -> 
 }
 
 /// The advisory `health` line about incomplete uploads, the same on every drive: a warning
-/// naming how many there are and the oldest, never a failure (backups still work).
-pub fn health_check(found: Result<Vec<IncompleteUpload>, DriveError>) -> CheckResult {
-    const CHECK: &str = "incomplete uploads";
+/// naming how many there are under `location` and the oldest, never a failure (backups
+/// still work; on S3 their parts are billed until aborted).
+pub fn health_check(
+    found: Result<Vec<IncompleteUpload>, DriveError>,
+    location: &str,
+) -> CheckResult {
     let result = found.and_then(|found| {
         if found.is_empty() {
             return Ok(());
@@ -68,21 +71,21 @@ pub fn health_check(found: Result<Vec<IncompleteUpload>, DriveError>) -> CheckRe
             .iter()
             .filter_map(|u| u.started_at)
             .min()
-            .map(|at| format!(", the oldest from {}", at.format("%Y-%m-%d %H:%M UTC")))
+            .map(|at| format!(", the oldest begun {}", at.format("%Y-%m-%d %H:%M UTC")))
             .unwrap_or_default();
         Err(DriveError::new(
             DriveErrorKind::Other,
             format!(
-                "{} incomplete upload(s) left by an interrupted run{oldest}",
+                "{} incomplete upload(s) under {location} left by an interrupted run{oldest}",
                 found.len()
             ),
         )
         .with_hint(
-            "the next `backupman run` or `backupman prune` discards those older than incomplete_uploads.abort_after_hours (24 by default)",
+            "the next `backupman run` or `backupman prune` discards those older than `incomplete_uploads.abort_after_hours` (24 by default)",
         ))
     });
     CheckResult {
-        check: CHECK.into(),
+        check: "incomplete uploads".into(),
         result,
         required: false,
     }

@@ -90,14 +90,13 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
         required: false,
         ..result("no-clobber writes (If-None-Match)", no_clobber)
     });
-    // Listing needs s3:ListBucketMultipartUploads, which the spec's minimal policy lacks.
-    results.push(CheckResult {
-        required: false,
-        ..result(
-            "incomplete multipart uploads",
-            incomplete_probe(drive).await,
-        )
-    });
+    // Listing needs s3:ListBucketMultipartUploads, which the spec's minimal policy lacks:
+    // a refusal is a warning like any other finding here.
+    let s = drive.shared();
+    results.push(backupman_core::stale::health_check(
+        drive.incomplete_uploads().await,
+        &s.url(&s.root()),
+    ));
     results
 }
 
@@ -122,40 +121,6 @@ async fn no_clobber_probe(drive: &S3Drive, key: &str, body: Bytes) -> Result<(),
     .with_hint(
         "backups are still never replaced by backupman alone; do not point two installations \
          at the same bucket and `prefix`",
-    ))
-}
-
-/// Warns about multipart uploads left open under the prefix (by a killed backup): their parts
-/// are billed until aborted.
-async fn incomplete_probe(drive: &S3Drive) -> Result<(), DriveError> {
-    let found = drive.incomplete_uploads().await?;
-    if found.is_empty() {
-        return Ok(());
-    }
-    let oldest = found.iter().filter_map(|u| u.started_at).min().map_or_else(
-        || "at an unknown time".to_owned(),
-        |at| at.format("%Y-%m-%d %H:%M UTC").to_string(),
-    );
-    let (count, verb, when) = match found.len() {
-        1 => ("1 incomplete multipart upload".to_owned(), "was", "begun"),
-        n => (
-            format!("{n} incomplete multipart uploads"),
-            "were",
-            "the oldest begun",
-        ),
-    };
-    let s = drive.shared();
-    Err(DriveError::new(
-        DriveErrorKind::Other,
-        format!(
-            "{count} under {} {verb} never completed nor aborted ({when} {oldest}); their parts \
-             are billed until aborted",
-            s.url(&s.root())
-        ),
-    )
-    .with_hint(
-        "the next `backupman run` or `backupman prune` aborts those older than \
-         `incomplete_uploads.abort_after_hours` (24 by default)",
     ))
 }
 

@@ -288,7 +288,7 @@ async fn conformance(drive: &dyn Drive, s3: Option<(&S3Drive, &S3Server)>) {
     for check in &checks {
         let expected_ok = match check.check.as_str() {
             "no-clobber writes (If-None-Match)" => known.put == IfNoneMatch::Honoured,
-            "incomplete multipart uploads" => known.lists_uploads,
+            "incomplete uploads" => known.lists_uploads,
             _ => true,
         };
         assert_eq!(
@@ -313,7 +313,7 @@ async fn conformance(drive: &dyn Drive, s3: Option<(&S3Drive, &S3Server)>) {
                 "DeleteObject",
                 "multipart upload + abort",
                 "no-clobber writes (If-None-Match)",
-                "incomplete multipart uploads",
+                "incomplete uploads",
             ],
             "{name}"
         );
@@ -529,7 +529,7 @@ async fn leaked_upload(drive: &dyn Drive, s3: Option<(&S3Drive, &S3Server)>) {
         let health = drive.health().await;
         let check = health
             .iter()
-            .find(|c| c.check == "incomplete multipart uploads")
+            .find(|c| c.check == "incomplete uploads")
             .expect("the incomplete uploads check");
         let warning = check
             .result
@@ -537,9 +537,7 @@ async fn leaked_upload(drive: &dyn Drive, s3: Option<(&S3Drive, &S3Server)>) {
             .expect_err("an incomplete upload is left");
         assert!(!check.required, "{name}");
         assert!(
-            warning
-                .message
-                .starts_with("1 incomplete multipart upload under "),
+            warning.message.starts_with("1 incomplete upload(s) under "),
             "{name}: {warning}"
         );
         assert!(

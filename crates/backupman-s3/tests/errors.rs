@@ -173,12 +173,12 @@ async fn iam_access_denied_and_invalid_token() {
             "DeleteObject",
             "multipart upload + abort",
             "no-clobber writes (If-None-Match)",
-            "incomplete multipart uploads",
+            "incomplete uploads",
         ]
     );
     for check in &checks {
         let err = check.result.as_ref().expect_err("no permission at all");
-        if check.check == "incomplete multipart uploads" {
+        if check.check == "incomplete uploads" {
             assert!(!check.required, "listing incomplete uploads is optional");
             assert_eq!(err.kind, DriveErrorKind::Auth, "{err}");
             assert!(
@@ -331,7 +331,7 @@ async fn minimal_policy_cannot_clean_up_incomplete_uploads() {
 
     for check in drive.health().await {
         match check.check.as_str() {
-            "multipart upload + abort" | "incomplete multipart uploads" => {
+            "multipart upload + abort" | "incomplete uploads" => {
                 assert!(!check.required, "{} must only warn", check.check);
                 let err = check.result.expect_err("not permitted");
                 assert_eq!(err.kind, DriveErrorKind::Auth, "{}: {err}", check.check);

@@ -88,7 +88,7 @@ pub async fn apply_one(
 
 /// Discards incomplete uploads that a killed run left on each drive, once older than `hours`.
 /// Never fails the command: a store that does not let us list or abort them (the minimal
-/// IAM policy) only costs money, and the operator is told.
+/// IAM policy) only costs money, and `health` tells the operator.
 pub async fn sweep_incomplete(drives: &[Arc<dyn Drive>], hours: u32, quiet: bool) {
     let max_age = chrono::Duration::hours(i64::from(hours));
     for drive in drives {
@@ -101,11 +101,14 @@ pub async fn sweep_incomplete(drives: &[Arc<dyn Drive>], hours: u32, quiet: bool
                 swept.discarded.join(", ")
             );
         }
+        // Not a line of the run's own: with the minimal IAM policy it would repeat on every
+        // run, and a broken drive's own error says more. `health` reports it as a warning.
         if let Some(err) = swept.error {
-            eprintln!(
-                "⚠ {}: incomplete uploads could not be cleaned up ({} remain): {err}",
-                drive.label(),
-                swept.remaining
+            tracing::debug!(
+                drive = drive.label(),
+                remaining = swept.remaining,
+                error = %err,
+                "incomplete uploads could not be cleaned up"
             );
         }
     }
