@@ -213,7 +213,10 @@ pub(crate) fn spawn_watched(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Should the runtime shut down under a running dump, the tool dies with the watcher.
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        // Its own process group, so a cancel reaches what it started too: a wrapper script's
+        // pg_dump would otherwise live on, holding the pipe open and the read blocked.
+        .process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("cannot run {name}: {e}"))?;
     let (stdout, stderr) = child
         .stdout
@@ -255,7 +258,13 @@ async fn watch(
         Some(exited) => exited,
         None => {
             // SIGKILL: a tool blocked on a lock would not act on a gentler signal before the
-            // lock is released.
+            // lock is released. The whole group: the tool and anything it started.
+            if let Some(pid) = child
+                .id()
+                .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+            {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
             let _ = child.start_kill();
             child.wait().await
         }
@@ -381,6 +390,32 @@ mod tests {
             result.unwrap_err(),
             "sleep failed (killed by signal 9) and printed nothing on stderr"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelling_kills_what_a_wrapper_script_started_too() {
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            trigger.cancel();
+        });
+        // Not `exec`: the shell waits for its own child, which holds the pipe open.
+        let (read, elapsed) = watched(
+            "sh",
+            &["-c", "sleep 60; echo never"],
+            cancel,
+            |running, mut stdout| {
+                let clock = Instant::now();
+                let mut out = Vec::new();
+                let read = stdout.read_to_end(&mut out).unwrap();
+                drop(running);
+                (read, clock.elapsed())
+            },
+        )
+        .await;
+        assert_eq!(read, 0);
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
