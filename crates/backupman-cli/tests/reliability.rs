@@ -142,6 +142,46 @@ fn overlapping_runs_of_one_source_keep_every_backup() {
 }
 
 #[test]
+fn backups_named_in_the_first_format_still_list_verify_and_restore() {
+    let (tmp, config) =
+        demo_setup("drives:\n  - provider: local\n    label: Disk\n    folder: disk\n");
+    let run = backupman(tmp.path(), &["run", "-c", &config]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    // The backup and its manifest as the first key format named them.
+    let disk = tmp.path().join("disk");
+    let new = backups(&disk).remove(0);
+    let old = "demo/demo-20260101T000000Z.sqlite.gz";
+    std::fs::rename(disk.join(&new), disk.join(old)).unwrap();
+    std::fs::rename(
+        disk.join(format!("{new}.json")),
+        disk.join(format!("{old}.json")),
+    )
+    .unwrap();
+
+    let list = backupman(tmp.path(), &["list", "-c", &config, "--json"]);
+    assert_eq!(list.code, 0, "{}", list.all());
+    assert!(list.stdout.contains(old), "{}", list.stdout);
+    let verify = backupman(tmp.path(), &["verify", "-c", &config, old]);
+    assert_eq!(verify.code, 0, "{}", verify.all());
+    let restored = tmp.path().join("restored.sqlite");
+    let restore = backupman(
+        tmp.path(),
+        &[
+            "restore",
+            "-c",
+            &config,
+            "--source",
+            "Demo",
+            old,
+            "--to",
+            restored.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(restore.code, 0, "{}", restore.all());
+    assert_eq!(sqlite_rows(&restored), sqlite_rows(Path::new(DEMO)));
+}
+
+#[test]
 fn retention_touches_only_the_sources_own_backups() {
     let (tmp, config) = demo_setup(
         "  - provider: sqlite\n    label: App Two\n    db_path: demo.sqlite\ndrives:\n  - provider: local\n    label: Disk\n    folder: disk\nretention:\n  by: count\n  value: 1\n",
@@ -350,9 +390,10 @@ fn a_killed_run_leaves_a_temp_file_that_the_next_run_discards() {
     std::fs::write(tmp.path().join("config.yml"), config(24)).unwrap();
     let health = backupman(tmp.path(), &["health", "-c", "config.yml"]);
     assert!(
-        health
-            .stderr
-            .contains("1 incomplete upload(s) left by an interrupted run"),
+        health.stderr.contains(&format!(
+            "⚠ warning: incomplete uploads: 1 incomplete upload(s) under {} left by an interrupted run",
+            disk.display()
+        )),
         "{}",
         health.stderr
     );
