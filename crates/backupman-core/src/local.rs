@@ -324,7 +324,12 @@ fn no_space_or(folder: &Path, context: String, err: std::io::Error) -> DriveErro
         let free = rustix::fs::statvfs(folder)
             .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
             .map_or_else(|_| "unknown".to_owned(), crate::human_bytes);
-        error.message = format!("{}; {free} free on {}", error.message, folder.display());
+        // Measured once the temp file is gone: what the whole backup would have had.
+        error.message = format!(
+            "{}; {} has {free} free in all",
+            error.message,
+            folder.display()
+        );
         error =
             error.with_hint("free space on the drive's disk, or make retention keep fewer backups");
     }
