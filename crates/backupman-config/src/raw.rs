@@ -169,6 +169,29 @@ fn syntax_message(message: &str) -> (String, Option<String>) {
             )),
         );
     }
+    // serde-saphyr's own wording points at its Rust API (`DuplicateKeyPolicy`,
+    // `from_str_multiple`), which an operator cannot act on.
+    if let Some(rest) = first.strip_prefix("duplicate mapping key") {
+        let name = rest
+            .strip_prefix(": ")
+            .and_then(|r| r.split(", set DuplicateKeyPolicy").next())
+            .filter(|n| !n.is_empty());
+        return (
+            name.map_or("an option is given twice".to_owned(), |n| {
+                format!("option `{n}` is given twice")
+            }),
+            Some("keep only one: YAML does not merge repeated keys".to_owned()),
+        );
+    }
+    if first.starts_with("multiple YAML documents detected") {
+        return (
+            "the file holds more than one YAML document".to_owned(),
+            Some(
+                "a configuration is one document: remove the `---` line and merge the parts"
+                    .to_owned(),
+            ),
+        );
+    }
     if let Some(rest) = first.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or(rest);
         let expected = rest.split("expected one of ").nth(1).unwrap_or("");
