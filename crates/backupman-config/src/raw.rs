@@ -124,6 +124,13 @@ pub(crate) fn parse(
     let options = serde_saphyr::options! {
         // Snippets would quote the offending line, and that line may hold a secret.
         with_snippet: false,
+        // A real configuration has a few hundred nodes. serde-saphyr's defaults (250,000 nodes,
+        // 50,000 aliases) let a 300-byte alias bomb cost seconds of CPU before it is refused.
+        budget: serde_saphyr::budget! {
+            max_nodes: 20_000,
+            max_aliases: 1_000,
+            max_events: 100_000,
+        },
     }
     .with_properties(properties);
     if text.trim().is_empty() {
@@ -190,6 +197,12 @@ fn syntax_message(message: &str) -> (String, Option<String>) {
                 "a configuration is one document: remove the `---` line and merge the parts"
                     .to_owned(),
             ),
+        );
+    }
+    if first.starts_with("budget breached") {
+        return (
+            "the configuration is too large: it has, or its aliases (`*name`) expand to, more YAML nodes than a configuration can need".to_owned(),
+            Some("write the options out instead of repeating aliases".to_owned()),
         );
     }
     if let Some(rest) = first.strip_prefix("unknown field `") {

@@ -248,6 +248,26 @@ fn a_repeated_key_or_a_second_document_is_named_in_the_users_words() {
 }
 
 #[test]
+fn an_alias_bomb_is_refused_quickly_and_plainly() {
+    let mut bomb = String::from("http:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for (name, previous) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e")] {
+        let items = vec![format!("*{previous}"); 10].join(", ");
+        bomb.push_str(&format!("  {name}: &{name} [{items}]\n"));
+    }
+    let started = std::time::Instant::now();
+    let (_, _, message) = &problems(&bomb)[0];
+    assert!(
+        message.starts_with("the configuration is too large"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed().as_secs() < 2,
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn every_problem_is_reported_at_once_with_its_location() {
     let text = r#"
 data_sources:
