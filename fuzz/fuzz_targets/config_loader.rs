@@ -1,6 +1,7 @@
 //! Fuzzes the whole configuration loader: arbitrary text through YAML parsing, `${VAR}` /
-//! `${VAR:-default}` / `$$` substitution and validation, exactly as `backupman run --config`
-//! would load it. A panic, a hang, an OOM or a broken error promise (see `check`) is a bug.
+//! `${VAR:-default}` / `$$` substitution and validation, as `backupman_config::load` does
+//! but with a fixed environment so every finding replays. A panic, a hang, an OOM or a broken
+//! error promise (see `check`) is a bug.
 
 #![no_main]
 
