@@ -131,6 +131,13 @@ pub(crate) fn parse(
     let options = serde_saphyr::options! {
         // Snippets would quote the offending line, and that line may hold a secret.
         with_snippet: false,
+        // A real configuration has a few hundred nodes. serde-saphyr's defaults (250,000 nodes,
+        // 50,000 aliases) let a 300-byte alias bomb cost seconds of CPU before it is refused.
+        budget: serde_saphyr::budget! {
+            max_nodes: 20_000,
+            max_aliases: 1_000,
+            max_events: 100_000,
+        },
     }
     .with_properties(properties);
     if text.trim().is_empty() {
@@ -175,6 +182,35 @@ fn syntax_message(message: &str) -> (String, Option<String>) {
             Some(format!(
                 "export {name}, or give a default: ${{{name}:-value}}"
             )),
+        );
+    }
+    // serde-saphyr's own wording points at its Rust API (`DuplicateKeyPolicy`,
+    // `from_str_multiple`), which an operator cannot act on.
+    if let Some(rest) = first.strip_prefix("duplicate mapping key") {
+        let name = rest
+            .strip_prefix(": ")
+            .and_then(|r| r.split(", set DuplicateKeyPolicy").next())
+            .filter(|n| !n.is_empty());
+        return (
+            name.map_or("an option is given twice".to_owned(), |n| {
+                format!("option `{n}` is given twice")
+            }),
+            Some("keep only one: YAML does not merge repeated keys".to_owned()),
+        );
+    }
+    if first.starts_with("multiple YAML documents detected") {
+        return (
+            "the file holds more than one YAML document".to_owned(),
+            Some(
+                "a configuration is one document: remove the `---` line and merge the parts"
+                    .to_owned(),
+            ),
+        );
+    }
+    if first.starts_with("budget breached") {
+        return (
+            "the configuration is too large: it has, or its aliases (`*name`) expand to, more YAML nodes than a configuration can need".to_owned(),
+            Some("write the options out instead of repeating aliases".to_owned()),
         );
     }
     if let Some(rest) = first.strip_prefix("unknown field `") {

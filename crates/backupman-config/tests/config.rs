@@ -230,6 +230,44 @@ fn a_misspelt_option_is_rejected_with_a_suggestion() {
 }
 
 #[test]
+fn a_repeated_key_or_a_second_document_is_named_in_the_users_words() {
+    let repeated = "drives:\n  - provider: local\n    label: a\n    folder: /a\ndrives: []\n";
+    let found = problems(repeated);
+    assert_eq!(
+        found,
+        [(
+            5,
+            String::new(),
+            "option `drives` is given twice".to_owned()
+        )]
+    );
+    let two_documents = "drives:\n  - {provider: local, label: a, folder: /a}\n---\ndrives: []\n";
+    let (line, _, message) = &problems(two_documents)[0];
+    assert_eq!(message, "the file holds more than one YAML document");
+    assert!((3..=4).contains(line), "line {line}");
+}
+
+#[test]
+fn an_alias_bomb_is_refused_quickly_and_plainly() {
+    let mut bomb = String::from("http:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for (name, previous) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e")] {
+        let items = vec![format!("*{previous}"); 10].join(", ");
+        bomb.push_str(&format!("  {name}: &{name} [{items}]\n"));
+    }
+    let started = std::time::Instant::now();
+    let (_, _, message) = &problems(&bomb)[0];
+    assert!(
+        message.starts_with("the configuration is too large"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed().as_secs() < 2,
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn every_problem_is_reported_at_once_with_its_location() {
     let text = r#"
 data_sources:
