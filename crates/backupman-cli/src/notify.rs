@@ -10,7 +10,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde::Serialize;
 
-use crate::commands::run::RunJson;
+use backupman_ops::backup::RunReport;
 
 /// How long one attempt may take, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,7 +23,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 #[derive(Debug, Serialize)]
 pub struct RunSummary<'a> {
     #[serde(flatten)]
-    pub run: &'a RunJson,
+    pub run: &'a RunReport,
     pub hostname: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
@@ -32,18 +32,13 @@ pub struct RunSummary<'a> {
 }
 
 impl<'a> RunSummary<'a> {
-    pub fn new(
-        run: &'a RunJson,
-        started_at: DateTime<Utc>,
-        finished_at: DateTime<Utc>,
-        test_mode: bool,
-    ) -> Self {
+    pub fn new(run: &'a RunReport) -> Self {
         Self {
             run,
             hostname: gethostname::gethostname().to_string_lossy().into_owned(),
-            started_at,
-            finished_at,
-            test_mode,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            test_mode: run.test_mode,
             backupman_version: env!("CARGO_PKG_VERSION"),
         }
     }

@@ -1,55 +1,34 @@
 //! `backupman list`: the backups found on the drives, newest first.
 
+use backupman_ops::catalog;
 use chrono::Utc;
-use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{Global, ListArgs};
-use crate::commands::catalog;
 use crate::commands::or_exit;
 use crate::output;
 use crate::wiring;
 
-#[derive(Debug, Serialize)]
-pub struct ListEntry {
-    pub source: String,
-    pub drive: String,
-    pub key: String,
-    pub taken_at: chrono::DateTime<Utc>,
-    pub size: u64,
-    pub sha256: Option<String>,
-    pub has_manifest: bool,
-}
-
 pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome> {
     let config = or_exit!(wiring::load_config(&global.config));
-    let sources = or_exit!(wiring::select(
-        "source",
-        &config.sources,
-        |s| s.label.as_str(),
-        &args.sources,
-    ));
-    let drives = or_exit!(catalog::drives(&config, &args.drives));
-    let (found, ok) = catalog::find(&sources, &drives).await;
-    let entries: Vec<ListEntry> = found
-        .iter()
-        .map(|f| ListEntry {
-            source: f.source.label.clone(),
-            drive: f.drive.label().to_owned(),
-            key: f.backup.key.clone(),
-            taken_at: f.backup.taken_at,
-            size: f.backup.size,
-            sha256: f.backup.manifest.as_ref().map(|m| m.sha256.clone()),
-            has_manifest: f.backup.manifest.is_some(),
-        })
-        .collect();
+    let report = or_exit!(
+        catalog::list(&config, &args.sources, &args.drives)
+            .await
+            .map_err(wiring::usage)
+    );
+    for broken in &report.broken_drives {
+        eprintln!("✘ {}", broken.error);
+    }
+    for e in &report.errors {
+        eprintln!("✘ cannot list {} on {}: {}", e.source, e.drive, e.error);
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-    } else if entries.is_empty() {
+        println!("{}", serde_json::to_string_pretty(&report.entries)?);
+    } else if report.entries.is_empty() {
         eprintln!("no backups found");
     } else {
         let now = Utc::now();
-        for e in &entries {
+        for e in &report.entries {
             let age = now - e.taken_at;
             let age = if age.num_days() > 0 {
                 format!("{}d ago", age.num_days())
@@ -73,7 +52,7 @@ pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome
             );
         }
     }
-    Ok(if ok {
+    Ok(if report.ok() {
         Outcome::Success
     } else {
         Outcome::Failed

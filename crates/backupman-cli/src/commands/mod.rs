@@ -1,6 +1,5 @@
 //! One module per command.
 
-pub mod catalog;
 pub mod health;
 pub mod list;
 pub mod prune;

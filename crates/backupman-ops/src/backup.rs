@@ -1,0 +1,295 @@
+//! `run`: back up every selected source to every selected drive, then apply retention where
+//! the backup landed; or, in test mode, write beside the real backups, read every object
+//! back, check it against its manifest, and delete it.
+
+use std::sync::Arc;
+
+use backupman_config::{Config, DriveConfig, SourceConfig};
+use backupman_core::{
+    BackupReport, CancellationToken, Drive, Engine, ProgressObserver, check_against_manifest,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::prune::{self, PruneReport, SweepReport};
+use crate::wiring::{self, BrokenDrive, UnknownLabel};
+
+/// Where test mode writes, beside (never over) the real backups.
+pub const TEST_PREFIX: &str = ".backupman-test-mode/";
+
+/// What to back up and how.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Source labels (all when empty).
+    pub sources: Vec<String>,
+    /// Drive labels (all when empty).
+    pub drives: Vec<String>,
+    /// Write into [`TEST_PREFIX`], read back, check, delete; no retention, no sweep.
+    pub test_mode: bool,
+    /// Cancelling it stops the run: the dump tool is killed, uploads are aborted, sources
+    /// not started are skipped.
+    pub cancel: CancellationToken,
+    /// Told how far each backup has come.
+    pub progress: Option<ProgressObserver>,
+}
+
+/// The sources and drives a run would use, resolved from the configuration.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub sources: Vec<&'a SourceConfig>,
+    pub drives: Vec<&'a DriveConfig>,
+}
+
+/// Resolves the labels of `options` against `config`.
+pub fn plan<'a>(config: &'a Config, options: &RunOptions) -> Result<Plan<'a>, UnknownLabel> {
+    Ok(Plan {
+        sources: wiring::select_sources(config, &options.sources)?,
+        drives: wiring::select_drives(config, &options.drives)?,
+    })
+}
+
+/// What `run --json` prints, webhooks receive and the server serves: one entry per source,
+/// one result per drive.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub ok: bool,
+    pub sources: Vec<SourceReport>,
+    /// Incomplete uploads discarded before the first source.
+    #[serde(skip)]
+    pub sweeps: Vec<SweepReport>,
+    #[serde(skip)]
+    pub started_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub finished_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub test_mode: bool,
+}
+
+/// One source's backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub source: String,
+    pub ok: bool,
+    /// The object key, relative to each drive's prefix (empty when the source never started).
+    pub key: String,
+    /// Why the dump failed.
+    pub error: Option<String>,
+    /// What the dump tool printed on stderr although it succeeded.
+    pub warnings: Option<String>,
+    pub size: Option<u64>,
+    pub compressed_size: Option<u64>,
+    pub sha256: Option<String>,
+    pub seconds: f64,
+    pub drives: Vec<DriveReport>,
+    /// Retention on each drive where the backup landed.
+    pub retention: Vec<PruneReport>,
+    /// The run was cancelled before this source started.
+    #[serde(skip)]
+    pub skipped: bool,
+    /// In test mode: per drive where the object landed, whether it read back intact and was
+    /// deleted.
+    #[serde(skip)]
+    pub test_mode: Vec<TestModeCheck>,
+}
+
+/// One drive's part of a source's backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriveReport {
+    pub drive: String,
+    pub ok: bool,
+    /// A path or `s3://bucket/key`.
+    pub location: Option<String>,
+    /// The one-line message with its hint.
+    pub error: Option<String>,
+}
+
+/// Test mode's verdict on one drive.
+#[derive(Debug, Clone)]
+pub struct TestModeCheck {
+    pub drive: String,
+    pub result: Result<(), String>,
+}
+
+/// Things a front end shows while a run goes on.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum RunEvent<'a> {
+    /// A drive was swept for incomplete uploads (before the first source).
+    Swept(&'a SweepReport),
+    /// A source is done (or skipped): its report is final.
+    SourceDone(&'a SourceReport),
+}
+
+/// The `run` operation.
+pub async fn backup(
+    config: &Config,
+    options: RunOptions,
+    mut on_event: impl FnMut(RunEvent<'_>),
+) -> Result<RunReport, UnknownLabel> {
+    let plan = plan(config, &options)?;
+    let (drives, broken) = wiring::build_drives(&plan.drives);
+    for b in &broken {
+        tracing::error!("{}", b.error);
+    }
+    let mut report = RunReport {
+        ok: true,
+        sources: Vec::new(),
+        sweeps: Vec::new(),
+        started_at: Utc::now(),
+        finished_at: Utc::now(),
+        test_mode: options.test_mode,
+    };
+    if !options.test_mode {
+        report.sweeps = prune::sweep_incomplete(&drives, config.abort_incomplete_after_hours).await;
+        for sweep in &report.sweeps {
+            on_event(RunEvent::Swept(sweep));
+        }
+    }
+    let mut engine = Engine::new(config.compression_level).with_cancel(options.cancel.clone());
+    if options.test_mode {
+        engine = engine.with_key_prefix(TEST_PREFIX);
+    }
+    if let Some(observer) = options.progress.clone() {
+        engine = engine.with_progress(observer);
+    }
+    let policy = wiring::retention_policy(config);
+    for cfg in plan.sources {
+        let mut entry = if options.cancel.is_cancelled() {
+            SourceReport {
+                skipped: true,
+                ..not_started(cfg, "not started, the run was interrupted".into())
+            }
+        } else {
+            match wiring::source(cfg) {
+                Ok(source) => {
+                    tracing::info!(source = %cfg.label, drives = drives.len(), "backing up");
+                    let done = engine.backup(source, &drives).await;
+                    let mut entry = SourceReport::from(&done);
+                    if options.test_mode {
+                        check_and_delete(&done, &drives, &mut entry).await;
+                    } else if let Some(policy) = policy {
+                        // Only where this backup landed: a failed run never deletes.
+                        for (drive, outcome) in drives.iter().zip(&done.drives) {
+                            if outcome.result.is_ok() {
+                                let pruned =
+                                    prune::apply_one(drive.as_ref(), &cfg.label, policy, false)
+                                        .await;
+                                entry.ok &= pruned.ok;
+                                entry.retention.push(pruned);
+                            }
+                        }
+                    }
+                    entry
+                }
+                Err(err) => not_started(cfg, err.to_string()),
+            }
+        };
+        add_broken(&mut entry, &broken);
+        report.ok &= entry.ok;
+        on_event(RunEvent::SourceDone(&entry));
+        report.sources.push(entry);
+    }
+    report.finished_at = Utc::now();
+    Ok(report)
+}
+
+fn not_started(cfg: &SourceConfig, error: String) -> SourceReport {
+    SourceReport {
+        source: cfg.label.clone(),
+        ok: false,
+        key: String::new(),
+        error: Some(error),
+        warnings: None,
+        size: None,
+        compressed_size: None,
+        sha256: None,
+        seconds: 0.0,
+        drives: Vec::new(),
+        retention: Vec::new(),
+        skipped: false,
+        test_mode: Vec::new(),
+    }
+}
+
+/// A drive that could not even be built fails every source's backup on it.
+fn add_broken(entry: &mut SourceReport, broken: &[BrokenDrive]) {
+    if entry.skipped {
+        return;
+    }
+    for b in broken {
+        entry.ok = false;
+        entry.drives.push(DriveReport {
+            drive: b.label.clone(),
+            ok: false,
+            location: None,
+            error: Some(b.error.to_string()),
+        });
+    }
+}
+
+impl From<&BackupReport> for SourceReport {
+    fn from(report: &BackupReport) -> Self {
+        let manifest = report.manifest.as_ref();
+        Self {
+            source: report.source.clone(),
+            ok: report.succeeded(),
+            key: report.key.clone(),
+            error: report.failure.as_ref().map(ToString::to_string),
+            warnings: report.warnings.clone(),
+            size: manifest.map(|m| m.size),
+            compressed_size: manifest.map(|m| m.compressed_size),
+            sha256: manifest.map(|m| m.sha256.clone()),
+            seconds: report.elapsed.as_secs_f64(),
+            drives: report
+                .drives
+                .iter()
+                .map(|d| DriveReport {
+                    drive: d.drive.clone(),
+                    ok: d.result.is_ok(),
+                    location: d.result.as_ref().ok().map(|s| s.location.clone()),
+                    error: d.result.as_ref().err().map(ToString::to_string),
+                })
+                .collect(),
+            retention: Vec::new(),
+            skipped: false,
+            test_mode: Vec::new(),
+        }
+    }
+}
+
+/// Test mode: read every stored object back, check it against the manifest, then delete it
+/// and its manifest.
+async fn check_and_delete(
+    report: &BackupReport,
+    drives: &[Arc<dyn Drive>],
+    entry: &mut SourceReport,
+) {
+    let Some(manifest) = &report.manifest else {
+        return;
+    };
+    for ((drive, outcome), json) in drives.iter().zip(&report.drives).zip(&mut entry.drives) {
+        if outcome.result.is_err() {
+            continue;
+        }
+        let checked = check_against_manifest(drive.as_ref(), &report.key, manifest)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let deleted = async {
+            drive.delete(&report.key).await?;
+            drive.delete(&format!("{}.json", report.key)).await
+        }
+        .await
+        .map_err(|e| format!("could not delete the test object: {e}"));
+        let result = checked.and(deleted);
+        if let Err(err) = &result {
+            json.ok = false;
+            json.error = Some(err.clone());
+            entry.ok = false;
+        }
+        entry.test_mode.push(TestModeCheck {
+            drive: drive.label().to_owned(),
+            result,
+        });
+    }
+}

@@ -1,0 +1,31 @@
+//! backupman's operations as library functions: back up (with test mode), list, verify
+//! (with or without the restore drill), restore, prune and health, each returning a typed,
+//! `serde::Serialize` report, plus the wiring from a configuration to live sources and
+//! drives.
+//!
+//! The command line and the service mode are front ends over these same functions: they
+//! parse their input, call one operation, and render its report. Nothing here prints;
+//! progress is reported through callbacks and `tracing`.
+//!
+//! This crate sits above `backupman-core` (the model and engine), `backupman-dump`
+//! (databases), `backupman-s3` (the S3 drive) and `backupman-config`, because wiring needs
+//! all of them and core must know none of them.
+//!
+//! ```no_run
+//! use backupman_ops::{backup, wiring};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let loaded = wiring::load_config(std::path::Path::new("config.yml"))?;
+//! let report = backup::backup(&loaded.config, backup::RunOptions::default(), |_| {}).await?;
+//! println!("{}", if report.ok { "all stored" } else { "something failed" });
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod backup;
+pub mod catalog;
+pub mod health;
+pub mod prune;
+pub mod restore;
+pub mod verify;
+pub mod wiring;

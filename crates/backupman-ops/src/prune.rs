@@ -1,0 +1,141 @@
+//! `prune`: retention applied now (also what a run does after each stored backup), and the
+//! sweep of incomplete uploads that killed runs left behind.
+
+use std::sync::Arc;
+
+use backupman_config::Config;
+use backupman_core::retention::{self, Policy};
+use backupman_core::{Drive, DriveError, stale};
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::wiring::{self, BrokenDrive};
+
+/// Retention of one source on one drive.
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    pub source: String,
+    pub drive: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    /// Keys kept, newest first.
+    pub kept: Vec<String>,
+    /// Keys deleted (with `dry_run`: that would be); when a deletion failed partway, exactly
+    /// those deleted before it.
+    pub deleted: Vec<String>,
+    /// Whether this was a dry run.
+    #[serde(skip)]
+    pub dry_run: bool,
+}
+
+/// Applies `policy` to one source on one drive.
+pub async fn apply_one(
+    drive: &dyn Drive,
+    source: &str,
+    policy: Policy,
+    dry_run: bool,
+) -> PruneReport {
+    let applied = retention::apply(drive, source, policy, Utc::now(), dry_run).await;
+    let deleted = if dry_run {
+        applied.plan.delete.iter().map(|b| b.key.clone()).collect()
+    } else {
+        applied.deleted
+    };
+    PruneReport {
+        source: source.to_owned(),
+        drive: drive.label().to_owned(),
+        ok: applied.error.is_none(),
+        error: applied.error.as_ref().map(ToString::to_string),
+        kept: applied
+            .plan
+            .keep
+            .iter()
+            .map(|(b, _)| b.key.clone())
+            .collect(),
+        deleted,
+        dry_run,
+    }
+}
+
+/// What sweeping one drive for incomplete uploads did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepReport {
+    pub drive: String,
+    /// The age limit applied, in hours.
+    pub older_than_hours: u32,
+    /// Keys of the incomplete uploads discarded.
+    pub discarded: Vec<String>,
+    /// Incomplete uploads left in place.
+    pub remaining: usize,
+    /// Why listing or discarding failed (the minimal IAM policy allows neither): never a
+    /// failure of the command, `health` reports it.
+    pub error: Option<DriveError>,
+}
+
+/// Discards incomplete uploads a killed run left on each drive, once older than `hours`.
+pub async fn sweep_incomplete(drives: &[Arc<dyn Drive>], hours: u32) -> Vec<SweepReport> {
+    let max_age = chrono::Duration::hours(i64::from(hours));
+    let mut reports = Vec::with_capacity(drives.len());
+    for drive in drives {
+        let swept = stale::sweep(drive.as_ref(), max_age, Utc::now()).await;
+        if let Some(err) = &swept.error {
+            tracing::debug!(
+                drive = drive.label(),
+                remaining = swept.remaining,
+                error = %err,
+                "incomplete uploads could not be cleaned up"
+            );
+        }
+        reports.push(SweepReport {
+            drive: drive.label().to_owned(),
+            older_than_hours: hours,
+            discarded: swept.discarded,
+            remaining: swept.remaining,
+            error: swept.error,
+        });
+    }
+    reports
+}
+
+/// `prune` needs retention to apply.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("retention is not configured (or not enabled): nothing to prune")]
+pub struct NoRetention;
+
+/// What a `prune` did.
+#[derive(Debug, Clone, Default)]
+pub struct PruneRun {
+    pub broken_drives: Vec<BrokenDrive>,
+    pub sweeps: Vec<SweepReport>,
+    /// One per source × drive.
+    pub results: Vec<PruneReport>,
+}
+
+impl PruneRun {
+    /// Every drive could be built and every retention succeeded.
+    pub fn ok(&self) -> bool {
+        self.broken_drives.is_empty() && self.results.iter().all(|r| r.ok)
+    }
+}
+
+/// The `prune` operation: every source on every drive; without `dry_run`, each drive is
+/// swept for incomplete uploads first.
+pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetention> {
+    let policy = wiring::retention_policy(config).ok_or(NoRetention)?;
+    let all: Vec<_> = config.drives.iter().collect();
+    let (drives, broken_drives) = wiring::build_drives(&all);
+    let mut run = PruneRun {
+        broken_drives,
+        ..PruneRun::default()
+    };
+    if !dry_run {
+        run.sweeps = sweep_incomplete(&drives, config.abort_incomplete_after_hours).await;
+    }
+    for drive in &drives {
+        for source in &config.sources {
+            run.results
+                .push(apply_one(drive.as_ref(), &source.label, policy, dry_run).await);
+        }
+    }
+    Ok(run)
+}

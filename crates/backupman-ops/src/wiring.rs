@@ -1,0 +1,226 @@
+//! From configuration to live sources and drives: the one place that knows which
+//! implementation serves which provider, and how labels on a command line pick them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use backupman_config::{
+    Config, ConfigError, DriveConfig, Loaded, RetentionPolicy, SourceConfig, SourceProvider,
+};
+use backupman_core::retention::Policy;
+use backupman_core::{Drive, DriveError, LocalDrive, Source, SourceError};
+use backupman_dump::SqliteSource;
+use backupman_dump::mysql::MysqlSource;
+use backupman_dump::postgres::PostgresSource;
+use backupman_s3::S3Drive;
+
+/// Loads a configuration file. Relative paths in it (SQLite files, local folders) are
+/// resolved against the file's own folder, so a configuration works the same from any
+/// working directory.
+pub fn load_config(path: &Path) -> Result<Loaded, ConfigError> {
+    let mut loaded = backupman_config::load(path)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    resolve_relative_paths(&mut loaded.config, &dir);
+    // Secrets are `Secret`s, whose Debug is redacted: this line is safe to log.
+    tracing::debug!(config = ?loaded.config, "configuration loaded from {}", path.display());
+    Ok(loaded)
+}
+
+fn resolve_relative_paths(config: &mut Config, base: &Path) {
+    let fix = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = normalize(&base.join(&*p));
+        }
+    };
+    for source in &mut config.sources {
+        if let Some(p) = source.db_path.as_mut() {
+            fix(p);
+        }
+    }
+    for drive in &mut config.drives {
+        if let DriveConfig::Local(local) = drive {
+            fix(&mut local.folder);
+        }
+    }
+}
+
+/// `a/b/../c` → `a/c`, without touching the file system (the path may not exist yet), so
+/// messages show the path a person would write.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`.
+                Some(Component::RootDir) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Why a configured source or drive could not be set up.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum WiringError {
+    /// The source's settings cannot make a source (an SQLite source without `db_path`).
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The drive cannot be built (an S3 endpoint that does not parse, say).
+    #[error("drive {label:?}: {error}")]
+    Drive { label: String, error: DriveError },
+}
+
+/// The live source for a configured one.
+pub fn source(cfg: &SourceConfig) -> Result<Arc<dyn Source>, WiringError> {
+    Ok(match cfg.provider {
+        SourceProvider::Sqlite => Arc::new(SqliteSource::from_config(cfg)?),
+        SourceProvider::Postgres => Arc::new(PostgresSource::new(cfg)),
+        SourceProvider::Mysql | SourceProvider::Mariadb => Arc::new(MysqlSource::new(cfg)),
+    })
+}
+
+/// The live drive for a configured one.
+pub fn drive(cfg: &DriveConfig) -> Result<Arc<dyn Drive>, WiringError> {
+    match cfg {
+        DriveConfig::Local(local) => Ok(Arc::new(LocalDrive::new(
+            local.label.clone(),
+            local.folder.clone(),
+        ))),
+        DriveConfig::S3(s3) => S3Drive::new(s3)
+            .map(|d| Arc::new(d) as Arc<dyn Drive>)
+            .map_err(|error| WiringError::Drive {
+                label: s3.label.clone(),
+                error,
+            }),
+    }
+}
+
+/// The retention policy to apply, when retention is configured and enabled.
+pub fn retention_policy(config: &Config) -> Option<Policy> {
+    let retention = config.retention.as_ref().filter(|r| r.enabled)?;
+    Some(match retention.policy {
+        RetentionPolicy::Age { days } => Policy::Age { days },
+        RetentionPolicy::Count { keep } => Policy::Count { keep },
+        RetentionPolicy::Gfs {
+            daily,
+            weekly,
+            monthly,
+            yearly,
+        } => Policy::Gfs {
+            daily,
+            weekly,
+            monthly,
+            yearly,
+        },
+    })
+}
+
+/// A label asked for that the configuration does not have.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no {kind} labelled {wanted:?} in the configuration (known: {})", known_list(.known))]
+pub struct UnknownLabel {
+    /// `source` or `drive`.
+    pub kind: &'static str,
+    pub wanted: String,
+    pub known: Vec<String>,
+}
+
+fn known_list(known: &[String]) -> String {
+    known
+        .iter()
+        .map(|k| format!("{k:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The configured sources whose labels were asked for (all when none were), matched without
+/// regard to case.
+pub fn select_sources<'a>(
+    config: &'a Config,
+    wanted: &[String],
+) -> Result<Vec<&'a SourceConfig>, UnknownLabel> {
+    select("source", &config.sources, |s| s.label.as_str(), wanted)
+}
+
+/// The configured drives whose labels were asked for (all when none were).
+pub fn select_drives<'a>(
+    config: &'a Config,
+    wanted: &[String],
+) -> Result<Vec<&'a DriveConfig>, UnknownLabel> {
+    select("drive", &config.drives, |d| d.label(), wanted)
+}
+
+fn select<'a, T>(
+    kind: &'static str,
+    items: &'a [T],
+    label: impl Fn(&T) -> &str,
+    wanted: &[String],
+) -> Result<Vec<&'a T>, UnknownLabel> {
+    if wanted.is_empty() {
+        return Ok(items.iter().collect());
+    }
+    wanted
+        .iter()
+        .map(|want| {
+            items
+                .iter()
+                .find(|i| label(i).eq_ignore_ascii_case(want))
+                .ok_or_else(|| UnknownLabel {
+                    kind,
+                    wanted: want.clone(),
+                    known: items.iter().map(|i| label(i).to_owned()).collect(),
+                })
+        })
+        .collect()
+}
+
+/// Builds the drives, keeping apart those that could not be built: a broken drive fails on
+/// its own, the others still work.
+pub fn build_drives(configs: &[&DriveConfig]) -> (Vec<Arc<dyn Drive>>, Vec<BrokenDrive>) {
+    let mut drives = Vec::new();
+    let mut broken = Vec::new();
+    for cfg in configs {
+        match drive(cfg) {
+            Ok(d) => drives.push(d),
+            Err(error) => broken.push(BrokenDrive {
+                label: cfg.label().to_owned(),
+                error,
+            }),
+        }
+    }
+    (drives, broken)
+}
+
+/// A configured drive that could not be built.
+#[derive(Debug, Clone)]
+pub struct BrokenDrive {
+    pub label: String,
+    pub error: WiringError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_config_folder_lexically() {
+        assert_eq!(
+            normalize(Path::new("/etc/bm/../backups/./db")),
+            PathBuf::from("/etc/backups/db")
+        );
+        assert_eq!(normalize(Path::new("/../x")), PathBuf::from("/x"));
+        assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
+    }
+}
