@@ -36,7 +36,9 @@ pub struct RunOptions {
 /// The sources and drives a run would use, resolved from the configuration.
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
+    /// Sources to back up, in configuration order.
     pub sources: Vec<&'a SourceConfig>,
+    /// Drives to store on.
     pub drives: Vec<&'a DriveConfig>,
 }
 
@@ -52,23 +54,30 @@ pub fn plan<'a>(config: &'a Config, options: &RunOptions) -> Result<Plan<'a>, Un
 /// one result per drive.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// Every source reached every selected drive (and retention, where it ran, succeeded).
     pub ok: bool,
+    /// One entry per selected source, in configuration order.
     pub sources: Vec<SourceReport>,
     /// Incomplete uploads discarded before the first source.
     #[serde(skip)]
     pub sweeps: Vec<SweepReport>,
     #[serde(skip)]
+    /// When the run began.
     pub started_at: DateTime<Utc>,
     #[serde(skip)]
+    /// When the run ended.
     pub finished_at: DateTime<Utc>,
     #[serde(skip)]
+    /// Whether this was a test-mode run.
     pub test_mode: bool,
 }
 
 /// One source's backup.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
+    /// The source's label.
     pub source: String,
+    /// This source succeeded on every drive.
     pub ok: bool,
     /// The object key, relative to each drive's prefix (empty when the source never started).
     pub key: String,
@@ -76,10 +85,15 @@ pub struct SourceReport {
     pub error: Option<String>,
     /// What the dump tool printed on stderr although it succeeded.
     pub warnings: Option<String>,
+    /// Bytes of the plain dump.
     pub size: Option<u64>,
+    /// Bytes of the stored (gzip) object.
     pub compressed_size: Option<u64>,
+    /// SHA-256 of the stored object, lower-case hex.
     pub sha256: Option<String>,
+    /// How long the backup of this source took.
     pub seconds: f64,
+    /// One result per drive.
     pub drives: Vec<DriveReport>,
     /// Retention on each drive where the backup landed.
     pub retention: Vec<PruneReport>,
@@ -95,7 +109,9 @@ pub struct SourceReport {
 /// One drive's part of a source's backup.
 #[derive(Debug, Clone, Serialize)]
 pub struct DriveReport {
+    /// The drive's label.
     pub drive: String,
+    /// The backup was stored there.
     pub ok: bool,
     /// A path or `s3://bucket/key`.
     pub location: Option<String>,
@@ -106,7 +122,9 @@ pub struct DriveReport {
 /// Test mode's verdict on one drive.
 #[derive(Debug, Clone)]
 pub struct TestModeCheck {
+    /// The drive's label.
     pub drive: String,
+    /// Read back intact and deleted, or why not.
     pub result: Result<(), String>,
 }
 

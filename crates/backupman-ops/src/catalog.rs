@@ -14,23 +14,31 @@ use crate::wiring::{self, BrokenDrive, UnknownLabel};
 /// One backup on one drive.
 #[derive(Debug, Clone)]
 pub struct Found {
+    /// The configured source the backup belongs to.
     pub source: SourceConfig,
+    /// The drive holding it.
     pub drive: Arc<dyn Drive>,
+    /// The backup as listed, with its manifest.
     pub backup: StoredBackup,
 }
 
 /// A source whose backups could not be listed on a drive.
 #[derive(Debug, Clone, Serialize)]
 pub struct ListingError {
+    /// The source's label.
     pub source: String,
+    /// The drive's label.
     pub drive: String,
+    /// Why listing failed.
     pub error: DriveError,
 }
 
 /// Every backup of some sources on some drives, newest first, and what could not be listed.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
+    /// Newest first.
     pub found: Vec<Found>,
+    /// Sources whose listing failed on a drive.
     pub errors: Vec<ListingError>,
 }
 
@@ -82,12 +90,19 @@ pub fn source_of_key<'a>(config: &'a Config, key: &str) -> Option<&'a SourceConf
 /// One line of `list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ListEntry {
+    /// The source's label.
     pub source: String,
+    /// The drive's label.
     pub drive: String,
+    /// The object key, relative to the drive's prefix.
     pub key: String,
+    /// When the backup was taken (its manifest, else its key).
     pub taken_at: DateTime<Utc>,
+    /// Bytes of the stored object.
     pub size: u64,
+    /// SHA-256 from the manifest.
     pub sha256: Option<String>,
+    /// Whether a manifest lies beside the object.
     pub has_manifest: bool,
 }
 
@@ -110,7 +125,9 @@ impl From<&Found> for ListEntry {
 pub struct ListReport {
     /// Newest first.
     pub entries: Vec<ListEntry>,
+    /// Drives that could not be built.
     pub broken_drives: Vec<BrokenDrive>,
+    /// Sources whose listing failed on a drive.
     pub errors: Vec<ListingError>,
 }
 
@@ -143,14 +160,19 @@ pub async fn list(
 #[non_exhaustive]
 pub enum PickError {
     #[error(transparent)]
+    /// A label that is not configured.
     UnknownLabel(#[from] UnknownLabel),
     #[error("{0:?} is not a backup key of any configured source (see `backupman list`)")]
+    /// A key that names no configured source.
     NotAKey(String),
     #[error("no drive holds {0}")]
+    /// The key is on none of the selected drives.
     NoDriveHolds(String),
     #[error("name a backup KEY (see `backupman list`) or use --latest")]
+    /// Neither a key nor `latest` was given.
     NothingNamed,
     #[error("no backups found")]
+    /// The selected drives hold no backup of the selected sources.
     NoBackups,
 }
 
@@ -168,9 +190,13 @@ impl PickError {
 /// `latest`, the newest per source × drive.
 #[derive(Debug, Clone, Default)]
 pub struct Pick {
+    /// One backup key.
     pub key: Option<String>,
+    /// Or the newest backup per source × drive.
     pub latest: bool,
+    /// Source labels (all when empty).
     pub sources: Vec<String>,
+    /// Drive labels (all when empty).
     pub drives: Vec<String>,
 }
 

@@ -12,37 +12,50 @@ use crate::wiring;
 pub struct HealthReport {
     /// Every source can be dumped and every drive passed its required checks.
     pub ok: bool,
+    /// One per configured source.
     pub sources: Vec<SourceHealth>,
+    /// One per configured drive.
     pub drives: Vec<DriveHealth>,
 }
 
 /// One source.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceHealth {
+    /// The source's label.
     pub source: String,
+    /// `postgres`, `mysql`, `mariadb` or `sqlite`.
     pub provider: String,
+    /// It can be dumped.
     pub ok: bool,
+    /// Why not.
     pub error: Option<String>,
 }
 
 /// One drive, check by check.
 #[derive(Debug, Clone, Serialize)]
 pub struct DriveHealth {
+    /// The drive's label.
     pub drive: String,
+    /// `local` or `s3`.
     pub provider: String,
     /// Every required check passed (advisory ones may have warned).
     pub ok: bool,
+    /// Each action checked, in order.
     pub checks: Vec<CheckReport>,
 }
 
 /// One check of a drive.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
+    /// The action checked, in the store's own words (`PutObject`, `write file`).
     pub check: String,
+    /// It passed.
     pub ok: bool,
     /// false: a failure is only a warning.
     pub required: bool,
+    /// Why it failed.
     pub error: Option<String>,
+    /// What to check.
     pub hint: Option<String>,
 }
 

@@ -22,6 +22,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backup;
 pub mod catalog;
 pub mod health;

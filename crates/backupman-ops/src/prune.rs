@@ -14,9 +14,13 @@ use crate::wiring::{self, BrokenDrive};
 /// Retention of one source on one drive.
 #[derive(Debug, Clone, Serialize)]
 pub struct PruneReport {
+    /// The source's label.
     pub source: String,
+    /// The drive's label.
     pub drive: String,
+    /// Retention succeeded.
     pub ok: bool,
+    /// Why it failed (what was deleted before is still in `deleted`).
     pub error: Option<String>,
     /// Keys kept, newest first.
     pub kept: Vec<String>,
@@ -60,6 +64,7 @@ pub async fn apply_one(
 /// What sweeping one drive for incomplete uploads did.
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepReport {
+    /// The drive's label.
     pub drive: String,
     /// The age limit applied, in hours.
     pub older_than_hours: u32,
@@ -105,7 +110,9 @@ pub struct NoRetention;
 /// What a `prune` did.
 #[derive(Debug, Clone, Default)]
 pub struct PruneRun {
+    /// Drives that could not be built.
     pub broken_drives: Vec<BrokenDrive>,
+    /// Incomplete uploads discarded (not on a dry run).
     pub sweeps: Vec<SweepReport>,
     /// One per source × drive.
     pub results: Vec<PruneReport>,

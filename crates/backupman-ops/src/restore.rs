@@ -17,6 +17,7 @@ pub struct RestoreRequest {
     pub source: String,
     /// A backup key, or `latest`.
     pub key: Option<String>,
+    /// Restore the newest backup of the source.
     pub latest: bool,
     /// Only look on these drives (all when empty).
     pub drives: Vec<String>,
@@ -32,22 +33,33 @@ pub struct RestoreRequest {
 pub enum RestoreStep<'a> {
     /// The backup chosen and where it goes.
     Starting {
+        /// The backup's key.
         key: &'a str,
+        /// Bytes of the stored object.
         size: u64,
+        /// When it was taken.
         taken_at: DateTime<Utc>,
+        /// The drive it is read from.
         drive: &'a str,
+        /// Where it goes.
         target: &'a RestoreTarget,
     },
     /// MySQL/MariaDB cannot roll back a partial restore: the whole object is read and checked
     /// first.
-    CheckingFirst { key: &'a str },
+    CheckingFirst {
+        /// The backup's key.
+        key: &'a str,
+    },
 }
 
 /// A restore that went through.
 #[derive(Debug, Clone)]
 pub struct RestoreReport {
+    /// The backup restored.
     pub key: String,
+    /// Where it went.
     pub target: RestoreTarget,
+    /// What was read: sizes and SHA-256, checked against the manifest.
     pub read: RestoreOutcome,
 }
 
@@ -56,25 +68,40 @@ pub struct RestoreReport {
 #[non_exhaustive]
 pub enum RestoreFailure {
     #[error(transparent)]
+    /// A label that is not configured.
     UnknownLabel(#[from] UnknownLabel),
     #[error(transparent)]
+    /// No backup could be picked.
     Pick(#[from] PickError),
     #[error("that backup does not belong to source {0:?}")]
+    /// The backup named belongs to another source.
     OtherSource(String),
     #[error("{0}")]
+    /// The `--to` target does not parse, or the source has no database to restore into.
     Target(RestoreError),
     #[error(
         "{0} has no manifest beside it, so its SHA-256 cannot be checked; refusing to restore it"
     )]
+    /// A backup without a manifest cannot be checked, so it is not restored.
     NoManifest(String),
     #[error("the backup is not intact ({error}); nothing was applied to {target}")]
+    /// MySQL/MariaDB: the object failed its check before anything was applied.
     NotIntact {
+        /// How it failed.
         error: CheckError,
+        /// Where it would have gone.
         target: RestoreTarget,
     },
     #[error("cannot read {key}: {error}")]
-    Read { key: String, error: DriveError },
+    /// The object could not be read from its drive.
+    Read {
+        /// The backup's key.
+        key: String,
+        /// Why it could not be read.
+        error: DriveError,
+    },
     #[error("{0}")]
+    /// The database refused the dump, or the object failed its check while streaming.
     Restore(RestoreError),
 }
 

@@ -13,9 +13,13 @@ use crate::catalog::Found;
 /// The verdict on one backup on one drive.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
+    /// The source's label.
     pub source: String,
+    /// The drive's label.
     pub drive: String,
+    /// The backup's key.
     pub key: String,
+    /// The backup is intact (and, with the drill, restored).
     pub ok: bool,
     /// What was checked (when `ok`), or why it failed.
     pub detail: String,

@@ -79,7 +79,12 @@ pub enum WiringError {
     Source(#[from] SourceError),
     /// The drive cannot be built (an S3 endpoint that does not parse, say).
     #[error("drive {label:?}: {error}")]
-    Drive { label: String, error: DriveError },
+    Drive {
+        /// The drive's label.
+        label: String,
+        /// Why it cannot be built.
+        error: DriveError,
+    },
 }
 
 /// The live source for a configured one.
@@ -133,7 +138,9 @@ pub fn retention_policy(config: &Config) -> Option<Policy> {
 pub struct UnknownLabel {
     /// `source` or `drive`.
     pub kind: &'static str,
+    /// The label given.
     pub wanted: String,
+    /// The labels configured.
     pub known: Vec<String>,
 }
 
@@ -206,7 +213,9 @@ pub fn build_drives(configs: &[&DriveConfig]) -> (Vec<Arc<dyn Drive>>, Vec<Broke
 /// A configured drive that could not be built.
 #[derive(Debug, Clone)]
 pub struct BrokenDrive {
+    /// The drive's label.
     pub label: String,
+    /// Why it could not be built.
     pub error: WiringError,
 }
 
