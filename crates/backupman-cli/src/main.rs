@@ -4,7 +4,6 @@
 
 mod cli;
 mod commands;
-mod notify;
 mod output;
 mod progress;
 mod wiring;

@@ -3,13 +3,13 @@
 use backupman_config::Config;
 use backupman_core::CancellationToken;
 use backupman_ops::backup::{self, Plan, RunEvent, RunOptions, SourceReport};
+use backupman_ops::notify;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;
 use crate::cli::{Global, RunArgs};
 use crate::commands::or_exit;
 use crate::commands::prune::{print_retention, print_sweep};
-use crate::notify;
 use crate::output;
 use crate::progress;
 use crate::wiring;

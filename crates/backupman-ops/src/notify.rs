@@ -1,5 +1,6 @@
-//! Webhook notifications (`notifiers.webhook.endpoints[]`): after each `backupman run`, a
-//! JSON summary is POSTed to every endpoint. Delivery is best effort: a failing endpoint is a
+//! Webhook notifications (`notifiers.webhook.endpoints[]`): after each run, its
+//! [`RunReport`] with where and when it ran is POSTed to every endpoint, whichever front end
+//! started the run. Delivery is best effort: a failing endpoint is a
 //! warning, never a failed backup.
 
 use std::time::Duration;
@@ -10,7 +11,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde::Serialize;
 
-use backupman_ops::backup::RunReport;
+use crate::backup::RunReport;
 
 /// How long one attempt may take, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,16 +23,23 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// What an endpoint receives: `run --json`'s report plus where and when it ran.
 #[derive(Debug, Serialize)]
 pub struct RunSummary<'a> {
+    /// The run's report, its fields at the top level.
     #[serde(flatten)]
     pub run: &'a RunReport,
+    /// The machine that ran it.
     pub hostname: String,
+    /// When the run began.
     pub started_at: DateTime<Utc>,
+    /// When it ended.
     pub finished_at: DateTime<Utc>,
+    /// Whether it was a test-mode run (nothing kept).
     pub test_mode: bool,
+    /// The version of backupman that ran it.
     pub backupman_version: &'static str,
 }
 
 impl<'a> RunSummary<'a> {
+    /// The summary of `run`, from this machine.
     pub fn new(run: &'a RunReport) -> Self {
         Self {
             run,
