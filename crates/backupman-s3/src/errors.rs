@@ -43,6 +43,12 @@ pub(crate) struct Facts {
 }
 
 impl Facts {
+    /// The store says the key does not exist. `NotFound` is how the SDK codes a 404 without a
+    /// body (HEAD); with a 301 either code comes from the wrong region's redirect instead.
+    pub(crate) fn is_missing_key(&self) -> bool {
+        matches!(self.code.as_deref(), Some("NoSuchKey" | "NotFound")) && self.status != Some(301)
+    }
+
     pub(crate) fn from_sdk<E>(err: &SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + StdError + 'static,
@@ -103,6 +109,14 @@ where
         || err
             .raw_response()
             .is_some_and(|raw| raw.status().as_u16() == 501)
+}
+
+/// Whether the store says there is no object under the key.
+pub(crate) fn is_no_such_key<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    Facts::from_sdk(err).is_missing_key()
 }
 
 /// Whether the store says there is no such multipart upload (already completed or aborted).
@@ -254,7 +268,7 @@ impl ErrorContext {
                     self.region
                 ));
             }
-            "NoSuchKey" | "NotFound" if facts.status != Some(301) => {
+            _ if facts.is_missing_key() => {
                 return DriveError::new(NotFound, format!("NoSuchKey: {target} does not exist"));
             }
             "PermanentRedirect"
@@ -592,6 +606,21 @@ mod tests {
         assert!(!is_not_implemented(&sdk_error(Some("InternalError"), 500)));
         assert!(is_no_such_upload(&sdk_error(Some("NoSuchUpload"), 404)));
         assert!(!is_no_such_upload(&sdk_error(Some("NoSuchBucket"), 404)));
+    }
+
+    #[test]
+    fn a_missing_key_is_told_by_code_never_by_message() {
+        assert!(is_no_such_key(&sdk_error(Some("NoSuchKey"), 404)));
+        assert!(is_no_such_key(&sdk_error(Some("NotFound"), 404)), "HEAD");
+        assert!(
+            !is_no_such_key(&sdk_error(Some("NoSuchKey"), 301)),
+            "redirect"
+        );
+        assert!(!is_no_such_key(&sdk_error(Some("NoSuchBucket"), 404)));
+        assert!(
+            !is_no_such_key(&sdk_error(None, 404)),
+            "a bare 404 says nothing of the key"
+        );
     }
 
     #[test]
