@@ -8,6 +8,7 @@ use std::error::Error as StdError;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::dns::ResolveDnsError;
 use backupman_core::{DriveError, DriveErrorKind};
 
 /// What an error is about, for the message and the hint.
@@ -37,9 +38,15 @@ pub(crate) struct Facts {
     pub timeout: bool,
     /// The request never got an HTTP answer (connect, DNS, TLS, I/O).
     pub dispatch: bool,
-    /// The `Display` texts of the error's source chain, joined by ` | `.
+    /// The `Display` texts of the error's source chain, joined by ` | `: for logs and for the
+    /// cause shown in a message, never for telling one failure from another.
     pub chain: String,
+    /// Nothing listened at the endpoint's port.
     pub connection_refused: bool,
+    /// The host name did not resolve.
+    pub dns_failure: bool,
+    /// The TLS handshake failed on the server's certificate.
+    pub untrusted_certificate: bool,
 }
 
 impl Facts {
@@ -74,19 +81,36 @@ impl Facts {
         while let Some(e) = source {
             facts.chain.push_str(&e.to_string());
             facts.chain.push_str(" | ");
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                match io.kind() {
-                    std::io::ErrorKind::ConnectionRefused => facts.connection_refused = true,
-                    std::io::ErrorKind::TimedOut => facts.timeout = true,
-                    _ => {}
-                }
-            }
+            facts.note_typed_cause(e);
             source = e.source();
         }
-        if facts.chain.to_lowercase().contains("connection refused") {
-            facts.connection_refused = true;
-        }
         facts
+    }
+
+    /// Recognises the causes that get their own message by their type: an I/O error's kind,
+    /// the SDK resolver's error (the default client and any client built with a
+    /// `ResolveDns`) and rustls's.
+    fn note_typed_cause(&mut self, e: &(dyn StdError + 'static)) {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => self.connection_refused = true,
+                std::io::ErrorKind::TimedOut => self.timeout = true,
+                _ => {}
+            }
+            // An `io::Error`'s `source()` skips the error it wraps (it shows that one's text as
+            // its own), and the HTTP client wraps the TLS library's `io::Error` in another.
+            if let Some(inner) = io.get_ref() {
+                self.note_typed_cause(inner);
+            }
+        }
+        if e.is::<ResolveDnsError>() {
+            self.dns_failure = true;
+        }
+        if let Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented) =
+            e.downcast_ref::<rustls::Error>()
+        {
+            self.untrusted_certificate = true;
+        }
     }
 }
 
@@ -283,7 +307,6 @@ impl ErrorContext {
         }
 
         if facts.dispatch || facts.timeout {
-            let chain = facts.chain.to_lowercase();
             if facts.connection_refused {
                 return DriveError::new(
                     Connection,
@@ -297,13 +320,7 @@ impl ErrorContext {
                      server is running and reachable",
                 );
             }
-            if chain.contains("dns error")
-                || chain.contains("dns lookup")
-                || chain.contains("failed to lookup address")
-                || chain.contains("resolve")
-                || chain.contains("name or service not known")
-                || chain.contains("no address associated")
-            {
+            if facts.dns_failure {
                 let host = if self.force_path_style {
                     host_of(&self.endpoint).to_owned()
                 } else {
@@ -321,11 +338,7 @@ impl ErrorContext {
                 return DriveError::new(Connection, format!("cannot resolve host `{host}` ({at})"))
                     .with_hint(hint);
             }
-            if chain.contains("certificate")
-                || chain.contains("unknownissuer")
-                || chain.contains("invalid peer")
-                || chain.contains("tls handshake")
-            {
+            if facts.untrusted_certificate {
                 return DriveError::new(
                     Connection,
                     format!(
@@ -513,6 +526,7 @@ mod tests {
 
         let dns = Facts {
             dispatch: true,
+            dns_failure: true,
             chain: "dispatch failure | dns error | failed to lookup address information: name or service not known | ".into(),
             ..Facts::default()
         };
@@ -524,6 +538,7 @@ mod tests {
 
         let tls = Facts {
             dispatch: true,
+            untrusted_certificate: true,
             chain: "dispatch failure | invalid peer certificate: unknownissuer | ".into(),
             ..Facts::default()
         };
@@ -546,6 +561,40 @@ mod tests {
         assert!(
             hint.contains("`timeout_seconds` (now 7)") && hint.contains("`max_attempts` (now 2)")
         );
+    }
+
+    /// A request that got no answer, failing with `cause`, as the HTTP client hands it over.
+    fn dispatch_error(
+        cause: std::io::Error,
+    ) -> SdkError<aws_sdk_s3::operation::put_object::PutObjectError, HttpResponse> {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        SdkError::dispatch_failure(ConnectorError::io(Box::new(cause)))
+    }
+
+    #[test]
+    fn causes_are_recognised_by_type_not_by_text() {
+        use std::io::{Error, ErrorKind};
+        let dns = Facts::from_sdk(&dispatch_error(Error::other(ResolveDnsError::new(
+            Error::other("no such host"),
+        ))));
+        assert!(dns.dispatch && dns.dns_failure && !dns.untrusted_certificate);
+
+        // Wrapped twice, as the HTTP client hands it over.
+        let tls = Facts::from_sdk(&dispatch_error(Error::other(Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ))));
+        assert!(tls.untrusted_certificate && !tls.dns_failure);
+
+        let refused = Facts::from_sdk(&dispatch_error(Error::from(ErrorKind::ConnectionRefused)));
+        assert!(refused.connection_refused);
+
+        // Words in a message decide nothing.
+        let words = Facts::from_sdk(&dispatch_error(Error::other(
+            "dns error: connection refused: invalid peer certificate",
+        )));
+        assert!(!words.dns_failure && !words.untrusted_certificate && !words.connection_refused);
+        assert!(map(words).message.contains("cannot reach"));
     }
 
     #[test]
