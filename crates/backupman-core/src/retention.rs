@@ -15,6 +15,7 @@ use crate::naming::BackupKey;
 
 /// How many backups to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Policy {
     /// Delete backups older than this many days.
     Age {
