@@ -15,8 +15,11 @@ pub fn gzip_decoder<R: Read>(reader: R) -> MultiGzDecoder<R> {
 /// What reading a stored object end to end found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GzipCheck {
+    /// Bytes of the stored (gzipped) object.
     pub compressed_size: u64,
+    /// Bytes it unpacks to.
     pub plain_size: u64,
+    /// SHA-256 of the stored object, lower-case hex.
     pub sha256: String,
 }
 
@@ -44,6 +47,7 @@ pub struct HashingReader<R> {
 }
 
 impl<R> HashingReader<R> {
+    /// Counts and hashes everything read from `inner`.
     pub fn new(inner: R) -> Self {
         Self {
             inner,

@@ -37,12 +37,16 @@ pub enum DriveErrorKind {
 /// one, what to check.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct DriveError {
+    /// What kind of failure it is: what callers decide on.
     pub kind: DriveErrorKind,
+    /// The cause, one line, naming the action and the object or place.
     pub message: String,
+    /// What to check or change, when there is a known fix.
     pub hint: Option<String>,
 }
 
 impl DriveError {
+    /// An error of `kind`, with no hint.
     pub fn new(kind: DriveErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
@@ -51,11 +55,14 @@ impl DriveError {
         }
     }
 
+    /// Adds what to check or change.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
+    /// An I/O failure while `context` (`cannot write /backups/x`), its kind taken from the
+    /// I/O error's: not found, permission denied, already exists, no space.
     pub fn io(context: impl fmt::Display, err: std::io::Error) -> Self {
         let kind = match err.kind() {
             std::io::ErrorKind::NotFound => DriveErrorKind::NotFound,
@@ -90,7 +97,9 @@ impl serde::Serialize for DriveError {
 /// An object listed on a drive. `key` is relative to the drive's prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
+    /// Key relative to the drive's prefix.
     pub key: String,
+    /// Size in bytes.
     pub size: u64,
 }
 
@@ -101,6 +110,7 @@ pub struct StoredObject {
     pub key: String,
     /// Where a person would find it: a path or an `s3://` URL.
     pub location: String,
+    /// Bytes stored.
     pub size: u64,
 }
 
@@ -122,6 +132,7 @@ pub struct IncompleteUpload {
 pub struct CheckResult {
     /// The action checked, in the store's own words (`PutObject`, `write file`).
     pub check: String,
+    /// Whether the action worked, and why not.
     pub result: Result<(), DriveError>,
     /// A failing required check makes the drive unusable for backups; a failing advisory
     /// one is a warning (for example a permission that only cleanup after failures needs).
@@ -169,8 +180,12 @@ pub trait Drive: Send + Sync + fmt::Debug {
 /// early return or a panic cannot leave a half-written object behind.
 #[async_trait]
 pub trait Upload: Send {
+    /// Appends `chunk`. After a failed write the upload can only be aborted.
     async fn write(&mut self, chunk: Bytes) -> Result<(), DriveError>;
+    /// Makes the object visible under its key, never replacing one that exists
+    /// ([`DriveErrorKind::AlreadyExists`]); on failure nothing is left behind.
     async fn complete(self: Box<Self>) -> Result<StoredObject, DriveError>;
+    /// Discards everything written; nothing appears under the key.
     async fn abort(self: Box<Self>) -> Result<(), DriveError>;
 }
 

@@ -26,7 +26,9 @@ use crate::source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
 /// How one drive fared with one source.
 #[derive(Debug)]
 pub struct DriveOutcome {
+    /// The drive's label.
     pub drive: String,
+    /// What was stored, or why nothing was.
     pub result: Result<StoredObject, DriveError>,
 }
 
@@ -36,10 +38,13 @@ pub type SourceFailure = SourceError;
 /// The result of backing up one source to a set of drives.
 #[derive(Debug)]
 pub struct BackupReport {
+    /// The source's label.
     pub source: String,
     /// The object key (relative to each drive's prefix).
     pub key: String,
+    /// When the backup began; the key's time.
     pub started_at: DateTime<Utc>,
+    /// How long the whole backup took, uploads and manifests included.
     pub elapsed: Duration,
     /// Set when the dump itself failed: nothing was stored anywhere.
     pub failure: Option<SourceFailure>,
@@ -47,10 +52,12 @@ pub struct BackupReport {
     pub warnings: Option<String>,
     /// Present when at least the dump succeeded.
     pub manifest: Option<Manifest>,
+    /// One outcome per drive, in the order the drives were given.
     pub drives: Vec<DriveOutcome>,
 }
 
 impl BackupReport {
+    /// The dump succeeded and every drive stored it.
     pub fn succeeded(&self) -> bool {
         self.failure.is_none() && self.drives.iter().all(|d| d.result.is_ok())
     }
@@ -62,11 +69,26 @@ impl BackupReport {
 pub enum ProgressEvent {
     /// A backup of `source` begins; `drives` are the labels that [`ProgressEvent::Uploaded`]'s
     /// `drive` indexes into.
-    Started { source: String, drives: Vec<String> },
+    Started {
+        /// The source's label.
+        source: String,
+        /// The drives' labels, in the order of the backup's drives.
+        drives: Vec<String>,
+    },
     /// Plain dump bytes read so far, and gzip bytes produced from them so far.
-    Dumped { plain: u64, compressed: u64 },
+    Dumped {
+        /// Bytes of the plain dump.
+        plain: u64,
+        /// Bytes of gzip.
+        compressed: u64,
+    },
     /// Compressed bytes drive number `drive` has accepted so far.
-    Uploaded { drive: usize, bytes: u64 },
+    Uploaded {
+        /// Index into [`ProgressEvent::Started`]'s `drives`.
+        drive: usize,
+        /// Compressed bytes accepted.
+        bytes: u64,
+    },
 }
 
 /// Receives [`ProgressEvent`]s, from the compression thread and from each drive's upload
@@ -75,6 +97,7 @@ pub enum ProgressEvent {
 pub struct ProgressObserver(Arc<dyn Fn(ProgressEvent) + Send + Sync>);
 
 impl ProgressObserver {
+    /// An observer calling `f` for every event.
     pub fn new(f: impl Fn(ProgressEvent) + Send + Sync + 'static) -> Self {
         Self(Arc::new(f))
     }

@@ -28,6 +28,8 @@
 //! The library never prints; it logs through `tracing` and returns typed results that the
 //! command-line front end turns into messages.
 
+#![warn(missing_docs)]
+
 mod compress;
 mod drive;
 mod engine;

@@ -19,6 +19,7 @@ use crate::drive::{
 /// Temp files start with this, so listings (ours and a person's `ls`) can tell them apart.
 const TEMP_PREFIX: &str = ".backupman-tmp-";
 
+/// Backups in a folder of the local file system (a mounted disk or network share).
 #[derive(Debug, Clone)]
 pub struct LocalDrive {
     label: String,
@@ -26,6 +27,7 @@ pub struct LocalDrive {
 }
 
 impl LocalDrive {
+    /// A drive labelled `label` storing under `folder`, created on the first write.
     pub fn new(label: impl Into<String>, folder: impl Into<PathBuf>) -> Self {
         Self {
             label: label.into(),
@@ -33,6 +35,7 @@ impl LocalDrive {
         }
     }
 
+    /// The folder keys are relative to.
     pub fn folder(&self) -> &Path {
         &self.folder
     }

@@ -6,16 +6,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::compress::GzipCheck;
 
+/// What one stored backup is: where it came from, when, and the sizes and hash to check it
+/// against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Format version of this manifest.
     pub version: u32,
+    /// The source's label.
     pub source: String,
+    /// The source's provider: `postgres`, `mysql`, `mariadb` or `sqlite`.
     pub provider: String,
+    /// The database name, or the SQLite file.
     pub database: String,
     /// Object key relative to the drive's prefix.
     pub key: String,
+    /// When the dump began.
     pub started_at: DateTime<Utc>,
+    /// When the dump and its compression ended.
     pub finished_at: DateTime<Utc>,
     /// Bytes of the plain dump.
     pub size: u64,
@@ -23,18 +30,23 @@ pub struct Manifest {
     pub compressed_size: u64,
     /// SHA-256 of the stored object, lower-case hex.
     pub sha256: String,
+    /// How the object is compressed: `gzip-<level>`.
     pub compression: String,
+    /// The dump tool's own version line, when it has one.
     pub tool_version: Option<String>,
+    /// The version of backupman that wrote the backup.
     pub backupman_version: String,
 }
 
 impl Manifest {
+    /// The manifest as stored: pretty JSON ending in a newline.
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec_pretty(self).expect("a manifest always serialises");
         out.push(b'\n');
         out
     }
 
+    /// Parses a stored manifest.
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
@@ -69,12 +81,30 @@ impl Manifest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Mismatch {
+    /// The stored object's SHA-256 differs.
     #[error("its SHA-256 is {actual} but the manifest says {expected}")]
-    Sha256 { expected: String, actual: String },
+    Sha256 {
+        /// The manifest's.
+        expected: String,
+        /// The object's.
+        actual: String,
+    },
+    /// The stored object's size differs.
     #[error("it is {actual} bytes but the manifest says {expected}")]
-    StoredSize { expected: u64, actual: u64 },
+    StoredSize {
+        /// The manifest's.
+        expected: u64,
+        /// The object's.
+        actual: u64,
+    },
+    /// The size it unpacks to differs.
     #[error("it unpacks to {actual} bytes but the manifest says {expected}")]
-    PlainSize { expected: u64, actual: u64 },
+    PlainSize {
+        /// The manifest's.
+        expected: u64,
+        /// What the object unpacks to.
+        actual: u64,
+    },
 }
 
 #[cfg(test)]

@@ -46,10 +46,13 @@ pub fn slugify(label: &str) -> String {
 /// The key of one backup object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupKey {
+    /// The source label's slug: the folder and the start of the file name.
     pub source_slug: String,
+    /// When the backup was taken, to the millisecond (to the second in the first format).
     pub taken_at: DateTime<Utc>,
     /// The random part that keeps keys unique; `None` for keys of the first format.
     pub suffix: Option<String>,
+    /// The plain dump's extension, before `.gz`: `sql` or `sqlite`.
     pub extension: String,
 }
 

@@ -15,16 +15,27 @@ use crate::naming::BackupKey;
 
 /// How many backups to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Policy {
     /// Delete backups older than this many days.
-    Age { days: u32 },
+    Age {
+        /// Days a backup is kept.
+        days: u32,
+    },
     /// Keep the newest N.
-    Count { keep: u32 },
+    Count {
+        /// Backups kept.
+        keep: u32,
+    },
     /// Keep the newest backup of each of the last N days, ISO weeks, months and years.
     Gfs {
+        /// Days.
         daily: u32,
+        /// ISO weeks.
         weekly: u32,
+        /// Calendar months.
         monthly: u32,
+        /// Calendar years.
         yearly: u32,
     },
 }
@@ -32,8 +43,11 @@ pub enum Policy {
 /// One backup found on a drive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBackup {
+    /// The object's key, relative to the drive's prefix.
     pub key: String,
+    /// When it was taken: the manifest's start time, or else the key's time.
     pub taken_at: DateTime<Utc>,
+    /// Bytes of the stored object.
     pub size: u64,
     /// The manifest, when one was found beside the object.
     pub manifest: Option<Manifest>,

@@ -23,11 +23,14 @@ pub enum SourceErrorKind {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct SourceError {
+    /// What kind of failure it is: what callers decide on.
     pub kind: SourceErrorKind,
+    /// The cause, with the tool's own words where it gave any.
     pub message: String,
 }
 
 impl SourceError {
+    /// A [`SourceErrorKind::Failed`] error.
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             kind: SourceErrorKind::Failed,
@@ -57,7 +60,10 @@ pub struct DumpStatus {
 /// A running dump: a blocking reader of the plain dump, and a way to learn afterwards
 /// whether the tool succeeded. The stream's end only means "complete" when `finish` says so.
 pub struct Dump {
+    /// The plain dump, read from a blocking thread.
     pub reader: Box<dyn Read + Send>,
+    /// Called once the reader is dropped: waits for the tool and says whether the dump is
+    /// complete.
     pub finish: Box<dyn FnOnce() -> Result<DumpStatus, SourceError> + Send>,
 }
 

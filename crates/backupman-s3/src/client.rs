@@ -27,7 +27,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// and checksums only where the API requires them (so third-party stores accept our requests).
 ///
 /// `http_client` replaces the default HTTPS client (tests use it for a loopback DNS resolver).
-pub fn build_client(
+pub(crate) fn build_client(
     cfg: &S3DriveConfig,
     http_client: Option<SharedHttpClient>,
 ) -> Result<Client, DriveError> {

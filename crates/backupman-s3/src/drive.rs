@@ -14,7 +14,7 @@ use backupman_core::{
 use futures::StreamExt;
 
 use crate::client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS, build_client};
-use crate::errors::{ErrorContext, already_exists};
+use crate::errors::{ErrorContext, already_exists, is_no_such_key};
 use crate::upload::{MIN_PART_SIZE, S3Upload, abort_multipart};
 
 /// First part size when `part_size_mb` is not set.
@@ -319,14 +319,8 @@ impl Drive for S3Drive {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let err = s.errors.map("DeleteObject", &s.url(&object_key), &e);
-                if err.kind == DriveErrorKind::NotFound && err.message.starts_with("NoSuchKey") {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
+            Err(e) if is_no_such_key(&e) => Ok(()),
+            Err(e) => Err(s.errors.map("DeleteObject", &s.url(&object_key), &e)),
         }
     }
 

@@ -8,6 +8,7 @@ use std::error::Error as StdError;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::dns::ResolveDnsError;
 use backupman_core::{DriveError, DriveErrorKind};
 
 /// What an error is about, for the message and the hint.
@@ -37,12 +38,24 @@ pub(crate) struct Facts {
     pub timeout: bool,
     /// The request never got an HTTP answer (connect, DNS, TLS, I/O).
     pub dispatch: bool,
-    /// The `Display` texts of the error's source chain, joined by ` | `.
+    /// The `Display` texts of the error's source chain, joined by ` | `: for logs and for the
+    /// cause shown in a message, never for telling one failure from another.
     pub chain: String,
+    /// Nothing listened at the endpoint's port.
     pub connection_refused: bool,
+    /// The host name did not resolve.
+    pub dns_failure: bool,
+    /// The TLS handshake failed on the server's certificate.
+    pub untrusted_certificate: bool,
 }
 
 impl Facts {
+    /// The store says the key does not exist. `NotFound` is how the SDK codes a 404 without a
+    /// body (HEAD); with a 301 either code comes from the wrong region's redirect instead.
+    pub(crate) fn is_missing_key(&self) -> bool {
+        matches!(self.code.as_deref(), Some("NoSuchKey" | "NotFound")) && self.status != Some(301)
+    }
+
     pub(crate) fn from_sdk<E>(err: &SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + StdError + 'static,
@@ -68,19 +81,36 @@ impl Facts {
         while let Some(e) = source {
             facts.chain.push_str(&e.to_string());
             facts.chain.push_str(" | ");
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                match io.kind() {
-                    std::io::ErrorKind::ConnectionRefused => facts.connection_refused = true,
-                    std::io::ErrorKind::TimedOut => facts.timeout = true,
-                    _ => {}
-                }
-            }
+            facts.note_typed_cause(e);
             source = e.source();
         }
-        if facts.chain.to_lowercase().contains("connection refused") {
-            facts.connection_refused = true;
-        }
         facts
+    }
+
+    /// Recognises the causes that get their own message by their type: an I/O error's kind,
+    /// the SDK resolver's error (the default client and any client built with a
+    /// `ResolveDns`) and rustls's.
+    fn note_typed_cause(&mut self, e: &(dyn StdError + 'static)) {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => self.connection_refused = true,
+                std::io::ErrorKind::TimedOut => self.timeout = true,
+                _ => {}
+            }
+            // An `io::Error`'s `source()` skips the error it wraps (it shows that one's text as
+            // its own), and the HTTP client wraps the TLS library's `io::Error` in another.
+            if let Some(inner) = io.get_ref() {
+                self.note_typed_cause(inner);
+            }
+        }
+        if e.is::<ResolveDnsError>() {
+            self.dns_failure = true;
+        }
+        if let Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented) =
+            e.downcast_ref::<rustls::Error>()
+        {
+            self.untrusted_certificate = true;
+        }
     }
 }
 
@@ -103,6 +133,14 @@ where
         || err
             .raw_response()
             .is_some_and(|raw| raw.status().as_u16() == 501)
+}
+
+/// Whether the store says there is no object under the key.
+pub(crate) fn is_no_such_key<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    Facts::from_sdk(err).is_missing_key()
 }
 
 /// Whether the store says there is no such multipart upload (already completed or aborted).
@@ -254,7 +292,7 @@ impl ErrorContext {
                     self.region
                 ));
             }
-            "NoSuchKey" | "NotFound" if facts.status != Some(301) => {
+            _ if facts.is_missing_key() => {
                 return DriveError::new(NotFound, format!("NoSuchKey: {target} does not exist"));
             }
             "PermanentRedirect"
@@ -269,7 +307,6 @@ impl ErrorContext {
         }
 
         if facts.dispatch || facts.timeout {
-            let chain = facts.chain.to_lowercase();
             if facts.connection_refused {
                 return DriveError::new(
                     Connection,
@@ -283,13 +320,7 @@ impl ErrorContext {
                      server is running and reachable",
                 );
             }
-            if chain.contains("dns error")
-                || chain.contains("dns lookup")
-                || chain.contains("failed to lookup address")
-                || chain.contains("resolve")
-                || chain.contains("name or service not known")
-                || chain.contains("no address associated")
-            {
+            if facts.dns_failure {
                 let host = if self.force_path_style {
                     host_of(&self.endpoint).to_owned()
                 } else {
@@ -307,11 +338,7 @@ impl ErrorContext {
                 return DriveError::new(Connection, format!("cannot resolve host `{host}` ({at})"))
                     .with_hint(hint);
             }
-            if chain.contains("certificate")
-                || chain.contains("unknownissuer")
-                || chain.contains("invalid peer")
-                || chain.contains("tls handshake")
-            {
+            if facts.untrusted_certificate {
                 return DriveError::new(
                     Connection,
                     format!(
@@ -499,6 +526,7 @@ mod tests {
 
         let dns = Facts {
             dispatch: true,
+            dns_failure: true,
             chain: "dispatch failure | dns error | failed to lookup address information: name or service not known | ".into(),
             ..Facts::default()
         };
@@ -510,6 +538,7 @@ mod tests {
 
         let tls = Facts {
             dispatch: true,
+            untrusted_certificate: true,
             chain: "dispatch failure | invalid peer certificate: unknownissuer | ".into(),
             ..Facts::default()
         };
@@ -532,6 +561,40 @@ mod tests {
         assert!(
             hint.contains("`timeout_seconds` (now 7)") && hint.contains("`max_attempts` (now 2)")
         );
+    }
+
+    /// A request that got no answer, failing with `cause`, as the HTTP client hands it over.
+    fn dispatch_error(
+        cause: std::io::Error,
+    ) -> SdkError<aws_sdk_s3::operation::put_object::PutObjectError, HttpResponse> {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        SdkError::dispatch_failure(ConnectorError::io(Box::new(cause)))
+    }
+
+    #[test]
+    fn causes_are_recognised_by_type_not_by_text() {
+        use std::io::{Error, ErrorKind};
+        let dns = Facts::from_sdk(&dispatch_error(Error::other(ResolveDnsError::new(
+            Error::other("no such host"),
+        ))));
+        assert!(dns.dispatch && dns.dns_failure && !dns.untrusted_certificate);
+
+        // Wrapped twice, as the HTTP client hands it over.
+        let tls = Facts::from_sdk(&dispatch_error(Error::other(Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ))));
+        assert!(tls.untrusted_certificate && !tls.dns_failure);
+
+        let refused = Facts::from_sdk(&dispatch_error(Error::from(ErrorKind::ConnectionRefused)));
+        assert!(refused.connection_refused);
+
+        // Words in a message decide nothing.
+        let words = Facts::from_sdk(&dispatch_error(Error::other(
+            "dns error: connection refused: invalid peer certificate",
+        )));
+        assert!(!words.dns_failure && !words.untrusted_certificate && !words.connection_refused);
+        assert!(map(words).message.contains("cannot reach"));
     }
 
     #[test]
@@ -592,6 +655,21 @@ mod tests {
         assert!(!is_not_implemented(&sdk_error(Some("InternalError"), 500)));
         assert!(is_no_such_upload(&sdk_error(Some("NoSuchUpload"), 404)));
         assert!(!is_no_such_upload(&sdk_error(Some("NoSuchBucket"), 404)));
+    }
+
+    #[test]
+    fn a_missing_key_is_told_by_code_never_by_message() {
+        assert!(is_no_such_key(&sdk_error(Some("NoSuchKey"), 404)));
+        assert!(is_no_such_key(&sdk_error(Some("NotFound"), 404)), "HEAD");
+        assert!(
+            !is_no_such_key(&sdk_error(Some("NoSuchKey"), 301)),
+            "redirect"
+        );
+        assert!(!is_no_such_key(&sdk_error(Some("NoSuchBucket"), 404)));
+        assert!(
+            !is_no_such_key(&sdk_error(None, 404)),
+            "a bare 404 says nothing of the key"
+        );
     }
 
     #[test]

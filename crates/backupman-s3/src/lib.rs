@@ -2,9 +2,9 @@
 //! S3-compatible store (MinIO, DigitalOcean Spaces, Wasabi, Backblaze B2, Linode), on
 //! `aws-sdk-s3`.
 //!
-//! - one function builds the client from a drive's configuration ([`build_client`]): region,
+//! - [`S3Drive::new`] builds the client from a drive's configuration, in one place: region,
 //!   endpoint, path-style or virtual-hosted URLs, static keys or the default AWS credential
-//!   chain, timeouts and retries;
+//!   chain, timeouts and retries ([`S3Drive::client`] hands it out for anything else);
 //! - uploads stream: a stream smaller than one part goes up as one PutObject, a larger one as
 //!   a multipart upload with a few parts in flight (memory stays bounded), aborted on any
 //!   failure so no partial object or orphaned part is left behind;
@@ -54,6 +54,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod client;
 mod compat;
 mod drive;
@@ -61,10 +63,9 @@ mod errors;
 mod health;
 mod upload;
 
-pub use client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS, build_client};
+pub use client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS};
 pub use drive::{DEFAULT_PART_SIZE_MB, S3Drive};
 pub use health::HEALTH_PREFIX;
-pub use upload::{IN_FLIGHT_BYTES, MAX_IN_FLIGHT, MIN_PART_SIZE, part_size, parts_in_flight};
 
 /// Re-exported so callers can pass a custom HTTP client to [`S3Drive::with_http_client`].
 pub use aws_sdk_s3::config::SharedHttpClient;

@@ -15,18 +15,18 @@ use crate::drive::Shared;
 use crate::errors::{is_no_such_upload, is_not_implemented};
 
 /// Parts uploaded concurrently at most (with the default 8 MiB parts).
-pub const MAX_IN_FLIGHT: usize = 4;
+pub(crate) const MAX_IN_FLIGHT: usize = 4;
 /// Bytes of parts in flight at most, once parts have grown: bigger parts mean fewer of them
 /// in flight, so a very large backup does not multiply its memory by `MAX_IN_FLIGHT`.
-pub const IN_FLIGHT_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const IN_FLIGHT_BYTES: usize = 32 * 1024 * 1024;
 
 /// How many parts of `part_size` bytes may be in flight: at least one, at most
 /// [`MAX_IN_FLIGHT`], and no more than [`IN_FLIGHT_BYTES`] together.
-pub fn parts_in_flight(part_size: usize) -> usize {
+pub(crate) fn parts_in_flight(part_size: usize) -> usize {
     (IN_FLIGHT_BYTES / part_size.max(1)).clamp(1, MAX_IN_FLIGHT)
 }
 /// S3's smallest part (all but the last).
-pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+pub(crate) const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// S3's largest part.
 const MAX_PART_SIZE: usize = 5 * 1024 * 1024 * 1024;
 /// Parts per size step: the part size doubles every this many parts, so 10,000 parts starting
@@ -34,7 +34,7 @@ const MAX_PART_SIZE: usize = 5 * 1024 * 1024 * 1024;
 const PARTS_PER_STEP: u32 = 900;
 
 /// The size of part number `part` (1-based) when the first part is `base` bytes.
-pub fn part_size(base: usize, part: u32) -> usize {
+pub(crate) fn part_size(base: usize, part: u32) -> usize {
     let doublings = (part.saturating_sub(1) / PARTS_PER_STEP).min(12);
     base.max(MIN_PART_SIZE)
         .saturating_mul(1 << doublings)
