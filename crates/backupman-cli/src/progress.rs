@@ -146,6 +146,7 @@ impl Bars {
                     bar.set_position(*bytes);
                 }
             }
+            _ => {}
         }
     }
 }
@@ -181,6 +182,7 @@ impl Lines {
                     d.1 = bytes;
                 }
             }
+            _ => {}
         }
         if self.last.is_some_and(|t| t.elapsed() >= LINE_EVERY) {
             self.last = Some(Instant::now());

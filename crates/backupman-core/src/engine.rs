@@ -66,6 +66,7 @@ impl BackupReport {
 /// How far a running backup has come. Counts are totals so far, never deltas, so an
 /// observer may drop events and still show the right numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProgressEvent {
     /// A backup of `source` begins; `drives` are the labels that [`ProgressEvent::Uploaded`]'s
     /// `drive` indexes into.
