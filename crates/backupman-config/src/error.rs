@@ -7,10 +7,13 @@ use std::fmt;
 pub struct Problem {
     /// 1-based line; 0 when unknown.
     pub line: usize,
+    /// 1-based column on that line; 0 when unknown.
     pub column: usize,
     /// Option path such as `drives[1].region`.
     pub path: String,
+    /// What is wrong, e.g. `missing required option`.
     pub message: String,
+    /// How to fix it, when there is a suggestion, e.g. ``did you mean `force_path_style`?``.
     pub hint: Option<String>,
 }
 
@@ -30,20 +33,31 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The configuration file could not be read (missing, or not readable).
     #[error("cannot read configuration {path}: {source}")]
     Read {
+        /// The configuration file's path.
         path: String,
+        /// The operating system's reason.
         source: std::io::Error,
     },
     /// The text is not valid YAML, or a value has the wrong type, or a key is unknown.
     #[error("{origin}: {problem}")]
-    Syntax { origin: String, problem: Problem },
+    Syntax {
+        /// The configuration file's name, as shown in messages.
+        origin: String,
+        /// Where the YAML is wrong, and why.
+        problem: Problem,
+    },
     /// The YAML is well-formed but the configuration is not usable.
     #[error("{}", list(origin, problems))]
     Invalid {
+        /// The configuration file's name, as shown in messages.
         origin: String,
+        /// Every problem found, sorted by line.
         problems: Vec<Problem>,
     },
 }

@@ -22,6 +22,8 @@
 //! assert_eq!(loaded.config.drives[0].label(), "Disk");
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 mod model;
 mod raw;
@@ -37,7 +39,10 @@ pub use model::*;
 /// implemented yet, options that are accepted and ignored).
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The validated configuration.
     pub config: Config,
+    /// Notes about options accepted but ignored (`tmp_folder`, `http`, `database`, the `email`,
+    /// `slack` and `discord` notifiers, a quoted `${VAR}`), each with its file and line.
     pub warnings: Vec<String>,
 }
 

@@ -10,10 +10,12 @@ use std::path::PathBuf;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret from the configuration (`password`, `secret_key`, webhook `token`).
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The secret's text, for the one place that must send it (environment variable, header).
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -34,8 +36,11 @@ impl fmt::Display for Secret {
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// The databases to back up (`data_sources`), in file order.
     pub sources: Vec<SourceConfig>,
+    /// Where backups go (`drives`), in file order; at least one.
     pub drives: Vec<DriveConfig>,
+    /// Which backups to keep (`retention`); `None` without that section: nothing is ever deleted.
     pub retention: Option<RetentionConfig>,
     /// gzip level, 0–9 (default 6).
     pub compression_level: u32,
@@ -46,15 +51,21 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
 }
 
+/// The kind of database a source is (`data_sources[].provider`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceProvider {
+    /// `provider: postgres` (or `postgresql`).
     Postgres,
+    /// `provider: mysql`.
     Mysql,
+    /// `provider: mariadb`.
     Mariadb,
+    /// `provider: sqlite` (or `sqlite3`): a database file, no server.
     Sqlite,
 }
 
 impl SourceProvider {
+    /// The provider as written in `config.yml`: `postgres`, `mysql`, `mariadb` or `sqlite`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Postgres => "postgres",
@@ -64,6 +75,7 @@ impl SourceProvider {
         }
     }
 
+    /// The `port` used when none is given: 5432 (postgres), 3306 (mysql, mariadb), `None` (sqlite).
     pub fn default_port(self) -> Option<u16> {
         match self {
             Self::Postgres => Some(5432),
@@ -82,14 +94,19 @@ impl fmt::Display for SourceProvider {
 /// One database to back up (`data_sources[]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceConfig {
+    /// `label`: the source's name; also, lower-cased with punctuation as `-`, its backups' folder.
     pub label: String,
+    /// `provider`: the kind of database.
     pub provider: SourceProvider,
     /// Server host (postgres, mysql, mariadb); defaults to `127.0.0.1`.
     pub host: String,
     /// Server port; defaults to the provider's standard port (0 for sqlite).
     pub port: u16,
+    /// `db_name`: the database to dump (required for servers); for sqlite, `db_path` unless set.
     pub db_name: Option<String>,
+    /// `user` to connect as; `None` leaves it to the dump tool's default.
     pub user: Option<String>,
+    /// `password`, passed to the dump tool through the environment (`PGPASSWORD`, `MYSQL_PWD`).
     pub password: Option<Secret>,
     /// TLS mode for server databases: `disable`, `prefer`, `require`, `verify-ca`,
     /// `verify-full` (`tls: true` is `require`, `tls: false` is `disable`).
@@ -107,11 +124,14 @@ pub struct SourceConfig {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DriveConfig {
+    /// `provider: local`: a folder on this machine.
     Local(LocalDriveConfig),
+    /// `provider: s3`: an Amazon S3 bucket or an S3-compatible store.
     S3(S3DriveConfig),
 }
 
 impl DriveConfig {
+    /// The drive's `label`.
     pub fn label(&self) -> &str {
         match self {
             Self::Local(d) => &d.label,
@@ -119,6 +139,7 @@ impl DriveConfig {
         }
     }
 
+    /// The drive's `provider` as written in `config.yml`: `local` or `s3`.
     pub fn provider(&self) -> &'static str {
         match self {
             Self::Local(_) => "local",
@@ -127,9 +148,13 @@ impl DriveConfig {
     }
 }
 
+/// `provider: local`: backups written as files into a folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalDriveConfig {
+    /// `label`: a descriptive name for the drive (used by `--drive` and in reports).
     pub label: String,
+    /// `folder`: where backups are written (created when missing); a relative path is taken from
+    /// the configuration file's folder.
     pub folder: PathBuf,
 }
 
@@ -137,11 +162,15 @@ pub struct LocalDriveConfig {
 /// tuning ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3DriveConfig {
+    /// `label`: a descriptive name for the drive (used by `--drive` and in reports).
     pub label: String,
+    /// `bucket`: the bucket name (3–63 characters: `a-z`, `0-9`, `.`, `-`).
     pub bucket: String,
+    /// `region`: the bucket's region, e.g. `us-east-1`; required for S3-compatible stores too.
     pub region: String,
     /// Static credentials; when both keys are absent the default AWS credential chain is used.
     pub access_key: Option<String>,
+    /// `secret_key`: the secret access key, set together with `access_key`.
     pub secret_key: Option<Secret>,
     /// Custom endpoint URL (`http://` or `https://`); `None` means Amazon S3.
     pub endpoint: Option<String>,
@@ -149,12 +178,15 @@ pub struct S3DriveConfig {
     pub prefix: String,
     /// `true`: `endpoint/bucket/key`; `false`: `bucket.endpoint/key` (virtual-hosted).
     pub force_path_style: bool,
+    /// `storage_class` of new objects, upper-cased (e.g. `STANDARD_IA`); `None`: bucket default.
     pub storage_class: Option<String>,
     /// `AES256` or `aws:kms`.
     pub server_side_encryption: Option<String>,
     /// KMS key id for `server_side_encryption: aws:kms`.
     pub sse_kms_key_id: Option<String>,
+    /// `timeout_seconds`: seconds to connect and to wait for each response; `None` means 30.
     pub timeout_seconds: Option<u64>,
+    /// `max_attempts`: attempts per request, the first included; `None` means 3.
     pub max_attempts: Option<u32>,
     /// First part size of multipart uploads, in MiB (parts grow as the stream grows).
     pub part_size_mb: Option<u64>,
@@ -163,28 +195,44 @@ pub struct S3DriveConfig {
 /// `retention`: which backups to keep, per source and per drive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionConfig {
+    /// `enabled`: `false` keeps the settings but deletes nothing; `true` when left out.
     pub enabled: bool,
+    /// The rule set by `by` and `value`, or by the `keep_*` options.
     pub policy: RetentionPolicy,
 }
 
+/// How retention chooses the backups to keep (`retention.by`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetentionPolicy {
     /// Delete backups older than this many days.
-    Age { days: u32 },
+    Age {
+        /// `value` with `by: age`: the age limit in days, at least 1.
+        days: u32,
+    },
     /// Keep the newest N.
-    Count { keep: u32 },
+    Count {
+        /// `value` with `by: count`: how many backups to keep, at least 1.
+        keep: u32,
+    },
     /// Grandfather-father-son: keep the newest backup of each of the last N days, weeks,
     /// months and years.
     Gfs {
+        /// `keep_daily`: days to keep one backup of (0 when left out).
         daily: u32,
+        /// `keep_weekly`: ISO weeks to keep one backup of (0 when left out).
         weekly: u32,
+        /// `keep_monthly`: calendar months to keep one backup of (0 when left out).
         monthly: u32,
+        /// `keep_yearly`: years to keep one backup of (0 when left out).
         yearly: u32,
     },
 }
 
+/// One webhook called after each run (`notifiers.webhook.endpoints[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
+    /// `url`: where the run's summary is POSTed (`http://` or `https://`).
     pub url: String,
+    /// `token`: sent as `Authorization: Bearer <token>`; `None` sends no `Authorization` header.
     pub token: Option<Secret>,
 }
