@@ -1,10 +1,13 @@
 //! Streamed uploads: one PutObject for a stream smaller than a part, otherwise a multipart
 //! upload with a few parts in flight, aborted on any failure (or when dropped unfinished).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use backupman_core::{DriveError, DriveErrorKind, StoredObject, Upload};
@@ -217,19 +220,7 @@ impl S3Upload {
                 req.send()
             }
         };
-        let op = "CompleteMultipartUpload";
-        let conditional = s.conditional_writes();
-        match request(conditional).await {
-            Ok(_) => Ok(()),
-            Err(e) if conditional && is_not_implemented(&e) => {
-                request(false)
-                    .await
-                    .map_err(|e| s.errors.map(op, &self.target(), &e))?;
-                s.note_conditional_writes_unsupported(op);
-                Ok(())
-            }
-            Err(e) => Err(s.errors.map(op, &self.target(), &e)),
-        }
+        send_no_clobber(s, "CompleteMultipartUpload", &self.target(), request).await
     }
 
     /// Stops every part in flight and aborts the multipart upload, if one was created.
@@ -271,7 +262,23 @@ pub(crate) async fn put_new(s: &Shared, object_key: &str, data: Bytes) -> Result
         }
         req.send()
     };
-    let op = "PutObject";
+    send_no_clobber(s, "PutObject", &s.url(object_key), request).await
+}
+
+/// Sends a write that creates `target` (an `s3://` URL) with `If-None-Match: *` where the
+/// store honours it; `request(conditional)` builds and sends it. A store that answers the
+/// header with 501 NotImplemented gets the request once more without it and is remembered as
+/// such.
+async fn send_no_clobber<T, E, Fut>(
+    s: &Shared,
+    op: &'static str,
+    target: &str,
+    request: impl Fn(bool) -> Fut,
+) -> Result<(), DriveError>
+where
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     let conditional = s.conditional_writes();
     match request(conditional).await {
         Ok(_) => Ok(()),
@@ -280,11 +287,11 @@ pub(crate) async fn put_new(s: &Shared, object_key: &str, data: Bytes) -> Result
         Err(e) if conditional && is_not_implemented(&e) => {
             request(false)
                 .await
-                .map_err(|e| s.errors.map(op, &s.url(object_key), &e))?;
+                .map_err(|e| s.errors.map(op, target, &e))?;
             s.note_conditional_writes_unsupported(op);
             Ok(())
         }
-        Err(e) => Err(s.errors.map(op, &s.url(object_key), &e)),
+        Err(e) => Err(s.errors.map(op, target, &e)),
     }
 }
 
