@@ -19,6 +19,7 @@
 
 pub mod mysql;
 pub mod postgres;
+mod process;
 pub mod restore;
 mod sqlite;
 mod tool_source;

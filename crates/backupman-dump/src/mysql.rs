@@ -14,7 +14,7 @@ use std::process::Command;
 use backupman_config::{SourceConfig, SourceProvider};
 use backupman_core::{CancellationToken, Dump, Source, SourceError};
 
-use crate::restore::process::{find_tool, run_capture, tool_version};
+use crate::process::{find_tool, run_capture, tool_version};
 use crate::tool_source::{ToolSource, impl_source};
 
 /// Dump tools tried, in order, when `dump_tool_path` is not set.

@@ -19,7 +19,7 @@ use std::process::Command;
 use backupman_config::{SourceConfig, SourceProvider};
 use backupman_core::{CancellationToken, Dump, SourceError};
 
-use crate::restore::process::{find_companion, find_tool, run_capture, tool_version};
+use crate::process::{find_companion, find_tool, run_capture, tool_version};
 use crate::tool_source::{ToolSource, impl_source};
 
 /// A PostgreSQL database dumped with `pg_dump`.

@@ -21,8 +21,6 @@
 //! Also here: creating and dropping scratch databases (`verify --restore`) and counting the
 //! tables and rows of a database (the report after a restore).
 
-pub(crate) mod process;
-
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -36,7 +34,9 @@ use backupman_core::{
 
 use crate::mysql::{connection_args, is_mariadb_tool};
 use crate::postgres::pg_env_parts;
-use process::{StderrDrain, Streaming, find_companion, find_tool, run_capture, tool_name};
+use crate::process::{
+    self, StderrDrain, Streaming, find_companion, find_tool, run_capture, tool_name,
+};
 
 /// A database server to restore into.
 #[derive(Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use std::process::Command;
 use backupman_config::SourceConfig;
 use backupman_core::{CancellationToken, Dump, DumpStatus, SourceError};
 
-use crate::restore::process;
+use crate::process;
 
 /// A source that dumps with a command-line tool: what it states beyond its configuration.
 pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
