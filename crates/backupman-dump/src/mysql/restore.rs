@@ -9,7 +9,7 @@ use std::process::Command;
 use super::{MysqlConnection, is_mariadb_tool};
 use crate::process::{find_tool, tool_version};
 use crate::restore::client::SqlClient;
-use crate::restore::{DatabaseSummary, RestoreError, TableCount};
+use crate::restore::{DatabaseSummary, PlainName, RestoreError, TableCount};
 
 /// Clients tried, in order.
 const CLIENTS: &[&str] = &["mariadb", "mysql"];
@@ -51,17 +51,14 @@ impl<'a> MysqlClient<'a> {
         &self.connection.server.database
     }
 
-    /// Creates the target's database.
-    pub(crate) fn create_database(&self) -> Result<(), RestoreError> {
-        self.admin(&format!(
-            "CREATE DATABASE `{}` CHARACTER SET utf8mb4",
-            self.database()
-        ))
+    /// Creates the database `name` on the target's server.
+    pub(crate) fn create_database(&self, name: PlainName<'_>) -> Result<(), RestoreError> {
+        self.admin(&format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
     }
 
-    /// Drops the target's database if it exists.
-    pub(crate) fn drop_database(&self) -> Result<(), RestoreError> {
-        self.admin(&format!("DROP DATABASE IF EXISTS `{}`", self.database()))
+    /// Drops the database `name` on the target's server, if it exists.
+    pub(crate) fn drop_database(&self, name: PlainName<'_>) -> Result<(), RestoreError> {
+        self.admin(&format!("DROP DATABASE IF EXISTS `{name}`"))
     }
 }
 

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use super::PostgresConnection;
 use crate::restore::client::SqlClient;
-use crate::restore::{DatabaseSummary, RestoreError, TableCount};
+use crate::restore::{DatabaseSummary, PlainName, RestoreError, TableCount};
 
 /// `psql`, connected to a restore target.
 pub(crate) struct Psql<'a> {
@@ -36,20 +36,17 @@ impl<'a> Psql<'a> {
         &self.connection.server.database
     }
 
-    /// Creates the target's database.
-    pub(crate) fn create_database(&self) -> Result<(), RestoreError> {
-        self.admin(&format!("CREATE DATABASE \"{}\"", self.database()))
+    /// Creates the database `name` on the target's server.
+    pub(crate) fn create_database(&self, name: PlainName<'_>) -> Result<(), RestoreError> {
+        self.admin(&format!("CREATE DATABASE \"{name}\""))
     }
 
-    /// Drops the target's database if it exists.
-    pub(crate) fn drop_database(&self) -> Result<(), RestoreError> {
+    /// Drops the database `name` on the target's server, if it exists.
+    pub(crate) fn drop_database(&self, name: PlainName<'_>) -> Result<(), RestoreError> {
         // WITH (FORCE) (PostgreSQL 13+) ends sessions left over from a killed client.
-        let forced = format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            self.database()
-        );
+        let forced = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
         self.admin(&forced)
-            .or_else(|_| self.admin(&format!("DROP DATABASE IF EXISTS \"{}\"", self.database())))
+            .or_else(|_| self.admin(&format!("DROP DATABASE IF EXISTS \"{name}\"")))
     }
 }
 

@@ -26,6 +26,7 @@ pub(crate) mod client;
 pub(crate) mod pump;
 mod target;
 
+use std::fmt;
 use std::io::{self, Read};
 
 use backupman_core::{ByteStream, GzipCheck, Manifest, Mismatch, StreamReader};
@@ -194,24 +195,11 @@ pub fn summarize(target: &RestoreTarget) -> Result<DatabaseSummary, RestoreError
 /// the target for it. For SQLite, `name` is the path of a file that must not exist yet.
 pub fn create_database(base: &RestoreTarget, name: &str) -> Result<RestoreTarget, RestoreError> {
     let target = base.with_database(name);
-    let plain_name = || {
-        if valid_db_name(name) {
-            Ok(())
-        } else {
-            Err(RestoreError::InvalidTarget {
-                spec: name.to_owned(),
-                reason: "database names may hold letters, digits, `_` and `-` only".into(),
-            })
-        }
-    };
+    let why = "database names may hold letters, digits, `_` and `-` only";
     match &target {
-        RestoreTarget::Postgres(c) => {
-            plain_name()?;
-            Psql::find(c)?.create_database()?;
-        }
+        RestoreTarget::Postgres(c) => Psql::find(c)?.create_database(PlainName::new(name, why)?)?,
         RestoreTarget::Mysql(c) => {
-            plain_name()?;
-            MysqlClient::find(c)?.create_database()?;
+            MysqlClient::find(c)?.create_database(PlainName::new(name, why)?)?
         }
         RestoreTarget::Sqlite(path) if path.exists() => {
             return Err(RestoreError::NotEmpty {
@@ -227,26 +215,39 @@ pub fn create_database(base: &RestoreTarget, name: &str) -> Result<RestoreTarget
 /// Drops the database of `target` if it exists (for SQLite, deletes the file). Meant for the
 /// scratch databases made by [`create_database`].
 pub fn drop_database(target: &RestoreTarget) -> Result<(), RestoreError> {
-    let plain_name = |name: &str| {
+    let why = "refusing to drop a database with an unusual name";
+    match target {
+        RestoreTarget::Postgres(c) => {
+            Psql::find(c)?.drop_database(PlainName::new(&c.server.database, why)?)
+        }
+        RestoreTarget::Mysql(c) => {
+            MysqlClient::find(c)?.drop_database(PlainName::new(&c.server.database, why)?)
+        }
+        RestoreTarget::Sqlite(path) => sqlite::restore::delete(path),
+    }
+}
+
+/// A database name that can be written into SQL as it is: letters, digits, `_` and `-`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlainName<'a>(&'a str);
+
+impl<'a> PlainName<'a> {
+    /// `name`, or [`RestoreError::InvalidTarget`] saying `why` it cannot be used.
+    fn new(name: &'a str, why: &str) -> Result<Self, RestoreError> {
         if valid_db_name(name) {
-            Ok(())
+            Ok(Self(name))
         } else {
             Err(RestoreError::InvalidTarget {
                 spec: name.to_owned(),
-                reason: "refusing to drop a database with an unusual name".into(),
+                reason: why.to_owned(),
             })
         }
-    };
-    match target {
-        RestoreTarget::Postgres(c) => {
-            plain_name(&c.server.database)?;
-            Psql::find(c)?.drop_database()
-        }
-        RestoreTarget::Mysql(c) => {
-            plain_name(&c.server.database)?;
-            MysqlClient::find(c)?.drop_database()
-        }
-        RestoreTarget::Sqlite(path) => sqlite::restore::delete(path),
+    }
+}
+
+impl fmt::Display for PlainName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
     }
 }
 
@@ -263,8 +264,8 @@ pub fn scratch_name(prefix: &str) -> String {
     )
 }
 
-/// True for names that need no quoting rules: the only ones created, dropped, or taken from
-/// `restore --to` as a plain name, since they are written into SQL.
+/// True for names that need no quoting rules: the only ones created or dropped, since they
+/// are written into SQL, and the only ones `restore --to` takes as a plain name.
 fn valid_db_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
