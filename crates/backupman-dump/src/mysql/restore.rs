@@ -64,7 +64,7 @@ impl<'a> MysqlClient<'a> {
 
 impl fmt::Display for MysqlClient<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.connection.fmt(f)
+        fmt::Display::fmt(self.connection, f)
     }
 }
 

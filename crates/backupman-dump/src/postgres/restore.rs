@@ -52,7 +52,7 @@ impl<'a> Psql<'a> {
 
 impl fmt::Display for Psql<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.connection.fmt(f)
+        fmt::Display::fmt(self.connection, f)
     }
 }
 

@@ -27,8 +27,8 @@ impl fmt::Display for RestoreTarget {
     /// A URL without the password: `postgres://user@host:5432/db`, `sqlite:///path`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Postgres(connection) => connection.fmt(f),
-            Self::Mysql(connection) => connection.fmt(f),
+            Self::Postgres(connection) => fmt::Display::fmt(connection, f),
+            Self::Mysql(connection) => fmt::Display::fmt(connection, f),
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
         }
     }
