@@ -1,26 +1,44 @@
 //! Database sources for backupman, and restoring backups into databases.
 //!
 //! Each source implements [`backupman_core::Source`]: it produces the plain dump as a byte
-//! stream that the engine compresses and stores.
+//! stream that the engine compresses and stores. One module per database holds both sides,
+//! the dump and the restore, over one connection type:
 //!
-//! - [`SqliteSource`]: a consistent copy of a live SQLite database (online backup API);
-//! - `postgres`: `pg_dump` plain SQL, streamed;
-//! - `mysql`: `mariadb-dump` / `mysqldump` with a consistent snapshot, streamed.
+//! - [`sqlite`](SqliteSource): a consistent copy of a live SQLite database (online backup
+//!   API), restored by an atomic rename;
+//! - [`postgres`]: `pg_dump` plain SQL, streamed; restored with `psql` in one transaction;
+//! - [`mysql`]: `mariadb-dump` / `mysqldump` with a consistent snapshot, streamed; restored
+//!   with the `mariadb` / `mysql` client.
+//!
+//! [`restore`] streams a stored backup back into any of them, checking its SHA-256 on the way.
 //!
 //! ```no_run
 //! use backupman_core::Source;
 //! use backupman_dump::SqliteSource;
+//! use backupman_dump::restore::{RestoreOptions, RestoreTarget, restore};
 //!
-//! # async fn example() -> Result<(), backupman_core::SourceError> {
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let source = SqliteSource::new("App", "/var/lib/app/app.db");
 //! source.check().await?;
+//!
+//! // A stored backup, restored into a new file (nothing is replaced unless `force` is set).
+//! let backup = std::fs::File::open("app-20260101T030000Z.sqlite.gz")?;
+//! let target = RestoreTarget::Sqlite("/tmp/app-copy.db".into());
+//! let outcome = restore(backup, &target, &RestoreOptions::default())?;
+//! println!("restored {} bytes, SHA-256 {}", outcome.plain_size, outcome.sha256);
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod mysql;
 pub mod postgres;
+mod process;
 pub mod restore;
+mod server;
 mod sqlite;
 mod tool_source;
 
+pub use mysql::MysqlSource;
+pub use postgres::PostgresSource;
 pub use sqlite::SqliteSource;

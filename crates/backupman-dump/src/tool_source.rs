@@ -12,7 +12,8 @@ use std::process::Command;
 use backupman_config::SourceConfig;
 use backupman_core::{CancellationToken, Dump, DumpStatus, SourceError};
 
-use crate::restore::process;
+use crate::process;
+use crate::server::Server;
 
 /// A source that dumps with a command-line tool: what it states beyond its configuration.
 pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
@@ -20,6 +21,9 @@ pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
     const STARTING: &'static str;
 
     fn cfg(&self) -> &SourceConfig;
+
+    /// The database server the tool connects to.
+    fn server(&self) -> &Server;
 
     /// Finds the tool and spawns it with [`ToolSource::spawn_dump`] (blocking):
     /// `Source::start`.
@@ -77,7 +81,7 @@ pub(crate) async fn on_blocking_pool<S: ToolSource, T: Send + 'static>(
 }
 
 /// `impl Source for $source` of a [`ToolSource`]: label, provider and database from its
-/// configuration, plain SQL, and `start`/`check` as its blocking work on the blocking pool.
+/// configuration and server, plain SQL, and `start`/`check` as its blocking work on the blocking pool.
 macro_rules! impl_source {
     ($source:ty) => {
         #[::async_trait::async_trait]
@@ -91,10 +95,9 @@ macro_rules! impl_source {
             }
 
             fn database(&self) -> String {
-                $crate::tool_source::ToolSource::cfg(self)
-                    .db_name
+                $crate::tool_source::ToolSource::server(self)
+                    .database
                     .clone()
-                    .unwrap_or_default()
             }
 
             fn extension(&self) -> &str {

@@ -1,4 +1,4 @@
-//! PostgreSQL: `pg_dump` in plain SQL format, streamed from its stdout.
+//! The PostgreSQL source: `pg_dump` in plain SQL format, streamed from its stdout.
 //!
 //! The dump is made with `--clean --if-exists`: it starts by dropping (if present) every
 //! object it is about to create, so the same file restores into an empty database (the
@@ -6,35 +6,37 @@
 //! without `--create`, so it restores into a database of any name. Owners and privileges
 //! are kept; add `--no-owner --no-privileges` to `dump_options` when backups are restored
 //! on servers without the same roles.
-//!
-//! Connection settings go to the tools through libpq's environment (`PGHOST`, `PGPORT`,
-//! `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGSSLMODE`), so the password never appears on a
-//! command line and a database name is never parsed as an option or connection string.
 
 use std::env;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use backupman_config::{SourceConfig, SourceProvider};
+use backupman_config::SourceConfig;
 use backupman_core::{CancellationToken, Dump, SourceError};
 
-use crate::restore::process::{find_companion, find_tool, run_capture, tool_version};
+use super::PostgresConnection;
+use crate::process::{find_tool, run_capture, tool_version};
+use crate::server::Server;
 use crate::tool_source::{ToolSource, impl_source};
 
 /// A PostgreSQL database dumped with `pg_dump`.
 #[derive(Debug, Clone)]
 pub struct PostgresSource {
     cfg: SourceConfig,
+    connection: PostgresConnection,
 }
 
 impl PostgresSource {
+    /// The source a `provider: postgres` entry of the configuration describes.
     pub fn new(cfg: &SourceConfig) -> Self {
-        Self { cfg: cfg.clone() }
+        Self {
+            cfg: cfg.clone(),
+            connection: PostgresConnection::from_source(cfg),
+        }
     }
 
     /// The arguments given to `pg_dump` (connection settings travel in the environment).
-    pub fn dump_args(&self) -> Vec<String> {
+    pub(crate) fn dump_args(&self) -> Vec<String> {
         let mut args: Vec<String> = [
             "--no-password",
             "--format=plain",
@@ -57,15 +59,9 @@ impl PostgresSource {
         })
     }
 
-    fn command(&self, tool: &Path) -> Command {
-        let mut cmd = Command::new(tool);
-        pg_env(&mut cmd, &self.cfg);
-        cmd
-    }
-
     /// Runs one SQL statement with `psql` (unaligned, tuples only) and returns its output.
     fn query(&self, psql: &Path, sql: &str) -> Result<String, SourceError> {
-        let mut cmd = self.command(psql);
+        let mut cmd = self.connection.command(psql);
         cmd.args([
             "-X",
             "-At",
@@ -80,8 +76,8 @@ impl PostgresSource {
 
     /// The server's version number (`SHOW server_version_num`, e.g. 150004), via `psql`.
     /// `None` when no `psql` is installed.
-    pub fn server_version_num(&self) -> Result<Option<u32>, SourceError> {
-        let Some(psql) = find_companion(self.cfg.dump_tool.as_deref(), "psql") else {
+    fn server_version_num(&self) -> Result<Option<u32>, SourceError> {
+        let Some(psql) = self.connection.psql() else {
             return Ok(None);
         };
         let out = self.query(&psql, "SHOW server_version_num")?;
@@ -125,10 +121,14 @@ impl ToolSource for PostgresSource {
         &self.cfg
     }
 
+    fn server(&self) -> &Server {
+        &self.connection.server
+    }
+
     fn start_blocking(&self, cancel: CancellationToken) -> Result<Dump, SourceError> {
         let tool = self.pg_dump()?;
         let (tool_version, server) = self.check_versions(&tool)?;
-        let mut cmd = self.command(&tool);
+        let mut cmd = self.connection.command(&tool);
         if server.is_some_and(|v| v >= 140_000) {
             // A backend waiting on a lock does not notice that its client was killed (a
             // cancelled run) and would hold its place in the lock queue until it got the lock;
@@ -147,20 +147,20 @@ impl ToolSource for PostgresSource {
         let tool = self.pg_dump()?;
         self.check_versions(&tool)?;
         // Tables and sequences the user cannot read would make the real dump fail.
-        if let Some(psql) = find_companion(self.cfg.dump_tool.as_deref(), "psql") {
+        if let Some(psql) = self.connection.psql() {
             let out = self.query(&psql, UNREADABLE)?;
             let unreadable: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
             if !unreadable.is_empty() {
                 return Err(self.error(format!(
                     "user {} cannot read {} ({}): grant SELECT on them, or use a role such as pg_read_all_data",
-                    self.cfg.user.as_deref().unwrap_or("(default)"),
+                    self.server().user.as_deref().unwrap_or("(default)"),
                     if unreadable.len() == 1 { "this relation" } else { "these relations" },
                     unreadable.join(", ")
                 )));
             }
         }
         // A schema-only dump exercises the connection, the catalog reads and the locks.
-        let mut cmd = self.command(&tool);
+        let mut cmd = self.connection.command(&tool);
         cmd.args(["--no-password", "--schema-only", "--file=/dev/null"]);
         cmd.args(&self.cfg.dump_options);
         run_capture(&mut cmd, None).map_err(|e| self.error(e))?;
@@ -188,51 +188,6 @@ const UNREADABLE: &str = "SELECT format('%I.%I', n.nspname, c.relname) \
        AND NOT has_table_privilege(c.oid, 'SELECT') \
      ORDER BY 1";
 
-/// Sets libpq's connection variables on a command (`pg_dump`, `psql`).
-pub(crate) fn pg_env(cmd: &mut Command, cfg: &SourceConfig) {
-    pg_env_parts(
-        cmd,
-        &cfg.host,
-        cfg.port,
-        cfg.user.as_deref(),
-        cfg.password.as_ref().map(|p| p.expose()),
-        cfg.db_name.as_deref(),
-        cfg.tls.as_deref(),
-    );
-}
-
-pub(crate) fn pg_env_parts(
-    cmd: &mut Command,
-    host: &str,
-    port: u16,
-    user: Option<&str>,
-    password: Option<&str>,
-    database: Option<&str>,
-    tls: Option<&str>,
-) {
-    if !host.is_empty() {
-        cmd.env("PGHOST", host);
-    }
-    let port = if port == 0 {
-        SourceProvider::Postgres.default_port().unwrap_or(5432)
-    } else {
-        port
-    };
-    cmd.env("PGPORT", port.to_string());
-    if let Some(user) = user {
-        cmd.env("PGUSER", user);
-    }
-    if let Some(password) = password {
-        cmd.env("PGPASSWORD", password);
-    }
-    if let Some(db) = database {
-        cmd.env("PGDATABASE", db);
-    }
-    if let Some(mode) = tls {
-        cmd.env("PGSSLMODE", mode);
-    }
-}
-
 /// `pg_dump (PostgreSQL) 15.4 (Debian 15.4-1)` → 15; `pg_dump (PostgreSQL) 9.6.24` → 9.
 fn pg_dump_major(version: &str) -> Option<u32> {
     let number = version
@@ -251,7 +206,7 @@ impl_source!(PostgresSource);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backupman_config::Secret;
+    use backupman_config::{Secret, SourceProvider};
 
     fn cfg() -> SourceConfig {
         SourceConfig {
@@ -276,7 +231,7 @@ mod tests {
         assert!(args.iter().all(|a| !a.contains("s3cret-pw")), "{args:?}");
         assert!(args.contains(&"--clean".to_owned()));
         assert_eq!(args.last().unwrap(), "--exclude-table=audit");
-        let cmd = source.command(&PathBuf::from("pg_dump"));
+        let cmd = source.connection.command(&PathBuf::from("pg_dump"));
         let envs: Vec<(String, String)> = cmd
             .get_envs()
             .map(|(k, v)| {

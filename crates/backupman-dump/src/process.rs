@@ -11,7 +11,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 
 use backupman_core::CancellationToken;
@@ -163,12 +163,39 @@ impl StderrDrain {
 /// A spawned client whose stdin the caller writes (restore).
 #[derive(Debug)]
 pub(crate) struct Streaming {
-    pub(crate) name: String,
-    pub(crate) child: Child,
-    pub(crate) stderr: StderrDrain,
+    name: String,
+    child: Child,
+    stderr: StderrDrain,
 }
 
 impl Streaming {
+    /// Spawns `cmd` with its stdin handed to the caller, stdout discarded and stderr kept for
+    /// the message.
+    pub(crate) fn spawn(mut cmd: Command) -> Result<(Self, ChildStdin), String> {
+        let name = tool_name(Path::new(cmd.get_program()));
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {name}: {e}"))?;
+        let stdin = child.stdin.take();
+        let stderr = StderrDrain::start(&mut child);
+        let running = Self {
+            name,
+            child,
+            stderr,
+        };
+        match stdin {
+            Some(stdin) => Ok((running, stdin)),
+            None => {
+                let name = running.name.clone();
+                running.kill();
+                Err(format!("cannot write to {name}: its stdin is not a pipe"))
+            }
+        }
+    }
+
     /// Waits for the tool: its stderr when it exited 0, else the failure message carrying it.
     pub(crate) fn wait(mut self) -> Result<String, String> {
         let status = self
@@ -218,11 +245,12 @@ pub(crate) fn spawn_watched(
         // pg_dump would otherwise live on, holding the pipe open and the read blocked.
         .process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("cannot run {name}: {e}"))?;
-    let (stdout, stderr) = child
-        .stdout
-        .take()
-        .zip(child.stderr.take())
-        .expect("stdout and stderr are piped");
+    // Dropping the child kills it (`kill_on_drop`), so an early return leaves nothing running.
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(format!(
+            "cannot read the output of {name}: it is not a pipe"
+        ));
+    };
     // Handed over as blocking pipes: the dump is read on a blocking thread, stderr on its own.
     let blocking = |fd: io::Result<OwnedFd>| {
         fd.map(File::from)

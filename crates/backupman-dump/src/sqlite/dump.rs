@@ -13,8 +13,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use backupman_config::SourceConfig;
 use backupman_core::{CancellationToken, Dump, DumpStatus, Source, SourceError};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
+use super::open_read_only;
+
+/// An SQLite database file, copied consistently while other processes may write to it.
 #[derive(Debug, Clone)]
 pub struct SqliteSource {
     label: String,
@@ -24,6 +27,7 @@ pub struct SqliteSource {
 }
 
 impl SqliteSource {
+    /// The database file at `path`, backed up under `label`.
     pub fn new(label: impl Into<String>, path: impl Into<PathBuf>) -> Self {
         Self {
             label: label.into(),
@@ -39,6 +43,8 @@ impl SqliteSource {
         self
     }
 
+    /// The source a `provider: sqlite` entry of the configuration describes; fails when it
+    /// has no `db_path`.
     pub fn from_config(cfg: &SourceConfig) -> Result<Self, SourceError> {
         let path = cfg.db_path.clone().ok_or_else(|| {
             SourceError::new(format!("source {:?}: sqlite needs db_path", cfg.label))
@@ -53,11 +59,7 @@ impl SqliteSource {
                 self.path.display()
             )));
         }
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| self.error("cannot open", e))?;
+        let conn = open_read_only(&self.path).map_err(|e| self.error("cannot open", e))?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(|e| self.error("cannot configure", e))?;
         Ok(conn)
@@ -70,18 +72,9 @@ impl SqliteSource {
         ))
     }
 
-    /// Copies the live database into `target` with the online backup API.
-    pub fn snapshot_to(&self, target: &Path) -> Result<(), SourceError> {
-        self.snapshot_unless_cancelled(target, &CancellationToken::new())
-    }
-
-    /// [`SqliteSource::snapshot_to`], stopped with [`SourceError::cancelled`] once `cancel`
-    /// fires.
-    fn snapshot_unless_cancelled(
-        &self,
-        target: &Path,
-        cancel: &CancellationToken,
-    ) -> Result<(), SourceError> {
+    /// Copies the live database into `target` with the online backup API, stopped with
+    /// [`SourceError::cancelled`] once `cancel` fires.
+    fn snapshot_to(&self, target: &Path, cancel: &CancellationToken) -> Result<(), SourceError> {
         let conn = self.open()?;
         // The step loop below waits for a writer's lock itself, so that it sees a cancelled
         // run; SQLite's own busy handler would sleep through it.
@@ -146,7 +139,7 @@ impl Source for SqliteSource {
                 .tempdir_in(root)
                 .map_err(|e| SourceError::new(format!("cannot create a temporary folder: {e}")))?;
             let copy = dir.path().join("snapshot.sqlite");
-            this.snapshot_unless_cancelled(&copy, &cancel)?;
+            this.snapshot_to(&copy, &cancel)?;
             let file = File::open(&copy)
                 .map_err(|e| SourceError::new(format!("cannot read the staged copy: {e}")))?;
             Ok::<_, SourceError>((dir, file))
@@ -219,7 +212,7 @@ mod tests {
         reader.read_to_end(&mut copy).unwrap();
         drop(reader);
         finish().unwrap();
-        assert!(copy.starts_with(b"SQLite format 3\0"));
+        assert!(copy.starts_with(crate::sqlite::HEADER));
         assert_eq!(entries(staging.path()), Vec::<PathBuf>::new());
 
         let restored = dir.path().join("copy.db");

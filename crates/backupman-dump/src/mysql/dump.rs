@@ -1,0 +1,160 @@
+//! The MySQL/MariaDB source: `mariadb-dump` (or `mysqldump`) streamed from its stdout.
+//!
+//! The dump is one consistent snapshot (`--single-transaction`, for InnoDB tables) with
+//! routines, triggers and events, binary columns as hex (`--hex-blob`, so the file is plain
+//! text whatever the data) and without `CREATE DATABASE`/`USE`, so it restores into a
+//! database of any name. `mariadb-dump` writes `DROP TABLE IF EXISTS` before each table, so
+//! the same file also restores over an existing copy (`restore --force`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use backupman_config::SourceConfig;
+use backupman_core::{CancellationToken, Dump, SourceError};
+
+use super::{MysqlConnection, is_mariadb_tool};
+use crate::process::{find_tool, run_capture, tool_version};
+use crate::server::Server;
+use crate::tool_source::{ToolSource, impl_source};
+
+/// Dump tools tried, in order, when `dump_tool_path` is not set.
+const DUMP_TOOLS: &[&str] = &["mariadb-dump", "mysqldump"];
+
+/// A MySQL or MariaDB database dumped with `mariadb-dump` / `mysqldump`.
+#[derive(Debug, Clone)]
+pub struct MysqlSource {
+    cfg: SourceConfig,
+    connection: MysqlConnection,
+}
+
+impl MysqlSource {
+    /// The source a `provider: mysql` or `provider: mariadb` entry of the configuration
+    /// describes.
+    pub fn new(cfg: &SourceConfig) -> Self {
+        Self {
+            cfg: cfg.clone(),
+            connection: MysqlConnection::from_source(cfg),
+        }
+    }
+
+    fn tool(&self) -> Result<PathBuf, SourceError> {
+        find_tool(self.cfg.dump_tool.as_deref(), DUMP_TOOLS).map_err(|e| {
+            SourceError::new(format!(
+                "source {:?}: {e}: install the MariaDB or MySQL client (e.g. mariadb-client) or set dump_tool_path",
+                self.cfg.label
+            ))
+        })
+    }
+
+    /// The dump tool's command (the password travels in the environment): the connection,
+    /// the dump's options, the configured ones, then `extra`, then the database.
+    fn dump_command(&self, tool: &Path, tool_version: Option<&str>, extra: &[&str]) -> Command {
+        let mut cmd = self.connection.command(tool, is_mariadb_tool(tool_version));
+        cmd.args([
+            "--single-transaction",
+            "--routines",
+            "--triggers",
+            "--events",
+            "--hex-blob",
+            "--no-tablespaces",
+            "--default-character-set=utf8mb4",
+        ]);
+        cmd.args(&self.cfg.dump_options);
+        cmd.args(extra);
+        cmd.arg(&self.connection.server.database);
+        cmd
+    }
+}
+
+impl ToolSource for MysqlSource {
+    const STARTING: &'static str = "starting the dump";
+
+    fn cfg(&self) -> &SourceConfig {
+        &self.cfg
+    }
+
+    fn server(&self) -> &Server {
+        &self.connection.server
+    }
+
+    fn start_blocking(&self, cancel: CancellationToken) -> Result<Dump, SourceError> {
+        let tool = self.tool()?;
+        let version = tool_version(&tool);
+        let cmd = self.dump_command(&tool, version.as_deref(), &[]);
+        tracing::debug!(source = %self.cfg.label, tool = %tool.display(), args = ?cmd.get_args().collect::<Vec<_>>(), "spawning dump tool");
+        self.spawn_dump(cmd, version, cancel)
+    }
+
+    fn check_blocking(&self) -> Result<(), SourceError> {
+        let tool = self.tool()?;
+        let version = tool_version(&tool);
+        // Everything but the rows: connects, and needs the privileges for SHOW CREATE on
+        // tables, views, routines, triggers and events.
+        let extra = ["--no-data", "--result-file=/dev/null"];
+        let mut cmd = self.dump_command(&tool, version.as_deref(), &extra);
+        run_capture(&mut cmd, None).map_err(|e| self.error(e))?;
+        Ok(())
+    }
+}
+
+impl_source!(MysqlSource);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backupman_config::{Secret, SourceProvider};
+
+    fn cfg(tls: Option<&str>) -> SourceConfig {
+        SourceConfig {
+            label: "shop".into(),
+            provider: SourceProvider::Mariadb,
+            host: "127.0.0.1".into(),
+            port: 0,
+            db_name: Some("shop".into()),
+            user: Some("backup".into()),
+            password: Some(Secret::new("pw-on-env-only")),
+            tls: tls.map(String::from),
+            db_path: None,
+            dump_tool: None,
+            dump_options: vec!["--skip-extended-insert".into()],
+        }
+    }
+
+    /// The arguments of the dump command, and its `MYSQL_PWD`.
+    fn dump_args(source: &MysqlSource, tool_version: &str) -> (Vec<String>, Option<String>) {
+        let cmd = source.dump_command(Path::new("mariadb-dump"), Some(tool_version), &[]);
+        let args = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let password = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "MYSQL_PWD")
+            .and_then(|(_, v)| v)
+            .map(|v| v.to_string_lossy().into_owned());
+        (args, password)
+    }
+
+    #[test]
+    fn arguments_carry_no_password_and_default_port() {
+        let source = MysqlSource::new(&cfg(None));
+        let (args, password) =
+            dump_args(&source, "mariadb-dump  Ver 10.19 Distrib 10.11.6-MariaDB");
+        assert!(args.iter().all(|a| !a.contains("pw-on-env-only")));
+        assert!(args.contains(&"--port=3306".to_owned()));
+        assert!(args.contains(&"--single-transaction".to_owned()));
+        assert_eq!(&args[args.len() - 2..], ["--skip-extended-insert", "shop"]);
+        assert_eq!(password.as_deref(), Some("pw-on-env-only"));
+    }
+
+    #[test]
+    fn tls_modes_follow_the_tool() {
+        let (maria, _) = dump_args(&MysqlSource::new(&cfg(Some("require"))), "MariaDB");
+        assert!(maria.contains(&"--ssl".to_owned()));
+        let (mysql, _) = dump_args(
+            &MysqlSource::new(&cfg(Some("verify-full"))),
+            "mysqldump  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)",
+        );
+        assert!(mysql.contains(&"--ssl-mode=VERIFY_IDENTITY".to_owned()));
+    }
+}

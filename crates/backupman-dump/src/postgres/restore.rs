@@ -1,0 +1,110 @@
+//! Restoring into PostgreSQL with `psql`: the whole dump runs in one transaction
+//! (`--single-transaction`) that commits only at the end of its input, so a failed restore
+//! applies nothing.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::PostgresConnection;
+use crate::restore::client::SqlClient;
+use crate::restore::{DatabaseSummary, PlainName, RestoreError, TableCount};
+
+/// `psql`, connected to a restore target.
+pub(crate) struct Psql<'a> {
+    connection: &'a PostgresConnection,
+    tool: PathBuf,
+}
+
+impl<'a> Psql<'a> {
+    /// Finds `psql` beside the configured `pg_dump`, or on `PATH`.
+    pub(crate) fn find(connection: &'a PostgresConnection) -> Result<Self, RestoreError> {
+        let tool = connection.psql().ok_or_else(|| {
+            RestoreError::Tool("psql not found on PATH: install postgresql-client".into())
+        })?;
+        Ok(Self { connection, tool })
+    }
+
+    /// `psql` connected to `database`, stopping at the first error.
+    fn command(&self, database: &str) -> Command {
+        let mut cmd = self.connection.command_in(&self.tool, database);
+        cmd.args(["-X", "--no-password", "-v", "ON_ERROR_STOP=1"]);
+        cmd
+    }
+
+    fn database(&self) -> &str {
+        &self.connection.server.database
+    }
+
+    /// Creates the database `name` on the target's server.
+    pub(crate) fn create_database(&self, name: PlainName<'_>) -> Result<(), RestoreError> {
+        self.admin(&format!("CREATE DATABASE \"{name}\""))
+    }
+
+    /// Drops the database `name` on the target's server, if it exists.
+    pub(crate) fn drop_database(&self, name: PlainName<'_>) -> Result<(), RestoreError> {
+        // WITH (FORCE) (PostgreSQL 13+) ends sessions left over from a killed client.
+        let forced = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        self.admin(&forced)
+            .or_else(|_| self.admin(&format!("DROP DATABASE IF EXISTS \"{name}\"")))
+    }
+}
+
+impl fmt::Display for Psql<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.connection, f)
+    }
+}
+
+impl SqlClient for Psql<'_> {
+    const TRANSACTIONAL: bool = true;
+
+    const COUNT_OBJECTS: &'static str = "SELECT count(*) FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+
+    fn restore_command(&self) -> Command {
+        let mut cmd = self.command(self.database());
+        cmd.args(["--quiet", "--single-transaction", "--file=-"]);
+        cmd
+    }
+
+    /// Fields separated by NUL.
+    fn query_command(&self, sql: &str) -> Command {
+        let mut cmd = self.command(self.database());
+        cmd.args(["-A", "-t", "-z", "-c", sql]);
+        cmd
+    }
+
+    fn admin_command(&self, sql: &str) -> Command {
+        // The maintenance database: the target's may not exist yet, or is being dropped.
+        let mut cmd = self.command("postgres");
+        cmd.args(["-q", "-c", sql]);
+        cmd
+    }
+
+    fn summarize(&self) -> Result<DatabaseSummary, RestoreError> {
+        let out = self.query(
+            "SELECT format('%I.%I', table_schema, table_name), \
+               (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', \
+                  table_schema, table_name), false, true, '')))[1]::text \
+             FROM information_schema.tables \
+             WHERE table_type = 'BASE TABLE' \
+               AND table_schema NOT IN ('pg_catalog', 'information_schema') \
+             ORDER BY 1",
+        )?;
+        let bad = |line: &str| self.failed(format!("unexpected line in a row count: {line:?}"));
+        let mut tables = Vec::new();
+        for line in out.lines().filter(|l| !l.is_empty()) {
+            let (name, rows) = line.split_once('\0').ok_or_else(|| bad(line))?;
+            let rows = rows.parse().map_err(|_| bad(line))?;
+            tables.push(TableCount {
+                name: name.to_owned(),
+                rows,
+            });
+        }
+        Ok(DatabaseSummary { tables })
+    }
+}

@@ -1,0 +1,124 @@
+//! Restoring into a database server through its command-line client (`psql`, `mariadb`):
+//! what each engine states about its client, and what is the same for all of them: the
+//! refusal to restore over data, streaming the dump into the client's stdin, killing it
+//! before its input ends when the backup proves damaged, and the wording of its failures.
+
+use std::fmt;
+use std::io::Read;
+use std::process::Command;
+
+use super::pump::{PumpError, check_read, pump};
+use super::{DatabaseSummary, RestoreError, RestoreOptions, RestoreOutcome};
+use crate::process::{Streaming, run_capture};
+
+/// A server's command-line client, connected to the target database. Its `Display` names the
+/// target (without the password).
+pub(crate) trait SqlClient: fmt::Display {
+    /// True when a failed restore applies nothing: the client commits only at the end of its
+    /// input.
+    const TRANSACTIONAL: bool;
+
+    /// SQL that counts the tables, views and sequences of the target database.
+    const COUNT_OBJECTS: &'static str;
+
+    /// The client reading the dump on its stdin.
+    fn restore_command(&self) -> Command;
+
+    /// The client running `sql` in the target database, printing rows of fields.
+    fn query_command(&self, sql: &str) -> Command;
+
+    /// The client running `sql` outside the target database (CREATE/DROP DATABASE).
+    fn admin_command(&self, sql: &str) -> Command;
+
+    /// The tables of the target database and their exact row counts.
+    fn summarize(&self) -> Result<DatabaseSummary, RestoreError>;
+
+    /// The client's `message` as an error of this target. Nothing is applied by the queries
+    /// and statements that fail this way.
+    fn failed(&self, message: String) -> RestoreError {
+        RestoreError::Client {
+            target: self.to_string(),
+            message,
+            transactional: true,
+        }
+    }
+
+    /// Runs one query in the target database and returns its output.
+    fn query(&self, sql: &str) -> Result<String, RestoreError> {
+        run_capture(&mut self.query_command(sql), None).map_err(|m| self.failed(m))
+    }
+
+    /// Runs one statement outside the target database.
+    fn admin(&self, sql: &str) -> Result<(), RestoreError> {
+        run_capture(&mut self.admin_command(sql), None)
+            .map(|_| ())
+            .map_err(|m| self.failed(m))
+    }
+
+    /// How many tables, views and sequences the target database holds.
+    fn count_objects(&self) -> Result<u64, RestoreError> {
+        let out = self.query(Self::COUNT_OBJECTS)?;
+        out.trim().parse().map_err(|_| {
+            self.failed(format!(
+                "unexpected answer to a table count: {:?}",
+                out.trim()
+            ))
+        })
+    }
+}
+
+/// Streams a gzipped backup from `reader` into the client. Its stdin is closed only once the
+/// hash matched, so a transactional client never reaches the end of its input, and never
+/// commits, when the backup is damaged.
+pub(crate) fn restore_through<C: SqlClient, R: Read>(
+    reader: R,
+    client: &C,
+    options: &RestoreOptions,
+) -> Result<RestoreOutcome, RestoreError> {
+    if !options.force {
+        let objects = client.count_objects()?;
+        if objects > 0 {
+            return Err(RestoreError::NotEmpty {
+                target: client.to_string(),
+                detail: format!("{objects} tables, views or sequences"),
+            });
+        }
+    }
+    let transactional = C::TRANSACTIONAL;
+    let client_failed = |message: String| RestoreError::Client {
+        target: client.to_string(),
+        message,
+        transactional,
+    };
+    let (running, mut stdin) =
+        Streaming::spawn(client.restore_command()).map_err(RestoreError::Tool)?;
+    let pumped = match pump(reader, &mut stdin) {
+        Ok(pumped) => pumped,
+        Err(PumpError::Write(_)) => {
+            drop(stdin);
+            let message = match running.wait() {
+                Err(message) => message,
+                Ok(_) => "the client stopped reading its input".to_owned(),
+            };
+            return Err(client_failed(message));
+        }
+        Err(PumpError::Read(cause)) => {
+            running.kill();
+            return Err(RestoreError::Corrupt {
+                cause,
+                partially_applied: !transactional,
+            });
+        }
+    };
+    if let Err(mismatch) = check_read(options, &pumped) {
+        // Killed before its input ends: psql never sends COMMIT.
+        running.kill();
+        return Err(RestoreError::Damaged {
+            mismatch,
+            partially_applied: !transactional,
+        });
+    }
+    drop(stdin);
+    running.wait().map_err(client_failed)?;
+    Ok(pumped)
+}

@@ -1,0 +1,123 @@
+//! The settings every database server needs, whatever the engine: where it is, who logs in,
+//! which database, and how TLS is used. Read from a source's configuration in one place, and
+//! overridden by a `restore --to` URL in one place; each engine hands them to its own tools
+//! in its own way (libpq's environment, `mariadb` options).
+
+use std::fmt;
+
+use backupman_config::{Secret, SourceConfig};
+use url::{Host, Url};
+
+/// A database on a server, and how to log in to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Server {
+    pub(crate) host: String,
+    /// 0 means the engine's default port.
+    pub(crate) port: u16,
+    pub(crate) user: Option<String>,
+    pub(crate) password: Option<Secret>,
+    /// Empty when the configuration names none.
+    pub(crate) database: String,
+    /// TLS mode as in the configuration (`disable` … `verify-full`).
+    pub(crate) tls: Option<String>,
+}
+
+impl Server {
+    pub(crate) fn from_source(cfg: &SourceConfig) -> Self {
+        Self {
+            host: cfg.host.clone(),
+            port: cfg.port,
+            user: cfg.user.clone(),
+            password: cfg.password.clone(),
+            database: cfg.db_name.clone().unwrap_or_default(),
+            tls: cfg.tls.clone(),
+        }
+    }
+
+    /// The port to connect to: the configured one, or `default` when none is.
+    pub(crate) fn port_or(&self, default: u16) -> u16 {
+        if self.port == 0 { default } else { self.port }
+    }
+
+    /// These settings with what `url` states replacing them. The password is kept only while
+    /// host and user stay the same, so a source's password is never sent to another server.
+    pub(crate) fn with_url(mut self, url: &Url) -> Result<Self, String> {
+        let host = match url.host() {
+            None => String::new(),
+            Some(Host::Domain(name)) => percent_decode(name)?,
+            Some(Host::Ipv4(ip)) => ip.to_string(),
+            Some(Host::Ipv6(ip)) => ip.to_string(),
+        };
+        let same_server = host.is_empty() || host == self.host;
+        if !host.is_empty() {
+            self.host = host;
+        }
+        if let Some(port) = url.port() {
+            self.port = port;
+        }
+        let user = percent_decode(url.username())?;
+        if !user.is_empty() && self.user.as_deref() != Some(user.as_str()) {
+            self.user = Some(user);
+            self.password = None;
+        }
+        let password = url.password().map(percent_decode).transpose()?;
+        if password.is_none() && !same_server {
+            self.password = None;
+        }
+        if let Some(password) = password {
+            self.password = Some(Secret::new(password));
+        }
+        let database = url.path().strip_prefix('/').unwrap_or(url.path());
+        if !database.is_empty() {
+            self.database = percent_decode(database)?;
+        }
+        for (key, value) in url.query_pairs() {
+            match &*key {
+                "sslmode" | "tls" | "ssl-mode" => self.tls = Some(value.to_ascii_lowercase()),
+                _ => return Err(format!("unknown URL parameter {key:?}")),
+            }
+        }
+        Ok(self)
+    }
+
+    /// `scheme://user@host:port/database`: a URL without the password, for messages.
+    pub(crate) fn fmt_url(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        scheme: &str,
+        default_port: u16,
+    ) -> fmt::Result {
+        write!(f, "{scheme}://")?;
+        if let Some(user) = &self.user {
+            write!(f, "{user}@")?;
+        }
+        let port = self.port_or(default_port);
+        if self.host.contains(':') {
+            write!(f, "[{}]:{port}/{}", self.host, self.database)
+        } else {
+            write!(f, "{}:{port}/{}", self.host, self.database)
+        }
+    }
+}
+
+/// `%XX` escapes of a URL part decoded. The `url` crate leaves user, password, opaque hosts
+/// and paths encoded and offers no decoder of its own.
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("invalid percent escape in {text:?}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{text:?} does not decode to UTF-8"))
+}
