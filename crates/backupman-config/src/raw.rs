@@ -154,7 +154,7 @@ pub(crate) fn parse(
     }
     serde_saphyr::from_str_with_options::<RawConfig>(text, options).map_err(|err| {
         let location = err.location();
-        let (message, hint) = syntax_message(&err.to_string());
+        let (message, hint) = syntax_message(&err);
         ConfigError::Syntax {
             origin: origin.to_owned(),
             problem: Problem {
@@ -168,64 +168,57 @@ pub(crate) fn parse(
     })
 }
 
-/// serde-saphyr's message reworded for an operator: no repeated location (we print our own),
-/// a plain word for an unset variable, and a "did you mean" for a misspelt option.
-fn syntax_message(message: &str) -> (String, Option<String>) {
-    let mut first = message.lines().next().unwrap_or(message).trim().to_owned();
-    if let Some(at) = first.rfind(" at line ") {
-        first.truncate(at);
+/// serde-saphyr's error in an operator's words, decided by its kind: a plain word for an
+/// unset variable, a "did you mean" for a misspelt option, and no advice about serde-saphyr's
+/// Rust API (`DuplicateKeyPolicy`, `from_str_multiple`), which an operator cannot act on. The
+/// location is not repeated: the caller prints its own.
+fn syntax_message(err: &serde_saphyr::Error) -> (String, Option<String>) {
+    use serde_saphyr::{Error as E, MessageFormatter, UserMessageFormatter};
+    let mut err = err;
+    // An error met inside an alias arrives wrapped; its cause is what the operator can fix.
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = err {
+        err = error;
     }
-    if let Some(rest) = first.strip_prefix("missing property `") {
-        let name = rest.split('`').next().unwrap_or(rest);
-        return (
+    match err {
+        E::UnresolvedProperty { name, .. } | E::PropertyRequiredButUnset { name, .. } => (
             format!("environment variable {name} is not set"),
             Some(format!(
                 "export {name}, or give a default: ${{{name}:-value}}"
             )),
-        );
-    }
-    // serde-saphyr's own wording points at its Rust API (`DuplicateKeyPolicy`,
-    // `from_str_multiple`), which an operator cannot act on.
-    if let Some(rest) = first.strip_prefix("duplicate mapping key") {
-        let name = rest
-            .strip_prefix(": ")
-            .and_then(|r| r.split(", set DuplicateKeyPolicy").next())
-            .filter(|n| !n.is_empty());
-        return (
-            name.map_or("an option is given twice".to_owned(), |n| {
+        ),
+        E::DuplicateMappingKey { key, .. } => (
+            key.as_ref().map_or("an option is given twice".to_owned(), |n| {
                 format!("option `{n}` is given twice")
             }),
             Some("keep only one: YAML does not merge repeated keys".to_owned()),
-        );
-    }
-    if first.starts_with("multiple YAML documents detected") {
-        return (
+        ),
+        E::MultipleDocuments { .. } => (
             "the file holds more than one YAML document".to_owned(),
             Some(
                 "a configuration is one document: remove the `---` line and merge the parts"
                     .to_owned(),
             ),
-        );
-    }
-    if first.starts_with("budget breached") {
-        return (
+        ),
+        E::Budget { .. } => (
             "the configuration is too large: it has, or its aliases (`*name`) expand to, more YAML nodes than a configuration can need".to_owned(),
             Some("write the options out instead of repeating aliases".to_owned()),
-        );
+        ),
+        E::SerdeUnknownField {
+            field, expected, ..
+        } => {
+            let closest = expected
+                .iter()
+                .map(|c| (distance(field, c), *c))
+                .filter(|(d, _)| *d <= 3)
+                .min();
+            let hint = closest.map(|(_, c)| format!("did you mean `{c}`?"));
+            (format!("unknown option `{field}`"), hint)
+        }
+        other => {
+            let text = UserMessageFormatter.format_message(other);
+            (text.lines().next().unwrap_or("").trim().to_owned(), None)
+        }
     }
-    if let Some(rest) = first.strip_prefix("unknown field `") {
-        let name = rest.split('`').next().unwrap_or(rest);
-        let expected = rest.split("expected one of ").nth(1).unwrap_or("");
-        let closest = expected
-            .split(", ")
-            .map(|c| c.trim_matches('`'))
-            .map(|c| (distance(name, c), c))
-            .filter(|(d, _)| *d <= 3)
-            .min();
-        let hint = closest.map(|(_, c)| format!("did you mean `{c}`?"));
-        return (format!("unknown option `{name}`"), hint);
-    }
-    (first, None)
 }
 
 /// Levenshtein distance, for "did you mean".
