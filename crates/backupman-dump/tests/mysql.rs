@@ -14,7 +14,6 @@ use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
 };
 use common::*;
-use sha2::{Digest, Sha256};
 
 /// Awkward data: most column types, NULLs, 4-byte unicode, every byte value, 1 MB values, a
 /// view, a sequence, AUTO_INCREMENT state, a trigger, a procedure, a function, an event and a
@@ -60,29 +59,6 @@ CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
 CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DO DELETE FROM audit WHERE 1 = 0;
 "#;
 
-/// Everything a faithful restore must reproduce, as text (full table contents hashed).
-fn fingerprint(db: &MyDb) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in ["kinds", "audit", "big_values", "many", "round_labels"] {
-        let rows = db.raw(&format!("SELECT * FROM `{table}` ORDER BY id"));
-        let lines = rows.iter().filter(|b| **b == b'\n').count();
-        out.push(format!("{table}: {lines} rows {:x}", Sha256::digest(&rows)));
-    }
-    out.push(db.sql("SELECT next_not_cached_value FROM counter"));
-    out.push(db.sql(
-        "SELECT table_name, auto_increment FROM information_schema.tables \
-         WHERE table_schema = DATABASE() AND auto_increment IS NOT NULL ORDER BY 1",
-    ));
-    out.push(db.sql(
-        "SELECT GROUP_CONCAT(n ORDER BY n) FROM ( \
-           SELECT CONCAT('routine ', routine_name) n FROM information_schema.routines WHERE routine_schema = DATABASE() \
-           UNION ALL SELECT CONCAT('trigger ', trigger_name) FROM information_schema.triggers WHERE trigger_schema = DATABASE() \
-           UNION ALL SELECT CONCAT('event ', event_name) FROM information_schema.events WHERE event_schema = DATABASE() \
-           UNION ALL SELECT CONCAT(table_type, ' ', table_name) FROM information_schema.tables WHERE table_schema = DATABASE()) x",
-    ));
-    out
-}
-
 /// Trigger, procedure, function and sequence work in the restored database.
 fn assert_alive(db: &MyDb) {
     assert_eq!(db.sql("SELECT NEXTVAL(counter)").trim(), "4243");
@@ -104,7 +80,7 @@ fn assert_alive(db: &MyDb) {
 async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
     let source_db = MyDb::create("my_src");
     source_db.sql(FIXTURE);
-    let expected = fingerprint(&source_db);
+    let expected = source_db.fingerprint();
 
     let store = LocalStore::new();
     let report = store.backup(MysqlSource::new(&source_db.config())).await;
@@ -119,7 +95,7 @@ async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
     // 1. Our restore into a scratch database it creates.
     let ours = MyDb::reserve("my_ours");
     let (target, _) = restore_into_new(&source_db.config(), &ours.name, &object, &manifest);
-    assert_eq!(fingerprint(&ours), expected);
+    assert_eq!(ours.fingerprint(), expected);
     let summary = summarize(&target).unwrap();
     assert_eq!(summary.rows_of("many"), Some(100_000));
     assert_eq!(summary.rows_of("kinds"), Some(4));
@@ -142,7 +118,7 @@ async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
         object.display(),
         plain.name
     ));
-    assert_eq!(fingerprint(&plain), expected);
+    assert_eq!(plain.fingerprint(), expected);
     assert_alive(&plain);
 }
 
@@ -211,29 +187,12 @@ async fn a_damaged_backup_is_reported_and_says_what_was_applied() {
     assert!(err.to_string().contains("no_such_table"), "{err}");
 }
 
-/// A MariaDB account dropped when the test ends.
-struct User(String);
-
-impl Drop for User {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("mariadb")
-            .args([
-                &format!("--host={MY_HOST}"),
-                &format!("--port={MY_PORT}"),
-                &format!("--user={MY_USER}"),
-                "-e",
-                &format!("DROP USER IF EXISTS '{}'@'%'", self.0),
-            ])
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 async fn passwords_travel_in_the_environment_and_wrong_ones_fail_cleanly() {
     let db = MyDb::create("my_auth");
     db.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
-    let user = User(unique("u"));
+    let user = MyUser(unique("u"));
     let password = "r1ght pw #$'\"`;";
     my(
         None,

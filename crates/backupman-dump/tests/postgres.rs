@@ -65,32 +65,6 @@ CREATE TABLE "Other Schema"."Mixed Case" (id int PRIMARY KEY, "Weird Col" text);
 INSERT INTO "Other Schema"."Mixed Case" VALUES (1, 'select'), (2, NULL);
 "#;
 
-/// Everything a faithful restore must reproduce, as text.
-fn fingerprint(db: &PgDb) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in [
-        "kinds",
-        "big_values",
-        "many",
-        "audit",
-        "round_labels",
-        "\"Other Schema\".\"Mixed Case\"",
-    ] {
-        let digest = db.sql(&format!(
-            "SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, ',' ORDER BY id), '')) FROM {table} t"
-        ));
-        out.push(format!("{table}: {}", digest.trim()));
-    }
-    for seq in ["counter", "kinds_id_seq", "audit_id_seq"] {
-        let state = db.sql(&format!("SELECT last_value || ' ' || is_called FROM {seq}"));
-        out.push(format!("{seq}: {}", state.trim()));
-    }
-    out.push(db.sql(
-        "SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal",
-    ));
-    out
-}
-
 fn load_fixture(db: &PgDb) {
     db.sql(FIXTURE);
 }
@@ -110,7 +84,7 @@ fn assert_alive(db: &PgDb) {
 async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
     let source_db = PgDb::create("pg_src");
     load_fixture(&source_db);
-    let expected = fingerprint(&source_db);
+    let expected = source_db.fingerprint();
 
     let store = LocalStore::new();
     let report = store.backup(PostgresSource::new(&source_db.config())).await;
@@ -130,7 +104,7 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
     let ours = PgDb::reserve("pg_ours");
     let (target, outcome) = restore_into_new(&source_db.config(), &ours.name, &object, &manifest);
     assert_eq!(outcome.plain_size, manifest.size);
-    assert_eq!(fingerprint(&ours), expected);
+    assert_eq!(ours.fingerprint(), expected);
     let summary = summarize(&target).unwrap();
     assert_eq!(summary.rows_of("public.many"), Some(100_000));
     assert_eq!(summary.rows_of("public.big_values"), Some(2));
@@ -150,7 +124,7 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
         object.display(),
         plain.name
     ));
-    assert_eq!(fingerprint(&plain), expected);
+    assert_eq!(plain.fingerprint(), expected);
     assert_alive(&plain);
 }
 
@@ -201,7 +175,7 @@ async fn a_damaged_backup_applies_nothing() {
         "{err}"
     );
     assert!(err.to_string().contains("nothing was applied"), "{err}");
-    assert_eq!(target_db.object_count(), 0);
+    assert_eq!(target_db.relation_count(), 0);
 
     // Truncated object: the gzip stream ends early.
     let err = restore::restore(
@@ -211,7 +185,7 @@ async fn a_damaged_backup_applies_nothing() {
     )
     .unwrap_err();
     assert!(matches!(err, RestoreError::Corrupt { .. }), "{err}");
-    assert_eq!(target_db.object_count(), 0);
+    assert_eq!(target_db.relation_count(), 0);
 
     // An SQL error halfway: psql stops and its single transaction rolls back.
     let bad = gzip(
@@ -220,7 +194,7 @@ async fn a_damaged_backup_applies_nothing() {
     let err = restore::restore(&bad[..], &target, &RestoreOptions::default()).unwrap_err();
     assert!(err.to_string().contains("no_such_column"), "{err}");
     assert!(err.to_string().contains("nothing was applied"), "{err}");
-    assert_eq!(target_db.object_count(), 0);
+    assert_eq!(target_db.relation_count(), 0);
 
     // And the good object still restores into the same database.
     let good = RestoreOptions {
