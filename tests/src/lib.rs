@@ -4,10 +4,12 @@
 //! - [`db`]: scratch PostgreSQL and MariaDB databases, their command-line clients, and
 //!   fingerprints that compare two databases' contents.
 //! - [`s3`]: S3 servers (s3s-fs, rclone, moto, MinIO) in each addressing style.
+//! - [`conformance`]: the one `Drive` behaviour suite, run against every drive.
 //!
 //! The servers' binaries come from environment variables that `cargo xtask test` sets after
 //! provisioning them; a missing variable fails loudly instead of skipping.
 
+pub mod conformance;
 pub mod db;
 pub mod s3;
 
