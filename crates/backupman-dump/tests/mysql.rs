@@ -318,36 +318,20 @@ async fn a_dump_that_succeeds_but_warns_is_stored_and_one_that_exits_1_fails() {
     let db = MyDb::create("my_warn");
     db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_3000;");
     let rows = "SELECT COUNT(*), MD5(GROUP_CONCAT(id, v ORDER BY id SEPARATOR ',')) FROM t";
-    let expected = db.sql(rows);
-    let tools = tempfile::tempdir().unwrap();
-    let mut cfg = db.config();
-    cfg.dump_tool = Some(dump_tool_then(
-        tools.path(),
-        "mariadb-dump",
-        "echo 'mariadb-dump: Warning: simulated notice from a wrapper' >&2; exit 0",
-    ));
-    let store = LocalStore::new();
-    let report = store.backup(MysqlSource::new(&cfg)).await;
-    let (object, manifest) = stored_and_checked(&report, &store);
-    assert_eq!(
-        report.warnings.as_deref(),
-        Some("mariadb-dump: Warning: simulated notice from a wrapper")
-    );
     let copy = MyDb::reserve("my_warn_copy");
-    restore_into_new(&cfg, &copy.name, &object, &manifest);
-    assert_eq!(copy.sql(rows), expected);
-
-    let tools = tempfile::tempdir().unwrap();
-    cfg.dump_tool = Some(dump_tool_then(
-        tools.path(),
+    let cfg = a_warning_dump_is_stored(
+        (&db, &copy),
         "mariadb-dump",
-        "echo 'mariadb-dump: simulated failure' >&2; exit 1",
-    ));
-    let store = LocalStore::new();
-    let report = store.backup(MysqlSource::new(&cfg)).await;
-    failed_leaving_nothing(
-        &report,
-        &store,
-        "mariadb-dump failed (exit status 1): mariadb-dump: simulated failure",
-    );
+        "mariadb-dump: Warning: simulated notice from a wrapper",
+        rows,
+        MysqlSource::new,
+    )
+    .await;
+    an_exit_1_dump_fails(
+        cfg,
+        "mariadb-dump",
+        "mariadb-dump: simulated failure",
+        MysqlSource::new,
+    )
+    .await;
 }

@@ -354,25 +354,15 @@ async fn a_pg_dump_that_succeeds_but_warns_is_stored_and_its_warning_reported() 
     let db = PgDb::create("pg_warn");
     db.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 3000) g;");
     let rows = "SELECT count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY id)) FROM t";
-    let expected = db.sql(rows);
-    let tools = tempfile::tempdir().unwrap();
-    let mut cfg = db.config();
-    cfg.dump_tool = Some(dump_tool_then(
-        tools.path(),
-        "pg_dump",
-        "echo '  pg_dump: warning: simulated notice from a wrapper  ' >&2; exit 0",
-    ));
-
-    let store = LocalStore::new();
-    let report = store.backup(PostgresSource::new(&cfg)).await;
-    let (object, manifest) = stored_and_checked(&report, &store);
-    assert_eq!(
-        report.warnings.as_deref(),
-        Some("pg_dump: warning: simulated notice from a wrapper")
-    );
     let copy = PgDb::reserve("pg_warn_copy");
-    restore_into_new(&cfg, &copy.name, &object, &manifest);
-    assert_eq!(copy.sql(rows), expected);
+    a_warning_dump_is_stored(
+        (&db, &copy),
+        "pg_dump",
+        "  pg_dump: warning: simulated notice from a wrapper  ",
+        rows,
+        PostgresSource::new,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,19 +370,12 @@ async fn a_pg_dump_that_succeeds_but_warns_is_stored_and_its_warning_reported() 
 async fn a_pg_dump_that_exits_1_after_a_whole_dump_fails_with_its_stderr() {
     let db = PgDb::create("pg_exit1");
     db.sql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
-    let tools = tempfile::tempdir().unwrap();
-    let mut cfg = db.config();
-    cfg.dump_tool = Some(dump_tool_then(
-        tools.path(),
+    let report = an_exit_1_dump_fails(
+        db.config(),
         "pg_dump",
-        "echo 'pg_dump: error: simulated failure' >&2; exit 1",
-    ));
-    let store = LocalStore::new();
-    let report = store.backup(PostgresSource::new(&cfg)).await;
-    failed_leaving_nothing(
-        &report,
-        &store,
-        "pg_dump failed (exit status 1): pg_dump: error: simulated failure",
-    );
+        "pg_dump: error: simulated failure",
+        PostgresSource::new,
+    )
+    .await;
     assert_eq!(report.warnings, None);
 }

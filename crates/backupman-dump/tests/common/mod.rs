@@ -293,6 +293,59 @@ pub fn failed_leaving_nothing(report: &BackupReport, store: &LocalStore, needle:
     );
 }
 
+/// A backup of `db` through a stand-in for its dump tool `tool` that dumps as the real one,
+/// then writes the line `warning` to stderr and exits 0: the backup is stored and checked,
+/// reports the warning (trimmed), and restored into `copy` (reserved, not created) gives what
+/// `rows` gave on `db`. Returns the configuration with the stand-in.
+pub async fn a_warning_dump_is_stored<D: Db, S: Source + 'static>(
+    (db, copy): (&D, &D),
+    tool: &str,
+    warning: &str,
+    rows: &str,
+    new: impl Fn(&SourceConfig) -> S,
+) -> SourceConfig {
+    let expected = db.sql(rows);
+    let tools = tempfile::tempdir().unwrap();
+    let mut cfg = db.config();
+    cfg.dump_tool = Some(dump_tool_then(
+        tools.path(),
+        tool,
+        &format!("echo '{warning}' >&2; exit 0"),
+    ));
+    let store = LocalStore::new();
+    let report = store.backup(new(&cfg)).await;
+    let (object, manifest) = stored_and_checked(&report, &store);
+    assert_eq!(report.warnings.as_deref(), Some(warning.trim()));
+    restore_into_new(&cfg, copy.name(), &object, &manifest);
+    assert_eq!(copy.sql(rows), expected);
+    cfg
+}
+
+/// A backup of `source` through a stand-in for its dump tool `tool` that dumps as the real one,
+/// then writes the line `error` to stderr and exits 1: the backup fails with the tool's words
+/// and stores nothing. Returns its report.
+pub async fn an_exit_1_dump_fails<S: Source + 'static>(
+    mut source: SourceConfig,
+    tool: &str,
+    error: &str,
+    new: impl Fn(&SourceConfig) -> S,
+) -> BackupReport {
+    let tools = tempfile::tempdir().unwrap();
+    source.dump_tool = Some(dump_tool_then(
+        tools.path(),
+        tool,
+        &format!("echo '{error}' >&2; exit 1"),
+    ));
+    let store = LocalStore::new();
+    let report = store.backup(new(&source)).await;
+    failed_leaving_nothing(
+        &report,
+        &store,
+        &format!("{tool} failed (exit status 1): {error}"),
+    );
+    report
+}
+
 /// A stand-in for the dump tool `tool`, in `dir`: passes `--version` through, runs the real
 /// tool with its arguments (failing as it fails), then runs `after` (shell).
 pub fn dump_tool_then(dir: &Path, tool: &str, after: &str) -> PathBuf {
