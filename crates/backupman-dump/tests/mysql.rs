@@ -8,7 +8,7 @@ use std::fs;
 use std::time::Duration;
 
 use backupman_config::Secret;
-use backupman_core::{CancellationToken, Source};
+use backupman_core::Source;
 use backupman_dump::mysql::MysqlSource;
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
@@ -288,21 +288,13 @@ async fn cancelling_kills_a_dump_blocked_on_a_table_lock_and_stores_nothing() {
     })
     .await;
 
-    let store = LocalStore::new();
-    let cancel = CancellationToken::new();
-    let running = store.backup_in_background(MysqlSource::new(&db.config()), cancel.clone());
-    eventually(
-        "the dump to wait on the table lock",
-        Duration::from_secs(30),
+    cancel_a_blocked_dump(
+        MysqlSource::new(&db.config()),
+        "the dump's session",
         || dump_sessions(&db, "AND state = 'Waiting for table metadata lock'") == 1,
+        || dump_sessions(&db, "") == 0,
     )
     .await;
-    let took = cancel_and_expect_nothing_stored(&store, &cancel, running).await;
-    let gone = eventually("the dump's session to end", Duration::from_secs(5), || {
-        dump_sessions(&db, "") == 0
-    })
-    .await;
-    eprintln!("cancel → backup ended: {took:?}; the dump's session gone {gone:?} later");
 
     assert!(
         !my(None, &locked).trim().is_empty(),

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::time::Duration;
 
-use backupman_core::{CancellationToken, Source};
+use backupman_core::Source;
 use backupman_dump::postgres::PostgresSource;
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
@@ -319,21 +319,13 @@ async fn cancelling_kills_a_pg_dump_blocked_on_a_lock_and_stores_nothing() {
     })
     .await;
 
-    let store = LocalStore::new();
-    let cancel = CancellationToken::new();
-    let running = store.backup_in_background(PostgresSource::new(&db.config()), cancel.clone());
-    eventually(
-        "pg_dump to wait on the lock",
-        Duration::from_secs(30),
+    cancel_a_blocked_dump(
+        PostgresSource::new(&db.config()),
+        "pg_dump's backend",
         || pg_dump_backends(&db, "AND wait_event_type = 'Lock'") == 1,
+        || pg_dump_backends(&db, "") == 0,
     )
     .await;
-    let took = cancel_and_expect_nothing_stored(&store, &cancel, running).await;
-    let gone = eventually("pg_dump's backend to end", Duration::from_secs(5), || {
-        pg_dump_backends(&db, "") == 0
-    })
-    .await;
-    eprintln!("cancel → backup ended: {took:?}; pg_dump's backend gone {gone:?} later");
 
     // Only pg_dump was killed: the holder's session is still there, holding its lock.
     assert_eq!(

@@ -124,6 +124,35 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
     }
 }
 
+/// Backs `source` up in the background, waits until `blocked` says its dump tool waits on a
+/// lock another session holds, cancels (see [`cancel_and_expect_nothing_stored`]) and waits
+/// until `ended` says the dump's connection (`connection`, for messages) is gone from the
+/// server: a cancel kills the tool, not just our end of its pipe.
+pub async fn cancel_a_blocked_dump(
+    source: impl Source + 'static,
+    connection: &str,
+    blocked: impl FnMut() -> bool,
+    ended: impl FnMut() -> bool,
+) {
+    let store = LocalStore::new();
+    let cancel = CancellationToken::new();
+    let running = store.backup_in_background(source, cancel.clone());
+    eventually(
+        &format!("{connection} to wait on the lock"),
+        Duration::from_secs(30),
+        blocked,
+    )
+    .await;
+    let took = cancel_and_expect_nothing_stored(&store, &cancel, running).await;
+    let gone = eventually(
+        &format!("{connection} to end"),
+        Duration::from_secs(5),
+        ended,
+    )
+    .await;
+    eprintln!("cancel → backup ended: {took:?}; {connection} gone {gone:?} later");
+}
+
 /// Asserts the backup succeeded and returns the stored object's path and its manifest.
 pub fn stored(report: &BackupReport, store: &LocalStore) -> (PathBuf, Manifest) {
     assert!(
