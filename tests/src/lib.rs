@@ -1,7 +1,26 @@
 //! Test harness for backupman's integration tests: real servers on loopback ports, each
 //! behind a guard that stops it and removes its files when dropped.
 //!
+//! - [`db`]: scratch PostgreSQL and MariaDB databases, their command-line clients, and
+//!   fingerprints that compare two databases' contents.
+//! - [`s3`]: S3 servers (s3s-fs, rclone, moto, MinIO) in each addressing style.
+//! - [`conformance`]: the one `Drive` behaviour suite, run against every drive.
+//!
 //! The servers' binaries come from environment variables that `cargo xtask test` sets after
 //! provisioning them; a missing variable fails loudly instead of skipping.
 
+pub mod conformance;
+pub mod db;
 pub mod s3;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// An executable shell script `name` in `dir` running `body`: a stand-in for a tool.
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write the script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .expect("make the script executable");
+    path
+}

@@ -27,6 +27,18 @@ use backupman_s3::{S3Drive, SharedHttpClient};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The checks an S3 drive's `health` runs, in order: tests name them from here so that a
+/// renamed or added check shows up in one place.
+pub const HEALTH_CHECKS: [&str; 7] = [
+    "PutObject",
+    "GetObject",
+    "ListBucket",
+    "DeleteObject",
+    "multipart upload + abort",
+    "no-clobber writes (If-None-Match)",
+    "incomplete uploads",
+];
+
 /// Which server a [`S3Server`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {

@@ -3,15 +3,15 @@
 //! `health`. Every test creates and drops its own uniquely named databases.
 //! Run with `cargo xtask test` (PostgreSQL on 127.0.0.1:5432, MariaDB on 127.0.0.1:3306).
 //!
-//! Each scenario is written once, generic over [`Db`], and run per engine.
+//! Each scenario is written once, generic over [`Fixture`] (the test kit's `Db` with what these
+//! scenarios load and expect), and run per engine.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 
+use backupman_testkit::db::{Db, Fingerprint, MyDb, PgDb, unique};
 use common::{Run, backupman, files};
 
 const SCRATCH_PREFIX: &str = "backupman_verify";
@@ -21,46 +21,6 @@ static SCRATCH: Mutex<()> = Mutex::new(());
 
 fn scratch_lock() -> std::sync::MutexGuard<'static, ()> {
     SCRATCH.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// `bmcli_{what}_{pid}_{n}`: unique per test process and call.
-fn unique(what: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "bmcli_{what}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Runs a client with `input` on stdin; stdout on success, stderr on failure.
-fn client(cmd: &mut Command, input: &str) -> Result<String, String> {
-    use std::io::Write;
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-fn lines(out: &str) -> Vec<String> {
-    out.lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// A configuration with the given sources (YAML list items) and one local drive `L` in
@@ -129,23 +89,15 @@ fn run_and_list(dir: &Path, config: &str, label: &str) -> String {
     key
 }
 
-/// Every relation's rows as md5s (sorted) and whatever else an engine keeps beside them.
-type Fingerprint = Vec<(String, Vec<String>)>;
-
-/// A database engine as the scenarios below use it: a test database dropped when the test
-/// ends, however it ends, its SQL, its source YAML and its server's words.
-trait Db: Sized {
-    /// Starts the names of this engine's test databases: `bmcli_{PREFIX}_{what}_…`.
-    const PREFIX: &'static str;
+/// What the scenarios below load into an engine's database and expect of it.
+trait Fixture: Db {
     /// The label of the database's source in these tests.
     const LABEL: &'static str;
     /// Every kind of value and relation the engine has: what the round trip restores.
     const FIXTURE: &'static str;
-    /// Lists the base tables (not views, not sequences), quoted for use in SQL.
-    const BASE_TABLES: &'static str;
     /// One table with one row.
     const ONE_ROW: &'static str;
-    /// Changes to [`Db::FIXTURE`] after its backup, which a forced restore undoes.
+    /// Changes to [`Fixture::FIXTURE`] after its backup, which a forced restore undoes.
     const CHANGES: &'static str;
     /// What the server says about [`REJECTED_SQL`].
     const SYNTAX_ERROR: &'static str;
@@ -153,44 +105,15 @@ trait Db: Sized {
     /// damaged one as such), because the server cannot roll a failed restore back.
     const CHECKS_BEFORE_RESTORE: bool;
 
-    fn create(what: &str) -> Self;
-    fn name(&self) -> &str;
-    /// The `provider` of [`Db::source_yaml`].
-    fn provider(&self) -> &str;
-    fn sql(&self, sql: &str) -> String;
-    /// This database as a source (YAML list item) with the given label.
-    fn source_yaml(&self, label: &str) -> String;
-    /// A source for the database `db_name`, on the default port.
-    fn default_port_yaml(label: &str, db_name: &str) -> String;
-    /// What the dump tool says when the database `db_name` does not exist.
-    fn missing_database_error(db_name: &str) -> String;
-    /// Every kind of relation the database holds.
-    fn relation_count(&self) -> u64;
-    /// (base tables, their total rows): what `verify --restore` should report.
-    fn table_summary(&self) -> (u64, u64) {
-        let tables = lines(&self.sql(Self::BASE_TABLES));
-        let rows = tables
-            .iter()
-            .map(|t| {
-                self.sql(&format!("SELECT count(*) FROM {t}"))
-                    .trim()
-                    .parse::<u64>()
-                    .unwrap()
-            })
-            .sum();
-        (tables.len() as u64, rows)
-    }
-    fn fingerprint(&self) -> Fingerprint;
-    /// The scratch databases `verify --restore` leaves behind, if any.
-    fn scratch_dbs() -> Vec<String>;
-    /// Checks that `expected`, the fingerprint of [`Db::FIXTURE`], holds all of it.
+    /// Checks that `expected`, the fingerprint of [`Fixture::FIXTURE`], holds all of it.
     fn check_fixture(expected: &Fingerprint);
-    /// Checks what a fingerprint does not show in a restored [`Db::FIXTURE`].
+    /// Checks what a fingerprint does not show in a restored [`Fixture::FIXTURE`].
     fn check_restored_fixture(&self) {}
+}
 
-    fn unique_name(what: &str) -> String {
-        unique(&format!("{}_{what}", Self::PREFIX))
-    }
+/// The scratch databases `verify --restore` leaves behind, if any.
+fn scratch_dbs<D: Db>() -> Vec<String> {
+    D::databases_starting_with(SCRATCH_PREFIX)
 }
 
 /// A database of engine `D` holding some SQL, backed up onto the local drive of `config`.
@@ -202,7 +125,7 @@ struct Backup<D> {
     key: String,
 }
 
-impl<D: Db> Backup<D> {
+impl<D: Fixture> Backup<D> {
     /// Loads `sql` into `src`, backs it up with `run` and checks `list` (see `run_and_list`).
     fn of(src: D, sql: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
@@ -243,7 +166,7 @@ impl<D: Db> Backup<D> {
 
 /// `run`, `list`, `restore --to` a new database, `verify KEY --restore --json`,
 /// `verify --latest --restore --source`, `verify --latest`.
-fn round_trip<D: Db>(src: D) {
+fn round_trip<D: Fixture>(src: D) {
     let b = Backup::of(src, D::FIXTURE);
     let label = D::LABEL;
     let manifest: serde_json::Value = serde_json::from_slice(
@@ -264,7 +187,7 @@ fn round_trip<D: Db>(src: D) {
     // By key, and verify --restore reports tables and rows and leaves no scratch database.
     let (tables, rows) = b.src.table_summary();
     let _guard = scratch_lock();
-    let before = D::scratch_dbs();
+    let before = scratch_dbs::<D>();
     let verify = b.bm(&["verify", &b.key, "--restore", "--json"]);
     assert_eq!(verify.code, 0, "{}", verify.all());
     let report: serde_json::Value = serde_json::from_str(&verify.stdout).unwrap();
@@ -280,7 +203,7 @@ fn round_trip<D: Db>(src: D) {
         "{}",
         verify.stderr
     );
-    assert_eq!(D::scratch_dbs(), before);
+    assert_eq!(scratch_dbs::<D>(), before);
 
     // The latest of one source, for a person.
     let verify = b.bm(&["verify", "--latest", "--restore", "--source", label]);
@@ -293,7 +216,7 @@ fn round_trip<D: Db>(src: D) {
         verify.stderr
     );
     assert!(verify.stderr.contains(&b.key), "{}", verify.stderr);
-    assert_eq!(D::scratch_dbs(), before);
+    assert_eq!(scratch_dbs::<D>(), before);
 
     let latest = b.bm(&["verify", "--latest"]);
     assert_eq!(latest.code, 0, "{}", latest.all());
@@ -322,7 +245,7 @@ fn damage(dir: &Path, what: &str) -> Vec<u8> {
 
 /// Each of [`DAMAGES`] fails `verify` and `verify --restore` (leaving no scratch database)
 /// and a restore, which applies nothing; the repaired object verifies again.
-fn damaged_objects<D: Db>() {
+fn damaged_objects<D: Fixture>() {
     let b = Backup::of(D::create("dmg"), D::FIXTURE);
     let label = D::LABEL;
 
@@ -344,12 +267,12 @@ fn damaged_objects<D: Db>() {
 
         {
             let _guard = scratch_lock();
-            let before = D::scratch_dbs();
+            let before = scratch_dbs::<D>();
             let drill = b.bm(&["verify", "--latest", "--restore"]);
             assert_eq!(drill.code, 1, "{what}: {}", drill.all());
             assert!(drill.stderr.contains("damaged"), "{what}: {}", drill.stderr);
             assert_eq!(
-                D::scratch_dbs(),
+                scratch_dbs::<D>(),
                 before,
                 "{what}: scratch database left behind"
             );
@@ -381,7 +304,7 @@ fn damaged_objects<D: Db>() {
 
 /// A restore over the source's own database is refused without `--force` and undoes the
 /// changes since the backup with it.
-fn restore_over_own_database<D: Db>() {
+fn restore_over_own_database<D: Fixture>() {
     let b = Backup::of(D::create("own"), D::FIXTURE);
     let label = D::LABEL;
     let backed_up = b.src.fingerprint();
@@ -406,9 +329,9 @@ fn restore_over_own_database<D: Db>() {
 
 /// `run` of a source whose database does not exist fails with the dump tool's words and
 /// stores nothing.
-fn missing_database_fails_the_run<D: Db>() {
+fn missing_database_fails_the_run<D: Fixture>() {
     let tmp = tempfile::tempdir().unwrap();
-    let missing = D::unique_name("missing");
+    let missing = unique("missing");
     let config = write_config(tmp.path(), &D::default_port_yaml("Gone", &missing));
     let run = bm(tmp.path(), &config, &["run"]);
     assert_eq!(run.code, 1, "{}", run.all());
@@ -445,7 +368,7 @@ const REJECTED_SQL: &str = "CREATE TABLE applied_first (id int);\nINSERT INTO ap
 /// An intact object whose SQL the server rejects: `verify` passes, `verify --restore` fails
 /// with the server's words and drops its scratch database, and a restore into a new database
 /// fails. Returns that restore and its target, for the engine's own checks of what stayed.
-fn rejected_restore<D: Db>() -> (Run, D) {
+fn rejected_restore<D: Fixture>() -> (Run, D) {
     let b = Backup::of(D::create("rej"), D::ONE_ROW);
     let label = D::LABEL;
     replace_with_consistent_object(b.dir(), REJECTED_SQL);
@@ -460,7 +383,7 @@ fn rejected_restore<D: Db>() -> (Run, D) {
 
     {
         let _guard = scratch_lock();
-        let before = D::scratch_dbs();
+        let before = scratch_dbs::<D>();
         let drill = b.bm(&["verify", "--latest", "--restore"]);
         assert_eq!(drill.code, 1, "{}", drill.all());
         assert!(
@@ -471,7 +394,7 @@ fn rejected_restore<D: Db>() -> (Run, D) {
         assert!(drill.stderr.contains(D::SYNTAX_ERROR), "{}", drill.stderr);
         // The restore ran in a scratch database, which is gone again.
         assert!(drill.stderr.contains(SCRATCH_PREFIX), "{}", drill.stderr);
-        assert_eq!(D::scratch_dbs(), before, "scratch database left behind");
+        assert_eq!(scratch_dbs::<D>(), before, "scratch database left behind");
     }
 
     let target = D::create("rej_target");
@@ -482,132 +405,14 @@ fn rejected_restore<D: Db>() -> (Run, D) {
 
 // ------------------------------------------------------------------------------ PostgreSQL
 
-fn psql(db: &str) -> Command {
-    let mut cmd = Command::new("psql");
-    cmd.args([
-        "-X",
-        "-q",
-        "-At",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        "5432",
-        "-U",
-        "postgres",
-        "-d",
-        db,
-    ]);
-    cmd
-}
-
-fn pg(db: &str, sql: &str) -> String {
-    client(&mut psql(db), sql).unwrap_or_else(|e| panic!("psql failed: {e}\n{sql}"))
-}
-
-/// A PostgreSQL database dropped when the test ends, however it ends.
-struct PgDb {
-    name: String,
-}
-
-impl Db for PgDb {
-    const PREFIX: &'static str = "pg";
+impl Fixture for PgDb {
     const LABEL: &'static str = "PG";
     const FIXTURE: &'static str = PG_FIXTURE;
-    const BASE_TABLES: &'static str = "SELECT format('%I.%I', table_schema, table_name) \
-         FROM information_schema.tables WHERE table_type = 'BASE TABLE' \
-           AND table_schema NOT IN ('pg_catalog', 'information_schema')";
     const ONE_ROW: &'static str = "CREATE TABLE t (id int); INSERT INTO t VALUES (1);";
     const CHANGES: &'static str = "UPDATE many SET label = 'changed' WHERE id < 100; \
          DELETE FROM kinds WHERE id = 1; SELECT setval('counter', 9000);";
     const SYNTAX_ERROR: &'static str = "syntax error";
     const CHECKS_BEFORE_RESTORE: bool = false;
-
-    fn create(what: &str) -> Self {
-        let name = Self::unique_name(what);
-        pg("postgres", &format!("CREATE DATABASE \"{name}\""));
-        Self { name }
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn provider(&self) -> &str {
-        "postgres"
-    }
-
-    fn sql(&self, sql: &str) -> String {
-        pg(&self.name, sql)
-    }
-
-    fn source_yaml(&self, label: &str) -> String {
-        format!(
-            "  - provider: postgres\n    label: {label}\n    host: 127.0.0.1\n    port: 5432\n    db_name: {}\n    user: postgres\n    tls: disable\n",
-            self.name
-        )
-    }
-
-    fn default_port_yaml(label: &str, db_name: &str) -> String {
-        format!(
-            "  - provider: postgres\n    label: {label}\n    host: 127.0.0.1\n    db_name: {db_name}\n    user: postgres\n    tls: disable\n"
-        )
-    }
-
-    fn missing_database_error(db_name: &str) -> String {
-        format!("database \"{db_name}\" does not exist")
-    }
-
-    /// Tables, views, sequences (every kind of relation outside the system schemas).
-    fn relation_count(&self) -> u64 {
-        self.sql(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r','p','v','m','S','f') \
-               AND n.nspname NOT IN ('pg_catalog','information_schema') \
-               AND n.nspname NOT LIKE 'pg_toast%'",
-        )
-        .trim()
-        .parse()
-        .unwrap()
-    }
-
-    /// Every relation's rows, each as an md5 (sorted), views included; every sequence's state.
-    fn fingerprint(&self) -> Fingerprint {
-        let relations = lines(&self.sql(
-            "SELECT format('%I.%I', table_schema, table_name) || ' ' || table_type \
-             FROM information_schema.tables \
-             WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-        ));
-        let mut out: Fingerprint = relations
-            .iter()
-            .map(|r| {
-                let name = r.rsplit_once(' ').map_or(r.as_str(), |(n, _)| n);
-                let name = name.strip_suffix(" BASE").unwrap_or(name);
-                (
-                    r.clone(),
-                    lines(&self.sql(&format!("SELECT md5(t::text) FROM {name} t ORDER BY 1"))),
-                )
-            })
-            .collect();
-        out.push((
-            "sequences".into(),
-            lines(&self.sql(
-                "SELECT schemaname || '.' || sequencename || ' ' || coalesce(last_value::text, 'unset') \
-                 FROM pg_sequences ORDER BY 1",
-            )),
-        ));
-        out
-    }
-
-    fn scratch_dbs() -> Vec<String> {
-        lines(&pg(
-            "postgres",
-            &format!(
-                "SELECT datname FROM pg_database WHERE datname LIKE '{SCRATCH_PREFIX}%' ORDER BY 1"
-            ),
-        ))
-    }
 
     fn check_fixture(expected: &Fingerprint) {
         assert!(expected.len() >= 5, "{expected:?}");
@@ -625,15 +430,6 @@ impl Db for PgDb {
             expected
                 .iter()
                 .any(|(_, rows)| rows.iter().any(|s| s == "public.counter 4242"))
-        );
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = client(
-            &mut psql("postgres"),
-            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
         );
     }
 }
@@ -699,7 +495,7 @@ fn postgres_health_passes_for_a_reachable_database_and_names_a_missing_one() {
         ok.stderr
     );
 
-    let missing = PgDb::unique_name("health_missing");
+    let missing = unique("health_missing");
     let config = write_config(
         tmp.path(),
         &format!(
@@ -750,156 +546,14 @@ fn postgres_a_restore_the_server_rejects_fails_verify_restore_and_drops_the_scra
 
 // ------------------------------------------------------------------------ MySQL / MariaDB
 
-fn mariadb(db: Option<&str>) -> Command {
-    let mut cmd = Command::new("mariadb");
-    cmd.args([
-        "-h",
-        "127.0.0.1",
-        "-P",
-        "3306",
-        "-u",
-        "root",
-        "--batch",
-        "--skip-column-names",
-        "--raw",
-        "--default-character-set=utf8mb4",
-    ]);
-    if let Some(db) = db {
-        cmd.arg(db);
-    }
-    cmd
-}
-
-fn my(db: Option<&str>, sql: &str) -> String {
-    client(&mut mariadb(db), sql).unwrap_or_else(|e| panic!("mariadb failed: {e}\n{sql}"))
-}
-
-/// A MariaDB database dropped when the test ends, however it ends, backed up by a source of
-/// the `mariadb` provider or, with [`MyDb::mysql_provider`], the `mysql` one.
-struct MyDb {
-    name: String,
-    provider: &'static str,
-}
-
-impl MyDb {
-    fn mysql_provider(mut self) -> Self {
-        self.provider = "mysql";
-        self
-    }
-}
-
-impl Db for MyDb {
-    const PREFIX: &'static str = "my";
+impl Fixture for MyDb {
     const LABEL: &'static str = "Shop";
     const FIXTURE: &'static str = MY_FIXTURE;
-    const BASE_TABLES: &'static str = "SELECT CONCAT('`', table_name, '`') \
-         FROM information_schema.tables \
-         WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'";
     const ONE_ROW: &'static str = "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);";
     const CHANGES: &'static str =
         "UPDATE many SET label = 'changed' WHERE id < 100; DELETE FROM kinds WHERE id = 1;";
     const SYNTAX_ERROR: &'static str = "You have an error in your SQL syntax";
     const CHECKS_BEFORE_RESTORE: bool = true;
-
-    fn create(what: &str) -> Self {
-        let name = Self::unique_name(what);
-        my(
-            None,
-            &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
-        );
-        Self {
-            name,
-            provider: "mariadb",
-        }
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn provider(&self) -> &str {
-        self.provider
-    }
-
-    fn sql(&self, sql: &str) -> String {
-        my(Some(&self.name), sql)
-    }
-
-    fn source_yaml(&self, label: &str) -> String {
-        format!(
-            "  - provider: {}\n    label: {label}\n    host: 127.0.0.1\n    port: 3306\n    db_name: {}\n    user: root\n",
-            self.provider, self.name
-        )
-    }
-
-    fn default_port_yaml(label: &str, db_name: &str) -> String {
-        format!(
-            "  - provider: mariadb\n    label: {label}\n    host: 127.0.0.1\n    db_name: {db_name}\n    user: root\n"
-        )
-    }
-
-    fn missing_database_error(db_name: &str) -> String {
-        format!("Unknown database '{db_name}'")
-    }
-
-    fn relation_count(&self) -> u64 {
-        self.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()")
-            .trim()
-            .parse()
-            .unwrap()
-    }
-
-    /// Every relation's rows (tables, views, sequences), each as an md5 of all its quoted
-    /// columns (sorted); AUTO_INCREMENT counters; routines and triggers.
-    fn fingerprint(&self) -> Fingerprint {
-        let relations = lines(&self.sql(
-            "SELECT CONCAT(table_name, ' ', table_type) FROM information_schema.tables \
-             WHERE table_schema = DATABASE() ORDER BY 1",
-        ));
-        let mut out: Fingerprint = relations
-            .iter()
-            .map(|r| {
-                let name = r.split(' ').next().unwrap();
-                let cols = lines(&self.sql(&format!(
-                    "SELECT CONCAT('QUOTE(`', column_name, '`)') FROM information_schema.columns \
-                     WHERE table_schema = DATABASE() AND table_name = '{name}' ORDER BY ordinal_position"
-                )))
-                .join(", ");
-                (
-                    r.clone(),
-                    lines(&self.sql(&format!(
-                        "SELECT MD5(CONCAT_WS(0x1f, {cols})) FROM `{name}` ORDER BY 1"
-                    ))),
-                )
-            })
-            .collect();
-        out.push((
-            "auto_increment".into(),
-            lines(&self.sql(
-                "SELECT CONCAT(table_name, ' ', auto_increment) FROM information_schema.tables \
-                 WHERE table_schema = DATABASE() AND auto_increment IS NOT NULL ORDER BY 1",
-            )),
-        ));
-        out.push((
-            "routines and triggers".into(),
-            lines(&self.sql(
-                "SELECT CONCAT('routine ', routine_name) n FROM information_schema.routines \
-                   WHERE routine_schema = DATABASE() \
-                 UNION ALL SELECT CONCAT('trigger ', trigger_name) FROM information_schema.triggers \
-                   WHERE trigger_schema = DATABASE() ORDER BY 1",
-            )),
-        ));
-        out
-    }
-
-    fn scratch_dbs() -> Vec<String> {
-        lines(&my(
-            None,
-            &format!(
-                "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{SCRATCH_PREFIX}%' ORDER BY 1"
-            ),
-        ))
-    }
 
     fn check_fixture(expected: &Fingerprint) {
         assert!(
@@ -923,15 +577,6 @@ impl Db for MyDb {
     fn check_restored_fixture(&self) {
         assert_eq!(self.sql("SELECT NEXTVAL(counter)").trim(), "4243");
         assert_eq!(self.sql("SELECT twice(21)").trim(), "42");
-    }
-}
-
-impl Drop for MyDb {
-    fn drop(&mut self) {
-        let _ = client(
-            &mut mariadb(None),
-            &format!("DROP DATABASE IF EXISTS `{}`", self.name),
-        );
     }
 }
 

@@ -4,9 +4,9 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{fake_dump_tool, files, interrupt_and_wait};
+use common::{fake_dump_tool, files, interrupt_and_wait, wait_until_writing};
 
 fn interrupted_run_leaves_nothing(signal: &str) {
     let tmp = tempfile::tempdir().unwrap();
@@ -30,18 +30,7 @@ fn interrupted_run_leaves_nothing(signal: &str) {
         .spawn()
         .unwrap();
     let disk = tmp.path().join("disk");
-    // Wait until data is flowing into the drive's temp file.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !files(&disk)
-        .iter()
-        .any(|f| f.metadata().map(|m| m.len() > 0).unwrap_or(false))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the backup never started writing"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_writing(&disk);
     let (code, stderr) = interrupt_and_wait(&mut child, signal, Duration::from_secs(30));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(

@@ -6,9 +6,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{backupman, demo_setup, fake_dump_tool, files, gunzip, sqlite_rows};
+use common::{
+    backupman, demo_setup, fake_dump_tool, files, gunzip, sqlite_rows, wait_until_writing,
+};
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.sqlite");
 
@@ -361,17 +362,7 @@ fn a_killed_run_leaves_a_temp_file_that_the_next_run_discards() {
         .spawn()
         .unwrap();
     let disk = tmp.path().join("disk");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !files(&disk)
-        .iter()
-        .any(|f| f.metadata().map(|m| m.len() > 0).unwrap_or(false))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the backup never started writing"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_writing(&disk);
     // What a power cut or the OOM killer does: no chance to clean up.
     child.kill().unwrap();
     child.wait().unwrap();

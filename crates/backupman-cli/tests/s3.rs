@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use backupman_testkit::s3::{S3Server, Style, bin_from_env, free_port};
+use backupman_testkit::s3::{HEALTH_CHECKS, S3Server, Style, bin_from_env, free_port};
 use chrono::Utc;
 use common::{Run, backupman_env as backupman, fake_dump_tool, interrupt_and_wait, sqlite_rows};
 use sha2::{Digest, Sha256};
@@ -67,6 +67,16 @@ async fn keys(server: &S3Server, bucket: &str) -> Vec<String> {
         .into_iter()
         .map(|(k, _)| k)
         .collect()
+}
+
+/// `bucket` holds no object and no open multipart upload: whatever ran left nothing behind.
+fn assert_bucket_empty(rt: &tokio::runtime::Runtime, server: &S3Server, bucket: &str) {
+    assert_eq!(rt.block_on(keys(server, bucket)), Vec::<String>::new());
+    assert_eq!(
+        rt.block_on(server.open_uploads(bucket, "")),
+        Vec::<String>::new(),
+        "an open multipart upload was left behind"
+    );
 }
 
 async fn get(server: &S3Server, bucket: &str, key: &str) -> Vec<u8> {
@@ -337,21 +347,13 @@ fn health_passes_on_a_good_s3_drive_and_leaves_nothing() {
     let run = backupman(tmp.path(), &["health", "-c", &config, "--json"], &[]);
     assert_eq!(run.code, 0, "{}", run.all());
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let mut expected: Vec<(String, bool)> = [
-        "PutObject",
-        "GetObject",
-        "ListBucket",
-        "DeleteObject",
-        "multipart upload + abort",
-        "no-clobber writes (If-None-Match)",
-    ]
-    .iter()
-    .map(|c| (c.to_string(), true))
-    .collect();
     // s3s-fs has no ListMultipartUploads: an advisory warning, the drive is still healthy.
-    expected.push(("incomplete uploads".to_owned(), false));
+    let expected: Vec<(String, bool)> = HEALTH_CHECKS
+        .iter()
+        .map(|c| (c.to_string(), *c != "incomplete uploads"))
+        .collect();
     assert_eq!(check_names(&report), expected);
-    for check in ["PutObject", "GetObject", "ListBucket", "DeleteObject"] {
+    for check in &HEALTH_CHECKS[..4] {
         assert!(
             run.stderr.contains(&format!("    ✔ {check}\n")),
             "{}",
@@ -359,11 +361,7 @@ fn health_passes_on_a_good_s3_drive_and_leaves_nothing() {
         );
     }
     assert!(run.stderr.contains("healthy"), "{}", run.stderr);
-    assert_eq!(rt.block_on(keys(&server, "backups")), Vec::<String>::new());
-    assert_eq!(
-        rt.block_on(server.open_uploads("backups", "")),
-        Vec::<String>::new()
-    );
+    assert_bucket_empty(&rt, &server, "backups");
 }
 
 /// moto with IAM authorization: a user whose policy is the spec's minimum without
@@ -819,12 +817,7 @@ fn a_store_failing_mid_multipart_upload_leaves_nothing() {
         "the other drive is independent: {}",
         run.stderr
     );
-    assert_eq!(rt.block_on(keys(&server, "backups")), Vec::<String>::new());
-    assert_eq!(
-        rt.block_on(server.open_uploads("backups", "")),
-        Vec::<String>::new(),
-        "the multipart upload was aborted"
-    );
+    assert_bucket_empty(&rt, &server, "backups");
 }
 
 #[test]
@@ -1052,11 +1045,7 @@ fn ctrl_c_mid_multipart_upload_leaves_no_object_and_no_open_upload() {
         stderr.contains("✘ Endless → Bucket: not stored, the dump failed: interrupted"),
         "{stderr}"
     );
-    assert_eq!(rt.block_on(keys(&server, "backups")), Vec::<String>::new());
-    assert_eq!(
-        rt.block_on(server.open_uploads("backups", "")),
-        Vec::<String>::new()
-    );
+    assert_bucket_empty(&rt, &server, "backups");
 }
 
 /// backupman itself SIGKILLed mid-multipart (no chance to abort) leaves an open upload that

@@ -8,13 +8,12 @@ use std::fs;
 use std::time::Duration;
 
 use backupman_config::Secret;
-use backupman_core::{CancellationToken, Source};
+use backupman_core::Source;
 use backupman_dump::mysql::MysqlSource;
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
 };
 use common::*;
-use sha2::{Digest, Sha256};
 
 /// Awkward data: most column types, NULLs, 4-byte unicode, every byte value, 1 MB values, a
 /// view, a sequence, AUTO_INCREMENT state, a trigger, a procedure, a function, an event and a
@@ -60,29 +59,6 @@ CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
 CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DO DELETE FROM audit WHERE 1 = 0;
 "#;
 
-/// Everything a faithful restore must reproduce, as text (full table contents hashed).
-fn fingerprint(db: &MyDb) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in ["kinds", "audit", "big_values", "many", "round_labels"] {
-        let rows = db.raw(&format!("SELECT * FROM `{table}` ORDER BY id"));
-        let lines = rows.iter().filter(|b| **b == b'\n').count();
-        out.push(format!("{table}: {lines} rows {:x}", Sha256::digest(&rows)));
-    }
-    out.push(db.sql("SELECT next_not_cached_value FROM counter"));
-    out.push(db.sql(
-        "SELECT table_name, auto_increment FROM information_schema.tables \
-         WHERE table_schema = DATABASE() AND auto_increment IS NOT NULL ORDER BY 1",
-    ));
-    out.push(db.sql(
-        "SELECT GROUP_CONCAT(n ORDER BY n) FROM ( \
-           SELECT CONCAT('routine ', routine_name) n FROM information_schema.routines WHERE routine_schema = DATABASE() \
-           UNION ALL SELECT CONCAT('trigger ', trigger_name) FROM information_schema.triggers WHERE trigger_schema = DATABASE() \
-           UNION ALL SELECT CONCAT('event ', event_name) FROM information_schema.events WHERE event_schema = DATABASE() \
-           UNION ALL SELECT CONCAT(table_type, ' ', table_name) FROM information_schema.tables WHERE table_schema = DATABASE()) x",
-    ));
-    out
-}
-
 /// Trigger, procedure, function and sequence work in the restored database.
 fn assert_alive(db: &MyDb) {
     assert_eq!(db.sql("SELECT NEXTVAL(counter)").trim(), "4243");
@@ -104,7 +80,7 @@ fn assert_alive(db: &MyDb) {
 async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
     let source_db = MyDb::create("my_src");
     source_db.sql(FIXTURE);
-    let expected = fingerprint(&source_db);
+    let expected = source_db.fingerprint();
 
     let store = LocalStore::new();
     let report = store.backup(MysqlSource::new(&source_db.config())).await;
@@ -119,7 +95,7 @@ async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
     // 1. Our restore into a scratch database it creates.
     let ours = MyDb::reserve("my_ours");
     let (target, _) = restore_into_new(&source_db.config(), &ours.name, &object, &manifest);
-    assert_eq!(fingerprint(&ours), expected);
+    assert_eq!(ours.fingerprint(), expected);
     let summary = summarize(&target).unwrap();
     assert_eq!(summary.rows_of("many"), Some(100_000));
     assert_eq!(summary.rows_of("kinds"), Some(4));
@@ -142,7 +118,7 @@ async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
         object.display(),
         plain.name
     ));
-    assert_eq!(fingerprint(&plain), expected);
+    assert_eq!(plain.fingerprint(), expected);
     assert_alive(&plain);
 }
 
@@ -211,29 +187,12 @@ async fn a_damaged_backup_is_reported_and_says_what_was_applied() {
     assert!(err.to_string().contains("no_such_table"), "{err}");
 }
 
-/// A MariaDB account dropped when the test ends.
-struct User(String);
-
-impl Drop for User {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("mariadb")
-            .args([
-                &format!("--host={MY_HOST}"),
-                &format!("--port={MY_PORT}"),
-                &format!("--user={MY_USER}"),
-                "-e",
-                &format!("DROP USER IF EXISTS '{}'@'%'", self.0),
-            ])
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 async fn passwords_travel_in_the_environment_and_wrong_ones_fail_cleanly() {
     let db = MyDb::create("my_auth");
     db.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
-    let user = User(unique("u"));
+    let user = MyUser(unique("u"));
     let password = "r1ght pw #$'\"`;";
     my(
         None,
@@ -329,21 +288,13 @@ async fn cancelling_kills_a_dump_blocked_on_a_table_lock_and_stores_nothing() {
     })
     .await;
 
-    let store = LocalStore::new();
-    let cancel = CancellationToken::new();
-    let running = store.backup_in_background(MysqlSource::new(&db.config()), cancel.clone());
-    eventually(
-        "the dump to wait on the table lock",
-        Duration::from_secs(30),
+    cancel_a_blocked_dump(
+        MysqlSource::new(&db.config()),
+        "the dump's session",
         || dump_sessions(&db, "AND state = 'Waiting for table metadata lock'") == 1,
+        || dump_sessions(&db, "") == 0,
     )
     .await;
-    let took = cancel_and_expect_nothing_stored(&store, &cancel, running).await;
-    let gone = eventually("the dump's session to end", Duration::from_secs(5), || {
-        dump_sessions(&db, "") == 0
-    })
-    .await;
-    eprintln!("cancel → backup ended: {took:?}; the dump's session gone {gone:?} later");
 
     assert!(
         !my(None, &locked).trim().is_empty(),
@@ -359,36 +310,20 @@ async fn a_dump_that_succeeds_but_warns_is_stored_and_one_that_exits_1_fails() {
     let db = MyDb::create("my_warn");
     db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_3000;");
     let rows = "SELECT COUNT(*), MD5(GROUP_CONCAT(id, v ORDER BY id SEPARATOR ',')) FROM t";
-    let expected = db.sql(rows);
-    let tools = tempfile::tempdir().unwrap();
-    let mut cfg = db.config();
-    cfg.dump_tool = Some(dump_tool_then(
-        tools.path(),
-        "mariadb-dump",
-        "echo 'mariadb-dump: Warning: simulated notice from a wrapper' >&2; exit 0",
-    ));
-    let store = LocalStore::new();
-    let report = store.backup(MysqlSource::new(&cfg)).await;
-    let (object, manifest) = stored_and_checked(&report, &store);
-    assert_eq!(
-        report.warnings.as_deref(),
-        Some("mariadb-dump: Warning: simulated notice from a wrapper")
-    );
     let copy = MyDb::reserve("my_warn_copy");
-    restore_into_new(&cfg, &copy.name, &object, &manifest);
-    assert_eq!(copy.sql(rows), expected);
-
-    let tools = tempfile::tempdir().unwrap();
-    cfg.dump_tool = Some(dump_tool_then(
-        tools.path(),
+    let cfg = a_warning_dump_is_stored(
+        (&db, &copy),
         "mariadb-dump",
-        "echo 'mariadb-dump: simulated failure' >&2; exit 1",
-    ));
-    let store = LocalStore::new();
-    let report = store.backup(MysqlSource::new(&cfg)).await;
-    failed_leaving_nothing(
-        &report,
-        &store,
-        "mariadb-dump failed (exit status 1): mariadb-dump: simulated failure",
-    );
+        "mariadb-dump: Warning: simulated notice from a wrapper",
+        rows,
+        MysqlSource::new,
+    )
+    .await;
+    an_exit_1_dump_fails(
+        cfg,
+        "mariadb-dump",
+        "mariadb-dump: simulated failure",
+        MysqlSource::new,
+    )
+    .await;
 }

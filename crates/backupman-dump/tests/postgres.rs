@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::time::Duration;
 
-use backupman_core::{CancellationToken, Source};
+use backupman_core::Source;
 use backupman_dump::postgres::PostgresSource;
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
@@ -65,32 +65,6 @@ CREATE TABLE "Other Schema"."Mixed Case" (id int PRIMARY KEY, "Weird Col" text);
 INSERT INTO "Other Schema"."Mixed Case" VALUES (1, 'select'), (2, NULL);
 "#;
 
-/// Everything a faithful restore must reproduce, as text.
-fn fingerprint(db: &PgDb) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in [
-        "kinds",
-        "big_values",
-        "many",
-        "audit",
-        "round_labels",
-        "\"Other Schema\".\"Mixed Case\"",
-    ] {
-        let digest = db.sql(&format!(
-            "SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, ',' ORDER BY id), '')) FROM {table} t"
-        ));
-        out.push(format!("{table}: {}", digest.trim()));
-    }
-    for seq in ["counter", "kinds_id_seq", "audit_id_seq"] {
-        let state = db.sql(&format!("SELECT last_value || ' ' || is_called FROM {seq}"));
-        out.push(format!("{seq}: {}", state.trim()));
-    }
-    out.push(db.sql(
-        "SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal",
-    ));
-    out
-}
-
 fn load_fixture(db: &PgDb) {
     db.sql(FIXTURE);
 }
@@ -110,7 +84,7 @@ fn assert_alive(db: &PgDb) {
 async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
     let source_db = PgDb::create("pg_src");
     load_fixture(&source_db);
-    let expected = fingerprint(&source_db);
+    let expected = source_db.fingerprint();
 
     let store = LocalStore::new();
     let report = store.backup(PostgresSource::new(&source_db.config())).await;
@@ -130,7 +104,7 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
     let ours = PgDb::reserve("pg_ours");
     let (target, outcome) = restore_into_new(&source_db.config(), &ours.name, &object, &manifest);
     assert_eq!(outcome.plain_size, manifest.size);
-    assert_eq!(fingerprint(&ours), expected);
+    assert_eq!(ours.fingerprint(), expected);
     let summary = summarize(&target).unwrap();
     assert_eq!(summary.rows_of("public.many"), Some(100_000));
     assert_eq!(summary.rows_of("public.big_values"), Some(2));
@@ -150,7 +124,7 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
         object.display(),
         plain.name
     ));
-    assert_eq!(fingerprint(&plain), expected);
+    assert_eq!(plain.fingerprint(), expected);
     assert_alive(&plain);
 }
 
@@ -201,7 +175,7 @@ async fn a_damaged_backup_applies_nothing() {
         "{err}"
     );
     assert!(err.to_string().contains("nothing was applied"), "{err}");
-    assert_eq!(target_db.object_count(), 0);
+    assert_eq!(target_db.relation_count(), 0);
 
     // Truncated object: the gzip stream ends early.
     let err = restore::restore(
@@ -211,7 +185,7 @@ async fn a_damaged_backup_applies_nothing() {
     )
     .unwrap_err();
     assert!(matches!(err, RestoreError::Corrupt { .. }), "{err}");
-    assert_eq!(target_db.object_count(), 0);
+    assert_eq!(target_db.relation_count(), 0);
 
     // An SQL error halfway: psql stops and its single transaction rolls back.
     let bad = gzip(
@@ -220,7 +194,7 @@ async fn a_damaged_backup_applies_nothing() {
     let err = restore::restore(&bad[..], &target, &RestoreOptions::default()).unwrap_err();
     assert!(err.to_string().contains("no_such_column"), "{err}");
     assert!(err.to_string().contains("nothing was applied"), "{err}");
-    assert_eq!(target_db.object_count(), 0);
+    assert_eq!(target_db.relation_count(), 0);
 
     // And the good object still restores into the same database.
     let good = RestoreOptions {
@@ -345,21 +319,13 @@ async fn cancelling_kills_a_pg_dump_blocked_on_a_lock_and_stores_nothing() {
     })
     .await;
 
-    let store = LocalStore::new();
-    let cancel = CancellationToken::new();
-    let running = store.backup_in_background(PostgresSource::new(&db.config()), cancel.clone());
-    eventually(
-        "pg_dump to wait on the lock",
-        Duration::from_secs(30),
+    cancel_a_blocked_dump(
+        PostgresSource::new(&db.config()),
+        "pg_dump's backend",
         || pg_dump_backends(&db, "AND wait_event_type = 'Lock'") == 1,
+        || pg_dump_backends(&db, "") == 0,
     )
     .await;
-    let took = cancel_and_expect_nothing_stored(&store, &cancel, running).await;
-    let gone = eventually("pg_dump's backend to end", Duration::from_secs(5), || {
-        pg_dump_backends(&db, "") == 0
-    })
-    .await;
-    eprintln!("cancel → backup ended: {took:?}; pg_dump's backend gone {gone:?} later");
 
     // Only pg_dump was killed: the holder's session is still there, holding its lock.
     assert_eq!(
@@ -380,25 +346,15 @@ async fn a_pg_dump_that_succeeds_but_warns_is_stored_and_its_warning_reported() 
     let db = PgDb::create("pg_warn");
     db.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 3000) g;");
     let rows = "SELECT count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY id)) FROM t";
-    let expected = db.sql(rows);
-    let tools = tempfile::tempdir().unwrap();
-    let mut cfg = db.config();
-    cfg.dump_tool = Some(dump_tool_then(
-        tools.path(),
-        "pg_dump",
-        "echo '  pg_dump: warning: simulated notice from a wrapper  ' >&2; exit 0",
-    ));
-
-    let store = LocalStore::new();
-    let report = store.backup(PostgresSource::new(&cfg)).await;
-    let (object, manifest) = stored_and_checked(&report, &store);
-    assert_eq!(
-        report.warnings.as_deref(),
-        Some("pg_dump: warning: simulated notice from a wrapper")
-    );
     let copy = PgDb::reserve("pg_warn_copy");
-    restore_into_new(&cfg, &copy.name, &object, &manifest);
-    assert_eq!(copy.sql(rows), expected);
+    a_warning_dump_is_stored(
+        (&db, &copy),
+        "pg_dump",
+        "  pg_dump: warning: simulated notice from a wrapper  ",
+        rows,
+        PostgresSource::new,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,19 +362,12 @@ async fn a_pg_dump_that_succeeds_but_warns_is_stored_and_its_warning_reported() 
 async fn a_pg_dump_that_exits_1_after_a_whole_dump_fails_with_its_stderr() {
     let db = PgDb::create("pg_exit1");
     db.sql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
-    let tools = tempfile::tempdir().unwrap();
-    let mut cfg = db.config();
-    cfg.dump_tool = Some(dump_tool_then(
-        tools.path(),
+    let report = an_exit_1_dump_fails(
+        db.config(),
         "pg_dump",
-        "echo 'pg_dump: error: simulated failure' >&2; exit 1",
-    ));
-    let store = LocalStore::new();
-    let report = store.backup(PostgresSource::new(&cfg)).await;
-    failed_leaving_nothing(
-        &report,
-        &store,
-        "pg_dump failed (exit status 1): pg_dump: error: simulated failure",
-    );
+        "pg_dump: error: simulated failure",
+        PostgresSource::new,
+    )
+    .await;
     assert_eq!(report.warnings, None);
 }

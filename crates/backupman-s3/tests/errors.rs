@@ -164,18 +164,7 @@ async fn iam_access_denied_and_invalid_token() {
 
     let checks = drive.health().await;
     let names: Vec<_> = checks.iter().map(|c| c.check.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "PutObject",
-            "GetObject",
-            "ListBucket",
-            "DeleteObject",
-            "multipart upload + abort",
-            "no-clobber writes (If-None-Match)",
-            "incomplete uploads",
-        ]
-    );
+    assert_eq!(names, backupman_testkit::s3::HEALTH_CHECKS);
     for check in &checks {
         let err = check.result.as_ref().expect_err("no permission at all");
         if check.check == "incomplete uploads" {

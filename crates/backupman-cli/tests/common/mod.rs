@@ -128,15 +128,29 @@ pub fn demo_setup(rest: &str) -> (tempfile::TempDir, String) {
 /// Writes an executable stand-in for `mariadb-dump` into `dir`: it answers `--version` like
 /// the real tool, and otherwise runs `body` (a shell command producing the dump).
 pub fn fake_dump_tool(dir: &Path, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let tool = dir.join("mariadb-dump");
-    std::fs::write(
-        &tool,
-        format!("#!/bin/sh\nif [ \"$1\" = \"--version\" ]; then echo 'mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB'; exit 0; fi\nexec {body}\n"),
+    backupman_testkit::script(
+        dir,
+        "mariadb-dump",
+        &format!(
+            "if [ \"$1\" = \"--version\" ]; then echo 'mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB'; exit 0; fi\nexec {body}"
+        ),
     )
-    .unwrap();
-    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
-    tool
+}
+
+/// Waits, at most 30 s, until a file under `disk` (a local drive's folder) holds data: the
+/// backup is writing to the drive, so a signal now interrupts it mid-stream.
+pub fn wait_until_writing(disk: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !files(disk)
+        .iter()
+        .any(|f| f.metadata().map(|m| m.len() > 0).unwrap_or(false))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Sends `signal` (as `kill` names it, e.g. `-INT`) to `child` and waits, at most `within`,

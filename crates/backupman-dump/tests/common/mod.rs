@@ -1,17 +1,17 @@
-//! Helpers shared by the real-server tests: scratch databases that drop themselves, the
-//! command-line clients as independent witnesses, and a backup onto a local drive.
+//! Helpers shared by the dump crate's real-server tests: a backup onto a local drive, our
+//! restore of it, and dump tools that misbehave on purpose. The databases themselves and
+//! their clients come from `backupman_testkit::db`.
 #![allow(dead_code)]
 
+pub use backupman_testkit::db::*;
+pub use backupman_testkit::script;
+
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use backupman_config::{SourceConfig, SourceProvider};
+use backupman_config::SourceConfig;
 use backupman_core::{
     BackupReport, CancellationToken, Drive, Engine, LocalDrive, Manifest, Source, SourceErrorKind,
     check_gzip,
@@ -19,271 +19,6 @@ use backupman_core::{
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, create_database,
 };
-
-pub const PG_HOST: &str = "127.0.0.1";
-pub const PG_PORT: u16 = 5432;
-pub const PG_USER: &str = "postgres";
-pub const MY_HOST: &str = "127.0.0.1";
-pub const MY_PORT: u16 = 3306;
-pub const MY_USER: &str = "root";
-
-/// `bmt_{what}_{pid}_{n}`: unique per test process and call.
-pub fn unique(what: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "bmt_{what}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> String {
-    String::from_utf8(run_raw(cmd, stdin)).expect("client output is UTF-8")
-}
-
-fn run_raw(cmd: &mut Command, stdin: Option<&[u8]>) -> Vec<u8> {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is the client installed?)"));
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-// ---------------------------------------------------------------- PostgreSQL
-
-fn psql(db: &str) -> Command {
-    let mut cmd = Command::new("psql");
-    cmd.args([
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        PG_HOST,
-        "-U",
-        PG_USER,
-    ])
-    .arg("-p")
-    .arg(PG_PORT.to_string())
-    .arg("-d")
-    .arg(db);
-    cmd
-}
-
-/// Runs SQL (one or many statements) through `psql`; returns unaligned, tuples-only output.
-pub fn pg(db: &str, sql: &str) -> String {
-    let mut cmd = psql(db);
-    cmd.arg("-At");
-    run(&mut cmd, Some(sql.as_bytes()))
-}
-
-/// A PostgreSQL database dropped (forcefully) when the test ends, however it ends.
-#[derive(Debug)]
-pub struct PgDb {
-    pub name: String,
-}
-
-impl PgDb {
-    pub fn create(what: &str) -> Self {
-        let name = unique(what);
-        pg("postgres", &format!("CREATE DATABASE \"{name}\""));
-        Self { name }
-    }
-
-    /// Only the name: the database is expected to be created by the code under test.
-    pub fn reserve(what: &str) -> Self {
-        Self { name: unique(what) }
-    }
-
-    pub fn sql(&self, sql: &str) -> String {
-        pg(&self.name, sql)
-    }
-
-    pub fn config(&self) -> SourceConfig {
-        SourceConfig {
-            label: format!("pg {}", self.name),
-            provider: SourceProvider::Postgres,
-            host: PG_HOST.into(),
-            port: PG_PORT,
-            db_name: Some(self.name.clone()),
-            user: Some(PG_USER.into()),
-            password: None,
-            tls: Some("disable".into()),
-            db_path: None,
-            dump_tool: None,
-            dump_options: vec![],
-        }
-    }
-
-    /// Number of tables, views and sequences in the public schemas.
-    pub fn object_count(&self) -> u64 {
-        self.sql(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r','v','m','S','p') \
-               AND n.nspname NOT IN ('pg_catalog','information_schema') \
-               AND n.nspname NOT LIKE 'pg_toast%'",
-        )
-        .trim()
-        .parse()
-        .unwrap()
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                "-X", "-q", "-h", PG_HOST, "-U", PG_USER, "-d", "postgres", "-c",
-            ])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-// ---------------------------------------------------------------- MariaDB
-
-fn mariadb(db: Option<&str>) -> Command {
-    let mut cmd = Command::new("mariadb");
-    cmd.arg(format!("--host={MY_HOST}"))
-        .arg(format!("--port={MY_PORT}"))
-        .arg(format!("--user={MY_USER}"))
-        .args([
-            "--batch",
-            "--skip-column-names",
-            "--default-character-set=utf8mb4",
-        ]);
-    if let Some(db) = db {
-        cmd.arg(format!("--database={db}"));
-    }
-    cmd
-}
-
-/// Runs SQL through the `mariadb` client; returns batch output (tab-separated, escaped).
-pub fn my(db: Option<&str>, sql: &str) -> String {
-    run(&mut mariadb(db), Some(sql.as_bytes()))
-}
-
-/// A client session left open (its input not closed) after running some SQL, so that what it
-/// started (a transaction holding a lock) lasts; the client is killed when the test ends.
-#[derive(Debug)]
-pub struct OpenSession(Child);
-
-impl OpenSession {
-    /// `psql` connected to `db`.
-    pub fn pg(db: &str, sql: &str) -> Self {
-        Self::start(psql(db), sql)
-    }
-
-    /// The `mariadb` client connected to `db`.
-    pub fn my(db: &str, sql: &str) -> Self {
-        Self::start(mariadb(Some(db)), sql)
-    }
-
-    fn start(mut cmd: Command, sql: &str) -> Self {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        let stdin = child.stdin.as_mut().unwrap();
-        stdin.write_all(sql.as_bytes()).unwrap();
-        stdin.write_all(b"\n").unwrap();
-        stdin.flush().unwrap();
-        Self(child)
-    }
-}
-
-impl Drop for OpenSession {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A MariaDB database dropped when the test ends.
-#[derive(Debug)]
-pub struct MyDb {
-    pub name: String,
-}
-
-impl MyDb {
-    pub fn create(what: &str) -> Self {
-        let name = unique(what);
-        my(
-            None,
-            &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
-        );
-        Self { name }
-    }
-
-    pub fn reserve(what: &str) -> Self {
-        Self { name: unique(what) }
-    }
-
-    pub fn sql(&self, sql: &str) -> String {
-        my(Some(&self.name), sql)
-    }
-
-    /// Raw client output, for binary columns.
-    pub fn raw(&self, sql: &str) -> Vec<u8> {
-        run_raw(&mut mariadb(Some(&self.name)), Some(sql.as_bytes()))
-    }
-
-    pub fn config(&self) -> SourceConfig {
-        SourceConfig {
-            label: format!("my {}", self.name),
-            provider: SourceProvider::Mariadb,
-            host: MY_HOST.into(),
-            port: MY_PORT,
-            db_name: Some(self.name.clone()),
-            user: Some(MY_USER.into()),
-            password: None,
-            tls: None,
-            db_path: None,
-            dump_tool: None,
-            dump_options: vec![],
-        }
-    }
-
-    pub fn table_count(&self) -> u64 {
-        self.sql("SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE()")
-            .trim()
-            .parse()
-            .unwrap()
-    }
-}
-
-impl Drop for MyDb {
-    fn drop(&mut self) {
-        let _ = mariadb(None)
-            .arg("-e")
-            .arg(format!("DROP DATABASE IF EXISTS `{}`", self.name))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
 
 // ---------------------------------------------------------------- backups
 
@@ -387,6 +122,35 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
             found.push(path.strip_prefix(root).unwrap().display().to_string());
         }
     }
+}
+
+/// Backs `source` up in the background, waits until `blocked` says its dump tool waits on a
+/// lock another session holds, cancels (see [`cancel_and_expect_nothing_stored`]) and waits
+/// until `ended` says the dump's connection (`connection`, for messages) is gone from the
+/// server: a cancel kills the tool, not just our end of its pipe.
+pub async fn cancel_a_blocked_dump(
+    source: impl Source + 'static,
+    connection: &str,
+    blocked: impl FnMut() -> bool,
+    ended: impl FnMut() -> bool,
+) {
+    let store = LocalStore::new();
+    let cancel = CancellationToken::new();
+    let running = store.backup_in_background(source, cancel.clone());
+    eventually(
+        &format!("{connection} to wait on the lock"),
+        Duration::from_secs(30),
+        blocked,
+    )
+    .await;
+    let took = cancel_and_expect_nothing_stored(&store, &cancel, running).await;
+    let gone = eventually(
+        &format!("{connection} to end"),
+        Duration::from_secs(5),
+        ended,
+    )
+    .await;
+    eprintln!("cancel → backup ended: {took:?}; {connection} gone {gone:?} later");
 }
 
 /// Asserts the backup succeeded and returns the stored object's path and its manifest.
@@ -558,6 +322,59 @@ pub fn failed_leaving_nothing(report: &BackupReport, store: &LocalStore, needle:
     );
 }
 
+/// A backup of `db` through a stand-in for its dump tool `tool` that dumps as the real one,
+/// then writes the line `warning` to stderr and exits 0: the backup is stored and checked,
+/// reports the warning (trimmed), and restored into `copy` (reserved, not created) gives what
+/// `rows` gave on `db`. Returns the configuration with the stand-in.
+pub async fn a_warning_dump_is_stored<D: Db, S: Source + 'static>(
+    (db, copy): (&D, &D),
+    tool: &str,
+    warning: &str,
+    rows: &str,
+    new: impl Fn(&SourceConfig) -> S,
+) -> SourceConfig {
+    let expected = db.sql(rows);
+    let tools = tempfile::tempdir().unwrap();
+    let mut cfg = db.config();
+    cfg.dump_tool = Some(dump_tool_then(
+        tools.path(),
+        tool,
+        &format!("echo '{warning}' >&2; exit 0"),
+    ));
+    let store = LocalStore::new();
+    let report = store.backup(new(&cfg)).await;
+    let (object, manifest) = stored_and_checked(&report, &store);
+    assert_eq!(report.warnings.as_deref(), Some(warning.trim()));
+    restore_into_new(&cfg, copy.name(), &object, &manifest);
+    assert_eq!(copy.sql(rows), expected);
+    cfg
+}
+
+/// A backup of `source` through a stand-in for its dump tool `tool` that dumps as the real one,
+/// then writes the line `error` to stderr and exits 1: the backup fails with the tool's words
+/// and stores nothing. Returns its report.
+pub async fn an_exit_1_dump_fails<S: Source + 'static>(
+    mut source: SourceConfig,
+    tool: &str,
+    error: &str,
+    new: impl Fn(&SourceConfig) -> S,
+) -> BackupReport {
+    let tools = tempfile::tempdir().unwrap();
+    source.dump_tool = Some(dump_tool_then(
+        tools.path(),
+        tool,
+        &format!("echo '{error}' >&2; exit 1"),
+    ));
+    let store = LocalStore::new();
+    let report = store.backup(new(&source)).await;
+    failed_leaving_nothing(
+        &report,
+        &store,
+        &format!("{tool} failed (exit status 1): {error}"),
+    );
+    report
+}
+
 /// A stand-in for the dump tool `tool`, in `dir`: passes `--version` through, runs the real
 /// tool with its arguments (failing as it fails), then runs `after` (shell).
 pub fn dump_tool_then(dir: &Path, tool: &str, after: &str) -> PathBuf {
@@ -569,23 +386,5 @@ pub fn dump_tool_then(dir: &Path, tool: &str, after: &str) -> PathBuf {
 {tool} "$@" || exit $?
 {after}"#
         ),
-    )
-}
-
-/// An executable shell script in `dir`.
-pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-/// `bash -c` with the given command line (pipefail on), asserting success.
-pub fn shell(command: &str) -> String {
-    run(
-        Command::new("bash")
-            .arg("-c")
-            .arg(format!("set -o pipefail; {command}")),
-        None,
     )
 }
