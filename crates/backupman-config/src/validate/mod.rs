@@ -1,0 +1,271 @@
+//! Raw → validated, collecting every problem with its location and a hint.
+//!
+//! This module holds the entry point, [`validate`], the `Checker` that collects problems
+//! and warnings, and the label uniqueness rule shared by sources and drives. What each
+//! section checks lives beside it: `sources`, `drives`, and `sections` (retention and
+//! notifiers).
+
+mod drives;
+mod sections;
+mod sources;
+
+use std::collections::HashMap;
+
+use backupman_core::slugify;
+use serde_saphyr::{Location, Spanned};
+
+use crate::Loaded;
+use crate::error::{ConfigError, Problem};
+use crate::model::*;
+use crate::raw::*;
+
+use drives::drive;
+use sections::{notifiers, retention};
+use sources::source;
+
+struct Checker {
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
+    origin: String,
+}
+
+impl Checker {
+    fn problem(
+        &mut self,
+        at: Location,
+        path: String,
+        message: impl Into<String>,
+        hint: Option<&str>,
+    ) {
+        self.problems.push(Problem {
+            line: at.line() as usize,
+            column: at.column() as usize,
+            path,
+            message: message.into(),
+            hint: hint.map(str::to_owned),
+        });
+    }
+
+    fn warn(&mut self, at: Location, path: &str, message: &str) {
+        self.warnings.push(format!(
+            "{}: line {}: {path}: {message}",
+            self.origin,
+            at.line()
+        ));
+    }
+
+    /// A required, non-empty string.
+    fn required(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        parent: Location,
+        path: String,
+        hint: &str,
+    ) -> Option<String> {
+        match value {
+            None => {
+                self.problem(parent, path, "missing required option", Some(hint));
+                None
+            }
+            Some(v) if v.value.trim().is_empty() => {
+                self.problem(v.referenced, path, "must not be empty", Some(hint));
+                None
+            }
+            Some(v) => Some(v.value.trim().to_owned()),
+        }
+    }
+
+    /// Options that belong to another provider are mistakes, not noise to ignore.
+    fn not_for(&mut self, provider: &str, base: &str, present: &[(&str, Option<Location>)]) {
+        for (name, at) in present {
+            if let Some(at) = at {
+                self.problem(
+                    *at,
+                    format!("{base}.{name}"),
+                    format!("option `{name}` does not apply to provider `{provider}`"),
+                    Some("remove it, or check the provider"),
+                );
+            }
+        }
+    }
+}
+
+fn loc<T>(v: &Option<Spanned<T>>) -> Option<Location> {
+    v.as_ref().map(|s| s.referenced)
+}
+
+fn text(v: &Option<Spanned<String>>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.value.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigError> {
+    let mut c = Checker {
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        origin: origin.to_owned(),
+    };
+
+    let sources_raw = raw.data_sources.unwrap_or_default();
+    // Labels are compared as written, so a duplicate is reported even when the item has
+    // other problems too.
+    unique_labels(
+        &mut c,
+        "data_sources",
+        labels_of(&sources_raw, |s| &s.label),
+        true,
+    );
+    let sources = sources_raw
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| source(&mut c, i, s))
+        .collect::<Vec<_>>();
+    let drives_raw = raw.drives.unwrap_or_default();
+    if drives_raw.is_empty() {
+        c.problems.push(Problem {
+            line: 0,
+            column: 0,
+            path: "drives".into(),
+            message: "no drives configured".into(),
+            hint: Some("add at least one drive, e.g. `- provider: local` with a `folder`".into()),
+        });
+    }
+    unique_labels(
+        &mut c,
+        "drives",
+        labels_of(&drives_raw, |d| &d.label),
+        false,
+    );
+    let drives = drives_raw
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| drive(&mut c, i, d))
+        .collect::<Vec<_>>();
+
+    let retention = raw.retention.as_ref().and_then(|r| retention(&mut c, r));
+    let compression_level = match raw
+        .compression
+        .as_ref()
+        .and_then(|c| c.value.level.as_ref())
+    {
+        Some(level) if level.value > 9 => {
+            c.problem(
+                level.referenced,
+                "compression.level".into(),
+                format!("{} is not a gzip level", level.value),
+                Some("use 0 (none) to 9 (smallest); 6 is the default"),
+            );
+            6
+        }
+        Some(level) => level.value,
+        None => 6,
+    };
+    let abort_incomplete_after_hours = raw
+        .incomplete_uploads
+        .as_ref()
+        .and_then(|i| i.value.abort_after_hours.as_ref())
+        .map_or(DEFAULT_ABORT_INCOMPLETE_AFTER_HOURS, |h| h.value);
+    let webhooks = raw
+        .notifiers
+        .as_ref()
+        .map(|n| notifiers(&mut c, n))
+        .unwrap_or_default();
+    for (name, section) in [("http", &raw.http), ("database", &raw.database)] {
+        if let Some(section) = section {
+            c.warn(
+                section.referenced,
+                name,
+                "this section is not implemented yet and is ignored",
+            );
+        }
+    }
+
+    if !c.problems.is_empty() {
+        c.problems.sort_by_key(|p| (p.line, p.column));
+        return Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            problems: c.problems,
+        });
+    }
+    Ok(Loaded {
+        config: Config {
+            sources: sources.into_iter().map(|(s, _)| s).collect(),
+            drives: drives.into_iter().map(|(d, _)| d).collect(),
+            retention,
+            compression_level,
+            abort_incomplete_after_hours,
+            webhooks,
+        },
+        warnings: c.warnings,
+    })
+}
+
+/// A day: longer than any backup runs, so no upload still being written is discarded.
+const DEFAULT_ABORT_INCOMPLETE_AFTER_HOURS: u32 = 24;
+
+fn labels_of<T>(
+    items: &[Spanned<T>],
+    label: impl Fn(&T) -> &Option<Spanned<String>>,
+) -> Vec<(&str, Location, usize)> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            label(&item.value)
+                .as_ref()
+                .filter(|l| !l.value.trim().is_empty())
+                .map(|l| (l.value.trim(), l.referenced, i))
+        })
+        .collect()
+}
+
+fn unique_labels(
+    c: &mut Checker,
+    section: &str,
+    labels: Vec<(&str, Location, usize)>,
+    by_slug: bool,
+) {
+    let mut seen: HashMap<String, (usize, &str)> = HashMap::new();
+    for (label, at, i) in labels {
+        let path = format!("{section}[{i}].label");
+        // Source labels name folders, through the one slug rule the engine uses: two labels
+        // with one slug would share a folder, and retention of one would delete the other's.
+        let key = if by_slug {
+            let slug = slugify(label);
+            if slug.is_empty() {
+                c.problem(
+                    at,
+                    path,
+                    format!("label {label:?} has no letter or digit to name its backup folder"),
+                    Some("use a label with at least one letter or digit, e.g. `label: App DB`"),
+                );
+                continue;
+            }
+            slug
+        } else {
+            label.to_lowercase()
+        };
+        match seen.get(&key) {
+            Some((first, first_label)) if first_label.to_lowercase() == label.to_lowercase() => {
+                c.problem(
+                    at,
+                    path,
+                    format!("label {label:?} is already used by {section}[{first}]"),
+                    Some("every label must be unique"),
+                );
+            }
+            Some((first, first_label)) => c.problem(
+                at,
+                path,
+                format!(
+                    "label {label:?} and {first_label:?} ({section}[{first}]) both name the backup folder {key:?}"
+                ),
+                Some("source labels must differ in more than case and punctuation: the folder keeps letters and digits only"),
+            ),
+            None => {
+                seen.insert(key, (i, label));
+            }
+        }
+    }
+}
