@@ -201,32 +201,11 @@ pub struct RetentionConfig {
     pub policy: RetentionPolicy,
 }
 
-/// How retention chooses the backups to keep (`retention.by`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RetentionPolicy {
-    /// Delete backups older than this many days.
-    Age {
-        /// `value` with `by: age`: the age limit in days, at least 1.
-        days: u32,
-    },
-    /// Keep the newest N.
-    Count {
-        /// `value` with `by: count`: how many backups to keep, at least 1.
-        keep: u32,
-    },
-    /// Grandfather-father-son: keep the newest backup of each of the last N days, weeks,
-    /// months and years.
-    Gfs {
-        /// `keep_daily`: days to keep one backup of (0 when left out).
-        daily: u32,
-        /// `keep_weekly`: ISO weeks to keep one backup of (0 when left out).
-        weekly: u32,
-        /// `keep_monthly`: calendar months to keep one backup of (0 when left out).
-        monthly: u32,
-        /// `keep_yearly`: years to keep one backup of (0 when left out).
-        yearly: u32,
-    },
-}
+/// How retention chooses the backups to keep (`retention.by`): core's policy itself, so the
+/// rule set in `config.yml` is the rule retention applies, with no copy to keep in step.
+/// `by: age` with `value` days, `by: count` with `value` backups, or `keep_daily`,
+/// `keep_weekly`, `keep_monthly` and `keep_yearly` (0 when left out).
+pub use backupman_core::retention::Policy as RetentionPolicy;
 
 /// One webhook called after each run (`notifiers.webhook.endpoints[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use backupman_config::{
-    Config, ConfigError, DriveConfig, Loaded, RetentionPolicy, SourceConfig, SourceProvider,
-};
+use backupman_config::{Config, ConfigError, DriveConfig, Loaded, SourceConfig, SourceProvider};
 use backupman_core::retention::Policy;
 use backupman_core::{Drive, DriveError, LocalDrive, Source, SourceError};
 use backupman_dump::SqliteSource;
@@ -114,22 +112,11 @@ pub fn drive(cfg: &DriveConfig) -> Result<Arc<dyn Drive>, WiringError> {
 
 /// The retention policy to apply, when retention is configured and enabled.
 pub fn retention_policy(config: &Config) -> Option<Policy> {
-    let retention = config.retention.as_ref().filter(|r| r.enabled)?;
-    Some(match retention.policy {
-        RetentionPolicy::Age { days } => Policy::Age { days },
-        RetentionPolicy::Count { keep } => Policy::Count { keep },
-        RetentionPolicy::Gfs {
-            daily,
-            weekly,
-            monthly,
-            yearly,
-        } => Policy::Gfs {
-            daily,
-            weekly,
-            monthly,
-            yearly,
-        },
-    })
+    config
+        .retention
+        .as_ref()
+        .filter(|r| r.enabled)
+        .map(|r| r.policy)
 }
 
 /// A label asked for that the configuration does not have.
