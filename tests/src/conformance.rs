@@ -28,6 +28,7 @@ use bytes::Bytes;
 
 use crate::s3::{Flavor, S3Server, Style};
 
+/// One mebibyte, for sizing test objects against S3 part sizes.
 pub const MIB: usize = 1024 * 1024;
 
 /// Deterministic, incompressible test bytes.
@@ -87,6 +88,7 @@ pub struct Known {
     pub fixed_initiated: Option<&'static str>,
 }
 
+/// What `s3`'s server is known to do (or the local drive, for `None`).
 pub fn known(s3: Option<(&S3Drive, &S3Server)>) -> Known {
     use IfNoneMatch::{Honoured, Ignored};
     let (put, complete, lists_uploads, fixed_initiated) = match s3.map(|(_, server)| server.flavor)

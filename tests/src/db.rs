@@ -20,11 +20,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use backupman_config::{SourceConfig, SourceProvider};
 
+/// The machine's PostgreSQL server.
 pub const PG_HOST: &str = "127.0.0.1";
+/// Its port.
 pub const PG_PORT: u16 = 5432;
+/// A superuser it trusts.
 pub const PG_USER: &str = "postgres";
+/// The machine's MariaDB server.
 pub const MY_HOST: &str = "127.0.0.1";
+/// Its port.
 pub const MY_PORT: u16 = 3306;
+/// A user with every privilege and no password.
 pub const MY_USER: &str = "root";
 
 /// `bmt_{what}_{pid}_{n}`: unique per test process and call, so test binaries running at the
@@ -102,6 +108,7 @@ pub trait Db: Sized {
     /// Only the name: the database is expected to be created by the code under test, and is
     /// dropped all the same.
     fn reserve(what: &str) -> Self;
+    /// The database's name.
     fn name(&self) -> &str;
     /// The `provider` this database is backed up as.
     fn provider(&self) -> &str;
@@ -122,6 +129,7 @@ pub trait Db: Sized {
     fn relation_count(&self) -> u64;
     /// Every database on the server whose name starts with `prefix`, sorted.
     fn databases_starting_with(prefix: &str) -> Vec<String>;
+    /// What the database holds, to compare with another.
     fn fingerprint(&self) -> Fingerprint;
 
     /// (base tables, their total rows).
@@ -172,6 +180,7 @@ pub fn pg(db: &str, sql: &str) -> String {
 /// A PostgreSQL database dropped (forcefully) when the test ends, however it ends.
 #[derive(Debug)]
 pub struct PgDb {
+    /// The database's name.
     pub name: String,
 }
 
@@ -336,6 +345,7 @@ pub fn my(db: Option<&str>, sql: &str) -> String {
 /// provider or, with [`MyDb::mysql_provider`], the `mysql` one.
 #[derive(Debug)]
 pub struct MyDb {
+    /// The user's name.
     pub name: String,
     provider: SourceProvider,
 }

@@ -9,6 +9,8 @@
 //! The servers' binaries come from environment variables that `cargo xtask test` sets after
 //! provisioning them; a missing variable fails loudly instead of skipping.
 
+#![warn(missing_docs)]
+
 pub mod conformance;
 pub mod db;
 pub mod s3;

@@ -42,9 +42,13 @@ pub const HEALTH_CHECKS: [&str; 7] = [
 /// Which server a [`S3Server`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
+    /// s3s-fs (crates.io), files in a temp folder.
     S3sFs,
+    /// `rclone serve s3` over a temp folder.
     Rclone,
+    /// moto's server, in memory.
     Moto,
+    /// MinIO, when a binary or an endpoint is given.
     Minio,
 }
 
@@ -60,13 +64,19 @@ pub enum Style {
 /// A running S3 server; dropping it stops the process and removes its files.
 #[derive(Debug)]
 pub struct S3Server {
+    /// Which server.
     pub flavor: Flavor,
+    /// How it is addressed.
     pub style: Style,
+    /// Its loopback port.
     pub port: u16,
     /// The endpoint to configure (`http://localhost:P` for virtual-hosted).
     pub endpoint: String,
+    /// Access key it accepts.
     pub access_key: String,
+    /// Secret key it accepts.
     pub secret_key: String,
+    /// Region to configure.
     pub region: String,
     child: Option<Child>,
     root: Option<tempfile::TempDir>,
@@ -484,12 +494,14 @@ impl HttpConnector for Hooked<SharedHttpConnector> {
 /// A TCP server on `127.0.0.1` that accepts connections and never answers; stops when dropped.
 #[derive(Debug)]
 pub struct SilentServer {
+    /// Its loopback port.
     pub port: u16,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SilentServer {
+    /// Starts it on a free port.
     pub fn start() -> Self {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
         listener
@@ -528,12 +540,14 @@ impl Drop for SilentServer {
 /// dropped.
 #[derive(Debug)]
 pub struct SelfSignedTlsServer {
+    /// Its loopback port.
     pub port: u16,
     child: Child,
     _root: tempfile::TempDir,
 }
 
 impl SelfSignedTlsServer {
+    /// Starts it on a free port with a new certificate.
     pub fn start() -> Self {
         let root = tempfile::tempdir().expect("temp folder");
         let (key, cert) = (root.path().join("key.pem"), root.path().join("cert.pem"));
