@@ -22,8 +22,7 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use backupman_config::{S3DriveConfig, Secret};
-use backupman_s3::{S3Drive, SharedHttpClient};
+use backupman_s3::{S3Credentials, S3Drive, S3Settings, SharedHttpClient};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -299,29 +298,25 @@ impl S3Server {
         format!("{flavor} ({style})")
     }
 
-    /// The drive configuration for `bucket` and `prefix` on this server.
-    pub fn drive_config(&self, bucket: &str, prefix: &str) -> S3DriveConfig {
-        S3DriveConfig {
-            label: self.name(),
-            bucket: bucket.into(),
-            region: self.region.clone(),
-            access_key: Some(self.access_key.clone()),
-            secret_key: Some(Secret::new(self.secret_key.clone())),
-            endpoint: Some(self.endpoint.clone()),
-            prefix: prefix.into(),
-            force_path_style: self.style == Style::Path,
-            storage_class: None,
-            server_side_encryption: None,
-            sse_kms_key_id: None,
-            timeout_seconds: Some(30),
-            max_attempts: Some(2),
-            part_size_mb: Some(5),
-        }
+    /// The drive settings for `bucket` and `prefix` on this server.
+    pub fn drive_settings(&self, bucket: &str, prefix: &str) -> S3Settings {
+        let mut settings = S3Settings::new(self.name(), bucket, self.region.clone());
+        settings.credentials = Some(S3Credentials::new(
+            self.access_key.clone(),
+            self.secret_key.clone(),
+        ));
+        settings.endpoint = Some(self.endpoint.clone());
+        settings.prefix = prefix.into();
+        settings.force_path_style = self.style == Style::Path;
+        settings.timeout_seconds = Some(30);
+        settings.max_attempts = Some(2);
+        settings.part_size_mb = Some(5);
+        settings
     }
 
     /// A drive on this server (through [`loopback_http_client`]).
     pub fn drive(&self, bucket: &str, prefix: &str) -> S3Drive {
-        drive_for(&self.drive_config(bucket, prefix))
+        drive_for(&self.drive_settings(bucket, prefix))
     }
 
     /// Creates `bucket`, addressing the server in its own style.
@@ -404,9 +399,10 @@ impl S3Server {
     }
 }
 
-/// A drive for `cfg` through [`loopback_http_client`].
-pub fn drive_for(cfg: &S3DriveConfig) -> S3Drive {
-    S3Drive::with_http_client(cfg, loopback_http_client()).expect("a valid test drive config")
+/// A drive for `settings` through [`loopback_http_client`].
+pub fn drive_for(settings: &S3Settings) -> S3Drive {
+    S3Drive::with_http_client(settings.clone(), loopback_http_client())
+        .expect("a valid test drive config")
 }
 
 impl Drop for S3Server {

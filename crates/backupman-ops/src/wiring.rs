@@ -4,13 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use backupman_config::{Config, ConfigError, DriveConfig, Loaded, SourceConfig, SourceProvider};
+use backupman_config::{
+    Config, ConfigError, DriveConfig, Loaded, S3DriveConfig, SourceConfig, SourceProvider,
+};
 use backupman_core::retention::Policy;
-use backupman_core::{Drive, DriveError, LocalDrive, Source, SourceError};
+use backupman_core::{Drive, DriveError, DriveErrorKind, LocalDrive, Source, SourceError};
 use backupman_dump::SqliteSource;
 use backupman_dump::mysql::MysqlSource;
 use backupman_dump::postgres::PostgresSource;
-use backupman_s3::S3Drive;
+use backupman_s3::{S3Credentials, S3Drive, S3Settings};
 
 /// Loads a configuration file. Relative paths in it (SQLite files, local folders) are
 /// resolved against the file's own folder, so a configuration works the same from any
@@ -101,13 +103,48 @@ pub fn drive(cfg: &DriveConfig) -> Result<Arc<dyn Drive>, WiringError> {
             local.label.clone(),
             local.folder.clone(),
         ))),
-        DriveConfig::S3(s3) => S3Drive::new(s3)
+        DriveConfig::S3(s3) => s3_settings(s3)
+            .and_then(S3Drive::new)
             .map(|d| Arc::new(d) as Arc<dyn Drive>)
             .map_err(|error| WiringError::Drive {
                 label: s3.label.clone(),
                 error,
             }),
     }
+}
+
+/// The S3 drive's settings for a configured one.
+pub fn s3_settings(cfg: &S3DriveConfig) -> Result<S3Settings, DriveError> {
+    let credentials = match (&cfg.access_key, &cfg.secret_key) {
+        (Some(access), Some(secret)) => Some(S3Credentials::new(access, secret.expose())),
+        (None, None) => None,
+        // Validation already refuses half a pair; falling back to the default chain here would
+        // silently back up with someone else's identity.
+        _ => {
+            return Err(DriveError::new(
+                DriveErrorKind::Other,
+                format!(
+                    "drive `{}`: `access_key` and `secret_key` must be set together",
+                    cfg.label
+                ),
+            )
+            .with_hint(
+                "set both, or neither to use the default AWS credential chain (environment, profile, instance role)",
+            ));
+        }
+    };
+    let mut settings = S3Settings::new(&cfg.label, &cfg.bucket, &cfg.region);
+    settings.endpoint = cfg.endpoint.clone();
+    settings.prefix = cfg.prefix.clone();
+    settings.force_path_style = cfg.force_path_style;
+    settings.credentials = credentials;
+    settings.storage_class = cfg.storage_class.clone();
+    settings.server_side_encryption = cfg.server_side_encryption.clone();
+    settings.sse_kms_key_id = cfg.sse_kms_key_id.clone();
+    settings.timeout_seconds = cfg.timeout_seconds;
+    settings.max_attempts = cfg.max_attempts;
+    settings.part_size_mb = cfg.part_size_mb;
+    Ok(settings)
 }
 
 /// The retention policy to apply, when retention is configured and enabled.
@@ -218,5 +255,56 @@ mod tests {
         );
         assert_eq!(normalize(Path::new("/../x")), PathBuf::from("/x"));
         assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
+    }
+
+    fn s3_config() -> S3DriveConfig {
+        S3DriveConfig {
+            label: "s3".into(),
+            bucket: "backups".into(),
+            region: "us-east-1".into(),
+            access_key: Some("AKIA".into()),
+            secret_key: Some(backupman_config::Secret::new("super-secret-value")),
+            endpoint: Some("http://127.0.0.1:9".into()),
+            prefix: "p".into(),
+            force_path_style: true,
+            storage_class: Some("STANDARD_IA".into()),
+            server_side_encryption: Some("aws:kms".into()),
+            sse_kms_key_id: Some("key".into()),
+            timeout_seconds: Some(5),
+            max_attempts: Some(1),
+            part_size_mb: Some(16),
+        }
+    }
+
+    #[test]
+    fn s3_configuration_maps_onto_the_drive_settings() {
+        let settings = s3_settings(&s3_config()).unwrap();
+        let mut expected = S3Settings::new("s3", "backups", "us-east-1");
+        expected.endpoint = Some("http://127.0.0.1:9".into());
+        expected.prefix = "p".into();
+        expected.force_path_style = true;
+        expected.credentials = Some(S3Credentials::new("AKIA", "super-secret-value"));
+        expected.storage_class = Some("STANDARD_IA".into());
+        expected.server_side_encryption = Some("aws:kms".into());
+        expected.sse_kms_key_id = Some("key".into());
+        expected.timeout_seconds = Some(5);
+        expected.max_attempts = Some(1);
+        expected.part_size_mb = Some(16);
+        assert_eq!(settings, expected);
+    }
+
+    #[test]
+    fn half_an_s3_key_pair_is_refused() {
+        let mut cfg = s3_config();
+        cfg.secret_key = None;
+        let err = s3_settings(&cfg).unwrap_err();
+        assert!(
+            err.message.contains("`access_key` and `secret_key`"),
+            "{err}"
+        );
+        let Err(WiringError::Drive { label, .. }) = drive(&DriveConfig::S3(cfg)) else {
+            panic!("half a key pair must not build a drive");
+        };
+        assert_eq!(label, "s3");
     }
 }

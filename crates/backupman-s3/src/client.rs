@@ -1,4 +1,4 @@
-//! The one place an S3 client is built from a drive's configuration.
+//! The one place an S3 client is built from a drive's settings.
 
 use std::time::Duration;
 
@@ -13,9 +13,10 @@ use aws_sdk_s3::config::{
 };
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
-use backupman_config::S3DriveConfig;
 use backupman_core::{DriveError, DriveErrorKind};
 use tokio::sync::OnceCell;
+
+use crate::S3Settings;
 
 /// Seconds to connect, and to wait for a response, when `timeout_seconds` is not set.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
@@ -23,12 +24,12 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 /// Builds the S3 client for `cfg`: region, endpoint (absent = Amazon S3), URL style,
-/// credentials (static keys, or the default AWS chain when both are absent), timeouts, retries,
+/// credentials (static keys, or the default AWS chain when there are none), timeouts, retries,
 /// and checksums only where the API requires them (so third-party stores accept our requests).
 ///
 /// `http_client` replaces the default HTTPS client (tests use it for a loopback DNS resolver).
 pub(crate) fn build_client(
-    cfg: &S3DriveConfig,
+    cfg: &S3Settings,
     http_client: Option<SharedHttpClient>,
 ) -> Result<Client, DriveError> {
     let invalid = |message: String, hint: &str| {
@@ -49,27 +50,18 @@ pub(crate) fn build_client(
     );
     let attempts = cfg.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
 
-    let credentials = match (&cfg.access_key, &cfg.secret_key) {
-        (Some(access), Some(secret)) => SharedCredentialsProvider::new(Credentials::new(
-            access.trim(),
-            secret.expose().trim(),
+    let credentials = match &cfg.credentials {
+        Some(keys) => SharedCredentialsProvider::new(Credentials::new(
+            keys.access_key.trim(),
+            keys.secret_key.expose().trim(),
             None,
             None,
-            "backupman-config",
+            "backupman-settings",
         )),
-        (None, None) => SharedCredentialsProvider::new(DefaultChain {
+        None => SharedCredentialsProvider::new(DefaultChain {
             region: region.clone(),
             chain: OnceCell::new(),
         }),
-        _ => {
-            return Err(invalid(
-                format!(
-                    "drive `{}`: `access_key` and `secret_key` must be set together",
-                    cfg.label
-                ),
-                "set both, or neither to use the default AWS credential chain (environment, profile, instance role)",
-            ));
-        }
     };
 
     let mut builder = aws_sdk_s3::Config::builder()

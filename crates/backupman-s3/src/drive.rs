@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::SharedHttpClient;
-use backupman_config::S3DriveConfig;
 use backupman_core::{
     ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo,
     Upload,
 };
 use futures::StreamExt;
 
+use crate::S3Settings;
 use crate::client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS, build_client};
 use crate::errors::{ErrorContext, already_exists, is_no_such_key};
 use crate::upload::{MIN_PART_SIZE, S3Upload, abort_multipart};
@@ -108,23 +108,23 @@ impl std::fmt::Debug for S3Drive {
 }
 
 impl S3Drive {
-    /// A drive for `cfg`, with the default HTTPS client. Fails only on a configuration the
-    /// client cannot be built from (no region, half a key pair, an endpoint that is no URL);
-    /// nothing is sent until the drive is used.
-    pub fn new(cfg: &S3DriveConfig) -> Result<Self, DriveError> {
-        Self::build(cfg, None)
+    /// A drive for `settings`, with the default HTTPS client. Fails only on settings the
+    /// client cannot be built from (no region, an endpoint that is no URL); nothing is sent
+    /// until the drive is used.
+    pub fn new(settings: S3Settings) -> Result<Self, DriveError> {
+        Self::build(&settings, None)
     }
 
-    /// A drive for `cfg` sending its requests through `http_client` (a custom DNS resolver,
+    /// A drive for `settings` sending its requests through `http_client` (a custom DNS resolver,
     /// proxy or TLS setup).
     pub fn with_http_client(
-        cfg: &S3DriveConfig,
+        settings: S3Settings,
         http_client: SharedHttpClient,
     ) -> Result<Self, DriveError> {
-        Self::build(cfg, Some(http_client))
+        Self::build(&settings, Some(http_client))
     }
 
-    fn build(cfg: &S3DriveConfig, http: Option<SharedHttpClient>) -> Result<Self, DriveError> {
+    fn build(cfg: &S3Settings, http: Option<SharedHttpClient>) -> Result<Self, DriveError> {
         let client = build_client(cfg, http)?;
         let custom = cfg
             .endpoint

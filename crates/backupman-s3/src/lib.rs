@@ -2,7 +2,7 @@
 //! S3-compatible store (MinIO, DigitalOcean Spaces, Wasabi, Backblaze B2, Linode), on
 //! `aws-sdk-s3`.
 //!
-//! - [`S3Drive::new`] builds the client from a drive's configuration, in one place: region,
+//! - [`S3Drive::new`] builds the client from [`S3Settings`], in one place: region,
 //!   endpoint, path-style or virtual-hosted URLs, static keys or the default AWS credential
 //!   chain, timeouts and retries ([`S3Drive::client`] hands it out for anything else);
 //! - uploads stream: a stream smaller than one part goes up as one PutObject, a larger one as
@@ -24,27 +24,16 @@
 //! [`Drive::discard_incomplete`]: backupman_core::Drive::discard_incomplete
 //!
 //! ```no_run
-//! use backupman_config::{S3DriveConfig, Secret};
 //! use backupman_core::{Drive, read_all, upload_bytes};
-//! use backupman_s3::S3Drive;
+//! use backupman_s3::{S3Credentials, S3Drive, S3Settings};
 //!
 //! # async fn example() -> Result<(), backupman_core::DriveError> {
-//! let drive = S3Drive::new(&S3DriveConfig {
-//!     label: "MinIO".into(),
-//!     bucket: "dev-backups".into(),
-//!     region: "us-east-1".into(),
-//!     access_key: Some("minioadmin".into()),
-//!     secret_key: Some(Secret::new("minioadmin123")),
-//!     endpoint: Some("http://localhost:9000".into()),
-//!     prefix: "dev-db-backups".into(),
-//!     force_path_style: true,
-//!     storage_class: None,
-//!     server_side_encryption: None,
-//!     sse_kms_key_id: None,
-//!     timeout_seconds: None,
-//!     max_attempts: None,
-//!     part_size_mb: None,
-//! })?;
+//! let mut settings = S3Settings::new("MinIO", "dev-backups", "us-east-1");
+//! settings.endpoint = Some("http://localhost:9000".into());
+//! settings.prefix = "dev-db-backups".into();
+//! settings.force_path_style = true;
+//! settings.credentials = Some(S3Credentials::new("minioadmin", "minioadmin123"));
+//! let drive = S3Drive::new(settings)?;
 //! upload_bytes(&drive, "hello.txt", "hi\n".into()).await?; // s3://dev-backups/dev-db-backups/hello.txt
 //! assert_eq!(read_all(&drive, "hello.txt").await?, b"hi\n");
 //! for check in drive.health().await {
@@ -61,11 +50,13 @@ mod compat;
 mod drive;
 mod errors;
 mod health;
+mod settings;
 mod upload;
 
 pub use client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS};
 pub use drive::{DEFAULT_PART_SIZE_MB, S3Drive};
 pub use health::HEALTH_PREFIX;
+pub use settings::{S3Credentials, S3Settings, SecretKey};
 
 /// Re-exported so callers can pass a custom HTTP client to [`S3Drive::with_http_client`].
 pub use aws_sdk_s3::config::SharedHttpClient;

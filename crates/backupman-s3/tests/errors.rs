@@ -5,32 +5,45 @@
 
 use std::time::{Duration, Instant};
 
-use backupman_config::{S3DriveConfig, Secret};
 use backupman_core::{Drive, DriveError, DriveErrorKind, upload_bytes};
-use backupman_s3::S3Drive;
+use backupman_s3::{S3Credentials, S3Drive, S3Settings, SecretKey};
 use backupman_testkit::s3::{
     S3Server, SelfSignedTlsServer, SilentServer, Style, drive_for, free_port,
     http_client_adding_header,
 };
 use bytes::Bytes;
 
-fn cfg(endpoint: &str, force_path_style: bool) -> S3DriveConfig {
-    S3DriveConfig {
-        label: "errors".into(),
-        bucket: "backups".into(),
-        region: "us-east-1".into(),
-        access_key: Some("backupman-test".into()),
-        secret_key: Some(Secret::new("super-secret-value")),
-        endpoint: Some(endpoint.into()),
-        prefix: "p".into(),
-        force_path_style,
-        storage_class: None,
-        server_side_encryption: None,
-        sse_kms_key_id: None,
-        timeout_seconds: Some(5),
-        max_attempts: Some(1),
-        part_size_mb: None,
-    }
+fn cfg(endpoint: &str, force_path_style: bool) -> S3Settings {
+    let mut settings = S3Settings::new("errors", "backups", "us-east-1");
+    settings.credentials = Some(S3Credentials::new("backupman-test", "super-secret-value"));
+    settings.endpoint = Some(endpoint.into());
+    settings.prefix = "p".into();
+    settings.force_path_style = force_path_style;
+    settings.timeout_seconds = Some(5);
+    settings.max_attempts = Some(1);
+    settings
+}
+
+/// The settings with another secret key, the access key kept.
+fn with_secret(settings: &S3Settings, secret: &str) -> S3Settings {
+    let mut changed = settings.clone();
+    changed
+        .credentials
+        .as_mut()
+        .expect("static keys")
+        .secret_key = SecretKey::new(secret);
+    changed
+}
+
+/// The settings with another access key, the secret kept.
+fn with_access_key(settings: &S3Settings, access_key: &str) -> S3Settings {
+    let mut changed = settings.clone();
+    changed
+        .credentials
+        .as_mut()
+        .expect("static keys")
+        .access_key = access_key.into();
+    changed
 }
 
 async fn put_error(drive: &S3Drive) -> DriveError {
@@ -63,8 +76,8 @@ async fn wrong_secret_and_unknown_key_and_missing_bucket() {
     for server in [S3Server::s3s_fs(Style::Path), S3Server::rclone(Style::Path)] {
         server.create_bucket("backups").await;
 
-        let mut wrong_secret = server.drive_config("backups", "p");
-        wrong_secret.secret_key = Some(Secret::new("super-secret-value"));
+        let wrong_secret =
+            with_secret(&server.drive_settings("backups", "p"), "super-secret-value");
         let err = put_error(&drive_for(&wrong_secret)).await;
         assert_eq!(err.kind, DriveErrorKind::Auth, "{}: {err}", server.name());
         assert!(
@@ -75,8 +88,7 @@ async fn wrong_secret_and_unknown_key_and_missing_bucket() {
         assert!(err.hint.as_deref().unwrap().contains("`secret_key`"));
         assert_presentable(&err);
 
-        let mut unknown_key = server.drive_config("backups", "p");
-        unknown_key.access_key = Some("NOSUCHKEY".into());
+        let unknown_key = with_access_key(&server.drive_settings("backups", "p"), "NOSUCHKEY");
         let err = put_error(&drive_for(&unknown_key)).await;
         assert_eq!(err.kind, DriveErrorKind::Auth, "{}: {err}", server.name());
         assert!(
@@ -87,7 +99,7 @@ async fn wrong_secret_and_unknown_key_and_missing_bucket() {
         assert!(err.hint.as_deref().unwrap().contains("`access_key`"));
         assert_presentable(&err);
 
-        let missing = drive_for(&server.drive_config("no-such-bucket", ""));
+        let missing = drive_for(&server.drive_settings("no-such-bucket", ""));
         let err = missing
             .list("")
             .await
@@ -99,7 +111,7 @@ async fn wrong_secret_and_unknown_key_and_missing_bucket() {
         S3Server::rclone(Style::Path),
         S3Server::moto(Style::VirtualHosted, None),
     ] {
-        let missing = drive_for(&server.drive_config("no-such-bucket", ""));
+        let missing = drive_for(&server.drive_settings("no-such-bucket", ""));
         assert_no_such_bucket(&server, &put_error(&missing).await);
         let err = missing
             .read("k.bin")
@@ -148,9 +160,8 @@ async fn iam_access_denied_and_invalid_token() {
     ]);
     let (key, secret) = keys.trim().split_once('\t').expect("key and secret");
 
-    let mut user = server.drive_config("backups", "p");
-    user.access_key = Some(key.to_owned());
-    user.secret_key = Some(Secret::new(secret));
+    let mut user = server.drive_settings("backups", "p");
+    user.credentials = Some(S3Credentials::new(key, secret));
     let drive = drive_for(&user);
     let err = put_error(&drive).await;
     assert_eq!(err.kind, DriveErrorKind::Auth, "{err}");
@@ -194,7 +205,7 @@ async fn iam_access_denied_and_invalid_token() {
     }
 
     let token = S3Drive::with_http_client(
-        &user,
+        user.clone(),
         http_client_adding_header("X-Amz-Security-Token", "not-a-token"),
     )
     .unwrap();
@@ -206,13 +217,11 @@ async fn iam_access_denied_and_invalid_token() {
     );
     assert_presentable(&err);
 
-    let mut wrong_secret = user.clone();
-    wrong_secret.secret_key = Some(Secret::new("super-secret-value"));
+    let wrong_secret = with_secret(&user, "super-secret-value");
     let err = put_error(&drive_for(&wrong_secret)).await;
     assert!(err.message.starts_with("SignatureDoesNotMatch"), "{err}");
 
-    let mut unknown = user.clone();
-    unknown.access_key = Some("AKIANOSUCHKEY0000000".into());
+    let unknown = with_access_key(&user, "AKIANOSUCHKEY0000000");
     let err = put_error(&drive_for(&unknown)).await;
     assert!(err.message.starts_with("InvalidAccessKeyId"), "{err}");
 }
@@ -253,9 +262,8 @@ async fn minimal_policy_cannot_clean_up_incomplete_uploads() {
             policy,
         ]);
         let (key, secret) = keys.trim().split_once('\t').expect("key and secret");
-        let mut cfg = server.drive_config("backups", "p");
-        cfg.access_key = Some(key.to_owned());
-        cfg.secret_key = Some(Secret::new(secret));
+        let mut cfg = server.drive_settings("backups", "p");
+        cfg.credentials = Some(S3Credentials::new(key, secret));
         drive_for(&cfg)
     };
     let drive = drive_of("backup", minimal);
@@ -340,7 +348,7 @@ async fn minimal_policy_cannot_clean_up_incomplete_uploads() {
 async fn connection_refused_names_endpoint_and_port() {
     let port = free_port(); // bound and released: nothing listens there
     let endpoint = format!("http://127.0.0.1:{port}");
-    let drive = S3Drive::new(&cfg(&endpoint, true)).unwrap();
+    let drive = S3Drive::new(cfg(&endpoint, true)).unwrap();
     let err = put_error(&drive).await;
     assert_eq!(err.kind, DriveErrorKind::Connection, "{err}");
     assert!(err.message.starts_with("connection refused"), "{err}");
@@ -351,7 +359,7 @@ async fn connection_refused_names_endpoint_and_port() {
 
 #[tokio::test]
 async fn unresolvable_virtual_host_points_at_force_path_style() {
-    let drive = S3Drive::new(&cfg("http://backupman-test.invalid:9000", false)).unwrap();
+    let drive = S3Drive::new(cfg("http://backupman-test.invalid:9000", false)).unwrap();
     let err = put_error(&drive).await;
     assert_eq!(err.kind, DriveErrorKind::Connection, "{err}");
     assert!(
@@ -372,7 +380,7 @@ async fn unresolvable_virtual_host_points_at_force_path_style() {
 #[tokio::test]
 async fn self_signed_certificate_is_not_trusted() {
     let tls = SelfSignedTlsServer::start();
-    let drive = S3Drive::new(&cfg(&format!("https://127.0.0.1:{}", tls.port), true)).unwrap();
+    let drive = S3Drive::new(cfg(&format!("https://127.0.0.1:{}", tls.port), true)).unwrap();
     let err = put_error(&drive).await;
     assert_eq!(err.kind, DriveErrorKind::Connection, "{err}");
     assert!(
@@ -387,7 +395,7 @@ async fn silent_server_times_out_naming_both_settings() {
     let silent = SilentServer::start();
     let mut config = cfg(&format!("http://127.0.0.1:{}", silent.port), true);
     config.timeout_seconds = Some(1);
-    let drive = S3Drive::new(&config).unwrap();
+    let drive = S3Drive::new(config).unwrap();
     let started = Instant::now();
     let err = put_error(&drive).await;
     assert!(
@@ -413,21 +421,13 @@ async fn silent_server_times_out_naming_both_settings() {
 fn configuration_mistakes_are_caught_before_any_request() {
     let mut no_region = cfg("http://127.0.0.1:9", true);
     no_region.region = " ".into();
-    let err = S3Drive::new(&no_region).unwrap_err();
+    let err = S3Drive::new(no_region).unwrap_err();
     assert!(err.message.contains("Missing region"), "{err}");
 
-    let mut half_keys = cfg("http://127.0.0.1:9", true);
-    half_keys.secret_key = None;
-    let err = S3Drive::new(&half_keys).unwrap_err();
-    assert!(
-        err.message.contains("`access_key` and `secret_key`"),
-        "{err}"
-    );
-
-    let err = S3Drive::new(&cfg("localhost:9000", true)).unwrap_err();
+    let err = S3Drive::new(cfg("localhost:9000", true)).unwrap_err();
     assert!(err.message.contains("not an http(s) URL"), "{err}");
 
     // The secret never shows in Debug output.
-    let drive = S3Drive::new(&cfg("http://127.0.0.1:9", true)).unwrap();
+    let drive = S3Drive::new(cfg("http://127.0.0.1:9", true)).unwrap();
     assert!(!format!("{drive:?}").contains("super-secret-value"));
 }

@@ -44,7 +44,7 @@ async fn aws_cli_reads_what_the_drive_wrote() {
 async fn storage_class_and_encryption_are_applied() {
     let server = S3Server::moto(Style::Path, None);
     server.create_bucket("classes").await;
-    let mut cfg = server.drive_config("classes", "p");
+    let mut cfg = server.drive_settings("classes", "p");
     cfg.storage_class = Some("STANDARD_IA".into());
     cfg.server_side_encryption = Some("AES256".into());
     let drive = backupman_testkit::s3::drive_for(&cfg);
@@ -89,7 +89,7 @@ async fn failed_part_aborts_the_multipart_upload() {
     use std::sync::Arc;
     let server = S3Server::moto(Style::Path, None);
     server.create_bucket("failing").await;
-    let cfg = server.drive_config("failing", "p");
+    let cfg = server.drive_settings("failing", "p");
     let hook: backupman_testkit::s3::RequestHook = Arc::new(|request| {
         if request.uri().contains("partNumber=3") {
             Err("injected network failure".to_owned())
@@ -97,8 +97,8 @@ async fn failed_part_aborts_the_multipart_upload() {
             Ok(())
         }
     });
-    let drive = S3Drive::with_http_client(&cfg, backupman_testkit::s3::http_client_with_hook(hook))
-        .unwrap();
+    let drive =
+        S3Drive::with_http_client(cfg, backupman_testkit::s3::http_client_with_hook(hook)).unwrap();
     let mut upload = drive.begin("big.bin").await.unwrap();
     let bytes = data(20 * MIB, 6);
     let mut failure = None;
