@@ -17,6 +17,25 @@ use tokio::task::JoinSet;
 use crate::drive::Shared;
 use crate::errors::{is_no_such_upload, is_not_implemented};
 
+/// The drive's object settings (storage class, server-side encryption) on a request that
+/// creates an object: PutObject and CreateMultipartUpload are different SDK builder types
+/// with the same setters, so one macro keeps the two requests alike.
+macro_rules! with_object_options {
+    ($req:expr, $s:expr) => {{
+        let mut req = $req;
+        if let Some(class) = &$s.storage_class {
+            req = req.storage_class(class.as_str().into());
+        }
+        if let Some(sse) = &$s.server_side_encryption {
+            req = req.server_side_encryption(sse.as_str().into());
+        }
+        if let Some(kms) = &$s.sse_kms_key_id {
+            req = req.ssekms_key_id(kms);
+        }
+        req
+    }};
+}
+
 /// Parts uploaded concurrently at most (with the default 8 MiB parts).
 pub(crate) const MAX_IN_FLIGHT: usize = 4;
 /// Bytes of parts in flight at most, once parts have grown: bigger parts mean fewer of them
@@ -95,15 +114,7 @@ impl S3Upload {
             .create_multipart_upload()
             .bucket(&s.bucket)
             .key(&self.object_key);
-        if let Some(class) = &s.storage_class {
-            req = req.storage_class(class.as_str().into());
-        }
-        if let Some(sse) = &s.server_side_encryption {
-            req = req.server_side_encryption(sse.as_str().into());
-        }
-        if let Some(kms) = &s.sse_kms_key_id {
-            req = req.ssekms_key_id(kms);
-        }
+        req = with_object_options!(req, s);
         let out = req
             .send()
             .await
@@ -248,15 +259,7 @@ pub(crate) async fn put_new(s: &Shared, object_key: &str, data: Bytes) -> Result
             .key(object_key)
             .content_length(data.len() as i64)
             .body(SdkByteStream::from(data.clone()));
-        if let Some(class) = &s.storage_class {
-            req = req.storage_class(class.as_str().into());
-        }
-        if let Some(sse) = &s.server_side_encryption {
-            req = req.server_side_encryption(sse.as_str().into());
-        }
-        if let Some(kms) = &s.sse_kms_key_id {
-            req = req.ssekms_key_id(kms);
-        }
+        req = with_object_options!(req, s);
         if conditional {
             req = req.if_none_match("*");
         }
