@@ -145,6 +145,17 @@ pub trait Drive: Send + Sync + fmt::Debug {
     /// The drive's label from the configuration.
     fn label(&self) -> &str;
 
+    /// The kind of store, as `provider:` names it in the configuration (`local`, `s3`).
+    fn provider(&self) -> &str {
+        "custom"
+    }
+
+    /// Where a person would find `key` on this drive: a path or an `s3://` URL, as
+    /// [`StoredObject::location`] gives it once written.
+    fn location(&self, key: &str) -> String {
+        key.to_owned()
+    }
+
     /// Starts a streamed write of `key`. Nothing is visible under `key` until
     /// [`Upload::complete`] succeeds, and a write never replaces anything: when `key` already
     /// exists, `begin` or `complete` fails with [`DriveErrorKind::AlreadyExists`].

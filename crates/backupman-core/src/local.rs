@@ -72,6 +72,15 @@ impl Drive for LocalDrive {
         &self.label
     }
 
+    fn provider(&self) -> &str {
+        "local"
+    }
+
+    fn location(&self, key: &str) -> String {
+        self.path_of(key)
+            .map_or_else(|_| key.to_owned(), |p| p.display().to_string())
+    }
+
     async fn begin(&self, key: &str) -> Result<Box<dyn Upload>, DriveError> {
         let target = self.path_of(key)?;
         let key = key.to_owned();

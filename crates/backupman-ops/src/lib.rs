@@ -29,6 +29,7 @@ pub mod catalog;
 pub mod health;
 pub mod notify;
 pub mod prune;
+pub mod record;
 pub mod restore;
 pub mod verify;
 pub mod wiring;

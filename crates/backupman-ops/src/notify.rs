@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use backupman_config::WebhookConfig;
+use backupman_config::{Config, WebhookConfig};
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use reqwest::StatusCode;
@@ -50,6 +50,13 @@ impl<'a> RunSummary<'a> {
             backupman_version: env!("CARGO_PKG_VERSION"),
         }
     }
+}
+
+/// Tells every configured notifier about a finished run. Both front ends (the CLI's `run`,
+/// the service's scheduled and API-started runs) call this one function, so a run notifies
+/// the same way however it was started.
+pub async fn after_run(config: &Config, report: &RunReport) {
+    send_all(&config.webhooks, &RunSummary::new(report)).await;
 }
 
 /// POSTs `summary` to every endpoint at once. Failures are logged as warnings and otherwise

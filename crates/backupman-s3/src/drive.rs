@@ -210,6 +210,15 @@ impl Drive for S3Drive {
         &self.label
     }
 
+    fn provider(&self) -> &str {
+        "s3"
+    }
+
+    fn location(&self, key: &str) -> String {
+        let s = &self.shared;
+        s.url(&s.object_key(key))
+    }
+
     async fn begin(&self, key: &str) -> Result<Box<dyn Upload>, DriveError> {
         if key.trim_matches('/').is_empty() {
             return Err(DriveError::new(

@@ -50,7 +50,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    notify::send_all(&config.webhooks, &notify::RunSummary::new(&report)).await;
+    notify::after_run(&config, &report).await;
     Ok(if report.ok {
         Outcome::Success
     } else {

@@ -1,0 +1,274 @@
+//! Backups as the original backupman names them: the records its HTTP API lists
+//! (`GET /api/backups`) and its webhooks send (`backup_report`). One backup of one source is
+//! a [`BackupRecord`]; its copy on each drive is a [`DriveFileRecord`]. The JSON field names
+//! are the original's (`Id`, `Status`, `Label`, `CreatedAt`, `UpdatedAt`, `DriveFiles`), so
+//! clients and receivers written for it keep working; fields it did not have come after them.
+//!
+//! Ids are derived from the object key (and the drive's label), never stored: a backup has
+//! the same id after a restart, and on every machine that reads the same drives.
+
+use std::collections::HashMap;
+
+use backupman_config::Config;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::backup::SourceReport;
+use crate::catalog::Found;
+
+/// Where a backup, or its copy on one drive, stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RecordStatus {
+    /// Being dumped and uploaded.
+    Pending,
+    /// Stored (on every drive, for a backup).
+    Finished,
+    /// The dump failed, or (for a backup) at least one drive did not store it.
+    Failed,
+}
+
+/// One backup of one source.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BackupRecord {
+    /// Stable id: see [`backup_id`].
+    pub id: String,
+    /// `pending`, `finished` or `failed`.
+    pub status: RecordStatus,
+    /// The source's label.
+    pub label: String,
+    /// When the dump began.
+    pub created_at: DateTime<Utc>,
+    /// When the backup last changed: its end, once it has ended.
+    pub updated_at: DateTime<Utc>,
+    /// Its copy on each drive.
+    pub drive_files: Vec<DriveFileRecord>,
+    /// The object key, relative to each drive's prefix (empty while unknown).
+    pub key: String,
+    /// Bytes of the stored object, once known.
+    pub size: Option<u64>,
+    /// SHA-256 of the stored object, once known.
+    pub sha256: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// One backup's copy on one drive.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DriveFileRecord {
+    /// Stable id: see [`drive_file_id`].
+    pub id: String,
+    /// The [`BackupRecord::id`] this copy belongs to.
+    pub backup_id: String,
+    /// The drive's provider: `local` or `s3`.
+    pub provider: String,
+    /// The drive's label.
+    pub label: String,
+    /// Where the copy is: a path or an `s3://` URL (empty when it was not stored).
+    pub path: String,
+    /// `pending`, `finished` or `failed`.
+    pub status: RecordStatus,
+    /// When the backup began.
+    pub created_at: DateTime<Utc>,
+    /// When this copy last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Why this drive did not store it.
+    pub error: Option<String>,
+}
+
+/// The id of the backup stored under `key`: 32 hex digits of a hash of the key, so it is
+/// the same wherever and whenever the key is read, and safe in a URL path.
+pub fn backup_id(key: &str) -> String {
+    short_hash(&["backup", key])
+}
+
+/// The id of the copy of `key` on the drive labelled `drive`.
+pub fn drive_file_id(drive: &str, key: &str) -> String {
+    short_hash(&["drive-file", drive, key])
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        // The length first, so that no two different lists of parts hash alike.
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+impl BackupRecord {
+    /// The records of stored backups, one per key, each with its copy on every drive it was
+    /// found on; newest first, as `found` is.
+    pub fn from_stored(found: &[Found]) -> Vec<BackupRecord> {
+        let mut records: Vec<BackupRecord> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for f in found {
+            let key = f.backup.key.as_str();
+            let (created_at, updated_at) = match &f.backup.manifest {
+                Some(m) => (m.started_at, m.finished_at),
+                None => (f.backup.taken_at, f.backup.taken_at),
+            };
+            let i = *index.entry(key).or_insert_with(|| {
+                records.push(BackupRecord {
+                    id: backup_id(key),
+                    status: RecordStatus::Finished,
+                    label: f.source.label.clone(),
+                    created_at,
+                    updated_at,
+                    drive_files: Vec::new(),
+                    key: key.to_owned(),
+                    size: Some(f.backup.size),
+                    sha256: f.backup.manifest.as_ref().map(|m| m.sha256.clone()),
+                    error: None,
+                });
+                records.len() - 1
+            });
+            let drive = f.drive.label();
+            let backup_id = records[i].id.clone();
+            records[i].drive_files.push(DriveFileRecord {
+                id: drive_file_id(drive, key),
+                backup_id,
+                provider: f.drive.provider().to_owned(),
+                label: drive.to_owned(),
+                path: f.drive.location(key),
+                status: RecordStatus::Finished,
+                created_at,
+                updated_at,
+                error: None,
+            });
+        }
+        records
+    }
+
+    /// The record of a backup a run just made (or failed to make), which ended at
+    /// `finished_at`. Drive providers are looked up in `config` by label.
+    pub fn from_report(report: &SourceReport, config: &Config, finished_at: DateTime<Utc>) -> Self {
+        let created_at = finished_at
+            - TimeDelta::from_std(std::time::Duration::from_secs_f64(report.seconds.max(0.0)))
+                .unwrap_or_default();
+        let id = if report.key.is_empty() {
+            // The dump never started, so there is no key: the label and the time name it.
+            short_hash(&["failed", &report.source, &created_at.to_rfc3339()])
+        } else {
+            backup_id(&report.key)
+        };
+        let status = |ok| {
+            if ok {
+                RecordStatus::Finished
+            } else {
+                RecordStatus::Failed
+            }
+        };
+        let drive_files = report
+            .drives
+            .iter()
+            .map(|d| DriveFileRecord {
+                id: drive_file_id(&d.drive, &report.key),
+                backup_id: id.clone(),
+                provider: provider_of(config, &d.drive),
+                label: d.drive.clone(),
+                path: d.location.clone().unwrap_or_default(),
+                status: status(d.ok),
+                created_at,
+                updated_at: finished_at,
+                error: d.error.clone(),
+            })
+            .collect();
+        BackupRecord {
+            id,
+            status: status(report.ok),
+            label: report.source.clone(),
+            created_at,
+            updated_at: finished_at,
+            drive_files,
+            key: report.key.clone(),
+            size: report.compressed_size,
+            sha256: report.sha256.clone(),
+            error: report.error.clone(),
+        }
+    }
+}
+
+fn provider_of(config: &Config, drive: &str) -> String {
+    config
+        .drives
+        .iter()
+        .find(|d| d.label() == drive)
+        .map_or("unknown", |d| d.provider())
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_url_safe_and_distinct() {
+        let key = "app/app-20261127T031322.123Z-7f3a9c.sql.gz";
+        assert_eq!(backup_id(key), backup_id(key));
+        assert_eq!(backup_id(key).len(), 32);
+        assert!(backup_id(key).chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(backup_id(key), drive_file_id("local", key));
+        assert_ne!(drive_file_id("a", key), drive_file_id("b", key));
+        // Length-prefixed parts: moving a character from one part to the next changes the id.
+        assert_ne!(drive_file_id("ab", "c"), drive_file_id("a", "bc"));
+    }
+
+    #[test]
+    fn field_names_are_the_originals() {
+        let now = Utc::now();
+        let record = BackupRecord {
+            id: "i".into(),
+            status: RecordStatus::Finished,
+            label: "app".into(),
+            created_at: now,
+            updated_at: now,
+            drive_files: vec![DriveFileRecord {
+                id: "d".into(),
+                backup_id: "i".into(),
+                provider: "local".into(),
+                label: "disk".into(),
+                path: "/b/app/x.sql.gz".into(),
+                status: RecordStatus::Failed,
+                created_at: now,
+                updated_at: now,
+                error: None,
+            }],
+            key: "app/x.sql.gz".into(),
+            size: Some(1),
+            sha256: None,
+            error: None,
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        for field in [
+            "Id",
+            "Status",
+            "Label",
+            "CreatedAt",
+            "UpdatedAt",
+            "DriveFiles",
+        ] {
+            assert!(json.get(field).is_some(), "{field} missing from {json}");
+        }
+        assert_eq!(json["Status"], "finished");
+        let file = &json["DriveFiles"][0];
+        for field in [
+            "Id",
+            "BackupId",
+            "Provider",
+            "Label",
+            "Path",
+            "Status",
+            "CreatedAt",
+            "UpdatedAt",
+        ] {
+            assert!(file.get(field).is_some(), "{field} missing from {file}");
+        }
+        assert_eq!(file["Status"], "failed");
+    }
+}
