@@ -5,6 +5,8 @@
 //!   fingerprints that compare two databases' contents.
 //! - [`s3`]: S3 servers (s3s-fs, rclone, moto, MinIO) in each addressing style.
 //! - [`conformance`]: the one `Drive` behaviour suite, run against every drive.
+//! - [`smtp`]: an SMTP server (aiosmtpd) in plain, STARTTLS and implicit-TLS mode, keeping
+//!   every message it receives for the test to read.
 //!
 //! The servers' binaries come from environment variables that `cargo xtask test` sets after
 //! provisioning them; a missing variable fails loudly instead of skipping.
@@ -14,6 +16,7 @@
 pub mod conformance;
 pub mod db;
 pub mod s3;
+pub mod smtp;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
