@@ -220,6 +220,8 @@ impl Db for PgDb {
             db_path: None,
             dump_tool: None,
             dump_options: vec![],
+            tmp_folder: None,
+            hooks: Default::default(),
         }
     }
 
@@ -405,6 +407,8 @@ impl Db for MyDb {
             db_path: None,
             dump_tool: None,
             dump_options: vec![],
+            tmp_folder: None,
+            hooks: Default::default(),
         }
     }
 

@@ -117,6 +117,8 @@ mod tests {
             db_path: None,
             dump_tool: None,
             dump_options: vec!["--skip-extended-insert".into()],
+            tmp_folder: None,
+            hooks: Default::default(),
         }
     }
 

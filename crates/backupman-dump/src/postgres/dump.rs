@@ -221,6 +221,8 @@ mod tests {
             db_path: None,
             dump_tool: None,
             dump_options: vec!["--exclude-table=audit".into()],
+            tmp_folder: None,
+            hooks: Default::default(),
         }
     }
 

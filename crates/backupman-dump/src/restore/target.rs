@@ -152,6 +152,8 @@ mod tests {
             db_path: Some("/srv/app.db".into()),
             dump_tool: None,
             dump_options: vec![],
+            tmp_folder: None,
+            hooks: Default::default(),
         }
     }
 
