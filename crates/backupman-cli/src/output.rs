@@ -51,12 +51,7 @@ pub fn bytes(n: u64) -> String {
 }
 
 pub fn duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        format!("{secs:.1} s")
-    } else {
-        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
-    }
+    backupman_core::human_duration(d)
 }
 
 #[cfg(test)]

@@ -56,4 +56,4 @@ pub use naming::{BackupKey, slugify};
 pub use source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
 pub use stream_reader::{CheckError, StreamReader, check_against_manifest, check_object};
 pub use tokio_util::sync::CancellationToken;
-pub use units::human_bytes;
+pub use units::{human_bytes, human_duration};
