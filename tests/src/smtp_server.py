@@ -49,8 +49,8 @@ class Handler:
         record = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
-            "login": None if session.login_data is None else session.login_data.login.decode(),
-            "tls": session.ssl is not None,
+            "login": None if session.auth_data is None else session.auth_data.login.decode(),
+            "tls": server.transport.get_extra_info("ssl_object") is not None,
             "from": str(message.get("From", "")),
             "to": str(message.get("To", "")),
             "subject": str(message.get("Subject", "")),
@@ -92,15 +92,17 @@ def main():
                 and data.login.decode() == opts.login
                 and data.password.decode() == password
             )
-            return AuthResult(success=ok, handled=False)
+            return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
 
         kwargs["authenticator"] = authenticate
         kwargs["auth_required"] = True
     if opts.mode == "starttls":
         kwargs["tls_context"] = context
         kwargs["require_starttls"] = True
-    if opts.mode == "plain" and opts.login:
-        # Only so that a test can show credentials never cross a plain connection.
+    if opts.mode == "implicit" or (opts.mode == "plain" and opts.login):
+        # aiosmtpd counts only STARTTLS as TLS; an implicit-TLS connection is encrypted from
+        # the first byte. (A plain server with AUTH lets a test show that credentials never
+        # cross a plain connection.)
         kwargs["auth_require_tls"] = False
 
     handler = Handler(opts.dir, opts.reject)

@@ -4,109 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use common::backupman;
-
-struct Request {
-    request_line: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A one-thread HTTP/1.1 server on 127.0.0.1 answering every request with `status`. It stops
-/// by itself after `max` requests or when nothing arrives for a few seconds.
-fn listener(status: &'static str, max: usize) -> (String, JoinHandle<Vec<Request>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}/hooks/backup", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut idle_since = Instant::now();
-        while got.len() < max && idle_since.elapsed() < Duration::from_secs(8) {
-            let (stream, _) = match listener.accept() {
-                Ok(conn) => conn,
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                }
-            };
-            stream.set_nonblocking(false).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut headers = Vec::new();
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                let (name, value) = line.split_once(':').unwrap();
-                headers.push((name.trim().to_owned(), value.trim().to_owned()));
-            }
-            let request = Request {
-                request_line: request_line.trim_end().to_owned(),
-                headers,
-                body: Vec::new(),
-            };
-            let length: usize = request
-                .header("content-length")
-                .map_or(0, |v| v.parse().unwrap());
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            got.push(Request { body, ..request });
-            idle_since = Instant::now();
-        }
-        got
-    });
-    (url, handle)
-}
-
-/// Two SQLite sources (`Demo`, `Copy`) onto a local drive, with `notifiers` as given.
-fn setup(notifiers: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    for name in ["demo.sqlite", "copy.sqlite"] {
-        std::fs::copy(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.sqlite"),
-            tmp.path().join(name),
-        )
-        .unwrap();
-    }
-    std::fs::write(
-        tmp.path().join("config.yml"),
-        format!(
-            "data_sources:\n  - provider: sqlite\n    label: Demo\n    db_path: demo.sqlite\n\
-             \x20 - provider: sqlite\n    label: Copy\n    db_path: copy.sqlite\n\
-             drives:\n  - provider: local\n    label: Disk\n    folder: disk\n\
-             notifiers:\n{notifiers}"
-        ),
-    )
-    .unwrap();
-    tmp
-}
+use common::{Request, backupman, listener, notify_setup};
 
 /// `notifiers.webhook` with these endpoints (YAML list items).
 fn webhooks(endpoints: &str) -> String {
@@ -129,7 +30,7 @@ const TOKEN: &str = "wh-s3cret-T0ken";
 fn each_backup_is_posted_as_the_original_backup_report_with_the_token() {
     let (url, server) = listener("200 OK", 3);
     let (plain_url, plain_server) = listener("204 No Content", 3);
-    let tmp = setup(&webhooks(&format!(
+    let tmp = notify_setup(&webhooks(&format!(
         "      - name: Receiver\n        url: {url}\n        token: {TOKEN}\n      - url: {plain_url}\n"
     )));
     let out = run(tmp.path(), &["--json", "--debug"]);
@@ -173,9 +74,15 @@ fn each_backup_is_posted_as_the_original_backup_report_with_the_token() {
         assert_eq!(file["Label"], "Disk");
         assert_eq!(file["Status"], "finished");
         assert_eq!(file["Path"], source["drives"][0]["location"]);
-        assert!(Path::new(file["Path"].as_str().unwrap()).is_file(), "{file}");
+        assert!(
+            Path::new(file["Path"].as_str().unwrap()).is_file(),
+            "{file}"
+        );
     }
-    let labels: Vec<_> = got.iter().map(|r| json(r)["Payload"]["Label"].clone()).collect();
+    let labels: Vec<_> = got
+        .iter()
+        .map(|r| json(r)["Payload"]["Label"].clone())
+        .collect();
     assert_eq!(labels, ["Demo", "Copy"]);
 
     let plain = plain_server.join().unwrap();
@@ -191,7 +98,7 @@ fn each_backup_is_posted_as_the_original_backup_report_with_the_token() {
 fn the_run_summary_is_an_opt_in_event() {
     let (url, server) = listener("200 OK", 1);
     let (both_url, both_server) = listener("200 OK", 3);
-    let tmp = setup(&webhooks(&format!(
+    let tmp = notify_setup(&webhooks(&format!(
         "      - url: {url}\n        events: [run_summary]\n\
          \x20     - url: {both_url}\n        events: [backup_report, run_summary]\n"
     )));
@@ -227,7 +134,7 @@ fn the_run_summary_is_an_opt_in_event() {
 #[test]
 fn a_failed_backup_is_reported_as_failed() {
     let (url, server) = listener("200 OK", 2);
-    let tmp = setup(&webhooks(&format!("      - url: {url}\n")));
+    let tmp = notify_setup(&webhooks(&format!("      - url: {url}\n")));
     std::fs::remove_file(tmp.path().join("demo.sqlite")).unwrap();
     let out = run(tmp.path(), &[]);
     assert_eq!(out.code, 1, "{}", out.all());
@@ -245,7 +152,7 @@ fn a_failed_backup_is_reported_as_failed() {
 #[test]
 fn test_mode_sends_no_backup_report_since_nothing_is_kept() {
     let (url, server) = listener("200 OK", 3);
-    let tmp = setup(&webhooks(&format!(
+    let tmp = notify_setup(&webhooks(&format!(
         "      - url: {url}\n        events: [backup_report, run_summary]\n"
     )));
     let out = run(tmp.path(), &["--test-mode"]);
@@ -260,7 +167,7 @@ fn test_mode_sends_no_backup_report_since_nothing_is_kept() {
 #[test]
 fn a_failing_endpoint_is_retried_then_only_a_warning() {
     let (url, server) = listener("500 Internal Server Error", 10);
-    let tmp = setup(&webhooks(&format!(
+    let tmp = notify_setup(&webhooks(&format!(
         "      - name: Receiver\n        url: {url}\n        token: {TOKEN}\n"
     )));
     let out = run(tmp.path(), &[]);
@@ -269,7 +176,10 @@ fn a_failing_endpoint_is_retried_then_only_a_warning() {
     let got = server.join().unwrap();
     // Three attempts at the first backup's report; the second is not tried at a dead endpoint.
     assert_eq!(got.len(), 3, "three attempts");
-    assert!(got.iter().all(|r| r.header("x-webhook-token") == Some(TOKEN)));
+    assert!(
+        got.iter()
+            .all(|r| r.header("x-webhook-token") == Some(TOKEN))
+    );
     assert!(got.iter().all(|r| json(r)["Payload"]["Label"] == "Demo"));
     assert!(
         out.stderr.contains(&format!(
@@ -284,7 +194,7 @@ fn a_failing_endpoint_is_retried_then_only_a_warning() {
 #[test]
 fn a_refusing_endpoint_is_not_retried() {
     let (url, server) = listener("401 Unauthorized", 10);
-    let tmp = setup(&webhooks(&format!("      - url: {url}\n")));
+    let tmp = notify_setup(&webhooks(&format!("      - url: {url}\n")));
     let out = run(tmp.path(), &[]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(server.join().unwrap().len(), 1);
@@ -304,7 +214,7 @@ fn an_unreachable_endpoint_leaves_the_exit_code_alone() {
         .local_addr()
         .unwrap()
         .port();
-    let tmp = setup(&webhooks(&format!(
+    let tmp = notify_setup(&webhooks(&format!(
         "      - url: http://127.0.0.1:{port}/x?key={TOKEN}\n        token: {TOKEN}\n"
     )));
     let out = run(tmp.path(), &["--json"]);
@@ -330,7 +240,7 @@ fn an_unreachable_endpoint_leaves_the_exit_code_alone() {
 fn slack_and_discord_get_one_short_message_per_run() {
     let (slack_url, slack) = listener("200 OK", 2);
     let (discord_url, discord) = listener("204 No Content", 2);
-    let tmp = setup(&format!(
+    let tmp = notify_setup(&format!(
         "  slack:\n    webhook_url: {slack_url}?secret={TOKEN}\n\
          \x20 discord:\n    webhook_url: {discord_url}\n"
     ));
@@ -347,7 +257,10 @@ fn slack_and_discord_get_one_short_message_per_run() {
         lines[0].starts_with("backupman on ") && lines[0].ends_with(": 1 of 2 backups FAILED"),
         "{text}"
     );
-    assert!(lines[1].starts_with("✔ Demo: ") && lines[1].contains(" on Disk in "), "{text}");
+    assert!(
+        lines[1].starts_with("✔ Demo: ") && lines[1].contains(" on Disk in "),
+        "{text}"
+    );
     assert!(lines[2].starts_with("✘ Copy: "), "{text}");
     assert_eq!(lines.len(), 3, "{text}");
 
@@ -359,7 +272,7 @@ fn slack_and_discord_get_one_short_message_per_run() {
 #[test]
 fn a_failing_slack_webhook_is_a_warning_without_its_url() {
     let (url, server) = listener("404 Not Found", 5);
-    let tmp = setup(&format!("  slack:\n    webhook_url: {url}/{TOKEN}\n"));
+    let tmp = notify_setup(&format!("  slack:\n    webhook_url: {url}/{TOKEN}\n"));
     let out = run(tmp.path(), &[]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(server.join().unwrap().len(), 1);

@@ -98,7 +98,9 @@ impl MailError {
         let login = err
             .status()
             .is_some_and(|code| matches!(u16::from(code), 530 | 534 | 535 | 538));
-        if err.is_tls() {
+        if let Some(message) = tls_failure(err) {
+            MailError::Tls { server, message }
+        } else if err.is_tls() {
             MailError::Tls { server, message }
         } else if login {
             MailError::Login { server, message }
@@ -112,6 +114,33 @@ impl MailError {
             MailError::Connection { server, message }
         }
     }
+}
+
+/// The TLS error under `err`, said plainly, if the failure was TLS's. lettre reports a refused
+/// certificate as a connection error, with rustls's error inside an `io::Error`.
+fn tls_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        for candidate in [Some(e), inner].into_iter().flatten() {
+            if let Some(tls) = candidate.downcast_ref::<rustls::Error>() {
+                return Some(match tls {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                        format!(
+                            "{tls} (the server's certificate is not signed by a CA this machine \
+                             trusts: for a private CA, name it in smtp_ca_file)"
+                        )
+                    }
+                    _ => tls.to_string(),
+                });
+            }
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// `host:port`, as messages name the server.
@@ -216,13 +245,17 @@ pub(crate) async fn notify(config: &MailConfig, digest: &Digest) -> Option<Notif
     };
     let what = format!("mail via {target}");
     let sent = retry::deliver(&what, || async {
-        transport.send(message.clone()).await.map(drop).map_err(|err| {
-            let err = MailError::from_smtp(&target, &err);
-            Failure {
-                retry: err.retryable(),
-                message: err.to_string(),
-            }
-        })
+        transport
+            .send(message.clone())
+            .await
+            .map(drop)
+            .map_err(|err| {
+                let err = MailError::from_smtp(&target, &err);
+                Failure {
+                    retry: err.retryable(),
+                    message: err.to_string(),
+                }
+            })
     })
     .await;
     match sent {

@@ -57,11 +57,7 @@ pub(crate) fn text(d: &Digest) -> String {
                 "✘"
             };
             let place = f.error.as_deref().unwrap_or(&f.path);
-            let _ = writeln!(
-                out,
-                "  {mark} drive {} ({}): {place}",
-                f.label, f.provider
-            );
+            let _ = writeln!(out, "  {mark} drive {} ({}): {place}", f.label, f.provider);
         }
     }
     out
@@ -95,7 +91,10 @@ pub(crate) fn html(d: &Digest) -> String {
             status(b.status)
         );
         let mut row = |name: &str, value: &str| {
-            let _ = writeln!(out, "<tr><th align=\"left\">{name}</th><td>{value}</td></tr>");
+            let _ = writeln!(
+                out,
+                "<tr><th align=\"left\">{name}</th><td>{value}</td></tr>"
+            );
         };
         row("Backup ID", &esc(&b.id));
         if !b.key.is_empty() {

@@ -110,16 +110,31 @@ pub async fn after_run(config: &Config, report: &RunReport) -> Vec<NotifyWarning
         Err(err) => {
             // Practically never (no TLS roots at all); each HTTP notifier still gets its line.
             let error = format!("cannot set up the HTTP client: {}", retry::chain(err));
-            let hooks = config.webhooks.iter().map(|h| (Notifier::Webhook, webhook::shown(h)));
-            let chats = [(Notifier::Slack, config.slack.is_some()), (Notifier::Discord, config.discord.is_some())]
-                .into_iter()
-                .filter(|(_, on)| *on)
-                .map(|(n, _)| (n, String::new()));
+            let hooks = config
+                .webhooks
+                .iter()
+                .map(|h| (Notifier::Webhook, webhook::shown(h)));
+            let chats = [
+                (Notifier::Slack, config.slack.is_some()),
+                (Notifier::Discord, config.discord.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| (n, String::new()));
             for (notifier, target) in hooks.chain(chats) {
                 let error = error.clone();
-                pending.push(async move {
-                    Some(NotifyWarning { notifier, target, attempts: 0, error, undelivered: 1 })
-                }.boxed());
+                pending.push(
+                    async move {
+                        Some(NotifyWarning {
+                            notifier,
+                            target,
+                            attempts: 0,
+                            error,
+                            undelivered: 1,
+                        })
+                    }
+                    .boxed(),
+                );
             }
         }
     }
