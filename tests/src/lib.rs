@@ -29,3 +29,31 @@ pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
         .expect("make the script executable");
     path
 }
+
+/// Polls `ready` until it yields a value, failing loudly (naming `what` and showing the
+/// stderr it wrote to `stderr_path`) when `child` exits first or `timeout` passes: how the
+/// kit waits for each server it starts.
+pub fn wait_for_server<T>(
+    what: &str,
+    child: &mut std::process::Child,
+    stderr_path: &Path,
+    timeout: std::time::Duration,
+    mut ready: impl FnMut() -> Option<T>,
+) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || started.elapsed() > timeout {
+            let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            let why = match exited {
+                Some(status) => format!("exited with {status}"),
+                None => format!("was not ready within {timeout:?}"),
+            };
+            panic!("{what} {why}; its stderr:\n{stderr}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -167,24 +167,19 @@ impl SmtpServer {
     /// Waits for the port file the script writes once it listens.
     fn wait_ready(&mut self, stderr_path: &Path) -> u16 {
         let port_file = self.dir.path().join("port");
-        let started = Instant::now();
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file)
-                && let Ok(port) = text.trim().parse()
-            {
-                return port;
-            }
-            let exited = self.child.try_wait().ok().flatten();
-            if exited.is_some() || started.elapsed() > READY_TIMEOUT {
-                let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
-                let why = match exited {
-                    Some(status) => format!("exited with {status}"),
-                    None => format!("did not listen within {READY_TIMEOUT:?}"),
-                };
-                panic!("SMTP test server (aiosmtpd) {why}; its stderr:\n{stderr}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::wait_for_server(
+            "SMTP test server (aiosmtpd)",
+            &mut self.child,
+            stderr_path,
+            READY_TIMEOUT,
+            || {
+                std::fs::read_to_string(&port_file)
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()
+            },
+        )
     }
 
     /// The PEM file of the CA that issued the server's certificate (TLS modes only).

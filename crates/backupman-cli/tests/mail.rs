@@ -113,6 +113,24 @@ fn mails_the_report(mode: SmtpMode) {
         );
         assert!(!out.all().contains(password.as_str()), "{}", out.all());
     }
+
+    // `health` checks the same connection (the `Copy` source is unhealthy: its file is gone).
+    let health = bm(tmp.path(), &["health"]);
+    let expected = match &server.user {
+        None => "connected".to_owned(),
+        Some(user) => format!("connected, certificate verified, logged in as {user}"),
+    };
+    assert!(
+        health.stderr.contains(&format!(
+            "✔ mail via 127.0.0.1:{} ({}): {expected}\n",
+            server.port,
+            crypto_name(mode)
+        )),
+        "{}",
+        health.stderr
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.messages().len(), 1, "health sent a mail");
 }
 
 #[test]
@@ -182,9 +200,10 @@ fn certificates_are_verified(mode: SmtpMode) {
     assert_eq!(health.code, 0, "{}", health.all());
     assert!(
         health.stderr.contains(&format!(
-            "✔ mail via 127.0.0.1:{} ({}): connected and logged in",
+            "✔ mail via 127.0.0.1:{} ({}): connected, certificate verified, logged in as {}",
             server.port,
-            crypto_name(mode)
+            crypto_name(mode),
+            server.user.as_deref().unwrap()
         )),
         "{}",
         health.stderr

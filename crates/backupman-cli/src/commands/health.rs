@@ -55,7 +55,7 @@ fn print_table(report: &HealthReport, quiet: bool) {
     for n in &report.notifiers {
         match &n.error {
             None if quiet => {}
-            None => eprintln!("✔ {} {}: connected and logged in", n.notifier, n.target),
+            None => eprintln!("✔ {} {}: {}", n.notifier, n.target, n.checked),
             Some(err) => eprintln!("✘ {} {}: {err}", n.notifier, n.target),
         }
     }

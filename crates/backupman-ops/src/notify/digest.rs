@@ -114,3 +114,81 @@ pub(crate) fn took(b: &BackupRecord) -> String {
 pub(crate) fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::record::DriveFileRecord;
+
+    /// A run of two backups: `Shop` stored on `Disk` and `S3`, `Billing` failed.
+    pub(crate) fn sample() -> Digest {
+        let end = Utc::now();
+        let start = end - TimeDelta::milliseconds(12_400);
+        let file = |label: &str, ok: bool| DriveFileRecord {
+            id: format!("f-{label}"),
+            backup_id: "b".into(),
+            provider: "local".into(),
+            label: label.into(),
+            path: if ok {
+                format!("/b/{label}/x.sql.gz")
+            } else {
+                String::new()
+            },
+            status: if ok {
+                RecordStatus::Finished
+            } else {
+                RecordStatus::Failed
+            },
+            created_at: start,
+            updated_at: end,
+            error: (!ok).then(|| "not stored, the dump failed: boom".into()),
+        };
+        let record = |label: &str, ok: bool| BackupRecord {
+            id: format!("id-{label}"),
+            status: if ok {
+                RecordStatus::Finished
+            } else {
+                RecordStatus::Failed
+            },
+            label: label.into(),
+            created_at: start,
+            updated_at: end,
+            drive_files: if ok {
+                vec![file("Disk", true), file("S3", true)]
+            } else {
+                vec![file("Disk", false)]
+            },
+            key: format!("{}/x.sql.gz", label.to_lowercase()),
+            size: ok.then_some(3 * 1024 * 1024),
+            sha256: None,
+            error: (!ok).then(|| "pg_dump: boom".into()),
+        };
+        Digest {
+            hostname: "db1".into(),
+            started_at: start,
+            finished_at: end,
+            test_mode: false,
+            backups: vec![record("Shop", true), record("Billing", false)],
+        }
+    }
+
+    #[test]
+    fn the_short_texts_say_the_outcome_and_each_backup() {
+        let mut d = sample();
+        assert_eq!(d.subject(), "Backup Report: 1 of 2 backups FAILED on db1");
+        assert_eq!(
+            d.chat_text(),
+            "backupman on db1: 1 of 2 backups FAILED\n\
+             ✔ Shop: 3.0 MiB on Disk, S3 in 12.4 s\n\
+             ✘ Billing: pg_dump: boom; Disk: not stored, the dump failed: boom"
+        );
+        d.backups.truncate(1);
+        d.test_mode = true;
+        assert_eq!(
+            d.subject(),
+            "Backup Report: all 1 backup stored (test mode) on db1"
+        );
+    }
+}

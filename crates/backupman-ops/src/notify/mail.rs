@@ -280,3 +280,87 @@ pub async fn check(config: &MailConfig) -> Result<(), MailError> {
         Err(err) => Err(MailError::from_smtp(&target, &err)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use backupman_config::{MailDestination, Secret};
+
+    use super::*;
+    use crate::notify::digest::tests::sample;
+
+    fn config() -> MailConfig {
+        MailConfig {
+            smtp_host: "smtp.example.com".into(),
+            smtp_port: 587,
+            smtp_user: Some("mailer".into()),
+            smtp_password: Some(Secret::new("pa55-w0rd")),
+            smtp_crypto: SmtpCrypto::StartTls,
+            smtp_ca_file: None,
+            from: "Backups <backups@example.com>".into(),
+            destinations: vec![
+                MailDestination {
+                    name: Some("Ops".into()),
+                    email: "ops@example.com".into(),
+                },
+                MailDestination {
+                    name: None,
+                    email: "oncall@example.org".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn one_message_to_every_destination_with_text_and_html() {
+        let message = message(&config(), &sample()).unwrap();
+        let to: Vec<String> = message
+            .envelope()
+            .to()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(to, ["ops@example.com", "oncall@example.org"]);
+        assert_eq!(
+            message.envelope().from().map(|a| a.to_string()).as_deref(),
+            Some("backups@example.com")
+        );
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        assert!(
+            raw.contains("To: Ops <ops@example.com>, oncall@example.org\r\n"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("Subject: Backup Report: 1 of 2 backups FAILED on db1\r\n"),
+            "{raw}"
+        );
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(
+            raw.contains("text/plain") && raw.contains("text/html"),
+            "{raw}"
+        );
+        assert!(!raw.contains("pa55-w0rd"));
+    }
+
+    #[test]
+    fn a_bad_address_or_ca_file_is_a_clear_error() {
+        let mut cfg = config();
+        cfg.destinations[1].email = "not an address".into();
+        let err = message(&cfg, &sample()).unwrap_err();
+        assert!(
+            matches!(&err, MailError::Address { address, .. } if address == "not an address"),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config();
+        cfg.smtp_ca_file = Some(dir.path().join("missing.pem"));
+        assert!(matches!(transport(&cfg), Err(MailError::CaFile { .. })));
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate").unwrap();
+        cfg.smtp_ca_file = Some(empty);
+        assert!(matches!(
+            transport(&cfg),
+            Err(MailError::CaCertificate { .. })
+        ));
+    }
+}

@@ -149,9 +149,11 @@ pub async fn after_run(config: &Config, report: &RunReport) -> Vec<NotifyWarning
 pub struct NotifierHealth {
     /// Which notifier (only mail is checked: a check of the others would post a message).
     pub notifier: Notifier,
-    /// The server checked, `host:port`.
+    /// The server checked: `host:port (STARTTLS)`.
     pub target: String,
-    /// Connected, secured and logged in.
+    /// What was checked: `connected, certificate verified, logged in as USER`.
+    pub checked: String,
+    /// Every step passed.
     pub ok: bool,
     /// Why not.
     pub error: Option<String>,
@@ -163,11 +165,53 @@ pub async fn health(config: &Config) -> Vec<NotifierHealth> {
     let Some(cfg) = &config.mail else {
         return Vec::new();
     };
+    let mut checked = vec!["connected".to_owned()];
+    if cfg.smtp_crypto != backupman_config::SmtpCrypto::Plain {
+        checked.push("certificate verified".into());
+        if let Some(user) = &cfg.smtp_user {
+            checked.push(format!("logged in as {user}"));
+        }
+    } else if cfg.smtp_user.is_some() {
+        checked.push("not logged in (smtp_user is only used over TLS)".into());
+    }
     let result = mail::check(cfg).await;
     vec![NotifierHealth {
         notifier: Notifier::Mail,
         target: format!("{}:{} ({})", cfg.smtp_host, cfg.smtp_port, cfg.smtp_crypto),
+        checked: checked.join(", "),
         ok: result.is_ok(),
         error: result.err().map(|e| e.to_string()),
     }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warning_names_the_notifier_and_what_was_lost() {
+        let mut w = NotifyWarning {
+            notifier: Notifier::Webhook,
+            target: "Receiver (https://hooks.example.com/b)".into(),
+            attempts: 3,
+            error: "HTTP 503 Service Unavailable".into(),
+            undelivered: 2,
+        };
+        assert_eq!(
+            w.to_string(),
+            "webhook Receiver (https://hooks.example.com/b): not notified after 3 attempt(s): \
+             HTTP 503 Service Unavailable (2 messages not delivered); the backup itself is unaffected"
+        );
+        w.notifier = Notifier::Slack;
+        w.target.clear();
+        w.undelivered = 1;
+        assert_eq!(
+            w.to_string(),
+            "Slack: not notified after 3 attempt(s): HTTP 503 Service Unavailable; \
+             the backup itself is unaffected"
+        );
+        let json = serde_json::to_value(&w).unwrap();
+        assert_eq!(json["notifier"], "slack");
+        assert_eq!(json["attempts"], 3);
+    }
 }

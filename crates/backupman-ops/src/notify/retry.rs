@@ -77,7 +77,7 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn retries_only_what_may_pass_and_stops_at_the_limit() {
         let calls = Cell::new(0);
         let busy = deliver("test", || {
