@@ -86,7 +86,7 @@ pub fn bin_from_env(var: &str) -> PathBuf {
     match std::env::var_os(var) {
         Some(path) if !path.is_empty() => PathBuf::from(path),
         _ => panic!(
-            "{var} is not set: the S3 test servers are provisioned by xtask; run `cargo xtask test`"
+            "{var} is not set: the test servers are provisioned by xtask; run `cargo xtask test`"
         ),
     }
 }
