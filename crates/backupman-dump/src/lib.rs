@@ -11,9 +11,9 @@
 //!   with the `mariadb` / `mysql` client.
 //!
 //! Each source is built from its own settings ([`PostgresSettings`], [`MysqlSettings`],
-//! [`SqliteSettings`]; the servers' share [`ServerSettings`]), whatever configuration they
-//! come from. [`restore`] streams a stored backup back into any of them, checking its SHA-256
-//! on the way; its target is the source's database or one named against its settings
+//! [`SqliteSettings`]; the two server databases share [`ServerSettings`]), whatever configuration
+//! they come from. [`restore`] streams a stored backup back into any of them, checking its
+//! SHA-256 on the way; its target is the source's database or one named against its settings
 //! ([`RestoreTarget::parse`](restore::RestoreTarget::parse)).
 //!
 //! ```no_run

@@ -4,8 +4,8 @@
 //! The backup API writes into another database, so the copy is staged in a private temporary
 //! folder (in [`SqliteSettings::staging_dir`], or the system's temporary folder) and removed
 //! as soon as the stream is read: disk use is one database size, memory stays flat. A
-//! cancelled run stops the copy (between backup steps, and while waiting for a
-//! writer's lock) and removes the folder.
+//! cancelled run stops the copy (between backup steps, and while waiting for a writer's lock)
+//! and removes the folder.
 
 use std::fs::File;
 use std::path::Path;
