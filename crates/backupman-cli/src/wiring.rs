@@ -11,9 +11,16 @@ use crate::Outcome;
 /// the command cannot go on.
 pub fn load_config(path: &Path) -> Result<Config, Outcome> {
     match backupman_ops::wiring::load_config(path) {
-        Ok(Loaded { config, warnings }) => {
+        Ok(Loaded {
+            config,
+            warnings,
+            notes,
+        }) => {
             for warning in warnings {
                 tracing::warn!("{warning}");
+            }
+            for note in notes {
+                tracing::info!("note: {note}");
             }
             Ok(config)
         }

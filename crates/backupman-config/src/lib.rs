@@ -25,7 +25,9 @@
 #![warn(missing_docs)]
 
 mod error;
+mod hooks;
 mod model;
+mod notifiers;
 mod raw;
 mod validate;
 
@@ -33,17 +35,23 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub use error::{ConfigError, Problem};
+pub use hooks::HooksConfig;
 pub use model::*;
+pub use notifiers::{
+    IncomingWebhookConfig, MailConfig, MailDestination, SmtpCrypto, WebhookConfig, WebhookEvent,
+};
 
-/// A loaded configuration and the warnings it deserves (sections that are parsed but not
-/// implemented yet, options that are accepted and ignored).
+/// A loaded configuration, the warnings it deserves and the notes worth telling once.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     /// The validated configuration.
     pub config: Config,
-    /// Notes about options accepted but ignored (`tmp_folder`, `http`, `database`, the `email`,
-    /// `slack` and `discord` notifiers, a quoted `${VAR}`), each with its file and line.
+    /// Things that are probably mistakes but do not stop a run, each with its file and line.
     pub warnings: Vec<String>,
+    /// Options of the original layout that backupman accepts but has no use for (`database`;
+    /// `tmp_folder` on a server source, whose dump streams), each with its file and line:
+    /// information, not a problem.
+    pub notes: Vec<String>,
 }
 
 /// Reads and validates the configuration file at `path`, substituting from the process

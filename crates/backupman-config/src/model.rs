@@ -4,6 +4,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::hooks::HooksConfig;
+use crate::notifiers::{IncomingWebhookConfig, MailConfig, WebhookConfig};
+
 /// A secret value (password, secret key, token): core's one redacting type, whose `Debug` and
 /// `Display` never show it.
 pub use backupman_core::Secret;
@@ -22,8 +25,14 @@ pub struct Config {
     /// Uploads left incomplete by a killed run are discarded by the next `run` or `prune`
     /// once this many hours old (`incomplete_uploads.abort_after_hours`, default 24).
     pub abort_incomplete_after_hours: u32,
-    /// Webhooks called after each run (`notifiers.webhook.endpoints`).
+    /// Webhook endpoints (`notifiers.webhook.endpoints`); empty when `enabled: false`.
     pub webhooks: Vec<WebhookConfig>,
+    /// The run's mail (`notifiers.mail`); `None` without it or with `enabled: false`.
+    pub mail: Option<MailConfig>,
+    /// A Slack incoming webhook (`notifiers.slack`); `None` without it or with `enabled: false`.
+    pub slack: Option<IncomingWebhookConfig>,
+    /// A Discord incoming webhook (`notifiers.discord`); `None` without it or with `enabled: false`.
+    pub discord: Option<IncomingWebhookConfig>,
 }
 
 /// The kind of database a source is (`data_sources[].provider`).
@@ -92,6 +101,12 @@ pub struct SourceConfig {
     pub dump_tool: Option<PathBuf>,
     /// Extra arguments passed to the dump tool (`dump_options`).
     pub dump_options: Vec<String>,
+    /// `tmp_folder`: where an SQLite snapshot is staged (and a restore's download, when one
+    /// is staged); `None` means the system's temporary folder. Server dumps stream and stage
+    /// nothing. A relative path is taken from the configuration file's folder.
+    pub tmp_folder: Option<PathBuf>,
+    /// `hooks`: commands run before and after this source's backup.
+    pub hooks: HooksConfig,
 }
 
 /// Where backups go (`drives[]`).
@@ -181,12 +196,3 @@ pub struct RetentionConfig {
 /// `by: age` with `value` days, `by: count` with `value` backups, or `keep_daily`,
 /// `keep_weekly`, `keep_monthly` and `keep_yearly` (0 when left out).
 pub use backupman_core::retention::Policy as RetentionPolicy;
-
-/// One webhook called after each run (`notifiers.webhook.endpoints[]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookConfig {
-    /// `url`: where the run's summary is POSTed (`http://` or `https://`).
-    pub url: String,
-    /// `token`: sent as `Authorization: Bearer <token>`; `None` sends no `Authorization` header.
-    pub token: Option<Secret>,
-}

@@ -20,7 +20,23 @@ pub(crate) struct RawConfig {
     pub incomplete_uploads: Option<S<RawIncompleteUploads>>,
     pub notifiers: Option<S<RawNotifiers>>,
     pub http: Option<S<IgnoredAny>>,
-    pub database: Option<S<IgnoredAny>>,
+    pub database: Option<S<RawDatabase>>,
+}
+
+/// The original backupman's own record database: accepted so its configuration loads, and
+/// unused (the drives hold the record). Its keys are checked, their values are not.
+#[allow(dead_code)] // deserialized only so that a misspelt key is refused
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDatabase {
+    pub provider: Option<IgnoredAny>,
+    pub host: Option<IgnoredAny>,
+    pub port: Option<IgnoredAny>,
+    pub db_name: Option<IgnoredAny>,
+    pub db_path: Option<IgnoredAny>,
+    pub user: Option<IgnoredAny>,
+    pub password: Option<IgnoredAny>,
+    pub tls: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,10 +51,20 @@ pub(crate) struct RawSource {
     pub password: Option<S<String>>,
     pub tls: Option<S<RawTls>>,
     pub db_path: Option<S<String>>,
-    pub tmp_folder: Option<S<IgnoredAny>>,
+    pub tmp_folder: Option<S<String>>,
     #[serde(alias = "pg_dump_path")]
     pub dump_tool_path: Option<S<String>>,
     pub dump_options: Option<S<Vec<String>>>,
+    pub hooks: Option<S<RawHooks>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHooks {
+    pub before: Option<S<String>>,
+    pub after: Option<S<String>>,
+    pub on_failure: Option<S<String>>,
+    pub timeout_seconds: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,7 +95,10 @@ pub(crate) struct RawDrive {
     pub timeout_seconds: Option<S<u64>>,
     pub max_attempts: Option<S<u32>>,
     pub part_size_mb: Option<S<u64>>,
-    // google_drive, accepted only to be refused clearly
+    // google_drive, accepted only to be refused clearly: the original's keys
+    // (`client_secret_file`, `token_file`, beside `folder`) and the usual OAuth names.
+    pub client_secret_file: Option<S<IgnoredAny>>,
+    pub token_file: Option<S<IgnoredAny>>,
     pub client_id: Option<S<IgnoredAny>>,
     pub client_secret: Option<S<IgnoredAny>>,
     pub folder_id: Option<S<IgnoredAny>>,
@@ -103,10 +132,38 @@ pub(crate) struct RawIncompleteUploads {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNotifiers {
+    pub mail: Option<S<RawMail>>,
     pub webhook: Option<S<RawWebhook>>,
-    pub email: Option<S<IgnoredAny>>,
-    pub slack: Option<S<IgnoredAny>>,
-    pub discord: Option<S<IgnoredAny>>,
+    pub slack: Option<S<RawIncomingWebhook>>,
+    pub discord: Option<S<RawIncomingWebhook>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMail {
+    pub enabled: Option<S<bool>>,
+    pub smtp_host: Option<S<String>>,
+    pub smtp_port: Option<S<u16>>,
+    pub smtp_user: Option<S<String>>,
+    pub smtp_password: Option<S<String>>,
+    pub smtp_crypto: Option<S<String>>,
+    pub smtp_ca_file: Option<S<String>>,
+    pub from: Option<S<String>>,
+    pub destinations: Option<Vec<S<RawDestination>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDestination {
+    pub name: Option<S<String>>,
+    pub email: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIncomingWebhook {
+    pub enabled: Option<S<bool>>,
+    pub webhook_url: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,8 +176,10 @@ pub(crate) struct RawWebhook {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEndpoint {
+    pub name: Option<S<String>>,
     pub url: Option<S<String>>,
     pub token: Option<S<String>>,
+    pub events: Option<S<Vec<S<String>>>>,
 }
 
 pub(crate) fn parse(

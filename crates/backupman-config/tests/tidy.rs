@@ -24,14 +24,27 @@ fn fields(raw: &str, name: &str) -> Vec<String> {
 fn every_option_is_in_the_configuration_docs() {
     let raw = read("src/raw.rs");
     let docs = read("../../docs/configuration.md");
-    let google_only = ["client_id", "client_secret", "folder_id", "token"];
+    let google_only = [
+        "client_secret_file",
+        "token_file",
+        "client_id",
+        "client_secret",
+        "folder_id",
+        "token",
+    ];
     for section in [
         "RawConfig",
         "RawSource",
+        "RawHooks",
         "RawDrive",
         "RawRetention",
         "RawCompression",
         "RawNotifiers",
+        "RawMail",
+        "RawDestination",
+        "RawEndpoint",
+        "RawIncomingWebhook",
+        "RawDatabase",
     ] {
         for field in fields(&raw, section) {
             if section == "RawDrive" && google_only.contains(&field.as_str()) {
@@ -49,7 +62,15 @@ fn every_option_is_in_the_configuration_docs() {
 fn every_s3_option_is_in_the_s3_drive_docs() {
     let raw = read("src/raw.rs");
     let docs = read("../../docs/drives/s3.md");
-    let not_s3 = ["folder", "client_id", "client_secret", "folder_id", "token"];
+    let not_s3 = [
+        "folder",
+        "client_secret_file",
+        "token_file",
+        "client_id",
+        "client_secret",
+        "folder_id",
+        "token",
+    ];
     for field in fields(&raw, "RawDrive") {
         if !not_s3.contains(&field.as_str()) {
             assert!(

@@ -17,9 +17,9 @@ use backupman_dump::{
 };
 use backupman_s3::{S3Credentials, S3Drive, S3Settings};
 
-/// Loads a configuration file. Relative paths in it (SQLite files, local folders) are
-/// resolved against the file's own folder, so a configuration works the same from any
-/// working directory.
+/// Loads a configuration file. Relative paths in it (SQLite files and staging folders,
+/// local folders, the SMTP CA file) are resolved against the file's own folder, so a
+/// configuration works the same from any working directory.
 pub fn load_config(path: &Path) -> Result<Loaded, ConfigError> {
     let mut loaded = backupman_config::load(path)?;
     let dir = path
@@ -40,9 +40,15 @@ fn resolve_relative_paths(config: &mut Config, base: &Path) {
         }
     };
     for source in &mut config.sources {
-        if let Some(p) = source.db_path.as_mut() {
+        for p in [source.db_path.as_mut(), source.tmp_folder.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             fix(p);
         }
+    }
+    if let Some(ca) = config.mail.as_mut().and_then(|m| m.smtp_ca_file.as_mut()) {
+        fix(ca);
     }
     for drive in &mut config.drives {
         if let DriveConfig::Local(local) = drive {
@@ -312,6 +318,20 @@ mod tests {
         assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
     }
 
+    #[test]
+    fn staging_folders_and_the_smtp_ca_file_are_resolved_too() {
+        let text = "data_sources:\n  - provider: sqlite\n    label: s\n    db_path: app.db\n    tmp_folder: ./tmp/stage\ndrives:\n  - provider: local\n    label: l\n    folder: /abs\nnotifiers:\n  mail:\n    smtp_host: mx\n    smtp_ca_file: certs/ca.pem\n    destinations: [{email: a@b.c}]\n";
+        let mut config = backupman_config::parse(text, "c.yml", |_| None)
+            .unwrap()
+            .config;
+        resolve_relative_paths(&mut config, Path::new("/etc/bm"));
+        let source = &config.sources[0];
+        assert_eq!(source.db_path, Some(PathBuf::from("/etc/bm/app.db")));
+        assert_eq!(source.tmp_folder, Some(PathBuf::from("/etc/bm/tmp/stage")));
+        let ca = config.mail.unwrap().smtp_ca_file;
+        assert_eq!(ca, Some(PathBuf::from("/etc/bm/certs/ca.pem")));
+    }
+
     fn source_config(provider: SourceProvider) -> SourceConfig {
         SourceConfig {
             label: "app".into(),
@@ -325,6 +345,8 @@ mod tests {
             db_path: Some("/srv/app.db".into()),
             dump_tool: Some("/opt/pg/bin/pg_dump".into()),
             dump_options: vec!["--no-owner".into()],
+            tmp_folder: None,
+            hooks: Default::default(),
         }
     }
 

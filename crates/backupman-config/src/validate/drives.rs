@@ -62,6 +62,8 @@ pub(super) fn drive(
         ("part_size_mb", loc(&d.part_size_mb)),
     ];
     let google = [
+        ("client_secret_file", loc(&d.client_secret_file)),
+        ("token_file", loc(&d.token_file)),
         ("client_id", loc(&d.client_id)),
         ("client_secret", loc(&d.client_secret)),
         ("folder_id", loc(&d.folder_id)),

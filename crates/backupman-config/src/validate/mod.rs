@@ -6,6 +6,7 @@
 //! notifiers).
 
 mod drives;
+mod notifiers;
 mod sections;
 mod sources;
 
@@ -20,12 +21,14 @@ use crate::model::*;
 use crate::raw::*;
 
 use drives::drive;
-use sections::{notifiers, retention};
+use notifiers::{Notifiers, notifiers};
+use sections::retention;
 use sources::source;
 
 struct Checker {
     problems: Vec<Problem>,
     warnings: Vec<String>,
+    notes: Vec<String>,
     origin: String,
 }
 
@@ -47,11 +50,17 @@ impl Checker {
     }
 
     fn warn(&mut self, at: Location, path: &str, message: &str) {
-        self.warnings.push(format!(
-            "{}: line {}: {path}: {message}",
-            self.origin,
-            at.line()
-        ));
+        let line = self.located(at, path, message);
+        self.warnings.push(line);
+    }
+
+    fn note(&mut self, at: Location, path: &str, message: &str) {
+        let line = self.located(at, path, message);
+        self.notes.push(line);
+    }
+
+    fn located(&self, at: Location, path: &str, message: &str) -> String {
+        format!("{}: line {}: {path}: {message}", self.origin, at.line())
     }
 
     /// A required, non-empty string.
@@ -104,6 +113,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
     let mut c = Checker {
         problems: Vec::new(),
         warnings: Vec::new(),
+        notes: Vec::new(),
         origin: origin.to_owned(),
     };
 
@@ -166,19 +176,29 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
         .as_ref()
         .and_then(|i| i.value.abort_after_hours.as_ref())
         .map_or(DEFAULT_ABORT_INCOMPLETE_AFTER_HOURS, |h| h.value);
-    let webhooks = raw
+    let Notifiers {
+        webhooks,
+        mail,
+        slack,
+        discord,
+    } = raw
         .notifiers
         .as_ref()
         .map(|n| notifiers(&mut c, n))
         .unwrap_or_default();
-    for (name, section) in [("http", &raw.http), ("database", &raw.database)] {
-        if let Some(section) = section {
-            c.warn(
-                section.referenced,
-                name,
-                "this section is not implemented yet and is ignored",
-            );
-        }
+    if let Some(http) = &raw.http {
+        c.warn(
+            http.referenced,
+            "http",
+            "this section is not implemented yet and is ignored",
+        );
+    }
+    if let Some(database) = &raw.database {
+        c.note(
+            database.referenced,
+            "database",
+            "not needed: backupman keeps no database of its own, the drives hold the record (a manifest beside each backup); this section is ignored",
+        );
     }
 
     if !c.problems.is_empty() {
@@ -196,8 +216,12 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
             compression_level,
             abort_incomplete_after_hours,
             webhooks,
+            mail,
+            slack,
+            discord,
         },
         warnings: c.warnings,
+        notes: c.notes,
     })
 }
 

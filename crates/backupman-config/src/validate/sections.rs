@@ -1,10 +1,8 @@
-//! Checks the top-level sections beside sources and drives: the `retention` policy
-//! (age, count or GFS) and the `notifiers` (webhook endpoint URLs; the others warn that
-//! they are ignored). Compression and incomplete uploads are read in `validate` itself.
+//! Checks the `retention` policy (age, count or GFS). The notifiers are checked in
+//! `notifiers`; compression and incomplete uploads are read in `validate` itself.
 
 use serde_saphyr::Spanned;
 
-use super::drives::check_endpoint;
 use super::{Checker, loc};
 use crate::model::*;
 use crate::raw::*;
@@ -93,53 +91,4 @@ pub(super) fn retention(c: &mut Checker, r: &Spanned<RawRetention>) -> Option<Re
         }
     };
     Some(RetentionConfig { enabled, policy })
-}
-
-pub(super) fn notifiers(c: &mut Checker, n: &Spanned<RawNotifiers>) -> Vec<WebhookConfig> {
-    let n = &n.value;
-    for (name, section) in [
-        ("email", &n.email),
-        ("slack", &n.slack),
-        ("discord", &n.discord),
-    ] {
-        if let Some(section) = section {
-            c.warn(
-                section.referenced,
-                &format!("notifiers.{name}"),
-                "this notifier is not implemented yet and is ignored",
-            );
-        }
-    }
-    let Some(webhook) = &n.webhook else {
-        return Vec::new();
-    };
-    if webhook.value.enabled.as_ref().is_some_and(|e| !e.value) {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for (i, e) in webhook.value.endpoints.iter().flatten().enumerate() {
-        let path = format!("notifiers.webhook.endpoints[{i}].url");
-        let Some(url) = c.required(
-            &e.value.url,
-            e.referenced,
-            path.clone(),
-            "the URL to POST the run summary to",
-        ) else {
-            continue;
-        };
-        if let Err(why) = check_endpoint(&url) {
-            c.problem(
-                loc(&e.value.url).unwrap_or(e.referenced),
-                path,
-                format!("invalid URL {url:?}: {why}"),
-                None,
-            );
-            continue;
-        }
-        out.push(WebhookConfig {
-            url,
-            token: e.value.token.as_ref().map(|t| Secret::new(t.value.clone())),
-        });
-    }
-    out
 }

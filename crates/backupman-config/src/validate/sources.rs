@@ -2,10 +2,12 @@
 //! `db_path` for SQLite, a `db_name` for servers), the TLS mode and the port.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_saphyr::{Location, Spanned};
 
 use super::{Checker, loc, text};
+use crate::HooksConfig;
 use crate::model::*;
 use crate::raw::*;
 
@@ -51,28 +53,31 @@ pub(super) fn source(
             }
         },
     };
-    if let Some(t) = &s.tmp_folder {
-        c.warn(
-            t.referenced,
-            &format!("{base}.tmp_folder"),
-            "accepted and ignored: server dumps are streamed without staging; SQLite snapshots are staged in $TMPDIR",
-        );
-    }
     let tls = s.tls.as_ref().and_then(|t| match &t.value {
         RawTls::Flag(true) => Some("require".to_owned()),
         RawTls::Flag(false) => Some("disable".to_owned()),
         RawTls::Mode(mode) if TLS_MODES.contains(&mode.as_str()) => Some(mode.clone()),
+        RawTls::Mode(mode) if original_tls(mode).is_some() => original_tls(mode).map(str::to_owned),
         RawTls::Mode(mode) => {
             c.problem(
                 t.referenced,
                 format!("{base}.tls"),
                 format!("unknown TLS mode {mode:?}"),
-                Some("true, false, or one of disable, prefer, require, verify-ca, verify-full"),
+                Some("true, false, or one of disable, prefer, require, verify-ca, verify-full (the original's skip-verify and preferred are accepted too)"),
             );
             None
         }
     });
+    let hooks = s.hooks.as_ref().map(|h| hooks(c, &base, h));
     let provider = provider?;
+    let tmp_folder = text(&s.tmp_folder).map(PathBuf::from);
+    if let (Some(raw), true) = (&s.tmp_folder, provider != SourceProvider::Sqlite) {
+        c.note(
+            raw.referenced,
+            &format!("{base}.tmp_folder"),
+            "unused: a server dump streams from the dump tool to the drives, so nothing is staged",
+        );
+    }
     let mut db_name = text(&s.db_name);
     let mut db_path = None;
     match provider {
@@ -142,7 +147,45 @@ pub(super) fn source(
                 .as_ref()
                 .map(|o| o.value.clone())
                 .unwrap_or_default(),
+            tmp_folder,
+            hooks: hooks.unwrap_or_default(),
         },
         at,
     ))
+}
+
+fn hooks(c: &mut Checker, base: &str, h: &Spanned<RawHooks>) -> HooksConfig {
+    let h = &h.value;
+    let timeout = match &h.timeout_seconds {
+        Some(t) if t.value == 0 => {
+            c.problem(
+                t.referenced,
+                format!("{base}.hooks.timeout_seconds"),
+                "timeout_seconds must be at least 1",
+                Some("seconds each hook command may run, e.g. 300"),
+            );
+            HooksConfig::DEFAULT_TIMEOUT
+        }
+        Some(t) => Duration::from_secs(t.value),
+        None => HooksConfig::DEFAULT_TIMEOUT,
+    };
+    // An empty command is no command: `before: ${PRE_BACKUP:-}` leaves the hook out.
+    HooksConfig {
+        before: text(&h.before),
+        after: text(&h.after),
+        on_failure: text(&h.on_failure),
+        timeout,
+    }
+}
+
+/// The original's `tls` strings (its MySQL driver's values, and a quoted boolean) in our
+/// modes: `skip-verify` encrypts without checking the certificate, which is `require`.
+fn original_tls(mode: &str) -> Option<&'static str> {
+    match mode.trim().to_ascii_lowercase().as_str() {
+        "true" => Some("require"),
+        "false" | "" => Some("disable"),
+        "skip-verify" => Some("require"),
+        "preferred" => Some("prefer"),
+        _ => None,
+    }
 }
