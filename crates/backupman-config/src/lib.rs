@@ -41,7 +41,7 @@ pub use model::*;
 pub struct Loaded {
     /// The validated configuration.
     pub config: Config,
-    /// Notes about options accepted but ignored (`tmp_folder`, `http`, `database`, the `email`,
+    /// Notes about options accepted but ignored (`tmp_folder`, `database`, the `email`,
     /// `slack` and `discord` notifiers, a quoted `${VAR}`), each with its file and line.
     pub warnings: Vec<String>,
 }

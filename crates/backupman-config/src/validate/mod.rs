@@ -2,10 +2,11 @@
 //!
 //! This module holds the entry point, [`validate`], the `Checker` that collects problems
 //! and warnings, and the label uniqueness rule shared by sources and drives. What each
-//! section checks lives beside it: `sources`, `drives`, and `sections` (retention and
-//! notifiers).
+//! section checks lives beside it: `sources`, `drives`, `sections` (retention and
+//! notifiers) and `http` (what `backupman serve` reads).
 
 mod drives;
+mod http;
 mod sections;
 mod sources;
 
@@ -20,6 +21,7 @@ use crate::model::*;
 use crate::raw::*;
 
 use drives::drive;
+use http::http;
 use sections::{notifiers, retention};
 use sources::source;
 
@@ -171,14 +173,17 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
         .as_ref()
         .map(|n| notifiers(&mut c, n))
         .unwrap_or_default();
-    for (name, section) in [("http", &raw.http), ("database", &raw.database)] {
-        if let Some(section) = section {
-            c.warn(
-                section.referenced,
-                name,
-                "this section is not implemented yet and is ignored",
-            );
-        }
+    let http = raw
+        .http
+        .as_ref()
+        .map(|h| http(&mut c, h))
+        .unwrap_or_default();
+    if let Some(section) = &raw.database {
+        c.warn(
+            section.referenced,
+            "database",
+            "this section is not implemented yet and is ignored",
+        );
     }
 
     if !c.problems.is_empty() {
@@ -196,6 +201,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
             compression_level,
             abort_incomplete_after_hours,
             webhooks,
+            http,
         },
         warnings: c.warnings,
     })
