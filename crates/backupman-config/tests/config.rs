@@ -249,7 +249,7 @@ fn a_repeated_key_or_a_second_document_is_named_in_the_users_words() {
 
 #[test]
 fn an_alias_bomb_is_refused_quickly_and_plainly() {
-    let mut bomb = String::from("http:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    let mut bomb = String::from("database:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for (name, previous) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e")] {
         let items = vec![format!("*{previous}"); 10].join(", ");
         bomb.push_str(&format!("  {name}: &{name} [{items}]\n"));
@@ -404,12 +404,11 @@ fn retention_modes() {
 #[test]
 fn unimplemented_sections_warn_once_and_tmp_folder_is_ignored() {
     let loaded = load(
-        "data_sources:\n  - provider: sqlite\n    label: s\n    db_path: /x.db\n    tmp_folder: /tmp\ndrives:\n  - provider: local\n    label: l\n    folder: /b\nhttp:\n  port: 8080\ndatabase:\n  path: x.db\nnotifiers:\n  email:\n    to: a@b\n",
+        "data_sources:\n  - provider: sqlite\n    label: s\n    db_path: /x.db\n    tmp_folder: /tmp\ndrives:\n  - provider: local\n    label: l\n    folder: /b\ndatabase:\n  path: x.db\nnotifiers:\n  email:\n    to: a@b\n",
     );
     let w = loaded.warnings.join("\n");
     for expected in [
         "tmp_folder: accepted and ignored",
-        "http: this section is not implemented",
         "database: this section is not implemented",
         "notifiers.email: this notifier is not implemented",
     ] {
@@ -433,4 +432,82 @@ fn secrets_never_show_in_debug_or_errors() {
     .unwrap_err();
     assert!(!err.to_string().contains("hunter2-secret"), "{err}");
     assert_eq!(err.problems()[0].line, 5, "{err}");
+}
+
+const HTTP_BASE: &str =
+    "data_sources:\n  - provider: sqlite\n    label: s\n    db_path: /x.db\ndrives:\n  - provider: local\n    label: l\n    folder: /b\n";
+
+#[test]
+fn the_originals_http_section_is_read_with_its_schedule() {
+    // As the original's users have it: 6-field cron with seconds.
+    let loaded = load(&format!(
+        "{HTTP_BASE}http:\n  app_url: http://backups.example.com:8080/\n  api_keys:\n    - apikey1\n    - ${{ENV}}-key\n  backup_job:\n    enabled: true\n    cron: \"0 0 3 * * *\"\n"
+    ));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let http = &loaded.config.http;
+    assert_eq!(
+        http.app_url.as_deref(),
+        Some("http://backups.example.com:8080")
+    );
+    let keys: Vec<&str> = http.api_keys.iter().map(|k| k.expose()).collect();
+    assert_eq!(keys, ["apikey1", "staging-key"]);
+    assert!(!format!("{:?}", loaded.config).contains("apikey1"));
+    let job = http.backup_job.as_ref().expect("a schedule");
+    assert_eq!(job.cron, "0 0 3 * * *");
+    assert_eq!(job.timezone, chrono_tz::UTC);
+    assert_eq!(http.shutdown_grace_seconds, 60);
+    assert_eq!(http.download_url_minutes, 60);
+
+    // 5 fields, a time zone, our own options; `enabled: false` keeps the keys, drops the job.
+    let loaded = load(&format!(
+        "{HTTP_BASE}http:\n  api_keys: [k]\n  shutdown_grace_seconds: 5\n  download_url_minutes: 10\n  backup_job:\n    cron: \"30 2 * * *\"\n    timezone: Europe/Paris\n"
+    ));
+    let job = loaded.config.http.backup_job.as_ref().unwrap();
+    assert_eq!(job.timezone, chrono_tz::Europe::Paris);
+    assert_eq!(loaded.config.http.shutdown_grace_seconds, 5);
+    assert_eq!(loaded.config.http.download_url_minutes, 10);
+    let off = load(&format!(
+        "{HTTP_BASE}http:\n  api_keys: [k]\n  backup_job:\n    enabled: false\n    cron: \"* * * * * *\"\n"
+    ));
+    assert!(off.config.http.backup_job.is_none());
+    assert_eq!(off.config.http.api_keys.len(), 1);
+    // No section: defaults, no keys.
+    assert_eq!(load(HTTP_BASE).config.http, backupman_config::HttpConfig::default());
+}
+
+#[test]
+fn a_bad_schedule_or_time_zone_is_a_located_error() {
+    let found = problems(&format!(
+        "{HTTP_BASE}http:\n  app_url: localhost:8080\n  api_keys: [\"\"]\n  download_url_minutes: 0\n  backup_job:\n    cron: \"0 0 25 * * *\"\n"
+    ));
+    let at = |path: &str| {
+        found
+            .iter()
+            .find(|(_, p, _)| p == path)
+            .unwrap_or_else(|| panic!("{path} not in {found:?}"))
+    };
+    assert_eq!(at("http.app_url").0, 10);
+    assert_eq!(at("http.api_keys[0]").0, 11);
+    assert_eq!(at("http.download_url_minutes").0, 12);
+    let (line, _, message) = at("http.backup_job.cron");
+    assert_eq!(*line, 14);
+    assert!(message.contains("invalid cron expression \"0 0 25 * * *\""), "{message}");
+
+    for cron in ["every day", "* * * *", "0 0 3 * * * 2030"] {
+        let found = problems(&format!(
+            "{HTTP_BASE}http:\n  backup_job:\n    cron: \"{cron}\"\n"
+        ));
+        assert_eq!(found.len(), 1, "{cron}: {found:?}");
+        assert_eq!((found[0].0, found[0].1.as_str()), (11, "http.backup_job.cron"));
+    }
+    let found = problems(&format!(
+        "{HTTP_BASE}http:\n  backup_job:\n    cron: \"0 3 * * *\"\n    timezone: Mars/Olympus\n"
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, 12);
+    assert_eq!(found[0].1, "http.backup_job.timezone");
+    assert!(found[0].2.contains("not an IANA time zone"), "{found:?}");
+    let found = problems(&format!("{HTTP_BASE}http:\n  backup_job:\n    enabled: true\n"));
+    assert_eq!(found[0].1, "http.backup_job.cron");
+    assert_eq!(found[0].2, "missing required option");
 }

@@ -32,6 +32,8 @@ fn every_option_is_in_the_configuration_docs() {
         "RawRetention",
         "RawCompression",
         "RawNotifiers",
+        "RawHttp",
+        "RawBackupJob",
     ] {
         for field in fields(&raw, section) {
             if section == "RawDrive" && google_only.contains(&field.as_str()) {
