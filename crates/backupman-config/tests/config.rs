@@ -434,8 +434,7 @@ fn secrets_never_show_in_debug_or_errors() {
     assert_eq!(err.problems()[0].line, 5, "{err}");
 }
 
-const HTTP_BASE: &str =
-    "data_sources:\n  - provider: sqlite\n    label: s\n    db_path: /x.db\ndrives:\n  - provider: local\n    label: l\n    folder: /b\n";
+const HTTP_BASE: &str = "data_sources:\n  - provider: sqlite\n    label: s\n    db_path: /x.db\ndrives:\n  - provider: local\n    label: l\n    folder: /b\n";
 
 #[test]
 fn the_originals_http_section_is_read_with_its_schedule() {
@@ -472,7 +471,10 @@ fn the_originals_http_section_is_read_with_its_schedule() {
     assert!(off.config.http.backup_job.is_none());
     assert_eq!(off.config.http.api_keys.len(), 1);
     // No section: defaults, no keys.
-    assert_eq!(load(HTTP_BASE).config.http, backupman_config::HttpConfig::default());
+    assert_eq!(
+        load(HTTP_BASE).config.http,
+        backupman_config::HttpConfig::default()
+    );
 }
 
 #[test]
@@ -491,14 +493,20 @@ fn a_bad_schedule_or_time_zone_is_a_located_error() {
     assert_eq!(at("http.download_url_minutes").0, 12);
     let (line, _, message) = at("http.backup_job.cron");
     assert_eq!(*line, 14);
-    assert!(message.contains("invalid cron expression \"0 0 25 * * *\""), "{message}");
+    assert!(
+        message.contains("invalid cron expression \"0 0 25 * * *\""),
+        "{message}"
+    );
 
     for cron in ["every day", "* * * *", "0 0 3 * * * 2030"] {
         let found = problems(&format!(
             "{HTTP_BASE}http:\n  backup_job:\n    cron: \"{cron}\"\n"
         ));
         assert_eq!(found.len(), 1, "{cron}: {found:?}");
-        assert_eq!((found[0].0, found[0].1.as_str()), (11, "http.backup_job.cron"));
+        assert_eq!(
+            (found[0].0, found[0].1.as_str()),
+            (11, "http.backup_job.cron")
+        );
     }
     let found = problems(&format!(
         "{HTTP_BASE}http:\n  backup_job:\n    cron: \"0 3 * * *\"\n    timezone: Mars/Olympus\n"
@@ -507,7 +515,9 @@ fn a_bad_schedule_or_time_zone_is_a_located_error() {
     assert_eq!(found[0].0, 12);
     assert_eq!(found[0].1, "http.backup_job.timezone");
     assert!(found[0].2.contains("not an IANA time zone"), "{found:?}");
-    let found = problems(&format!("{HTTP_BASE}http:\n  backup_job:\n    enabled: true\n"));
+    let found = problems(&format!(
+        "{HTTP_BASE}http:\n  backup_job:\n    enabled: true\n"
+    ));
     assert_eq!(found[0].1, "http.backup_job.cron");
     assert_eq!(found[0].2, "missing required option");
 }

@@ -121,9 +121,13 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         tracing::info!("no backup schedule (http.backup_job): backups start by POST /api/backups");
     }
 
+    // Both may be ready at once (the graceful shutdown is quick): remember which ended, as
+    // a finished task must not be awaited again.
+    let mut http_ended = false;
     tokio::select! {
         _ = stop.cancelled() => {}
         ended = &mut http => {
+            http_ended = true;
             // The listener failed on its own: stop everything else the same way.
             stop.cancel();
             if let Ok(Err(err)) = ended {
@@ -139,7 +143,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         let _ = scheduler.await;
     }
     service.runs.finish_or_cancel(grace).await;
-    if tokio::time::timeout(HTTP_DRAIN, &mut http).await.is_err() {
+    if !http_ended && tokio::time::timeout(HTTP_DRAIN, &mut http).await.is_err() {
         http.abort();
     }
     tracing::info!("stopped");

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use backupman_ops::record::BackupRecord;
+use backupman_ops::record::{BackupRecord, RecordStatus};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -45,9 +45,18 @@ pub(crate) struct Message {
     )
 )]
 pub(crate) async fn list(State(service): State<Arc<Service>>) -> Json<BackupList> {
+    let stored = BackupRecord::from_stored(&service.stored().await.found);
     let mut results = service.runs.records();
+    // A source's backup is on the drive a moment before its run reports it done: once a
+    // stored backup of the source began after the run did, the pending record is stale.
+    results.retain(|r| {
+        r.status != RecordStatus::Pending
+            || !stored
+                .iter()
+                .any(|s| s.label == r.label && s.created_at >= r.created_at)
+    });
     let mut seen: HashSet<String> = results.iter().map(|r| r.id.clone()).collect();
-    for stored in BackupRecord::from_stored(&service.stored().await.found) {
+    for stored in stored {
         // A backup a drive failed to store is both in memory (with the failure) and on the
         // drives that stored it: the record with the failure wins.
         if seen.insert(stored.id.clone()) {

@@ -20,12 +20,13 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ErrorBody, Unauthorized, error, unauthorized};
 use crate::service::Service;
 
-/// A signed link's query: both or neither.
+/// A signed link's query: both or neither. Read as text: a malformed link is simply not a
+/// valid one (401 without the key), not a malformed request.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct LinkQuery {
     /// Unix time after which the link no longer works.
-    expires: Option<i64>,
+    expires: Option<String>,
     /// HMAC-SHA256 of the drive file id and `expires`, hex.
     signature: Option<String>,
 }
@@ -60,7 +61,7 @@ pub(crate) async fn download(
     Query(link): Query<LinkQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let signed = match (link.expires, &link.signature) {
+    let signed = match (link.expires.and_then(|e| e.parse().ok()), &link.signature) {
         (Some(expires), Some(signature)) => {
             service
                 .links
