@@ -7,5 +7,6 @@ mod server;
 
 mod api;
 mod drives;
+mod memory;
 mod shutdown;
 mod tools;
