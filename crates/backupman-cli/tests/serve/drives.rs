@@ -3,14 +3,8 @@
 use backupman_core::read_all;
 use backupman_testkit::s3::{S3Server, Style};
 
+use crate::common::s3_drive_yaml;
 use crate::server::{LOCAL_DISK, Server, curl, finished, setup};
-
-fn s3_drive(server: &S3Server, label: &str, bucket: &str) -> String {
-    format!(
-        "  - provider: s3\n    label: {label}\n    bucket: {bucket}\n    region: us-east-1\n    access_key: {}\n    secret_key: \"{}\"\n    endpoint: {}\n    prefix: db\n    force_path_style: true\n    timeout_seconds: 20\n    max_attempts: 2\n",
-        server.access_key, server.secret_key, server.endpoint
-    )
-}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -26,7 +20,10 @@ fn downloads_equal_the_stored_objects_on_a_local_and_an_s3_drive() {
     let s3 = S3Server::s3s_fs(Style::Path);
     rt.block_on(s3.create_bucket("serve"));
     // S3 first: generate-download-url presigns on it.
-    let drives = format!("{}{LOCAL_DISK}", s3_drive(&s3, "Bucket", "serve"));
+    let drives = format!(
+        "{}{LOCAL_DISK}",
+        s3_drive_yaml(&s3, "Bucket", "serve", "db")
+    );
     let (tmp, config) = setup(&drives, "");
     let server = Server::start(tmp.path(), &config);
     assert_eq!(server.post_backup().0, 200);

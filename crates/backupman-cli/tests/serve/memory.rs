@@ -27,15 +27,7 @@ fn idle_and_busy_memory_stay_within_bounds() {
     let tmp = tempfile::tempdir().unwrap();
     // 24 MiB of random rows: more than every buffer of the pipeline together (gzip level 1,
     // as the debug build compresses slowly).
-    let db = tmp.path().join("big.sqlite");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 24)
-         INSERT INTO blobs SELECT i, randomblob(1048576) FROM n;",
-    )
-    .unwrap();
-    drop(conn);
+    crate::common::random_sqlite(&tmp.path().join("big.sqlite"), 24);
     let sources = "data_sources:\n  - provider: sqlite\n    label: Big\n    db_path: big.sqlite\n";
     let config = write_config(
         tmp.path(),
