@@ -100,7 +100,11 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
     let job = config.http.backup_job.clone();
     let stop = options.shutdown;
     let service = Arc::new(Service::new(config, base_url, stop.clone()));
-    service.load_last_successes().await;
+    // In the background: a slow or unreachable drive must not hold up the API or the schedule.
+    tokio::spawn({
+        let service = service.clone();
+        async move { service.load_last_successes().await }
+    });
 
     let router = api::router(service.clone());
     let mut http = tokio::spawn(

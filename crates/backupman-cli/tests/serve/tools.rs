@@ -72,13 +72,27 @@ fn metrics_pass_promtool_and_count_what_happened() {
 
     // Restarted, the last success is read back from the drive: no false alert.
     drop(server);
+    // (It is read in the background: a slow drive must not hold up the start.)
     let server = Server::start(tmp.path(), &config);
-    let (_, body) = curl(&server.url("/metrics"), &[]);
-    let text = String::from_utf8(body).unwrap();
-    assert!(
-        text.contains("backupman_last_success_timestamp_seconds{source=\"Demo\"}"),
-        "{text}"
-    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, body) = curl(&server.url("/metrics"), &[]);
+        let text = String::from_utf8(body).unwrap();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.starts_with("backupman_last_success_timestamp_seconds{source=\"Demo\"}"))
+        {
+            let read_back: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+            // The newest manifest's end: that of the last backup scraped, or of one after it.
+            assert!(
+                read_back >= last - 1.0 && read_back <= now + 60.0,
+                "{read_back} vs {last}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]
