@@ -508,13 +508,18 @@ fn a_bad_schedule_or_time_zone_is_a_located_error() {
             (11, "http.backup_job.cron")
         );
     }
+    // Both wrong: both reported.
     let found = problems(&format!(
-        "{HTTP_BASE}http:\n  backup_job:\n    cron: \"0 3 * * *\"\n    timezone: Mars/Olympus\n"
+        "{HTTP_BASE}http:\n  backup_job:\n    cron: \"0 3 * * * * * *\"\n    timezone: Mars/Olympus\n"
     ));
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].0, 12);
-    assert_eq!(found[0].1, "http.backup_job.timezone");
-    assert!(found[0].2.contains("not an IANA time zone"), "{found:?}");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        (found[0].0, found[0].1.as_str()),
+        (11, "http.backup_job.cron")
+    );
+    assert_eq!(found[1].0, 12);
+    assert_eq!(found[1].1, "http.backup_job.timezone");
+    assert!(found[1].2.contains("not an IANA time zone"), "{found:?}");
     let found = problems(&format!(
         "{HTTP_BASE}http:\n  backup_job:\n    enabled: true\n"
     ));

@@ -67,39 +67,45 @@ pub(super) fn http(c: &mut Checker, h: &Spanned<RawHttp>) -> HttpConfig {
 fn backup_job(c: &mut Checker, job: &Spanned<RawBackupJob>) -> Option<BackupJobConfig> {
     let at = job.referenced;
     let job = &job.value;
+    // Both are checked before either is given up on, so every problem is reported at once.
     let timezone = match &job.timezone {
-        None => chrono_tz::UTC,
-        Some(tz) => match tz.value.trim().parse::<chrono_tz::Tz>() {
-            Ok(tz) => tz,
-            Err(_) => {
+        None => Some(chrono_tz::UTC),
+        Some(tz) => {
+            let parsed = tz.value.trim().parse::<chrono_tz::Tz>().ok();
+            if parsed.is_none() {
                 c.problem(
                     tz.referenced,
                     "http.backup_job.timezone".into(),
                     format!("{:?} is not an IANA time zone", tz.value),
                     Some("use a name such as `UTC`, `Europe/Paris` or `America/New_York`"),
                 );
-                return None;
             }
-        },
-    };
-    let enabled = job.enabled.as_ref().is_none_or(|e| e.value);
-    let hint = "6 fields with seconds (`0 0 3 * * *`: 03:00:00 every day) or 5 (`0 3 * * *`)";
-    let cron = c.required(&job.cron, at, "http.backup_job.cron".into(), hint)?;
-    let schedule = match cron_parser().parse(&cron) {
-        Ok(schedule) => schedule,
-        Err(err) => {
-            c.problem(
-                loc(&job.cron).unwrap_or(at),
-                "http.backup_job.cron".into(),
-                format!("invalid cron expression {cron:?}: {err}"),
-                Some(hint),
-            );
-            return None;
+            parsed
         }
     };
-    enabled.then_some(BackupJobConfig {
-        cron,
-        schedule,
-        timezone,
-    })
+    let hint = "6 fields with seconds (`0 0 3 * * *`: 03:00:00 every day) or 5 (`0 3 * * *`)";
+    let cron = c.required(&job.cron, at, "http.backup_job.cron".into(), hint);
+    let schedule = cron
+        .as_ref()
+        .and_then(|cron| match cron_parser().parse(cron) {
+            Ok(schedule) => Some(schedule),
+            Err(err) => {
+                c.problem(
+                    loc(&job.cron).unwrap_or(at),
+                    "http.backup_job.cron".into(),
+                    format!("invalid cron expression {cron:?}: {err}"),
+                    Some(hint),
+                );
+                None
+            }
+        });
+    let enabled = job.enabled.as_ref().is_none_or(|e| e.value);
+    match (enabled, cron, schedule, timezone) {
+        (true, Some(cron), Some(schedule), Some(timezone)) => Some(BackupJobConfig {
+            cron,
+            schedule,
+            timezone,
+        }),
+        _ => None,
+    }
 }
