@@ -498,7 +498,7 @@ fn a_bad_schedule_or_time_zone_is_a_located_error() {
         "{message}"
     );
 
-    for cron in ["every day", "* * * *", "0 0 3 * * * 2030"] {
+    for cron in ["every day", "* * * *", "0 0 3 * * * 2030", "0 0 0 30 2 *"] {
         let found = problems(&format!(
             "{HTTP_BASE}http:\n  backup_job:\n    cron: \"{cron}\"\n"
         ));

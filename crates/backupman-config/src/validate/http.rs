@@ -88,6 +88,21 @@ fn backup_job(c: &mut Checker, job: &Spanned<RawBackupJob>) -> Option<BackupJobC
     let schedule = cron
         .as_ref()
         .and_then(|cron| match cron_parser().parse(cron) {
+            // A valid pattern naming no real time (`0 0 0 30 2 *`, 30 February) would leave
+            // the server running and never backing up.
+            Ok(schedule)
+                if schedule
+                    .find_next_occurrence(&chrono::Utc::now(), false)
+                    .is_err() =>
+            {
+                c.problem(
+                    loc(&job.cron).unwrap_or(at),
+                    "http.backup_job.cron".into(),
+                    format!("cron expression {cron:?} never matches a real time"),
+                    Some(hint),
+                );
+                None
+            }
             Ok(schedule) => Some(schedule),
             Err(err) => {
                 c.problem(
