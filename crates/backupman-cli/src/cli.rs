@@ -66,6 +66,9 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Apply retention now: delete the backups the retention policy no longer keeps.
     Prune(PruneArgs),
+    /// Run as a service: back up on the `http.backup_job` schedule and answer the HTTP API
+    /// (`/api/backups`, `/health`, `/metrics`) until SIGTERM or SIGINT.
+    Serve(ServeArgs),
     /// Print the version.
     Version,
     /// Print a shell completion script.
@@ -98,6 +101,17 @@ pub struct RunArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on.
+    #[arg(short, long, default_value_t = backupman_serve::DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Address to listen on (all interfaces by default, as the original backupman).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    pub bind: std::net::IpAddr,
 }
 
 #[derive(Debug, Args)]

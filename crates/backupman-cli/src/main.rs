@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod output;
 mod progress;
+mod signals;
 mod wiring;
 
 use std::process::ExitCode;
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
             Command::Verify(args) => commands::verify::verify(&global, args).await,
             Command::Restore(args) => commands::restore::restore(&global, args).await,
             Command::Prune(args) => commands::prune::prune(&global, args).await,
+            Command::Serve(args) => commands::serve::serve(&global, args).await,
             Command::Version => {
                 println!("backupman {}", env!("CARGO_PKG_VERSION"));
                 Ok(Outcome::Success)

@@ -16,7 +16,10 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 use backupman_testkit::s3::{HEALTH_CHECKS, S3Server, Style, bin_from_env, free_port};
 use chrono::Utc;
-use common::{Run, backupman_env as backupman, fake_dump_tool, interrupt_and_wait, sqlite_rows};
+use common::{
+    Run, backupman_env as backupman, fake_dump_tool, interrupt_and_wait, random_sqlite,
+    s3_drive_yaml, sqlite_rows,
+};
 use sha2::{Digest, Sha256};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -152,16 +155,6 @@ fn assert_backup_of_demo(object: &[u8], manifest: &[u8]) {
         "{manifest}"
     );
     assert_eq!(manifest["size"], plain.len() as u64, "{manifest}");
-}
-
-fn s3_drive_yaml(server: &S3Server, label: &str, bucket: &str, prefix: &str) -> String {
-    format!(
-        "  - provider: s3\n    label: {label}\n    bucket: {bucket}\n    region: us-east-1\n    access_key: {}\n    secret_key: \"{}\"\n    endpoint: {}\n    prefix: {prefix}\n    force_path_style: {}\n    timeout_seconds: 20\n    max_attempts: 2\n",
-        server.access_key,
-        server.secret_key,
-        server.endpoint,
-        server.style == Style::Path
-    )
 }
 
 /// The spec's "MinIO Development Setup", with the local server's endpoint and keys.
@@ -761,17 +754,6 @@ fn relay(
             return;
         }
     }
-}
-
-/// Random bytes (incompressible), `mib` MiB of them, in a fresh SQLite database.
-fn random_sqlite(path: &Path, mib: u32) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(&format!(
-        "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB);
-         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {mib})
-         INSERT INTO blobs SELECT i, randomblob(1048576) FROM n;"
-    ))
-    .unwrap();
 }
 
 /// The store stops taking parts after the second one of a ~60 MB multipart upload: the run

@@ -33,6 +33,9 @@ pub struct Config {
     pub slack: Option<IncomingWebhookConfig>,
     /// A Discord incoming webhook (`notifiers.discord`); `None` without it or with `enabled: false`.
     pub discord: Option<IncomingWebhookConfig>,
+    /// `backupman serve`: its API keys and backup schedule (`http`); the defaults when the
+    /// section is left out.
+    pub http: HttpConfig,
 }
 
 /// The kind of database a source is (`data_sources[].provider`).
@@ -196,3 +199,50 @@ pub struct RetentionConfig {
 /// `by: age` with `value` days, `by: count` with `value` backups, or `keep_daily`,
 /// `keep_weekly`, `keep_monthly` and `keep_yearly` (0 when left out).
 pub use backupman_core::retention::Policy as RetentionPolicy;
+
+/// `http`: what `backupman serve` needs, as the original backupman's section has it, plus a
+/// time zone for the schedule, a shutdown grace period and the lifetime of download links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// `app_url`: the server's address as clients reach it, used to build download links
+    /// (`None`: `http://localhost:PORT`).
+    pub app_url: Option<String>,
+    /// `api_keys`: the keys `/api` accepts in `X-Api-Key`; `serve` refuses to start without one.
+    pub api_keys: Vec<Secret>,
+    /// `backup_job`: the schedule; `None` when left out or `enabled: false`.
+    pub backup_job: Option<BackupJobConfig>,
+    /// `shutdown_grace_seconds`: on SIGTERM/SIGINT, how long a running backup may go on before
+    /// it is cancelled (default 60).
+    pub shutdown_grace_seconds: u64,
+    /// `download_url_minutes`: how long a generated download URL works (default 60).
+    pub download_url_minutes: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            app_url: None,
+            api_keys: Vec::new(),
+            backup_job: None,
+            shutdown_grace_seconds: DEFAULT_SHUTDOWN_GRACE_SECONDS,
+            download_url_minutes: DEFAULT_DOWNLOAD_URL_MINUTES,
+        }
+    }
+}
+
+/// How long a running backup may go on after a shutdown signal when `shutdown_grace_seconds`
+/// is left out.
+pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 60;
+/// How long a generated download URL works when `download_url_minutes` is left out.
+pub const DEFAULT_DOWNLOAD_URL_MINUTES: u32 = 60;
+
+/// `http.backup_job`: when `backupman serve` backs up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupJobConfig {
+    /// `cron` as written: 6 fields with seconds (`0 0 3 * * *`), as the original, or 5.
+    pub cron: String,
+    /// The parsed schedule.
+    pub schedule: croner::Cron,
+    /// `timezone`: the IANA zone the schedule is read in (default `UTC`).
+    pub timezone: chrono_tz::Tz,
+}

@@ -19,7 +19,7 @@ pub(crate) struct RawConfig {
     pub compression: Option<S<RawCompression>>,
     pub incomplete_uploads: Option<S<RawIncompleteUploads>>,
     pub notifiers: Option<S<RawNotifiers>>,
-    pub http: Option<S<IgnoredAny>>,
+    pub http: Option<S<RawHttp>>,
     pub database: Option<S<RawDatabase>>,
 }
 
@@ -180,6 +180,24 @@ pub(crate) struct RawEndpoint {
     pub url: Option<S<String>>,
     pub token: Option<S<String>>,
     pub events: Option<S<Vec<S<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    pub app_url: Option<S<String>>,
+    pub api_keys: Option<Vec<S<String>>>,
+    pub backup_job: Option<S<RawBackupJob>>,
+    pub shutdown_grace_seconds: Option<S<u64>>,
+    pub download_url_minutes: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBackupJob {
+    pub enabled: Option<S<bool>>,
+    pub cron: Option<S<String>>,
+    pub timezone: Option<S<String>>,
 }
 
 pub(crate) fn parse(

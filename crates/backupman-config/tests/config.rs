@@ -249,10 +249,12 @@ fn a_repeated_key_or_a_second_document_is_named_in_the_users_words() {
 
 #[test]
 fn an_alias_bomb_is_refused_quickly_and_plainly() {
-    let mut bomb = String::from("http:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    // Under a key whose value is read and thrown away, so only the budget can stop it.
+    let mut bomb =
+        String::from("database:\n  provider:\n    a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for (name, previous) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e")] {
         let items = vec![format!("*{previous}"); 10].join(", ");
-        bomb.push_str(&format!("  {name}: &{name} [{items}]\n"));
+        bomb.push_str(&format!("    {name}: &{name} [{items}]\n"));
     }
     let started = std::time::Instant::now();
     let (_, _, message) = &problems(&bomb)[0];
@@ -402,9 +404,9 @@ fn retention_modes() {
 }
 
 #[test]
-fn database_and_a_server_tmp_folder_are_notes_told_once_and_http_warns() {
+fn database_and_a_server_tmp_folder_are_notes_told_once() {
     let loaded = load(
-        "data_sources:\n  - provider: postgres\n    label: p\n    db_name: app\n    tmp_folder: ./tmp/pg\n  - provider: sqlite\n    label: s\n    db_path: /x.db\n    tmp_folder: /stage\ndrives:\n  - provider: local\n    label: l\n    folder: /b\nhttp:\n  port: 8080\ndatabase:\n  provider: mysql\n  db_name: backupman\n",
+        "data_sources:\n  - provider: postgres\n    label: p\n    db_name: app\n    tmp_folder: ./tmp/pg\n  - provider: sqlite\n    label: s\n    db_path: /x.db\n    tmp_folder: /stage\ndrives:\n  - provider: local\n    label: l\n    folder: /b\ndatabase:\n  provider: mysql\n  db_name: backupman\n",
     );
     let notes = loaded.notes.join("\n");
     assert_eq!(loaded.notes.len(), 2, "{notes}");
@@ -412,10 +414,9 @@ fn database_and_a_server_tmp_folder_are_notes_told_once_and_http_warns() {
         notes.contains("line 5: data_sources[0].tmp_folder: unused"),
         "{notes}"
     );
-    assert!(notes.contains("line 17: database: not needed"), "{notes}");
+    assert!(notes.contains("line 15: database: not needed"), "{notes}");
     let w = loaded.warnings.join("\n");
-    assert_eq!(loaded.warnings.len(), 1, "{w}");
-    assert!(w.contains("http: this section is not implemented"), "{w}");
+    assert!(loaded.warnings.is_empty(), "{w}");
     let sources = &loaded.config.sources;
     assert_eq!(sources[0].tmp_folder, Some(PathBuf::from("./tmp/pg")));
     assert_eq!(sources[1].tmp_folder, Some(PathBuf::from("/stage")));
@@ -461,4 +462,96 @@ fn google_drive_with_the_originals_keys_is_refused_at_its_provider_line() {
             .contains("google_drive provider is not supported"),
         "{found:?}"
     );
+}
+const HTTP_BASE: &str = "data_sources:\n  - provider: sqlite\n    label: s\n    db_path: /x.db\ndrives:\n  - provider: local\n    label: l\n    folder: /b\n";
+
+#[test]
+fn the_originals_http_section_is_read_with_its_schedule() {
+    // As the original's users have it: 6-field cron with seconds.
+    let loaded = load(&format!(
+        "{HTTP_BASE}http:\n  app_url: http://backups.example.com:8080/\n  api_keys:\n    - apikey1\n    - ${{ENV}}-key\n  backup_job:\n    enabled: true\n    cron: \"0 0 3 * * *\"\n"
+    ));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let http = &loaded.config.http;
+    assert_eq!(
+        http.app_url.as_deref(),
+        Some("http://backups.example.com:8080")
+    );
+    let keys: Vec<&str> = http.api_keys.iter().map(|k| k.expose()).collect();
+    assert_eq!(keys, ["apikey1", "staging-key"]);
+    assert!(!format!("{:?}", loaded.config).contains("apikey1"));
+    let job = http.backup_job.as_ref().expect("a schedule");
+    assert_eq!(job.cron, "0 0 3 * * *");
+    assert_eq!(job.timezone, chrono_tz::UTC);
+    assert_eq!(http.shutdown_grace_seconds, 60);
+    assert_eq!(http.download_url_minutes, 60);
+
+    // 5 fields, a time zone, our own options; `enabled: false` keeps the keys, drops the job.
+    let loaded = load(&format!(
+        "{HTTP_BASE}http:\n  api_keys: [k]\n  shutdown_grace_seconds: 5\n  download_url_minutes: 10\n  backup_job:\n    cron: \"30 2 * * *\"\n    timezone: Europe/Paris\n"
+    ));
+    let job = loaded.config.http.backup_job.as_ref().unwrap();
+    assert_eq!(job.timezone, chrono_tz::Europe::Paris);
+    assert_eq!(loaded.config.http.shutdown_grace_seconds, 5);
+    assert_eq!(loaded.config.http.download_url_minutes, 10);
+    let off = load(&format!(
+        "{HTTP_BASE}http:\n  api_keys: [k]\n  backup_job:\n    enabled: false\n    cron: \"* * * * * *\"\n"
+    ));
+    assert!(off.config.http.backup_job.is_none());
+    assert_eq!(off.config.http.api_keys.len(), 1);
+    // No section: defaults, no keys.
+    assert_eq!(
+        load(HTTP_BASE).config.http,
+        backupman_config::HttpConfig::default()
+    );
+}
+
+#[test]
+fn a_bad_schedule_or_time_zone_is_a_located_error() {
+    let found = problems(&format!(
+        "{HTTP_BASE}http:\n  app_url: localhost:8080\n  api_keys: [\"\"]\n  download_url_minutes: 0\n  backup_job:\n    cron: \"0 0 25 * * *\"\n"
+    ));
+    let at = |path: &str| {
+        found
+            .iter()
+            .find(|(_, p, _)| p == path)
+            .unwrap_or_else(|| panic!("{path} not in {found:?}"))
+    };
+    assert_eq!(at("http.app_url").0, 10);
+    assert_eq!(at("http.api_keys[0]").0, 11);
+    assert_eq!(at("http.download_url_minutes").0, 12);
+    let (line, _, message) = at("http.backup_job.cron");
+    assert_eq!(*line, 14);
+    assert!(
+        message.contains("invalid cron expression \"0 0 25 * * *\""),
+        "{message}"
+    );
+
+    for cron in ["every day", "* * * *", "0 0 3 * * * 2030", "0 0 0 30 2 *"] {
+        let found = problems(&format!(
+            "{HTTP_BASE}http:\n  backup_job:\n    cron: \"{cron}\"\n"
+        ));
+        assert_eq!(found.len(), 1, "{cron}: {found:?}");
+        assert_eq!(
+            (found[0].0, found[0].1.as_str()),
+            (11, "http.backup_job.cron")
+        );
+    }
+    // Both wrong: both reported.
+    let found = problems(&format!(
+        "{HTTP_BASE}http:\n  backup_job:\n    cron: \"0 3 * * * * * *\"\n    timezone: Mars/Olympus\n"
+    ));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        (found[0].0, found[0].1.as_str()),
+        (11, "http.backup_job.cron")
+    );
+    assert_eq!(found[1].0, 12);
+    assert_eq!(found[1].1, "http.backup_job.timezone");
+    assert!(found[1].2.contains("not an IANA time zone"), "{found:?}");
+    let found = problems(&format!(
+        "{HTTP_BASE}http:\n  backup_job:\n    enabled: true\n"
+    ));
+    assert_eq!(found[0].1, "http.backup_job.cron");
+    assert_eq!(found[0].2, "missing required option");
 }

@@ -293,3 +293,23 @@ fn a_bad_incoming_webhook_url_is_refused_without_repeating_it() {
     let missing = problems("  slack:\n    enabled: true\n");
     assert_eq!(missing[0].1, "notifiers.slack.webhook_url");
 }
+
+#[test]
+fn a_login_on_a_plain_connection_is_said_to_be_unused() {
+    let mail = |crypto: &str| {
+        load(&format!(
+            "  mail:\n    smtp_host: smtp.example.com\n    smtp_user: backups@example.com\n    smtp_password: ${{SMTP_PASSWORD}}\n    smtp_crypto: \"{crypto}\"\n    destinations:\n      - email: ops@example.com\n"
+        ))
+    };
+    let plain = mail("");
+    assert_eq!(plain.warnings.len(), 1, "{:?}", plain.warnings);
+    assert!(
+        plain.warnings[0].contains("line 8: notifiers.mail.smtp_user: not used"),
+        "{:?}",
+        plain.warnings
+    );
+    assert!(!plain.warnings[0].contains("s3cret-pw"));
+    for crypto in ["tls", "ssl"] {
+        assert!(mail(crypto).warnings.is_empty(), "{crypto}");
+    }
+}

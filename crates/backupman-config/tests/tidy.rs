@@ -45,6 +45,8 @@ fn every_option_is_in_the_configuration_docs() {
         "RawEndpoint",
         "RawIncomingWebhook",
         "RawDatabase",
+        "RawHttp",
+        "RawBackupJob",
     ] {
         for field in fields(&raw, section) {
             if section == "RawDrive" && google_only.contains(&field.as_str()) {

@@ -184,6 +184,18 @@ pub trait Drive: Send + Sync + fmt::Debug {
         let _ = upload;
         Ok(())
     }
+
+    /// A URL that lets whoever holds it download `key` with a plain GET, no credentials,
+    /// until `expires_in` has passed (an S3 presigned GetObject). `None` for a drive that
+    /// cannot sign one (a local folder): its caller serves the object itself instead.
+    async fn presigned_read(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+    ) -> Option<Result<String, DriveError>> {
+        let _ = (key, expires_in);
+        None
+    }
 }
 
 /// A streamed write in progress. It must end in exactly one of [`Upload::complete`] or

@@ -18,6 +18,7 @@ use crate::backup::SourceReport;
 use crate::catalog::Found;
 
 /// Where a backup, or its copy on one drive, stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -31,6 +32,7 @@ pub enum RecordStatus {
 }
 
 /// One backup of one source.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BackupRecord {
@@ -57,6 +59,7 @@ pub struct BackupRecord {
 }
 
 /// One backup's copy on one drive.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DriveFileRecord {
@@ -143,6 +146,41 @@ impl BackupRecord {
             });
         }
         records
+    }
+
+    /// The record of a backup a run has begun and not finished: its key is not known yet, so
+    /// its id is derived from the source's label and the run's start. Its copies are the
+    /// configured drives', all pending.
+    pub fn pending(source: &str, config: &Config, started_at: DateTime<Utc>) -> Self {
+        let started = started_at.to_rfc3339();
+        let id = short_hash(&["pending", source, &started]);
+        let drive_files = config
+            .drives
+            .iter()
+            .map(|d| DriveFileRecord {
+                id: short_hash(&["pending-drive-file", d.label(), source, &started]),
+                backup_id: id.clone(),
+                provider: d.provider().to_owned(),
+                label: d.label().to_owned(),
+                path: String::new(),
+                status: RecordStatus::Pending,
+                created_at: started_at,
+                updated_at: started_at,
+                error: None,
+            })
+            .collect();
+        BackupRecord {
+            id,
+            status: RecordStatus::Pending,
+            label: source.to_owned(),
+            created_at: started_at,
+            updated_at: started_at,
+            drive_files,
+            key: String::new(),
+            size: None,
+            sha256: None,
+            error: None,
+        }
     }
 
     /// The record of a backup a run just made (or failed to make), which ended at

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::SharedHttpClient;
+use aws_sdk_s3::presigning::PresigningConfig;
 use backupman_core::{
     ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo,
     Upload,
@@ -335,6 +337,31 @@ impl Drive for S3Drive {
 
     async fn health(&self) -> Vec<CheckResult> {
         crate::health::check(self).await
+    }
+
+    async fn presigned_read(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> Option<Result<String, DriveError>> {
+        let s = &self.shared;
+        let object_key = s.object_key(key);
+        let signed = match PresigningConfig::expires_in(expires_in) {
+            Ok(config) => s
+                .client
+                .get_object()
+                .bucket(&s.bucket)
+                .key(&object_key)
+                .presigned(config)
+                .await
+                .map(|request| request.uri().to_owned())
+                .map_err(|e| s.errors.map("presign GetObject", &s.url(&object_key), &e)),
+            Err(err) => Err(DriveError::new(
+                DriveErrorKind::Other,
+                format!("cannot presign GetObject {}: {err}", s.url(&object_key)),
+            )),
+        };
+        Some(signed)
     }
 
     async fn incomplete_uploads(&self) -> Result<Vec<IncompleteUpload>, DriveError> {

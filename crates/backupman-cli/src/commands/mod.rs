@@ -5,6 +5,7 @@ pub mod list;
 pub mod prune;
 pub mod restore;
 pub mod run;
+pub mod serve;
 pub mod verify;
 
 use clap::CommandFactory;

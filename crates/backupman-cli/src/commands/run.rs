@@ -1,10 +1,8 @@
 //! `backupman run`: back up every selected source to every selected drive.
 
 use backupman_config::Config;
-use backupman_core::CancellationToken;
 use backupman_ops::backup::{self, Plan, RunEvent, RunOptions, SourceReport};
 use backupman_ops::notify;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Outcome;
 use crate::cli::{Global, RunArgs};
@@ -12,6 +10,7 @@ use crate::commands::or_exit;
 use crate::commands::prune::{print_retention, print_sweep};
 use crate::output;
 use crate::progress;
+use crate::signals;
 use crate::wiring;
 
 pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> {
@@ -21,7 +20,11 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         sources: args.sources,
         drives: args.drives,
         test_mode: args.test_mode,
-        cancel: interrupt_token(),
+        // The run then kills the dump tool and aborts every upload, so an interrupted run
+        // leaves no partial object and no open multipart upload.
+        cancel: signals::on_interrupt(
+            "interrupted: stopping the dump and aborting uploads (interrupt again to quit at once)",
+        ),
         progress: progress.observer(),
     };
     let plan = or_exit!(backup::plan(&config, &options).map_err(wiring::usage));
@@ -60,36 +63,6 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     } else {
         Outcome::Failed
     })
-}
-
-/// A token cancelled by Ctrl-C or SIGTERM: the run then kills the dump tool and aborts every
-/// upload, so an interrupted run leaves no partial object and no open multipart upload. A
-/// second signal quits at once.
-fn interrupt_token() -> CancellationToken {
-    let token = CancellationToken::new();
-    let raised = token.clone();
-    tokio::spawn(async move {
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            return;
-        };
-        let mut signals = 0;
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            signals += 1;
-            if signals > 1 {
-                eprintln!("interrupted again: quitting without cleaning up");
-                std::process::exit(130);
-            }
-            eprintln!(
-                "interrupted: stopping the dump and aborting uploads (interrupt again to quit at once)"
-            );
-            raised.cancel();
-        }
-    });
-    token
 }
 
 fn print_plan(config: &Config, plan: &Plan<'_>) {

@@ -284,3 +284,30 @@ pub fn interrupt_and_wait(
     }
     (code, stderr)
 }
+
+/// Random bytes (incompressible), `mib` MiB of them, in a fresh SQLite database.
+pub fn random_sqlite(path: &Path, mib: u32) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {mib})
+         INSERT INTO blobs SELECT i, randomblob(1048576) FROM n;"
+    ))
+    .unwrap();
+}
+
+/// A `drives:` item for `bucket` under `prefix` on `server`, labelled `label`.
+pub fn s3_drive_yaml(
+    server: &backupman_testkit::s3::S3Server,
+    label: &str,
+    bucket: &str,
+    prefix: &str,
+) -> String {
+    format!(
+        "  - provider: s3\n    label: {label}\n    bucket: {bucket}\n    region: us-east-1\n    access_key: {}\n    secret_key: \"{}\"\n    endpoint: {}\n    prefix: {prefix}\n    force_path_style: {}\n    timeout_seconds: 20\n    max_attempts: 2\n",
+        server.access_key,
+        server.secret_key,
+        server.endpoint,
+        server.style == backupman_testkit::s3::Style::Path
+    )
+}

@@ -2,10 +2,11 @@
 //!
 //! This module holds the entry point, [`validate`], the `Checker` that collects problems
 //! and warnings, and the label uniqueness rule shared by sources and drives. What each
-//! section checks lives beside it: `sources`, `drives`, and `sections` (retention and
-//! notifiers).
+//! section checks lives beside it: `sources`, `drives`, `sections` (retention and
+//! notifiers) and `http` (what `backupman serve` reads).
 
 mod drives;
+mod http;
 mod notifiers;
 mod sections;
 mod sources;
@@ -21,6 +22,7 @@ use crate::model::*;
 use crate::raw::*;
 
 use drives::drive;
+use http::http;
 use notifiers::{Notifiers, notifiers};
 use sections::retention;
 use sources::source;
@@ -186,13 +188,11 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
         .as_ref()
         .map(|n| notifiers(&mut c, n))
         .unwrap_or_default();
-    if let Some(http) = &raw.http {
-        c.warn(
-            http.referenced,
-            "http",
-            "this section is not implemented yet and is ignored",
-        );
-    }
+    let http = raw
+        .http
+        .as_ref()
+        .map(|h| http(&mut c, h))
+        .unwrap_or_default();
     if let Some(database) = &raw.database {
         c.note(
             database.referenced,
@@ -219,6 +219,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
             mail,
             slack,
             discord,
+            http,
         },
         warnings: c.warnings,
         notes: c.notes,

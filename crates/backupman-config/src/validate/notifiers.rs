@@ -177,6 +177,17 @@ fn mail(c: &mut Checker, m: &Spanned<RawMail>) -> Option<MailConfig> {
             Some("set smtp_user too, or remove smtp_password to send without logging in"),
         );
     }
+    // The login goes over TLS only, so a plain connection's smtp_user would be silently
+    // unused: say so where it is written.
+    if let (Some(SmtpCrypto::Plain), Some(raw)) = (crypto, &m.smtp_user)
+        && user.is_some()
+    {
+        c.warn(
+            raw.referenced,
+            &format!("{BASE}.smtp_user"),
+            "not used: backupman logs in only over TLS (smtp_crypto: tls or ssl), so the password never travels in clear; this mail is sent without a login",
+        );
+    }
     let from = match &m.from {
         Some(raw) => {
             let from = raw.value.trim().to_owned();

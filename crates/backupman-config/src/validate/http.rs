@@ -1,0 +1,126 @@
+//! Checks the `http` section `backupman serve` reads: the original backupman's `app_url`,
+//! `api_keys` and `backup_job` (its `cron` parsed here, so a bad schedule is a located error
+//! at load time rather than a server that never backs up), plus our `timezone`,
+//! `shutdown_grace_seconds` and `download_url_minutes`.
+
+use croner::parser::{CronParser, Seconds, Year};
+use serde_saphyr::Spanned;
+
+use super::drives::check_endpoint;
+use super::{Checker, loc, text};
+use crate::model::*;
+use crate::raw::*;
+
+/// The one cron dialect: 6 fields with seconds, as the original, or 5 (minutes first).
+pub(super) fn cron_parser() -> CronParser {
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .year(Year::Disallowed)
+        .build()
+}
+
+pub(super) fn http(c: &mut Checker, h: &Spanned<RawHttp>) -> HttpConfig {
+    let h = &h.value;
+    let mut out = HttpConfig::default();
+    if let (Some(url), Some(at)) = (text(&h.app_url), loc(&h.app_url)) {
+        match check_endpoint(&url) {
+            Ok(()) => out.app_url = Some(url.trim_end_matches('/').to_owned()),
+            Err(why) => c.problem(
+                at,
+                "http.app_url".into(),
+                format!("invalid URL {url:?}: {why}"),
+                Some("the address clients reach the server at, e.g. `http://backups.example.com:8080`"),
+            ),
+        }
+    }
+    for (i, key) in h.api_keys.iter().flatten().enumerate() {
+        if key.value.trim().is_empty() {
+            c.problem(
+                key.referenced,
+                format!("http.api_keys[{i}]"),
+                "must not be empty",
+                Some("an API key clients send in the `X-Api-Key` header"),
+            );
+        } else {
+            out.api_keys.push(Secret::new(key.value.trim()));
+        }
+    }
+    if let Some(grace) = &h.shutdown_grace_seconds {
+        out.shutdown_grace_seconds = grace.value;
+    }
+    if let Some(minutes) = &h.download_url_minutes {
+        if minutes.value == 0 {
+            c.problem(
+                minutes.referenced,
+                "http.download_url_minutes".into(),
+                "must be at least 1",
+                Some("how many minutes a generated download URL works (default 60)"),
+            );
+        } else {
+            out.download_url_minutes = minutes.value;
+        }
+    }
+    out.backup_job = h.backup_job.as_ref().and_then(|job| backup_job(c, job));
+    out
+}
+
+fn backup_job(c: &mut Checker, job: &Spanned<RawBackupJob>) -> Option<BackupJobConfig> {
+    let at = job.referenced;
+    let job = &job.value;
+    // Both are checked before either is given up on, so every problem is reported at once.
+    let timezone = match &job.timezone {
+        None => Some(chrono_tz::UTC),
+        Some(tz) => {
+            let parsed = tz.value.trim().parse::<chrono_tz::Tz>().ok();
+            if parsed.is_none() {
+                c.problem(
+                    tz.referenced,
+                    "http.backup_job.timezone".into(),
+                    format!("{:?} is not an IANA time zone", tz.value),
+                    Some("use a name such as `UTC`, `Europe/Paris` or `America/New_York`"),
+                );
+            }
+            parsed
+        }
+    };
+    let hint = "6 fields with seconds (`0 0 3 * * *`: 03:00:00 every day) or 5 (`0 3 * * *`)";
+    let cron = c.required(&job.cron, at, "http.backup_job.cron".into(), hint);
+    let schedule = cron
+        .as_ref()
+        .and_then(|cron| match cron_parser().parse(cron) {
+            // A valid pattern naming no real time (`0 0 0 30 2 *`, 30 February) would leave
+            // the server running and never backing up.
+            Ok(schedule)
+                if schedule
+                    .find_next_occurrence(&chrono::Utc::now(), false)
+                    .is_err() =>
+            {
+                c.problem(
+                    loc(&job.cron).unwrap_or(at),
+                    "http.backup_job.cron".into(),
+                    format!("cron expression {cron:?} never matches a real time"),
+                    Some(hint),
+                );
+                None
+            }
+            Ok(schedule) => Some(schedule),
+            Err(err) => {
+                c.problem(
+                    loc(&job.cron).unwrap_or(at),
+                    "http.backup_job.cron".into(),
+                    format!("invalid cron expression {cron:?}: {err}"),
+                    Some(hint),
+                );
+                None
+            }
+        });
+    let enabled = job.enabled.as_ref().is_none_or(|e| e.value);
+    match (enabled, cron, schedule, timezone) {
+        (true, Some(cron), Some(schedule), Some(timezone)) => Some(BackupJobConfig {
+            cron,
+            schedule,
+            timezone,
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,184 @@
+//! The open routes: `GET /ping`, `GET /health` (the original's `Status` and `Details`
+//! layout), `GET /metrics` and `GET /openapi.json`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use backupman_ops::health;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::service::Service;
+
+/// `{"message": "pong"}`, as the original answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Pong {
+    /// Always `pong`.
+    pub message: String,
+}
+
+/// Up or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) enum HealthStatus {
+    /// Works.
+    #[serde(rename = "UP")]
+    Up,
+    /// Does not.
+    #[serde(rename = "DOWN")]
+    Down,
+}
+
+impl HealthStatus {
+    fn of(ok: bool) -> Self {
+        if ok { Self::Up } else { Self::Down }
+    }
+}
+
+/// The original's health report.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct HealthReport {
+    /// backupman's version.
+    pub version: String,
+    /// The commit it was built from, when known.
+    #[serde(rename = "CommitSHA")]
+    pub commit_sha: String,
+    /// When it was built, when known.
+    pub build_date: String,
+    /// `UP` when every source and drive is.
+    pub status: HealthStatus,
+    /// `DataSources` and `Drives`.
+    pub details: BTreeMap<String, HealthGroup>,
+}
+
+/// Sources or drives: down when any is.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct HealthGroup {
+    /// `UP` when every component is.
+    pub status: HealthStatus,
+    /// By label.
+    pub components: BTreeMap<String, HealthComponent>,
+}
+
+/// One source or drive.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct HealthComponent {
+    /// `UP` or `DOWN` (why is logged, not served: this route needs no key).
+    pub status: HealthStatus,
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/ping", tag = "status", responses((status = 200, body = Pong)))]
+pub(crate) async fn ping() -> Json<Pong> {
+    Json(Pong {
+        message: "pong".into(),
+    })
+}
+
+/// Can every source be dumped, and does every drive allow what a backup needs? Answered
+/// with 200 whatever the status, as the original does.
+#[utoipa::path(get, path = "/health", tag = "status", responses((status = 200, body = HealthReport)))]
+pub(crate) async fn health(State(service): State<Arc<Service>>) -> Json<HealthReport> {
+    let report = health::health(&service.config).await;
+    let sources: BTreeMap<String, HealthComponent> = report
+        .sources
+        .iter()
+        .map(|s| {
+            if let Some(err) = &s.error {
+                tracing::warn!("health: source {:?}: {err}", s.source);
+            }
+            (
+                s.source.clone(),
+                HealthComponent {
+                    status: HealthStatus::of(s.ok),
+                },
+            )
+        })
+        .collect();
+    let drives: BTreeMap<String, HealthComponent> = report
+        .drives
+        .iter()
+        .map(|d| {
+            for c in d.checks.iter().filter(|c| !c.ok) {
+                tracing::warn!(
+                    "health: drive {:?}: {}: {}",
+                    d.drive,
+                    c.check,
+                    c.error.as_deref().unwrap_or("failed")
+                );
+            }
+            (
+                d.drive.clone(),
+                HealthComponent {
+                    status: HealthStatus::of(d.ok),
+                },
+            )
+        })
+        .collect();
+    let group = |components: BTreeMap<String, HealthComponent>| HealthGroup {
+        status: HealthStatus::of(components.values().all(|c| c.status == HealthStatus::Up)),
+        components,
+    };
+    Json(HealthReport {
+        version: env!("CARGO_PKG_VERSION").into(),
+        commit_sha: option_env!("BACKUPMAN_COMMIT_SHA").unwrap_or("").into(),
+        build_date: option_env!("BACKUPMAN_BUILD_DATE").unwrap_or("").into(),
+        status: HealthStatus::of(report.ok),
+        details: BTreeMap::from([
+            ("DataSources".to_owned(), group(sources)),
+            ("Drives".to_owned(), group(drives)),
+        ]),
+    })
+}
+
+/// Prometheus metrics, text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "status",
+    responses((status = 200, description = "Prometheus text format (OpenMetrics when asked for)", content_type = "text/plain", body = String))
+)]
+pub(crate) async fn metrics(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    let (body, content_type) = if openmetrics {
+        (
+            service.metrics.openmetrics(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+    } else {
+        (
+            service.metrics.prometheus_text(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    };
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// This API's OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "status",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object))
+)]
+pub(crate) async fn openapi() -> Response {
+    let mut response = crate::openapi_json().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,155 @@
+//! backupman's service mode, `backupman serve`: a second front end beside the command line,
+//! over the same operations (`backupman-ops`). It runs the backup job on the `http.backup_job`
+//! cron schedule, one run at a time, and answers the original backupman's HTTP API (same
+//! paths, same JSON field names), plus Prometheus metrics at `/metrics` and an OpenAPI
+//! document at `/openapi.json`.
+//!
+//! - `GET /ping`, `GET /health`: open;
+//! - `GET /api/backups`, `POST /api/backups`, `GET /api/backups/{id}/generate-download-url`:
+//!   need an `X-Api-Key` from `http.api_keys`;
+//! - `GET /api/backups/{id}/download`: the key, or a signed link from
+//!   `generate-download-url`.
+//!
+//! Finished backups are read from the drives and their manifests, so a restart loses
+//! nothing; runs in progress and failed runs since the start are kept in memory.
+//!
+//! ```no_run
+//! use backupman_serve::{ServeOptions, serve};
+//! use backupman_core::CancellationToken;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let loaded = backupman_ops::wiring::load_config(std::path::Path::new("config.yml"))?;
+//! let shutdown = CancellationToken::new();
+//! // Cancel `shutdown` (on SIGTERM, say) to stop: scheduling ends, a running backup gets
+//! // `http.shutdown_grace_seconds` to finish and is then cancelled.
+//! serve(loaded.config, ServeOptions::new("127.0.0.1:8080".parse()?, shutdown)).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod api;
+mod auth;
+mod error;
+mod links;
+mod metrics;
+mod openapi;
+mod runs;
+mod scheduler;
+mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backupman_config::Config;
+use backupman_core::CancellationToken;
+
+pub use error::ServeError;
+pub use openapi::openapi_json;
+
+use crate::service::Service;
+
+/// The port the original backupman listens on, and ours by default.
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// How long open HTTP connections get to finish after a shutdown signal, once the running
+/// backup (if any) has ended.
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
+
+/// Where to listen and when to stop.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The address and port to listen on.
+    pub bind: SocketAddr,
+    /// Cancelled to stop the service (the command line cancels it on SIGTERM or SIGINT).
+    pub shutdown: CancellationToken,
+}
+
+impl ServeOptions {
+    /// Listen on `bind`, stop when `shutdown` is cancelled.
+    pub fn new(bind: SocketAddr, shutdown: CancellationToken) -> Self {
+        Self { bind, shutdown }
+    }
+}
+
+/// Runs the service until `options.shutdown` is cancelled, then stops scheduling, lets a
+/// running backup finish within `http.shutdown_grace_seconds`, cancels it after that (its
+/// uploads are aborted, nothing partial is left), and returns.
+pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
+    if config.http.api_keys.is_empty() {
+        return Err(ServeError::NoApiKeys);
+    }
+    let listener = tokio::net::TcpListener::bind(options.bind)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: options.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: options.bind,
+        source,
+    })?;
+    let base_url = config
+        .http
+        .app_url
+        .clone()
+        .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
+    let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
+    let job = config.http.backup_job.clone();
+    let stop = options.shutdown;
+    let service = Arc::new(Service::new(config, base_url, stop.clone()));
+    // In the background: a slow or unreachable drive must not hold up the API or the schedule.
+    tokio::spawn({
+        let service = service.clone();
+        async move { service.load_last_successes().await }
+    });
+
+    let router = api::router(service.clone());
+    let mut http = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .into_future(),
+    );
+    tracing::info!("listening on http://{addr}");
+    let scheduler = job.map(|job| {
+        tracing::info!(
+            "backups scheduled by {:?} ({})",
+            job.cron,
+            job.timezone.name()
+        );
+        tokio::spawn(scheduler::schedule(service.clone(), job, stop.clone()))
+    });
+    if scheduler.is_none() {
+        tracing::info!("no backup schedule (http.backup_job): backups start by POST /api/backups");
+    }
+
+    // Both may be ready at once (the graceful shutdown is quick): remember which ended, as
+    // a finished task must not be awaited again.
+    let mut http_ended = false;
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        ended = &mut http => {
+            http_ended = true;
+            // The listener failed on its own: stop everything else the same way.
+            stop.cancel();
+            if let Ok(Err(err)) = ended {
+                tracing::error!("the HTTP server stopped: {err}");
+            }
+        }
+    }
+    tracing::info!(
+        "stopping: no more scheduled backups; a running backup gets {} s to finish",
+        grace.as_secs()
+    );
+    if let Some(scheduler) = scheduler {
+        let _ = scheduler.await;
+    }
+    service.runs.finish_or_cancel(grace).await;
+    if !http_ended && tokio::time::timeout(HTTP_DRAIN, &mut http).await.is_err() {
+        http.abort();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
