@@ -242,7 +242,10 @@ fn an_unset_variable_in_quotes_is_an_error_at_its_line_and_column() {
     )
     .unwrap_err();
     let p = &err.problems()[0];
-    assert_eq!((p.line, p.message.as_str()), (4, "environment variable NOPE is not set"));
+    assert_eq!(
+        (p.line, p.message.as_str()),
+        (4, "environment variable NOPE is not set")
+    );
     assert_eq!(p.column, 13, "{err}");
 }
 

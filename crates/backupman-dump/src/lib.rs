@@ -41,4 +41,5 @@ mod tool_source;
 
 pub use mysql::MysqlSource;
 pub use postgres::PostgresSource;
+pub use process::{failure_message, kill_process_group};
 pub use sqlite::SqliteSource;

@@ -3,6 +3,7 @@
 use backupman_config::Config;
 use backupman_core::CancellationToken;
 use backupman_ops::backup::{self, Plan, RunEvent, RunOptions, SourceReport};
+use backupman_ops::hooks::HookStage;
 use backupman_ops::notify;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -142,6 +143,12 @@ fn print_source(report: &SourceReport, quiet: bool) {
     }
     if let Some(warnings) = &report.warnings {
         eprintln!("⚠ {source}: the dump tool warned: {warnings}");
+    }
+    // A failed `before` hook is the source's error, printed above; the others are warnings.
+    for hook in report.hooks.iter().filter(|h| h.hook != HookStage::Before) {
+        if let Some(error) = &hook.error {
+            eprintln!("⚠ {source}: {error}");
+        }
     }
     let size = output::bytes(report.compressed_size.unwrap_or(0));
     let took = output::duration(std::time::Duration::from_secs_f64(report.seconds));
