@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod output;
 mod progress;
+mod version;
 mod wiring;
 
 use std::process::ExitCode;
@@ -57,8 +58,8 @@ fn main() -> ExitCode {
             Command::Verify(args) => commands::verify::verify(&global, args).await,
             Command::Restore(args) => commands::restore::restore(&global, args).await,
             Command::Prune(args) => commands::prune::prune(&global, args).await,
-            Command::Version => {
-                println!("backupman {}", env!("CARGO_PKG_VERSION"));
+            Command::Version(args) => {
+                version::print(args.json);
                 Ok(Outcome::Success)
             }
             Command::Completions { shell } => {

@@ -335,11 +335,39 @@ fn sqlite_written_during_the_backup_yields_a_consistent_copy() {
 #[test]
 fn version_and_completions() {
     let tmp = tempfile::tempdir().unwrap();
+    // Outside a git checkout the binary says `unknown`, as it does.
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let commit = commit.as_str();
     let version = backupman(tmp.path(), &["version"]);
     assert_eq!(version.code, 0);
+    let lines: Vec<&str> = version.stdout.lines().collect();
+    assert_eq!(lines[0], format!("Version: {}", env!("CARGO_PKG_VERSION")));
+    // Built from this checkout (tests build the binary from the working tree's HEAD).
+    assert_eq!(lines[1], format!("Commit SHA: {commit}"));
+    let date = lines[2].strip_prefix("Build Date: ").unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(date).is_ok(),
+        "{date:?}"
+    );
+    let json = backupman(tmp.path(), &["version", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["commit"], commit);
+    assert_eq!(v["build_date"], date);
+    let flag = backupman(tmp.path(), &["--version"]);
     assert_eq!(
-        version.stdout.trim(),
-        format!("backupman {}", env!("CARGO_PKG_VERSION"))
+        flag.stdout.trim(),
+        format!(
+            "backupman {} (commit {commit}, built {date})",
+            env!("CARGO_PKG_VERSION")
+        )
     );
     for (shell, marker) in [
         ("bash", "complete -F"),
