@@ -18,7 +18,7 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use backupman_config::{SourceConfig, SourceProvider};
+use backupman_config::SourceProvider;
 
 /// The machine's PostgreSQL server.
 pub const PG_HOST: &str = "127.0.0.1";
@@ -115,8 +115,6 @@ pub trait Db: Sized {
     /// Runs SQL (one or many statements) through the command-line client; returns its batch
     /// output (tab-separated, one row a line).
     fn sql(&self, sql: &str) -> String;
-    /// This database as a backupman source.
-    fn config(&self) -> SourceConfig;
     /// This database as a source (a YAML list item of `data_sources`) with `label`.
     fn source_yaml(&self, label: &str) -> String;
     /// A source (YAML list item) for the database `db_name` on the server's default port.
@@ -205,24 +203,6 @@ impl Db for PgDb {
 
     fn sql(&self, sql: &str) -> String {
         pg(&self.name, sql)
-    }
-
-    fn config(&self) -> SourceConfig {
-        SourceConfig {
-            label: format!("pg {}", self.name),
-            provider: SourceProvider::Postgres,
-            host: PG_HOST.into(),
-            port: PG_PORT,
-            db_name: Some(self.name.clone()),
-            user: Some(PG_USER.into()),
-            password: None,
-            tls: Some("disable".into()),
-            db_path: None,
-            dump_tool: None,
-            dump_options: vec![],
-            tmp_folder: None,
-            hooks: Default::default(),
-        }
     }
 
     fn source_yaml(&self, label: &str) -> String {
@@ -392,24 +372,6 @@ impl Db for MyDb {
 
     fn sql(&self, sql: &str) -> String {
         my(Some(&self.name), sql)
-    }
-
-    fn config(&self) -> SourceConfig {
-        SourceConfig {
-            label: format!("my {}", self.name),
-            provider: self.provider,
-            host: MY_HOST.into(),
-            port: MY_PORT,
-            db_name: Some(self.name.clone()),
-            user: Some(MY_USER.into()),
-            password: None,
-            tls: None,
-            db_path: None,
-            dump_tool: None,
-            dump_options: vec![],
-            tmp_folder: None,
-            hooks: Default::default(),
-        }
     }
 
     fn source_yaml(&self, label: &str) -> String {

@@ -7,34 +7,9 @@ use std::path::PathBuf;
 use crate::hooks::HooksConfig;
 use crate::notifiers::{IncomingWebhookConfig, MailConfig, WebhookConfig};
 
-/// A secret value (password, secret key, token). `Debug` and `Display` never show it: the only
-/// way to the text is [`Secret::expose`], which makes every use easy to find.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret from the configuration (`password`, `secret_key`, webhook `token`).
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret's text, for the one place that must send it (environment variable, header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+/// A secret value (password, secret key, token): core's one redacting type, whose `Debug` and
+/// `Display` never show it.
+pub use backupman_core::Secret;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq)]

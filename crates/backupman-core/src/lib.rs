@@ -37,6 +37,7 @@ mod local;
 mod manifest;
 mod naming;
 pub mod retention;
+mod secret;
 mod source;
 pub mod stale;
 mod stream_reader;
@@ -53,6 +54,7 @@ pub use engine::{
 pub use local::LocalDrive;
 pub use manifest::{Manifest, Mismatch};
 pub use naming::{BackupKey, slugify};
+pub use secret::Secret;
 pub use source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
 pub use stream_reader::{CheckError, StreamReader, check_against_manifest, check_object};
 pub use tokio_util::sync::CancellationToken;

@@ -10,20 +10,25 @@
 //! - [`mysql`]: `mariadb-dump` / `mysqldump` with a consistent snapshot, streamed; restored
 //!   with the `mariadb` / `mysql` client.
 //!
-//! [`restore`] streams a stored backup back into any of them, checking its SHA-256 on the way.
+//! Each source is built from its own settings ([`PostgresSettings`], [`MysqlSettings`],
+//! [`SqliteSettings`]; the two server databases share [`ServerSettings`]), whatever configuration
+//! they come from. [`restore`] streams a stored backup back into any of them, checking its
+//! SHA-256 on the way; its target is the source's database or one named against its settings
+//! ([`RestoreTarget::parse`](restore::RestoreTarget::parse)).
 //!
 //! ```no_run
 //! use backupman_core::Source;
-//! use backupman_dump::SqliteSource;
 //! use backupman_dump::restore::{RestoreOptions, RestoreTarget, restore};
+//! use backupman_dump::{SqliteSettings, SqliteSource};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let source = SqliteSource::new("App", "/var/lib/app/app.db");
+//! let settings = SqliteSettings::new("App", "/var/lib/app/app.db");
+//! let source = SqliteSource::new(settings.clone());
 //! source.check().await?;
 //!
 //! // A stored backup, restored into a new file (nothing is replaced unless `force` is set).
 //! let backup = std::fs::File::open("app-20260101T030000Z.sqlite.gz")?;
-//! let target = RestoreTarget::Sqlite("/tmp/app-copy.db".into());
+//! let target = RestoreTarget::parse("/tmp/app-copy.db", &settings.into())?;
 //! let outcome = restore(backup, &target, &RestoreOptions::default())?;
 //! println!("restored {} bytes, SHA-256 {}", outcome.plain_size, outcome.sha256);
 //! # Ok(()) }
@@ -36,10 +41,15 @@ pub mod postgres;
 mod process;
 pub mod restore;
 mod server;
+mod settings;
 mod sqlite;
 mod tool_source;
 
 pub use mysql::MysqlSource;
 pub use postgres::PostgresSource;
 pub use process::{failure_message, kill_process_group};
+pub use server::ServerSettings;
+pub use settings::{
+    DatabaseSettings, MysqlFlavor, MysqlSettings, PostgresSettings, SqliteSettings,
+};
 pub use sqlite::SqliteSource;

@@ -1,40 +1,45 @@
-//! The settings every database server needs, whatever the engine: where it is, who logs in,
-//! which database, and how TLS is used. Read from a source's configuration in one place, and
-//! overridden by a `restore --to` URL in one place; each engine hands them to its own tools
-//! in its own way (libpq's environment, `mariadb` options).
+//! [`ServerSettings`]: what every database server needs, whatever the engine: where it is, who
+//! logs in, which database, and how TLS is used. Overridden by a `restore --to` URL in one
+//! place; each engine hands them to its own tools in its own way (libpq's environment,
+//! `mariadb` options).
 
 use std::fmt;
 
-use backupman_config::{Secret, SourceConfig};
+use backupman_core::Secret;
 use url::{Host, Url};
 
-/// A database on a server, and how to log in to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Server {
-    pub(crate) host: String,
-    /// 0 means the engine's default port.
-    pub(crate) port: u16,
-    pub(crate) user: Option<String>,
-    pub(crate) password: Option<Secret>,
-    /// Empty when the configuration names none.
-    pub(crate) database: String,
-    /// TLS mode as in the configuration (`disable` … `verify-full`).
-    pub(crate) tls: Option<String>,
+/// A database on a server, and how to log in to it. Built with [`ServerSettings::new`], then
+/// adjusted through its public fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ServerSettings {
+    /// Host name or IP address; empty leaves it to the client tools (a local socket).
+    pub host: String,
+    /// The port; 0 means the engine's default (5432, 3306).
+    pub port: u16,
+    /// The user to log in as; `None` leaves it to the client tools.
+    pub user: Option<String>,
+    /// The password; it reaches the tools through their environment, never their arguments.
+    pub password: Option<Secret>,
+    /// The database; empty leaves it to the client tools.
+    pub database: String,
+    /// TLS mode, as libpq names them: `disable`, `allow`, `prefer`, `require`, `verify-ca`,
+    /// `verify-full`; `None` leaves it to the client tools.
+    pub tls: Option<String>,
 }
 
-impl Server {
-    pub(crate) fn from_source(cfg: &SourceConfig) -> Self {
+impl ServerSettings {
+    /// The database `database` on `host`, at the engine's default port, with no user,
+    /// password or TLS mode of its own.
+    pub fn new(host: impl Into<String>, database: impl Into<String>) -> Self {
         Self {
-            host: cfg.host.clone(),
-            port: cfg.port,
-            user: cfg.user.clone(),
-            password: cfg.password.clone(),
-            database: cfg.db_name.clone().unwrap_or_default(),
-            tls: cfg.tls.clone(),
+            host: host.into(),
+            database: database.into(),
+            ..Self::default()
         }
     }
 
-    /// The port to connect to: the configured one, or `default` when none is.
+    /// The port to connect to: the one set, or `default` when none is.
     pub(crate) fn port_or(&self, default: u16) -> u16 {
         if self.port == 0 { default } else { self.port }
     }

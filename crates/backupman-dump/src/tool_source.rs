@@ -9,21 +9,24 @@
 use std::fmt;
 use std::process::Command;
 
-use backupman_config::SourceConfig;
 use backupman_core::{CancellationToken, Dump, DumpStatus, SourceError};
 
 use crate::process;
-use crate::server::Server;
+use crate::server::ServerSettings;
 
-/// A source that dumps with a command-line tool: what it states beyond its configuration.
+/// A source that dumps with a command-line tool: what it states beyond its settings.
 pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
     /// Names a dump's start in the error when the blocking task itself fails.
     const STARTING: &'static str;
 
-    fn cfg(&self) -> &SourceConfig;
+    /// The source's label.
+    fn source_label(&self) -> &str;
+
+    /// The provider it reports (`postgres`, `mysql`, `mariadb`).
+    fn provider_name(&self) -> &'static str;
 
     /// The database server the tool connects to.
-    fn server(&self) -> &Server;
+    fn server(&self) -> &ServerSettings;
 
     /// Finds the tool and spawns it with [`ToolSource::spawn_dump`] (blocking):
     /// `Source::start`.
@@ -34,7 +37,7 @@ pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
 
     /// An error that names the source.
     fn error(&self, message: impl fmt::Display) -> SourceError {
-        SourceError::new(format!("source {:?}: {message}", self.cfg().label))
+        SourceError::new(format!("source {:?}: {message}", self.source_label()))
     }
 
     /// Spawns `cmd`, whose stdout is the dump, killed as soon as `cancel` fires. Finishing the
@@ -51,7 +54,7 @@ pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
             return Err(SourceError::cancelled());
         }
         let (running, stdout) = process::spawn_watched(cmd, cancel).map_err(|e| self.error(e))?;
-        let label = self.cfg().label.clone();
+        let label = self.source_label().to_owned();
         Ok(Dump {
             reader: Box::new(stdout),
             finish: Box::new(move || {
@@ -81,17 +84,17 @@ pub(crate) async fn on_blocking_pool<S: ToolSource, T: Send + 'static>(
 }
 
 /// `impl Source for $source` of a [`ToolSource`]: label, provider and database from its
-/// configuration and server, plain SQL, and `start`/`check` as its blocking work on the blocking pool.
+/// settings, plain SQL, and `start`/`check` as its blocking work on the blocking pool.
 macro_rules! impl_source {
     ($source:ty) => {
         #[::async_trait::async_trait]
         impl ::backupman_core::Source for $source {
             fn label(&self) -> &str {
-                &$crate::tool_source::ToolSource::cfg(self).label
+                $crate::tool_source::ToolSource::source_label(self)
             }
 
             fn provider(&self) -> &str {
-                $crate::tool_source::ToolSource::cfg(self).provider.as_str()
+                $crate::tool_source::ToolSource::provider_name(self)
             }
 
             fn database(&self) -> String {

@@ -7,12 +7,9 @@ mod common;
 use std::fs;
 use std::time::Duration;
 
-use backupman_config::Secret;
-use backupman_core::Source;
+use backupman_core::{Secret, Source};
 use backupman_dump::mysql::MysqlSource;
-use backupman_dump::restore::{
-    self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
-};
+use backupman_dump::restore::{self, RestoreError, RestoreOptions, drop_database, summarize};
 use common::*;
 
 /// Awkward data: most column types, NULLs, 4-byte unicode, every byte value, 1 MB values, a
@@ -83,7 +80,7 @@ async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
     let expected = source_db.fingerprint();
 
     let store = LocalStore::new();
-    let report = store.backup(MysqlSource::new(&source_db.config())).await;
+    let report = store.backup(MysqlSource::new(source_db.settings())).await;
     let (object, manifest) = stored_and_checked(&report, &store);
     let tool = manifest.tool_version.as_deref().unwrap();
     assert!(
@@ -94,7 +91,7 @@ async fn awkward_data_round_trips_through_our_restore_and_the_plain_client() {
 
     // 1. Our restore into a scratch database it creates.
     let ours = MyDb::reserve("my_ours");
-    let (target, _) = restore_into_new(&source_db.config(), &ours.name, &object, &manifest);
+    let (target, _) = restore_into_new(source_db.settings(), &ours.name, &object, &manifest);
     assert_eq!(ours.fingerprint(), expected);
     let summary = summarize(&target).unwrap();
     assert_eq!(summary.rows_of("many"), Some(100_000));
@@ -129,11 +126,11 @@ async fn restoring_over_an_existing_database_needs_force_and_replaces_it() {
     db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_500;");
     let before = db.sql("SELECT * FROM t ORDER BY id");
     let store = LocalStore::new();
-    let report = store.backup(MysqlSource::new(&db.config())).await;
+    let report = store.backup(MysqlSource::new(db.settings())).await;
     stored(&report, &store);
 
     db.sql("DELETE FROM t WHERE id > 10; UPDATE t SET v = 'changed';");
-    restore_needs_force(&store, &report, &db.config()).await;
+    restore_needs_force(&store, &report, db.settings()).await;
     assert_eq!(db.sql("SELECT * FROM t ORDER BY id"), before);
 }
 
@@ -143,12 +140,12 @@ async fn a_damaged_backup_is_reported_and_says_what_was_applied() {
     let db = MyDb::create("my_damaged_src");
     db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, REPEAT('x', 100) FROM seq_1_to_20000;");
     let store = LocalStore::new();
-    let report = store.backup(MysqlSource::new(&db.config())).await;
+    let report = store.backup(MysqlSource::new(db.settings())).await;
     let (object, manifest) = stored(&report, &store);
     let bytes = fs::read(&object).unwrap();
 
     let target_db = MyDb::create("my_damaged_dst");
-    let target = RestoreTarget::from_source(&target_db.config()).unwrap();
+    let target = target_of(target_db.settings());
     assert!(!target.is_transactional());
     let err = restore_with_a_wrong_hash(&bytes, &manifest, &target);
     assert!(
@@ -164,7 +161,7 @@ async fn a_damaged_backup_is_reported_and_says_what_was_applied() {
     assert!(err.to_string().contains("remain applied"), "{err}");
 
     let empty = MyDb::create("my_damaged_dst2");
-    let target = RestoreTarget::from_source(&empty.config()).unwrap();
+    let target = target_of(empty.settings());
     let err = restore::restore(
         &bytes[..bytes.len() / 2],
         &target,
@@ -203,12 +200,12 @@ async fn passwords_travel_in_the_environment_and_wrong_ones_fail_cleanly() {
         ),
     );
 
-    let mut cfg = db.config();
-    cfg.user = Some(user.0.clone());
-    cfg.password = Some(Secret::new("wrong"));
+    let mut cfg = db.settings();
+    cfg.server.user = Some(user.0.clone());
+    cfg.server.password = Some(Secret::new("wrong"));
     let store = LocalStore::new();
     let report = check_and_backup_fail(
-        MysqlSource::new(&cfg),
+        MysqlSource::new(cfg.clone()),
         &store,
         "Access denied",
         "Access denied",
@@ -217,8 +214,8 @@ async fn passwords_travel_in_the_environment_and_wrong_ones_fail_cleanly() {
     assert!(!report.failure.unwrap().message.contains(password));
 
     // Right password, no privileges on the database yet.
-    cfg.password = Some(Secret::new(password));
-    let report = store.backup(MysqlSource::new(&cfg)).await;
+    cfg.server.password = Some(Secret::new(password));
+    let report = store.backup(MysqlSource::new(cfg.clone())).await;
     failed_leaving_nothing(&report, &store, "Access denied");
 
     my(
@@ -228,7 +225,7 @@ async fn passwords_travel_in_the_environment_and_wrong_ones_fail_cleanly() {
             db.name, user.0
         ),
     );
-    let source = MysqlSource::new(&cfg);
+    let source = MysqlSource::new(cfg.clone());
     source.check().await.unwrap();
     let report = store.backup(source).await;
     let (object, _) = stored(&report, &store);
@@ -244,7 +241,7 @@ async fn passwords_travel_in_the_environment_and_wrong_ones_fail_cleanly() {
 async fn a_missing_database_fails_with_the_tools_words_and_stores_nothing() {
     let missing = MyDb::reserve("my_missing");
     check_and_backup_fail(
-        MysqlSource::new(&missing.config()),
+        MysqlSource::new(missing.settings()),
         &LocalStore::new(),
         "Unknown database",
         &format!("Unknown database '{}'", missing.name),
@@ -257,7 +254,7 @@ async fn a_missing_database_fails_with_the_tools_words_and_stores_nothing() {
 async fn a_dump_killed_mid_stream_stores_nothing() {
     let db = MyDb::create("my_killed");
     db.sql("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_50000;");
-    killed_dump_stores_nothing(db.config(), "mariadb-dump", MysqlSource::new).await;
+    killed_dump_stores_nothing(db.settings(), "mariadb-dump", MysqlSource::new).await;
 }
 
 /// Sessions on `db` running a statement of the dump tool (they all carry its hint
@@ -289,7 +286,7 @@ async fn cancelling_kills_a_dump_blocked_on_a_table_lock_and_stores_nothing() {
     .await;
 
     cancel_a_blocked_dump(
-        MysqlSource::new(&db.config()),
+        MysqlSource::new(db.settings()),
         "the dump's session",
         || dump_sessions(&db, "AND state = 'Waiting for table metadata lock'") == 1,
         || dump_sessions(&db, "") == 0,

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use backupman_core::Source;
 use backupman_dump::postgres::PostgresSource;
-use backupman_dump::restore::{
-    self, RestoreError, RestoreOptions, RestoreTarget, drop_database, summarize,
-};
+use backupman_dump::restore::{self, RestoreError, RestoreOptions, drop_database, summarize};
 use common::*;
 
 /// Awkward data: most column types, NULLs, unicode, every byte value, 1 MB values, a view,
@@ -87,7 +85,9 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
     let expected = source_db.fingerprint();
 
     let store = LocalStore::new();
-    let report = store.backup(PostgresSource::new(&source_db.config())).await;
+    let report = store
+        .backup(PostgresSource::new(source_db.settings()))
+        .await;
     let (object, manifest) = stored_and_checked(&report, &store);
     assert!(
         manifest
@@ -102,7 +102,7 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
 
     // 1. Our restore, into a scratch database it creates, hash checked while streaming.
     let ours = PgDb::reserve("pg_ours");
-    let (target, outcome) = restore_into_new(&source_db.config(), &ours.name, &object, &manifest);
+    let (target, outcome) = restore_into_new(source_db.settings(), &ours.name, &object, &manifest);
     assert_eq!(outcome.plain_size, manifest.size);
     assert_eq!(ours.fingerprint(), expected);
     let summary = summarize(&target).unwrap();
@@ -136,11 +136,11 @@ async fn restoring_over_an_existing_database_needs_force_and_replaces_it() {
             CREATE VIEW odd AS SELECT * FROM t WHERE id % 2 = 1;");
     let before = db.sql("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM t");
     let store = LocalStore::new();
-    let report = store.backup(PostgresSource::new(&db.config())).await;
+    let report = store.backup(PostgresSource::new(db.settings())).await;
     stored(&report, &store);
 
     db.sql("DELETE FROM t WHERE id > 10; UPDATE t SET v = 'changed'; DROP VIEW odd;");
-    let err = restore_needs_force(&store, &report, &db.config()).await;
+    let err = restore_needs_force(&store, &report, db.settings()).await;
     assert!(err.to_string().contains("--force"), "{err}");
     assert_eq!(
         db.sql("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM t"),
@@ -155,12 +155,12 @@ async fn a_damaged_backup_applies_nothing() {
     let db = PgDb::create("pg_damaged_src");
     db.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;");
     let store = LocalStore::new();
-    let report = store.backup(PostgresSource::new(&db.config())).await;
+    let report = store.backup(PostgresSource::new(db.settings())).await;
     let (object, manifest) = stored(&report, &store);
     let bytes = fs::read(&object).unwrap();
 
     let target_db = PgDb::create("pg_damaged_dst");
-    let target = RestoreTarget::from_source(&target_db.config()).unwrap();
+    let target = target_of(target_db.settings());
 
     // Wrong hash: the whole dump went through psql, which is killed before COMMIT.
     let err = restore_with_a_wrong_hash(&bytes, &manifest, &target);
@@ -210,7 +210,7 @@ async fn a_damaged_backup_applies_nothing() {
 async fn a_missing_database_fails_with_pg_dumps_words_and_stores_nothing() {
     let missing = PgDb::reserve("pg_missing");
     check_and_backup_fail(
-        PostgresSource::new(&missing.config()),
+        PostgresSource::new(missing.settings()),
         &LocalStore::new(),
         "does not exist",
         &format!("database \"{}\" does not exist", missing.name),
@@ -222,10 +222,10 @@ async fn a_missing_database_fails_with_pg_dumps_words_and_stores_nothing() {
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 async fn an_unknown_role_fails_and_stores_nothing() {
     let db = PgDb::create("pg_role");
-    let mut cfg = db.config();
-    cfg.user = Some("bmt_no_such_role".into());
+    let mut cfg = db.settings();
+    cfg.server.user = Some("bmt_no_such_role".into());
     let store = LocalStore::new();
-    let report = store.backup(PostgresSource::new(&cfg)).await;
+    let report = store.backup(PostgresSource::new(cfg.clone())).await;
     failed_leaving_nothing(&report, &store, "role \"bmt_no_such_role\" does not exist");
 }
 
@@ -235,7 +235,7 @@ async fn a_dump_killed_mid_stream_stores_nothing() {
     let db = PgDb::create("pg_killed");
     db.sql("CREATE TABLE t (id int, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 50000) g;");
     // Real pg_dump output, cut off after 200 kB, then the tool dies by SIGKILL.
-    killed_dump_stores_nothing(db.config(), "pg_dump", PostgresSource::new).await;
+    killed_dump_stores_nothing(db.settings(), "pg_dump", PostgresSource::new).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,9 +249,9 @@ async fn an_older_pg_dump_is_refused_with_a_hint() {
         r#"if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 9.6.24"; exit 0; fi
 exec pg_dump "$@""#,
     );
-    let mut cfg = db.config();
+    let mut cfg = db.settings();
     cfg.dump_tool = Some(old);
-    let source = PostgresSource::new(&cfg);
+    let source = PostgresSource::new(cfg.clone());
     let err = source.check().await.unwrap_err();
     assert!(err.message.contains("older than the PostgreSQL"), "{err}");
     assert!(err.message.contains("postgresql-client-"), "{err}");
@@ -265,16 +265,16 @@ exec pg_dump "$@""#,
 async fn check_names_tables_the_user_cannot_read() {
     let db = PgDb::create("pg_check");
     db.sql("CREATE TABLE open_t (id int); CREATE TABLE secret_t (id int);");
-    PostgresSource::new(&db.config()).check().await.unwrap();
+    PostgresSource::new(db.settings()).check().await.unwrap();
 
     let role = unique("role");
     pg("postgres", &format!("CREATE ROLE {role} LOGIN"));
     db.sql(&format!(
         "REVOKE ALL ON secret_t FROM PUBLIC; GRANT SELECT ON open_t TO {role};"
     ));
-    let mut cfg = db.config();
-    cfg.user = Some(role.clone());
-    let result = PostgresSource::new(&cfg).check().await;
+    let mut cfg = db.settings();
+    cfg.server.user = Some(role.clone());
+    let result = PostgresSource::new(cfg.clone()).check().await;
     // Clean the role up before asserting.
     db.sql(&format!("DROP OWNED BY {role}"));
     drop(db);
@@ -320,7 +320,7 @@ async fn cancelling_kills_a_pg_dump_blocked_on_a_lock_and_stores_nothing() {
     .await;
 
     cancel_a_blocked_dump(
-        PostgresSource::new(&db.config()),
+        PostgresSource::new(db.settings()),
         "pg_dump's backend",
         || pg_dump_backends(&db, "AND wait_event_type = 'Lock'") == 1,
         || pg_dump_backends(&db, "") == 0,
@@ -363,7 +363,7 @@ async fn a_pg_dump_that_exits_1_after_a_whole_dump_fails_with_its_stderr() {
     let db = PgDb::create("pg_exit1");
     db.sql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
     let report = an_exit_1_dump_fails(
-        db.config(),
+        db.settings(),
         "pg_dump",
         "pg_dump: error: simulated failure",
         PostgresSource::new,

@@ -134,11 +134,16 @@ pub async fn restore(
         .into_iter()
         .find(|f| f.source.label == source.label)
         .ok_or_else(|| RestoreFailure::OtherSource(source.label.clone()))?;
+    let settings = wiring::database_settings(&source).map_err(|e| {
+        RestoreFailure::Target(RestoreError::InvalidTarget {
+            spec: source.label.clone(),
+            reason: e.message,
+        })
+    })?;
     let target = match &request.to {
-        Some(spec) => RestoreTarget::parse(spec, &source),
-        None => RestoreTarget::from_source(&source),
-    }
-    .map_err(RestoreFailure::Target)?;
+        Some(spec) => RestoreTarget::parse(spec, &settings).map_err(RestoreFailure::Target)?,
+        None => RestoreTarget::from_settings(&settings),
+    };
     let key = chosen.backup.key.clone();
     let manifest = chosen
         .backup

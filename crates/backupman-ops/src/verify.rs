@@ -9,6 +9,7 @@ use backupman_dump::restore::{
 use serde::Serialize;
 
 use crate::catalog::Found;
+use crate::wiring;
 
 /// The verdict on one backup on one drive.
 #[derive(Debug, Clone, Serialize)]
@@ -77,12 +78,14 @@ async fn restore_drill(
     manifest: &Manifest,
     leftover: &mut Option<String>,
 ) -> Result<String, String> {
-    let base = RestoreTarget::from_source(&f.source).map_err(|e| e.to_string())?;
+    let settings = wiring::database_settings(&f.source).map_err(|e| e.to_string())?;
+    let base = RestoreTarget::from_settings(&settings);
     let scratch_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let target = match &base {
-        RestoreTarget::Sqlite(_) => {
-            RestoreTarget::Sqlite(scratch_dir.path().join("scratch.sqlite"))
-        }
+        RestoreTarget::Sqlite { staging_dir, .. } => RestoreTarget::Sqlite {
+            path: scratch_dir.path().join("scratch.sqlite"),
+            staging_dir: staging_dir.clone(),
+        },
         _ => {
             let base = base.clone();
             tokio::task::spawn_blocking(move || {
@@ -118,7 +121,7 @@ async fn restore_drill(
         ))
     }
     .await;
-    if !matches!(target, RestoreTarget::Sqlite(_)) {
+    if !matches!(target, RestoreTarget::Sqlite { .. }) {
         let t = target.clone();
         let dropped = tokio::task::spawn_blocking(move || drop_database(&t)).await;
         if let Ok(Err(err)) = dropped {

@@ -9,9 +9,12 @@ use backupman_config::{
 };
 use backupman_core::retention::Policy;
 use backupman_core::{Drive, DriveError, DriveErrorKind, LocalDrive, Source, SourceError};
-use backupman_dump::SqliteSource;
 use backupman_dump::mysql::MysqlSource;
 use backupman_dump::postgres::PostgresSource;
+use backupman_dump::{
+    DatabaseSettings, MysqlFlavor, MysqlSettings, PostgresSettings, ServerSettings, SqliteSettings,
+    SqliteSource,
+};
 use backupman_s3::{S3Credentials, S3Drive, S3Settings};
 
 /// Loads a configuration file. Relative paths in it (SQLite files and staging folders,
@@ -96,10 +99,62 @@ pub enum WiringError {
 /// The live source for a configured one.
 pub fn source(cfg: &SourceConfig) -> Result<Arc<dyn Source>, WiringError> {
     Ok(match cfg.provider {
-        SourceProvider::Sqlite => Arc::new(SqliteSource::from_config(cfg)?),
-        SourceProvider::Postgres => Arc::new(PostgresSource::new(cfg)),
-        SourceProvider::Mysql | SourceProvider::Mariadb => Arc::new(MysqlSource::new(cfg)),
+        SourceProvider::Sqlite => Arc::new(SqliteSource::new(sqlite_settings(cfg)?)),
+        SourceProvider::Postgres => Arc::new(PostgresSource::new(postgres_settings(cfg))),
+        SourceProvider::Mysql | SourceProvider::Mariadb => {
+            Arc::new(MysqlSource::new(mysql_settings(cfg)))
+        }
     })
+}
+
+/// The settings of a configured source, whatever its database (what a restore target is
+/// parsed against).
+pub fn database_settings(cfg: &SourceConfig) -> Result<DatabaseSettings, SourceError> {
+    Ok(match cfg.provider {
+        SourceProvider::Sqlite => sqlite_settings(cfg)?.into(),
+        SourceProvider::Postgres => postgres_settings(cfg).into(),
+        SourceProvider::Mysql | SourceProvider::Mariadb => mysql_settings(cfg).into(),
+    })
+}
+
+/// The PostgreSQL source's settings for a configured one.
+pub fn postgres_settings(cfg: &SourceConfig) -> PostgresSettings {
+    let mut settings = PostgresSettings::new(&cfg.label, server_settings(cfg));
+    settings.dump_tool = cfg.dump_tool.clone();
+    settings.dump_options = cfg.dump_options.clone();
+    settings
+}
+
+/// The MySQL/MariaDB source's settings for a configured one (`provider: mariadb` is MariaDB,
+/// any other MySQL).
+pub fn mysql_settings(cfg: &SourceConfig) -> MysqlSettings {
+    let flavor = match cfg.provider {
+        SourceProvider::Mariadb => MysqlFlavor::Mariadb,
+        _ => MysqlFlavor::Mysql,
+    };
+    let mut settings = MysqlSettings::new(&cfg.label, flavor, server_settings(cfg));
+    settings.dump_tool = cfg.dump_tool.clone();
+    settings.dump_options = cfg.dump_options.clone();
+    settings
+}
+
+/// The SQLite source's settings for a configured one; fails when it has no `db_path`.
+pub fn sqlite_settings(cfg: &SourceConfig) -> Result<SqliteSettings, SourceError> {
+    let path = cfg
+        .db_path
+        .clone()
+        .ok_or_else(|| SourceError::new(format!("source {:?}: sqlite needs db_path", cfg.label)))?;
+    Ok(SqliteSettings::new(&cfg.label, path))
+}
+
+/// Where a configured server source connects to, and as whom.
+fn server_settings(cfg: &SourceConfig) -> ServerSettings {
+    let mut server = ServerSettings::new(&cfg.host, cfg.db_name.clone().unwrap_or_default());
+    server.port = cfg.port;
+    server.user = cfg.user.clone();
+    server.password = cfg.password.clone();
+    server.tls = cfg.tls.clone();
+    server
 }
 
 /// The live drive for a configured one.
@@ -275,6 +330,60 @@ mod tests {
         assert_eq!(source.tmp_folder, Some(PathBuf::from("/etc/bm/tmp/stage")));
         let ca = config.mail.unwrap().smtp_ca_file;
         assert_eq!(ca, Some(PathBuf::from("/etc/bm/certs/ca.pem")));
+    }
+
+    fn source_config(provider: SourceProvider) -> SourceConfig {
+        SourceConfig {
+            label: "app".into(),
+            provider,
+            host: "db.internal".into(),
+            port: 6543,
+            db_name: Some("appdb".into()),
+            user: Some("backup".into()),
+            password: Some(backupman_config::Secret::new("source-pw")),
+            tls: Some("require".into()),
+            db_path: Some("/srv/app.db".into()),
+            dump_tool: Some("/opt/pg/bin/pg_dump".into()),
+            dump_options: vec!["--no-owner".into()],
+            tmp_folder: None,
+            hooks: Default::default(),
+        }
+    }
+
+    #[test]
+    fn source_configuration_maps_onto_each_databases_settings() {
+        let mut server = ServerSettings::new("db.internal", "appdb");
+        server.port = 6543;
+        server.user = Some("backup".into());
+        server.password = Some(backupman_core::Secret::new("source-pw"));
+        server.tls = Some("require".into());
+
+        let pg = postgres_settings(&source_config(SourceProvider::Postgres));
+        let mut expected = PostgresSettings::new("app", server.clone());
+        expected.dump_tool = Some("/opt/pg/bin/pg_dump".into());
+        expected.dump_options = vec!["--no-owner".into()];
+        assert_eq!(pg, expected);
+        assert!(!format!("{pg:?}").contains("source-pw"), "{pg:?}");
+
+        for (provider, flavor) in [
+            (SourceProvider::Mysql, MysqlFlavor::Mysql),
+            (SourceProvider::Mariadb, MysqlFlavor::Mariadb),
+        ] {
+            let my = mysql_settings(&source_config(provider));
+            let mut expected = MysqlSettings::new("app", flavor, server.clone());
+            expected.dump_tool = Some("/opt/pg/bin/pg_dump".into());
+            expected.dump_options = vec!["--no-owner".into()];
+            assert_eq!(my, expected);
+            let any = database_settings(&source_config(provider)).unwrap();
+            assert_eq!(any.provider(), provider.as_str());
+        }
+
+        let lite = sqlite_settings(&source_config(SourceProvider::Sqlite)).unwrap();
+        assert_eq!(lite, SqliteSettings::new("app", "/srv/app.db"));
+        let mut no_file = source_config(SourceProvider::Sqlite);
+        no_file.db_path = None;
+        let err = database_settings(&no_file).unwrap_err();
+        assert!(err.message.contains("sqlite needs db_path"), "{err}");
     }
 
     fn s3_config() -> S3DriveConfig {

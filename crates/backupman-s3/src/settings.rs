@@ -1,8 +1,6 @@
 //! [`S3Settings`]: everything an [`S3Drive`](crate::S3Drive) is built from, independent of
 //! how backupman's configuration spells it.
 
-use std::fmt;
-
 /// How to reach a bucket and how to write into it. Built with [`S3Settings::new`], then
 /// adjusted through its public fields; unset options take the drive's defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -77,34 +75,10 @@ impl S3Credentials {
     }
 }
 
-/// A secret access key. `Debug` and `Display` never show it, so settings and drives can be
-/// logged; [`SecretKey::expose`] is the only way to the text.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretKey(String);
-
-impl SecretKey {
-    /// Wraps a secret access key.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The key's text, for signing requests.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+/// A secret access key: core's redacting [`Secret`](backupman_core::Secret), whose `Debug` and
+/// `Display` never show it, so settings and drives can be logged; `expose` is the only way to
+/// the text.
+pub type SecretKey = backupman_core::Secret;
 
 #[cfg(test)]
 mod tests {

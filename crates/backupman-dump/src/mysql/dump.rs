@@ -9,12 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use backupman_config::SourceConfig;
 use backupman_core::{CancellationToken, Dump, SourceError};
 
 use super::{MysqlConnection, is_mariadb_tool};
 use crate::process::{find_tool, run_capture, tool_version};
-use crate::server::Server;
+use crate::server::ServerSettings;
+use crate::settings::MysqlSettings;
 use crate::tool_source::{ToolSource, impl_source};
 
 /// Dump tools tried, in order, when `dump_tool_path` is not set.
@@ -23,25 +23,24 @@ const DUMP_TOOLS: &[&str] = &["mariadb-dump", "mysqldump"];
 /// A MySQL or MariaDB database dumped with `mariadb-dump` / `mysqldump`.
 #[derive(Debug, Clone)]
 pub struct MysqlSource {
-    cfg: SourceConfig,
+    settings: MysqlSettings,
     connection: MysqlConnection,
 }
 
 impl MysqlSource {
-    /// The source a `provider: mysql` or `provider: mariadb` entry of the configuration
-    /// describes.
-    pub fn new(cfg: &SourceConfig) -> Self {
+    /// The source `settings` describe.
+    pub fn new(settings: MysqlSettings) -> Self {
         Self {
-            cfg: cfg.clone(),
-            connection: MysqlConnection::from_source(cfg),
+            connection: MysqlConnection::new(&settings),
+            settings,
         }
     }
 
     fn tool(&self) -> Result<PathBuf, SourceError> {
-        find_tool(self.cfg.dump_tool.as_deref(), DUMP_TOOLS).map_err(|e| {
+        find_tool(self.settings.dump_tool.as_deref(), DUMP_TOOLS).map_err(|e| {
             SourceError::new(format!(
                 "source {:?}: {e}: install the MariaDB or MySQL client (e.g. mariadb-client) or set dump_tool_path",
-                self.cfg.label
+                self.settings.label
             ))
         })
     }
@@ -59,7 +58,7 @@ impl MysqlSource {
             "--no-tablespaces",
             "--default-character-set=utf8mb4",
         ]);
-        cmd.args(&self.cfg.dump_options);
+        cmd.args(&self.settings.dump_options);
         cmd.args(extra);
         cmd.arg(&self.connection.server.database);
         cmd
@@ -69,11 +68,15 @@ impl MysqlSource {
 impl ToolSource for MysqlSource {
     const STARTING: &'static str = "starting the dump";
 
-    fn cfg(&self) -> &SourceConfig {
-        &self.cfg
+    fn source_label(&self) -> &str {
+        &self.settings.label
     }
 
-    fn server(&self) -> &Server {
+    fn provider_name(&self) -> &'static str {
+        self.settings.flavor.as_str()
+    }
+
+    fn server(&self) -> &ServerSettings {
         &self.connection.server
     }
 
@@ -81,7 +84,7 @@ impl ToolSource for MysqlSource {
         let tool = self.tool()?;
         let version = tool_version(&tool);
         let cmd = self.dump_command(&tool, version.as_deref(), &[]);
-        tracing::debug!(source = %self.cfg.label, tool = %tool.display(), args = ?cmd.get_args().collect::<Vec<_>>(), "spawning dump tool");
+        tracing::debug!(source = %self.settings.label, tool = %tool.display(), args = ?cmd.get_args().collect::<Vec<_>>(), "spawning dump tool");
         self.spawn_dump(cmd, version, cancel)
     }
 
@@ -102,24 +105,17 @@ impl_source!(MysqlSource);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backupman_config::{Secret, SourceProvider};
+    use crate::settings::MysqlFlavor;
+    use backupman_core::Secret;
 
-    fn cfg(tls: Option<&str>) -> SourceConfig {
-        SourceConfig {
-            label: "shop".into(),
-            provider: SourceProvider::Mariadb,
-            host: "127.0.0.1".into(),
-            port: 0,
-            db_name: Some("shop".into()),
-            user: Some("backup".into()),
-            password: Some(Secret::new("pw-on-env-only")),
-            tls: tls.map(String::from),
-            db_path: None,
-            dump_tool: None,
-            dump_options: vec!["--skip-extended-insert".into()],
-            tmp_folder: None,
-            hooks: Default::default(),
-        }
+    fn settings(tls: Option<&str>) -> MysqlSettings {
+        let mut server = ServerSettings::new("127.0.0.1", "shop");
+        server.user = Some("backup".into());
+        server.password = Some(Secret::new("pw-on-env-only"));
+        server.tls = tls.map(String::from);
+        let mut settings = MysqlSettings::new("shop", MysqlFlavor::Mariadb, server);
+        settings.dump_options = vec!["--skip-extended-insert".into()];
+        settings
     }
 
     /// The arguments of the dump command, and its `MYSQL_PWD`.
@@ -139,7 +135,7 @@ mod tests {
 
     #[test]
     fn arguments_carry_no_password_and_default_port() {
-        let source = MysqlSource::new(&cfg(None));
+        let source = MysqlSource::new(settings(None));
         let (args, password) =
             dump_args(&source, "mariadb-dump  Ver 10.19 Distrib 10.11.6-MariaDB");
         assert!(args.iter().all(|a| !a.contains("pw-on-env-only")));
@@ -151,10 +147,10 @@ mod tests {
 
     #[test]
     fn tls_modes_follow_the_tool() {
-        let (maria, _) = dump_args(&MysqlSource::new(&cfg(Some("require"))), "MariaDB");
+        let (maria, _) = dump_args(&MysqlSource::new(settings(Some("require"))), "MariaDB");
         assert!(maria.contains(&"--ssl".to_owned()));
         let (mysql, _) = dump_args(
-            &MysqlSource::new(&cfg(Some("verify-full"))),
+            &MysqlSource::new(settings(Some("verify-full"))),
             "mysqldump  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)",
         );
         assert!(mysql.contains(&"--ssl-mode=VERIFY_IDENTITY".to_owned()));

@@ -12,9 +12,8 @@ use std::fmt;
 use std::path::Path;
 use std::process::Command;
 
-use backupman_config::SourceConfig;
-
-use crate::server::Server;
+use crate::server::ServerSettings;
+use crate::settings::MysqlSettings;
 
 pub use dump::MysqlSource;
 
@@ -22,16 +21,16 @@ pub use dump::MysqlSource;
 /// mode. Its `Display` is a URL without the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MysqlConnection {
-    pub(crate) server: Server,
+    pub(crate) server: ServerSettings,
 }
 
 impl MysqlConnection {
-    /// The port when the configuration gives none (as `SourceProvider::default_port`).
+    /// The port when the settings give none.
     const DEFAULT_PORT: u16 = 3306;
 
-    pub(crate) fn from_source(cfg: &SourceConfig) -> Self {
+    pub(crate) fn new(settings: &MysqlSettings) -> Self {
         Self {
-            server: Server::from_source(cfg),
+            server: settings.server.clone(),
         }
     }
 

@@ -11,27 +11,27 @@ use std::env;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use backupman_config::SourceConfig;
 use backupman_core::{CancellationToken, Dump, SourceError};
 
 use super::PostgresConnection;
 use crate::process::{find_tool, run_capture, tool_version};
-use crate::server::Server;
+use crate::server::ServerSettings;
+use crate::settings::PostgresSettings;
 use crate::tool_source::{ToolSource, impl_source};
 
 /// A PostgreSQL database dumped with `pg_dump`.
 #[derive(Debug, Clone)]
 pub struct PostgresSource {
-    cfg: SourceConfig,
+    settings: PostgresSettings,
     connection: PostgresConnection,
 }
 
 impl PostgresSource {
-    /// The source a `provider: postgres` entry of the configuration describes.
-    pub fn new(cfg: &SourceConfig) -> Self {
+    /// The source `settings` describe.
+    pub fn new(settings: PostgresSettings) -> Self {
         Self {
-            cfg: cfg.clone(),
-            connection: PostgresConnection::from_source(cfg),
+            connection: PostgresConnection::new(&settings),
+            settings,
         }
     }
 
@@ -47,12 +47,12 @@ impl PostgresSource {
         .into_iter()
         .map(String::from)
         .collect();
-        args.extend(self.cfg.dump_options.iter().cloned());
+        args.extend(self.settings.dump_options.iter().cloned());
         args
     }
 
     fn pg_dump(&self) -> Result<PathBuf, SourceError> {
-        find_tool(self.cfg.dump_tool.as_deref(), &["pg_dump"]).map_err(|e| {
+        find_tool(self.settings.dump_tool.as_deref(), &["pg_dump"]).map_err(|e| {
             SourceError::new(format!(
                 "{e}: install the PostgreSQL client tools (e.g. postgresql-client) or set dump_tool_path"
             ))
@@ -117,11 +117,15 @@ impl PostgresSource {
 impl ToolSource for PostgresSource {
     const STARTING: &'static str = "starting pg_dump";
 
-    fn cfg(&self) -> &SourceConfig {
-        &self.cfg
+    fn source_label(&self) -> &str {
+        &self.settings.label
     }
 
-    fn server(&self) -> &Server {
+    fn provider_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn server(&self) -> &ServerSettings {
         &self.connection.server
     }
 
@@ -139,7 +143,7 @@ impl ToolSource for PostgresSource {
             );
         }
         cmd.args(self.dump_args());
-        tracing::debug!(source = %self.cfg.label, tool = %tool.display(), args = ?self.dump_args(), "spawning pg_dump");
+        tracing::debug!(source = %self.settings.label, tool = %tool.display(), args = ?self.dump_args(), "spawning pg_dump");
         self.spawn_dump(cmd, tool_version, cancel)
     }
 
@@ -162,7 +166,7 @@ impl ToolSource for PostgresSource {
         // A schema-only dump exercises the connection, the catalog reads and the locks.
         let mut cmd = self.connection.command(&tool);
         cmd.args(["--no-password", "--schema-only", "--file=/dev/null"]);
-        cmd.args(&self.cfg.dump_options);
+        cmd.args(&self.settings.dump_options);
         run_capture(&mut cmd, None).map_err(|e| self.error(e))?;
         Ok(())
     }
@@ -206,29 +210,22 @@ impl_source!(PostgresSource);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use backupman_config::{Secret, SourceProvider};
+    use backupman_core::Secret;
 
-    fn cfg() -> SourceConfig {
-        SourceConfig {
-            label: "app".into(),
-            provider: SourceProvider::Postgres,
-            host: "db.example".into(),
-            port: 5433,
-            db_name: Some("app".into()),
-            user: Some("backup".into()),
-            password: Some(Secret::new("s3cret-pw")),
-            tls: Some("require".into()),
-            db_path: None,
-            dump_tool: None,
-            dump_options: vec!["--exclude-table=audit".into()],
-            tmp_folder: None,
-            hooks: Default::default(),
-        }
+    fn settings() -> PostgresSettings {
+        let mut server = ServerSettings::new("db.example", "app");
+        server.port = 5433;
+        server.user = Some("backup".into());
+        server.password = Some(Secret::new("s3cret-pw"));
+        server.tls = Some("require".into());
+        let mut settings = PostgresSettings::new("app", server);
+        settings.dump_options = vec!["--exclude-table=audit".into()];
+        settings
     }
 
     #[test]
     fn password_travels_in_the_environment_only() {
-        let source = PostgresSource::new(&cfg());
+        let source = PostgresSource::new(settings());
         let args = source.dump_args();
         assert!(args.iter().all(|a| !a.contains("s3cret-pw")), "{args:?}");
         assert!(args.contains(&"--clean".to_owned()));

@@ -12,10 +12,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use backupman_config::SourceConfig;
-
 use crate::process::find_companion;
-use crate::server::Server;
+use crate::server::ServerSettings;
+use crate::settings::PostgresSettings;
 
 pub use dump::PostgresSource;
 
@@ -23,20 +22,20 @@ pub use dump::PostgresSource;
 /// plus where the configured tools live. Its `Display` is a URL without the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresConnection {
-    pub(crate) server: Server,
+    pub(crate) server: ServerSettings,
     /// The configured `pg_dump`: its folder is searched first for `psql`, so both come from
     /// the same installation.
     pub(crate) dump_tool: Option<PathBuf>,
 }
 
 impl PostgresConnection {
-    /// The port when the configuration gives none (as `SourceProvider::default_port`).
+    /// The port when the settings give none.
     const DEFAULT_PORT: u16 = 5432;
 
-    pub(crate) fn from_source(cfg: &SourceConfig) -> Self {
+    pub(crate) fn new(settings: &PostgresSettings) -> Self {
         Self {
-            server: Server::from_source(cfg),
-            dump_tool: cfg.dump_tool.clone(),
+            server: settings.server.clone(),
+            dump_tool: settings.dump_tool.clone(),
         }
     }
 

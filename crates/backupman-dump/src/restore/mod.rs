@@ -130,7 +130,9 @@ pub fn restore<R: Read>(
     match target {
         RestoreTarget::Postgres(c) => restore_through(reader, &Psql::find(c)?, options),
         RestoreTarget::Mysql(c) => restore_through(reader, &MysqlClient::find(c)?, options),
-        RestoreTarget::Sqlite(path) => sqlite::restore::restore(reader, path, options),
+        RestoreTarget::Sqlite { path, staging_dir } => {
+            sqlite::restore::restore(reader, path, staging_dir.as_deref(), options)
+        }
     }
 }
 
@@ -187,7 +189,7 @@ pub fn summarize(target: &RestoreTarget) -> Result<DatabaseSummary, RestoreError
     match target {
         RestoreTarget::Postgres(c) => Psql::find(c)?.summarize(),
         RestoreTarget::Mysql(c) => MysqlClient::find(c)?.summarize(),
-        RestoreTarget::Sqlite(path) => sqlite::restore::summarize(path),
+        RestoreTarget::Sqlite { path, .. } => sqlite::restore::summarize(path),
     }
 }
 
@@ -201,13 +203,13 @@ pub fn create_database(base: &RestoreTarget, name: &str) -> Result<RestoreTarget
         RestoreTarget::Mysql(c) => {
             MysqlClient::find(c)?.create_database(PlainName::new(name, why)?)?
         }
-        RestoreTarget::Sqlite(path) if path.exists() => {
+        RestoreTarget::Sqlite { path, .. } if path.exists() => {
             return Err(RestoreError::NotEmpty {
                 target: target.to_string(),
                 detail: "the file exists".into(),
             });
         }
-        RestoreTarget::Sqlite(_) => {}
+        RestoreTarget::Sqlite { .. } => {}
     }
     Ok(target)
 }
@@ -223,7 +225,7 @@ pub fn drop_database(target: &RestoreTarget) -> Result<(), RestoreError> {
         RestoreTarget::Mysql(c) => {
             MysqlClient::find(c)?.drop_database(PlainName::new(&c.server.database, why)?)
         }
-        RestoreTarget::Sqlite(path) => sqlite::restore::delete(path),
+        RestoreTarget::Sqlite { path, .. } => sqlite::restore::delete(path),
     }
 }
 

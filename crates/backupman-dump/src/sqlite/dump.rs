@@ -2,64 +2,43 @@
 //! (safe while other processes write to it), which is then streamed.
 //!
 //! The backup API writes into another database, so the copy is staged in a private temporary
-//! folder and removed as soon as the stream is read: disk use is one database size, memory
-//! stays flat. A cancelled run stops the copy (between backup steps, and while waiting for a
-//! writer's lock) and removes the folder.
+//! folder (in [`SqliteSettings::staging_dir`], or the system's temporary folder) and removed
+//! as soon as the stream is read: disk use is one database size, memory stays flat. A
+//! cancelled run stops the copy (between backup steps, and while waiting for a writer's lock)
+//! and removes the folder.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use backupman_config::SourceConfig;
 use backupman_core::{CancellationToken, Dump, DumpStatus, Source, SourceError};
 use rusqlite::Connection;
 
 use super::open_read_only;
+use crate::settings::SqliteSettings;
 
 /// An SQLite database file, copied consistently while other processes may write to it.
 #[derive(Debug, Clone)]
 pub struct SqliteSource {
-    label: String,
-    path: PathBuf,
-    /// Where the copy is staged; the system's temporary folder when `None`.
-    staging: Option<PathBuf>,
+    settings: SqliteSettings,
 }
 
 impl SqliteSource {
-    /// The database file at `path`, backed up under `label`.
-    pub fn new(label: impl Into<String>, path: impl Into<PathBuf>) -> Self {
-        Self {
-            label: label.into(),
-            path: path.into(),
-            staging: None,
-        }
-    }
-
-    /// Stages copies in `dir`, so a test can see what is left there.
-    #[cfg(test)]
-    fn staging_in(mut self, dir: &Path) -> Self {
-        self.staging = Some(dir.to_owned());
-        self
-    }
-
-    /// The source a `provider: sqlite` entry of the configuration describes; fails when it
-    /// has no `db_path`.
-    pub fn from_config(cfg: &SourceConfig) -> Result<Self, SourceError> {
-        let path = cfg.db_path.clone().ok_or_else(|| {
-            SourceError::new(format!("source {:?}: sqlite needs db_path", cfg.label))
-        })?;
-        Ok(Self::new(cfg.label.clone(), path))
+    /// The source `settings` describe.
+    pub fn new(settings: SqliteSettings) -> Self {
+        Self { settings }
     }
 
     fn open(&self) -> Result<Connection, SourceError> {
-        if !self.path.exists() {
+        if !self.settings.db_path.exists() {
             return Err(SourceError::new(format!(
                 "SQLite database {} does not exist",
-                self.path.display()
+                self.settings.db_path.display()
             )));
         }
-        let conn = open_read_only(&self.path).map_err(|e| self.error("cannot open", e))?;
+        let conn =
+            open_read_only(&self.settings.db_path).map_err(|e| self.error("cannot open", e))?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(|e| self.error("cannot configure", e))?;
         Ok(conn)
@@ -68,7 +47,7 @@ impl SqliteSource {
     fn error(&self, what: &str, err: rusqlite::Error) -> SourceError {
         SourceError::new(format!(
             "{what} SQLite database {}: {err}",
-            self.path.display()
+            self.settings.db_path.display()
         ))
     }
 
@@ -111,7 +90,7 @@ impl SqliteSource {
 #[async_trait]
 impl Source for SqliteSource {
     fn label(&self) -> &str {
-        &self.label
+        &self.settings.label
     }
 
     fn provider(&self) -> &str {
@@ -119,7 +98,7 @@ impl Source for SqliteSource {
     }
 
     fn database(&self) -> String {
-        self.path.display().to_string()
+        self.settings.db_path.display().to_string()
     }
 
     fn extension(&self) -> &str {
@@ -132,7 +111,11 @@ impl Source for SqliteSource {
             if cancel.is_cancelled() {
                 return Err(SourceError::cancelled());
             }
-            let root = this.staging.clone().unwrap_or_else(std::env::temp_dir);
+            let root = this
+                .settings
+                .staging_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir);
             // Dropped, and so removed, on every early return below.
             let dir = tempfile::Builder::new()
                 .prefix("backupman-sqlite-")
@@ -178,6 +161,7 @@ impl Source for SqliteSource {
 mod tests {
     use std::fs;
     use std::io::Read;
+    use std::path::PathBuf;
     use std::time::Instant;
 
     use backupman_core::SourceErrorKind;
@@ -195,6 +179,13 @@ mod tests {
         path
     }
 
+    /// The source of the database at `path`, staging its copies in `staging`.
+    fn source(path: PathBuf, staging: &Path) -> SqliteSource {
+        let mut settings = SqliteSettings::new("app", path);
+        settings.staging_dir = Some(staging.to_owned());
+        SqliteSource::new(settings)
+    }
+
     fn entries(dir: &Path) -> Vec<PathBuf> {
         fs::read_dir(dir)
             .unwrap()
@@ -206,8 +197,18 @@ mod tests {
     async fn a_dump_streams_the_copy_and_removes_it_when_finished() {
         let dir = tempfile::tempdir().unwrap();
         let staging = tempfile::tempdir().unwrap();
-        let source = SqliteSource::new("app", database(dir.path())).staging_in(staging.path());
+        let source = source(database(dir.path()), staging.path());
         let Dump { mut reader, finish } = source.start(CancellationToken::new()).await.unwrap();
+        // While the dump is read, its copy is a file in a private folder of the staging one.
+        let staged = entries(staging.path());
+        assert_eq!(staged.len(), 1, "{staged:?}");
+        let name = staged[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.starts_with("backupman-sqlite-"), "{name}");
+        assert_eq!(entries(&staged[0]), [staged[0].join("snapshot.sqlite")]);
         let mut copy = Vec::new();
         reader.read_to_end(&mut copy).unwrap();
         drop(reader);
@@ -236,7 +237,7 @@ mod tests {
             .unwrap();
 
         let cancel = CancellationToken::new();
-        let source = SqliteSource::new("app", &path).staging_in(staging.path());
+        let source = source(path.clone(), staging.path());
         let running = tokio::spawn({
             let cancel = cancel.clone();
             async move { source.start(cancel).await }
@@ -272,11 +273,52 @@ mod tests {
     async fn a_run_cancelled_before_the_start_stages_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let staging = tempfile::tempdir().unwrap();
-        let source = SqliteSource::new("app", database(dir.path())).staging_in(staging.path());
+        let source = source(database(dir.path()), staging.path());
         let cancel = CancellationToken::new();
         cancel.cancel();
         let err = source.start(cancel).await.unwrap_err();
         assert_eq!(err.kind, SourceErrorKind::Cancelled, "{err}");
         assert_eq!(entries(staging.path()), Vec::<PathBuf>::new());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backup_and_its_restore_stage_in_the_staging_folder_and_leave_it_empty() {
+        use crate::restore::{RestoreOptions, RestoreTarget, restore_stream, summarize};
+        use backupman_core::{Drive, Engine, LocalDrive};
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let staging = tempfile::tempdir().unwrap();
+        let mut settings = SqliteSettings::new("app", database(dir.path()));
+        settings.staging_dir = Some(staging.path().to_owned());
+        let drive: Arc<dyn Drive> = Arc::new(LocalDrive::new("local", store.path()));
+        let report = Engine::new(6)
+            .backup(
+                Arc::new(SqliteSource::new(settings.clone())),
+                std::slice::from_ref(&drive),
+            )
+            .await;
+        assert!(
+            report.succeeded(),
+            "{:?} {:?}",
+            report.failure,
+            report.drives
+        );
+        assert_eq!(entries(staging.path()), Vec::<PathBuf>::new());
+
+        let mut restored = settings.clone();
+        restored.db_path = dir.path().join("restored.db");
+        let target = RestoreTarget::from_settings(&restored.into());
+        let options = RestoreOptions {
+            expected: report.manifest.clone(),
+            force: false,
+        };
+        let stream = drive.read(&report.key).await.unwrap();
+        restore_stream(stream, target.clone(), options)
+            .await
+            .unwrap();
+        assert_eq!(entries(staging.path()), Vec::<PathBuf>::new());
+        assert_eq!(summarize(&target).unwrap().rows_of("t"), Some(3));
     }
 }

@@ -1,11 +1,14 @@
-//! Restoring into SQLite: the file is written beside the target and renamed over it only
-//! when it is complete, matches the manifest and passes `PRAGMA quick_check`, so a failed
-//! restore applies nothing.
+//! Restoring into SQLite: the file is written beside the target (or in the staging folder of
+//! the source's settings, then copied beside the target when that is another file system)
+//! and renamed over it only when it is complete, matches the manifest and passes
+//! `PRAGMA quick_check`, so a failed restore applies nothing.
 
 use std::fs::{self, File, Permissions};
 use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
 
 use super::{HEADER, open_read_only};
 use crate::restore::pump::{PumpError, check_read, pump};
@@ -14,10 +17,12 @@ use crate::restore::{DatabaseSummary, RestoreError, RestoreOptions, RestoreOutco
 /// Journals SQLite may keep beside a database file.
 const JOURNALS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
-/// Writes the SQLite file beside the target, checks it, then renames it into place.
+/// Writes the SQLite file in `staging_dir` (or beside the target), checks it, then renames
+/// it into place.
 pub(crate) fn restore<R: Read>(
     reader: R,
     path: &Path,
+    staging_dir: Option<&Path>,
     options: &RestoreOptions,
 ) -> Result<RestoreOutcome, RestoreError> {
     let io_err = |context: String| move |cause| RestoreError::Io { context, cause };
@@ -38,15 +43,7 @@ pub(crate) fn restore<R: Read>(
             reason: "not a file path".into(),
         })?
         .to_string_lossy();
-    // Removed on every early return; the umask decides its mode, as for any new file.
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.backupman-restore-"))
-        .permissions(Permissions::from_mode(0o666))
-        .tempfile_in(&dir)
-        .map_err(io_err(format!(
-            "cannot create a temporary file in {}",
-            dir.display()
-        )))?;
+    let mut temp = temp_file(staging_dir.unwrap_or(&dir), &name)?;
     let temp_name = temp.path().display().to_string();
     let pumped = pump(reader, temp.as_file_mut()).map_err(|e| match e {
         PumpError::Read(cause) => RestoreError::Corrupt {
@@ -68,6 +65,11 @@ pub(crate) fn restore<R: Read>(
         .sync_all()
         .map_err(io_err(format!("cannot write {temp_name}")))?;
     check_file(temp.path())?;
+    // Only a rename replaces the target in one step, and a rename stays on one file system:
+    // a file staged on another is copied beside the target first, before anything is removed.
+    if !same_file_system(temp.path(), &dir) {
+        temp = copy_into(&temp, &dir, &name)?;
+    }
     // Journals of the replaced database would be replayed onto the new one, so they go first:
     // one that cannot be removed stops the restore before the target is touched.
     for side in JOURNALS.map(|suffix| beside(path, suffix)) {
@@ -92,6 +94,47 @@ pub(crate) fn restore<R: Read>(
         let _ = dir.sync_all();
     }
     Ok(pumped)
+}
+
+/// A new temporary file in `dir` for a restore of the database file `name`; removed when
+/// dropped, so on every early return. The umask decides its mode, as for any new file.
+fn temp_file(dir: &Path, name: &str) -> Result<NamedTempFile, RestoreError> {
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}.backupman-restore-"))
+        .permissions(Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(|cause| RestoreError::Io {
+            context: format!("cannot create a temporary file in {}", dir.display()),
+            cause,
+        })
+}
+
+/// True when `file` and the folder `dir` are on the same file system (or when that cannot be
+/// told, so that the rename is tried and fails with its own error).
+fn same_file_system(file: &Path, dir: &Path) -> bool {
+    match (fs::metadata(file), fs::metadata(dir)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => true,
+    }
+}
+
+/// A copy of `staged`, on disk, in a new temporary file in `dir`; `staged` is removed when the
+/// caller drops it.
+fn copy_into(
+    staged: &NamedTempFile,
+    dir: &Path,
+    name: &str,
+) -> Result<NamedTempFile, RestoreError> {
+    let mut copy = temp_file(dir, name)?;
+    let copy_name = copy.path().display().to_string();
+    let written = File::open(staged.path())
+        .and_then(|mut from| io::copy(&mut from, copy.as_file_mut()))
+        .and_then(|_| copy.as_file().sync_all());
+    written.map_err(|cause| RestoreError::Io {
+        context: format!("cannot copy the restored database to {copy_name}"),
+        cause,
+    })?;
+    Ok(copy)
 }
 
 /// A path beside `path` with `suffix` added to its name (`app.db` → `app.db-wal`).
@@ -171,241 +214,4 @@ pub(crate) fn delete(path: &Path) -> Result<(), RestoreError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::Write;
-
-    use backupman_core::{ByteStream, DriveError, Manifest, Mismatch};
-    use bytes::Bytes;
-    use flate2::{Compression, write::GzEncoder};
-    use futures::StreamExt;
-    use sha2::{Digest, Sha256};
-
-    use super::*;
-    use crate::restore::{RestoreTarget, restore, restore_stream, summarize};
-
-    /// The manifest the engine would have written beside `packed`.
-    fn manifest_of(packed: &[u8]) -> Manifest {
-        let read = backupman_core::check_gzip(packed).unwrap();
-        Manifest {
-            version: 1,
-            source: "app".into(),
-            provider: "sqlite".into(),
-            database: "src.db".into(),
-            key: "app/app-20261127T030405Z.sqlite.gz".into(),
-            started_at: chrono::Utc::now(),
-            finished_at: chrono::Utc::now(),
-            size: read.plain_size,
-            compressed_size: read.compressed_size,
-            sha256: read.sha256,
-            compression: "gzip-6".into(),
-            tool_version: None,
-            backupman_version: "test".into(),
-        }
-    }
-
-    fn gz(data: &[u8]) -> Vec<u8> {
-        let mut enc = GzEncoder::new(Vec::new(), Compression::new(6));
-        enc.write_all(data).unwrap();
-        enc.finish().unwrap()
-    }
-
-    fn sqlite_file(dir: &Path) -> Vec<u8> {
-        let path = dir.join("src.db");
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('a'), ('b');",
-        )
-        .unwrap();
-        drop(conn);
-        fs::read(path).unwrap()
-    }
-
-    #[test]
-    fn sqlite_restores_atomically_and_checks_the_hash() {
-        let dir = tempfile::tempdir().unwrap();
-        let packed = gz(&sqlite_file(dir.path()));
-        let sha: String = Sha256::digest(&packed)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let target = RestoreTarget::Sqlite(dir.path().join("restored.db"));
-
-        let manifest = manifest_of(&packed);
-        let wrong = RestoreOptions {
-            expected: Some(Manifest {
-                sha256: "00".repeat(32),
-                ..manifest.clone()
-            }),
-            force: false,
-        };
-        let err = restore(&packed[..], &target, &wrong).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                RestoreError::Damaged {
-                    mismatch: Mismatch::Sha256 { .. },
-                    partially_applied: false,
-                }
-            ),
-            "{err}"
-        );
-        let shorter = RestoreOptions {
-            expected: Some(Manifest {
-                size: manifest.size - 1,
-                ..manifest.clone()
-            }),
-            force: false,
-        };
-        let err = restore(&packed[..], &target, &shorter).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                RestoreError::Damaged {
-                    mismatch: Mismatch::PlainSize { .. },
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(err.to_string().contains("nothing was applied"));
-        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(left.len(), 1, "only the source file remains");
-
-        let right = RestoreOptions {
-            expected: Some(manifest),
-            force: false,
-        };
-        let outcome = restore(&packed[..], &target, &right).unwrap();
-        assert_eq!(outcome.sha256, sha);
-        assert_eq!(summarize(&target).unwrap().rows_of("t"), Some(2));
-
-        let err = restore(&packed[..], &target, &right).unwrap_err();
-        assert!(matches!(err, RestoreError::NotEmpty { .. }), "{err}");
-        let forced = RestoreOptions {
-            force: true,
-            ..right
-        };
-        restore(&packed[..], &target, &forced).unwrap();
-    }
-
-    fn forced() -> RestoreOptions {
-        RestoreOptions {
-            expected: None,
-            force: true,
-        }
-    }
-
-    #[test]
-    fn a_journal_that_cannot_be_removed_stops_the_restore_before_the_target_is_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let packed = gz(&sqlite_file(dir.path()));
-        let target_path = dir.path().join("live.db");
-        let live = rusqlite::Connection::open(&target_path).unwrap();
-        live.execute_batch("CREATE TABLE kept(x); INSERT INTO kept VALUES ('original');")
-            .unwrap();
-        drop(live);
-        let original = fs::read(&target_path).unwrap();
-        // Root may delete any file, so what cannot be removed is a non-empty directory.
-        let wal = beside(&target_path, "-wal");
-        fs::create_dir(&wal).unwrap();
-        fs::write(wal.join("inside"), b"x").unwrap();
-
-        let err = restore(
-            &packed[..],
-            &RestoreTarget::Sqlite(target_path.clone()),
-            &forced(),
-        )
-        .unwrap_err();
-        assert!(matches!(err, RestoreError::Io { .. }), "{err}");
-        let message = err.to_string();
-        assert!(message.contains(&wal.display().to_string()), "{message}");
-        assert!(!message.contains('\n'), "one line: {message}");
-        assert_eq!(fs::read(&target_path).unwrap(), original);
-        let mut left: Vec<String> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(
-            left,
-            ["live.db", "live.db-wal", "src.db"],
-            "no temp file remains"
-        );
-    }
-
-    #[test]
-    fn stale_journals_beside_the_target_are_removed_by_a_restore() {
-        let dir = tempfile::tempdir().unwrap();
-        let packed = gz(&sqlite_file(dir.path()));
-        let target_path = dir.path().join("live.db");
-        fs::write(&target_path, b"the old database").unwrap();
-        for suffix in ["-wal", "-shm", "-journal"] {
-            fs::write(
-                beside(&target_path, suffix),
-                b"stale pages of the old database",
-            )
-            .unwrap();
-        }
-        let target = RestoreTarget::Sqlite(target_path.clone());
-        restore(&packed[..], &target, &forced()).unwrap();
-        for suffix in ["-wal", "-shm", "-journal"] {
-            assert!(!beside(&target_path, suffix).exists(), "{suffix} remains");
-        }
-        assert_eq!(summarize(&target).unwrap().rows_of("t"), Some(2));
-    }
-
-    #[tokio::test]
-    async fn drive_streams_restore_and_their_errors_stop_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let packed = gz(&sqlite_file(dir.path()));
-        let chunks: Vec<Result<Bytes, DriveError>> = packed
-            .chunks(64)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        let target = RestoreTarget::Sqlite(dir.path().join("streamed.db"));
-        let stream: ByteStream = futures::stream::iter(chunks.clone()).boxed();
-        restore_stream(stream, target.clone(), RestoreOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(summarize(&target).unwrap().rows_of("t"), Some(2));
-
-        let mut broken = chunks[..2].to_vec();
-        broken.push(Err(DriveError::new(
-            backupman_core::DriveErrorKind::Connection,
-            "connection reset while reading",
-        )));
-        let target = RestoreTarget::Sqlite(dir.path().join("broken.db"));
-        let err = restore_stream(
-            futures::stream::iter(broken).boxed(),
-            target,
-            RestoreOptions::default(),
-        )
-        .await
-        .unwrap_err();
-        assert!(err.to_string().contains("connection reset"), "{err}");
-        assert!(!dir.path().join("broken.db").exists());
-    }
-
-    #[test]
-    fn truncated_or_foreign_objects_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let packed = gz(&sqlite_file(dir.path()));
-        let target = RestoreTarget::Sqlite(dir.path().join("restored.db"));
-        let err = restore(
-            &packed[..packed.len() - 20],
-            &target,
-            &RestoreOptions::default(),
-        )
-        .unwrap_err();
-        assert!(matches!(err, RestoreError::Corrupt { .. }), "{err}");
-        let err = restore(
-            &gz(b"CREATE TABLE x(y);")[..],
-            &target,
-            &RestoreOptions::default(),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("not an SQLite database"), "{err}");
-        assert!(!dir.path().join("restored.db").exists());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-}
+mod tests;

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backupman_config::SourceConfig;
 use backupman_core::{
     BackupReport, CancellationToken, Drive, Engine, LocalDrive, Manifest, Source, SourceErrorKind,
     check_gzip,
@@ -19,6 +18,70 @@ use backupman_core::{
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, create_database,
 };
+use backupman_dump::{
+    DatabaseSettings, MysqlFlavor, MysqlSettings, PostgresSettings, ServerSettings,
+};
+
+// ---------------------------------------------------------------- settings
+
+/// The settings of a source that runs a dump tool, as the scenarios written once for both
+/// engines change them.
+pub trait DumpSettings: Clone + Into<DatabaseSettings> {
+    /// The dump tool to run instead of the one on `PATH`.
+    fn dump_tool(&mut self) -> &mut Option<PathBuf>;
+}
+
+impl DumpSettings for PostgresSettings {
+    fn dump_tool(&mut self) -> &mut Option<PathBuf> {
+        &mut self.dump_tool
+    }
+}
+
+impl DumpSettings for MysqlSettings {
+    fn dump_tool(&mut self) -> &mut Option<PathBuf> {
+        &mut self.dump_tool
+    }
+}
+
+/// A test database as a source's settings.
+pub trait WithSettings: Db {
+    /// Its engine's settings type.
+    type Settings: DumpSettings;
+    /// This database as a source, logging in as the test kit's user.
+    fn settings(&self) -> Self::Settings;
+}
+
+impl WithSettings for PgDb {
+    type Settings = PostgresSettings;
+
+    fn settings(&self) -> PostgresSettings {
+        let mut server = ServerSettings::new(PG_HOST, self.name());
+        server.port = PG_PORT;
+        server.user = Some(PG_USER.into());
+        server.tls = Some("disable".into());
+        PostgresSettings::new(format!("pg {}", self.name()), server)
+    }
+}
+
+impl WithSettings for MyDb {
+    type Settings = MysqlSettings;
+
+    fn settings(&self) -> MysqlSettings {
+        let mut server = ServerSettings::new(MY_HOST, self.name());
+        server.port = MY_PORT;
+        server.user = Some(MY_USER.into());
+        let flavor = match self.provider() {
+            "mysql" => MysqlFlavor::Mysql,
+            _ => MysqlFlavor::Mariadb,
+        };
+        MysqlSettings::new(format!("my {}", self.name()), flavor, server)
+    }
+}
+
+/// The database `settings` name, restored into in place.
+pub fn target_of(settings: impl Into<DatabaseSettings>) -> RestoreTarget {
+    RestoreTarget::from_settings(&settings.into())
+}
 
 // ---------------------------------------------------------------- backups
 
@@ -183,12 +246,12 @@ pub fn stored_and_checked(report: &BackupReport, store: &LocalStore) -> (PathBuf
 /// Our restore of `object` into a new database `name` on the server of `source`, which it
 /// creates, the hash checked while streaming. Returns that database and the outcome.
 pub fn restore_into_new(
-    source: &SourceConfig,
+    source: impl Into<DatabaseSettings>,
     name: &str,
     object: &Path,
     manifest: &Manifest,
 ) -> (RestoreTarget, RestoreOutcome) {
-    let base = RestoreTarget::from_source(source).unwrap();
+    let base = target_of(source);
     let target = create_database(&base, name).unwrap();
     let outcome = restore::restore(
         fs::File::open(object).unwrap(),
@@ -209,10 +272,10 @@ pub fn restore_into_new(
 pub async fn restore_needs_force(
     store: &LocalStore,
     report: &BackupReport,
-    source: &SourceConfig,
+    source: impl Into<DatabaseSettings>,
 ) -> RestoreError {
     let (object, manifest) = stored(report, store);
-    let target = RestoreTarget::from_source(source).unwrap();
+    let target = target_of(source);
     let options = RestoreOptions {
         expected: Some(manifest),
         force: false,
@@ -277,13 +340,13 @@ pub async fn check_and_backup_fail(
     report
 }
 
-/// A backup of `source` made by a stand-in for its dump tool `tool` (`source.dump_tool`),
+/// A backup of `source` made by a stand-in for its dump tool `tool` (its `dump_tool`),
 /// which passes `--version` through, cuts the real tool's output off after 200 kB, says
 /// "simulated crash" and dies by SIGKILL: the backup fails with both and stores nothing.
-pub async fn killed_dump_stores_nothing<S: Source + 'static>(
-    mut source: SourceConfig,
+pub async fn killed_dump_stores_nothing<T: DumpSettings, S: Source + 'static>(
+    mut source: T,
     tool: &str,
-    new: impl Fn(&SourceConfig) -> S,
+    new: impl Fn(T) -> S,
 ) {
     let tools = tempfile::tempdir().unwrap();
     let wrapper = script(
@@ -296,9 +359,9 @@ echo "{tool}: simulated crash" >&2
 kill -9 $$"#
         ),
     );
-    source.dump_tool = Some(wrapper);
+    *source.dump_tool() = Some(wrapper);
     let store = LocalStore::new();
-    let report = store.backup(new(&source)).await;
+    let report = store.backup(new(source)).await;
     failed_leaving_nothing(&report, &store, "killed by signal 9");
     assert!(report.failure.unwrap().message.contains("simulated crash"));
 }
@@ -325,27 +388,27 @@ pub fn failed_leaving_nothing(report: &BackupReport, store: &LocalStore, needle:
 /// A backup of `db` through a stand-in for its dump tool `tool` that dumps as the real one,
 /// then writes the line `warning` to stderr and exits 0: the backup is stored and checked,
 /// reports the warning (trimmed), and restored into `copy` (reserved, not created) gives what
-/// `rows` gave on `db`. Returns the configuration with the stand-in.
-pub async fn a_warning_dump_is_stored<D: Db, S: Source + 'static>(
+/// `rows` gave on `db`. Returns the settings with the stand-in.
+pub async fn a_warning_dump_is_stored<D: WithSettings, S: Source + 'static>(
     (db, copy): (&D, &D),
     tool: &str,
     warning: &str,
     rows: &str,
-    new: impl Fn(&SourceConfig) -> S,
-) -> SourceConfig {
+    new: impl Fn(D::Settings) -> S,
+) -> D::Settings {
     let expected = db.sql(rows);
     let tools = tempfile::tempdir().unwrap();
-    let mut cfg = db.config();
-    cfg.dump_tool = Some(dump_tool_then(
+    let mut cfg = db.settings();
+    *cfg.dump_tool() = Some(dump_tool_then(
         tools.path(),
         tool,
         &format!("echo '{warning}' >&2; exit 0"),
     ));
     let store = LocalStore::new();
-    let report = store.backup(new(&cfg)).await;
+    let report = store.backup(new(cfg.clone())).await;
     let (object, manifest) = stored_and_checked(&report, &store);
     assert_eq!(report.warnings.as_deref(), Some(warning.trim()));
-    restore_into_new(&cfg, copy.name(), &object, &manifest);
+    restore_into_new(cfg.clone(), copy.name(), &object, &manifest);
     assert_eq!(copy.sql(rows), expected);
     cfg
 }
@@ -353,20 +416,20 @@ pub async fn a_warning_dump_is_stored<D: Db, S: Source + 'static>(
 /// A backup of `source` through a stand-in for its dump tool `tool` that dumps as the real one,
 /// then writes the line `error` to stderr and exits 1: the backup fails with the tool's words
 /// and stores nothing. Returns its report.
-pub async fn an_exit_1_dump_fails<S: Source + 'static>(
-    mut source: SourceConfig,
+pub async fn an_exit_1_dump_fails<T: DumpSettings, S: Source + 'static>(
+    mut source: T,
     tool: &str,
     error: &str,
-    new: impl Fn(&SourceConfig) -> S,
+    new: impl Fn(T) -> S,
 ) -> BackupReport {
     let tools = tempfile::tempdir().unwrap();
-    source.dump_tool = Some(dump_tool_then(
+    *source.dump_tool() = Some(dump_tool_then(
         tools.path(),
         tool,
         &format!("echo '{error}' >&2; exit 1"),
     ));
     let store = LocalStore::new();
-    let report = store.backup(new(&source)).await;
+    let report = store.backup(new(source)).await;
     failed_leaving_nothing(
         &report,
         &store,
