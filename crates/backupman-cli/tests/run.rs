@@ -387,3 +387,46 @@ fn version_and_completions() {
     let unknown = backupman(tmp.path(), &["completions", "cmd.exe"]);
     assert_eq!(unknown.code, 2);
 }
+
+#[test]
+fn an_sqlite_sources_tmp_folder_is_where_its_snapshot_stages() {
+    let tmp = tempfile::tempdir().unwrap();
+    demo_copy(tmp.path());
+    let config = |tmp_folder: &str| {
+        format!(
+            "data_sources:\n  - provider: sqlite\n    label: Demo\n    db_path: demo.sqlite\n    tmp_folder: {tmp_folder}\ndrives:\n  - provider: local\n    label: Disk\n    folder: disk\n"
+        )
+    };
+    // Relative to the configuration's folder, not the working directory.
+    let conf_dir = tmp.path().join("conf");
+    std::fs::create_dir(&conf_dir).unwrap();
+    std::fs::rename(tmp.path().join("demo.sqlite"), conf_dir.join("demo.sqlite")).unwrap();
+
+    // A file where the staging folder should be: the snapshot cannot stage, nothing is stored.
+    std::fs::write(conf_dir.join("not-a-folder"), "x").unwrap();
+    let path = write_config(&conf_dir, &config("not-a-folder"));
+    let run = backupman(tmp.path(), &["run", "-c", &path]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("cannot create a temporary folder"),
+        "{}",
+        run.stderr
+    );
+    assert!(backups(&conf_dir.join("disk")).is_empty());
+
+    std::fs::create_dir(conf_dir.join("stage")).unwrap();
+    let path = write_config(&conf_dir, &config("./stage"));
+    let run = backupman(tmp.path(), &["run", "-c", &path]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(backups(&conf_dir.join("disk")).len(), 1);
+    // The snapshot was staged there and removed once read.
+    assert_eq!(
+        std::fs::read_dir(conf_dir.join("stage")).unwrap().count(),
+        0
+    );
+    assert!(
+        !run.stderr.contains("tmp_folder"),
+        "no note for sqlite: {}",
+        run.stderr
+    );
+}
