@@ -182,3 +182,20 @@ fn a_failing_after_hook_is_a_warning_and_the_backup_stays() {
         1
     );
 }
+
+#[test]
+fn a_dry_run_names_the_hooks_and_runs_none() {
+    let (tmp, config) = demo_setup(&format!(
+        "    hooks:\n      before: 'touch before-ran'\n      on_failure: 'touch failure-ran'\n      timeout_seconds: 30\n{DRIVE}"
+    ));
+    let run = backupman(tmp.path(), &["run", "--dry-run", "-c", &config]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("    with hooks before, on_failure (each at most 30 s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(!tmp.path().join("before-ran").exists());
+    assert!(!tmp.path().join("failure-ran").exists());
+}

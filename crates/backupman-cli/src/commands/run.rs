@@ -103,6 +103,21 @@ fn print_plan(config: &Config, plan: &Plan<'_>) {
             ),
         };
         println!("  source {:?} ({}: {what})", s.label, s.provider);
+        let hooks: Vec<&str> = [
+            ("before", &s.hooks.before),
+            ("after", &s.hooks.after),
+            ("on_failure", &s.hooks.on_failure),
+        ]
+        .into_iter()
+        .filter_map(|(name, command)| command.as_ref().map(|_| name))
+        .collect();
+        if !hooks.is_empty() {
+            println!(
+                "    with hooks {} (each at most {} s)",
+                hooks.join(", "),
+                s.hooks.timeout.as_secs()
+            );
+        }
     }
     for d in &plan.drives {
         let where_ = match d {
