@@ -5,6 +5,8 @@
 //!   fingerprints that compare two databases' contents.
 //! - [`s3`]: S3 servers (s3s-fs, rclone, moto, MinIO) in each addressing style.
 //! - [`conformance`]: the one `Drive` behaviour suite, run against every drive.
+//! - [`smtp`]: an SMTP server (aiosmtpd) in plain, STARTTLS and implicit-TLS mode, keeping
+//!   every message it receives for the test to read.
 //!
 //! The servers' binaries come from environment variables that `cargo xtask test` sets after
 //! provisioning them; a missing variable fails loudly instead of skipping.
@@ -14,6 +16,7 @@
 pub mod conformance;
 pub mod db;
 pub mod s3;
+pub mod smtp;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -25,4 +28,32 @@ pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
         .expect("make the script executable");
     path
+}
+
+/// Polls `ready` until it yields a value, failing loudly (naming `what` and showing the
+/// stderr it wrote to `stderr_path`) when `child` exits first or `timeout` passes: how the
+/// kit waits for each server it starts.
+pub fn wait_for_server<T>(
+    what: &str,
+    child: &mut std::process::Child,
+    stderr_path: &Path,
+    timeout: std::time::Duration,
+    mut ready: impl FnMut() -> Option<T>,
+) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || started.elapsed() > timeout {
+            let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            let why = match exited {
+                Some(status) => format!("exited with {status}"),
+                None => format!("was not ready within {timeout:?}"),
+            };
+            panic!("{what} {why}; its stderr:\n{stderr}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -86,7 +86,7 @@ pub fn bin_from_env(var: &str) -> PathBuf {
     match std::env::var_os(var) {
         Some(path) if !path.is_empty() => PathBuf::from(path),
         _ => panic!(
-            "{var} is not set: the S3 test servers are provisioned by xtask; run `cargo xtask test`"
+            "{var} is not set: the test servers are provisioned by xtask; run `cargo xtask test`"
         ),
     }
 }
@@ -264,23 +264,14 @@ impl S3Server {
     /// Waits until the port accepts connections, or fails naming the binary and its stderr.
     fn wait_ready(&mut self, program: &str, stderr_path: &Path) {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let started = Instant::now();
-        loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return;
-            }
-            let child = self.child.as_mut().expect("a spawned server has a process");
-            let exited = child.try_wait().ok().flatten();
-            if exited.is_some() || started.elapsed() > READY_TIMEOUT {
-                let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
-                let why = match exited {
-                    Some(status) => format!("exited with {status}"),
-                    None => format!("did not listen on {addr} within {READY_TIMEOUT:?}"),
-                };
-                panic!("S3 test server {program} {why}; its stderr:\n{stderr}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let child = self.child.as_mut().expect("a spawned server has a process");
+        crate::wait_for_server(
+            &format!("S3 test server {program} (on {addr})"),
+            child,
+            stderr_path,
+            READY_TIMEOUT,
+            || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok(),
+        );
     }
 
     /// A short name for messages: `s3s-fs (virtual-hosted)`.

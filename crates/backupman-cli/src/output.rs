@@ -29,6 +29,9 @@ pub fn init_logging(debug: bool, quiet: bool) {
         "warn".to_owned()
     })
     .chain(OUR_CRATES.iter().map(|c| format!("{c}={level}")))
+    // It logs a refused certificate as an ERROR of its own; the notifier's warning says it
+    // once, with what to do.
+    .chain(std::iter::once("rustls_platform_verifier=off".to_owned()))
     .collect::<Vec<_>>()
     .join(",");
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(directives));
@@ -51,12 +54,7 @@ pub fn bytes(n: u64) -> String {
 }
 
 pub fn duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        format!("{secs:.1} s")
-    } else {
-        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
-    }
+    backupman_core::human_duration(d)
 }
 
 #[cfg(test)]

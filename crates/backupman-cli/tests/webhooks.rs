@@ -1,106 +1,17 @@
-//! Webhook notifications: a loopback HTTP listener in the test receives what `backupman run`
-//! POSTs; failing endpoints never change the run's outcome.
+//! Webhook, Slack and Discord notifications: a loopback HTTP listener in the test receives
+//! what `backupman run` POSTs. Webhooks carry the original backupman's header and body (one
+//! `backup_report` per backup); failing endpoints never change the run's outcome.
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use common::backupman;
+use common::{Request, backupman, listener, notify_setup};
 
-struct Request {
-    request_line: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A one-thread HTTP/1.1 server on 127.0.0.1 answering every request with `status`. It stops
-/// by itself after `max` requests or when nothing arrives for a few seconds.
-fn listener(status: &'static str, max: usize) -> (String, JoinHandle<Vec<Request>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}/hooks/backup", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        let mut idle_since = Instant::now();
-        while got.len() < max && idle_since.elapsed() < Duration::from_secs(8) {
-            let (stream, _) = match listener.accept() {
-                Ok(conn) => conn,
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                }
-            };
-            stream.set_nonblocking(false).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut headers = Vec::new();
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                let (name, value) = line.split_once(':').unwrap();
-                headers.push((name.trim().to_owned(), value.trim().to_owned()));
-            }
-            let request = Request {
-                request_line: request_line.trim_end().to_owned(),
-                headers,
-                body: Vec::new(),
-            };
-            let length: usize = request
-                .header("content-length")
-                .map_or(0, |v| v.parse().unwrap());
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            got.push(Request { body, ..request });
-            idle_since = Instant::now();
-        }
-        got
-    });
-    (url, handle)
-}
-
-fn setup(endpoints: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.sqlite"),
-        tmp.path().join("demo.sqlite"),
-    )
-    .unwrap();
-    std::fs::write(
-        tmp.path().join("config.yml"),
-        format!(
-            "data_sources:\n  - provider: sqlite\n    label: Demo\n    db_path: demo.sqlite\n\
-             drives:\n  - provider: local\n    label: Disk\n    folder: disk\n\
-             notifiers:\n  webhook:\n    endpoints:\n{endpoints}"
-        ),
-    )
-    .unwrap();
-    tmp
+/// `notifiers.webhook` with these endpoints (YAML list items).
+fn webhooks(endpoints: &str) -> String {
+    format!("  webhook:\n    endpoints:\n{endpoints}")
 }
 
 fn run(dir: &Path, extra: &[&str]) -> common::Run {
@@ -109,15 +20,19 @@ fn run(dir: &Path, extra: &[&str]) -> common::Run {
     backupman(dir, &args)
 }
 
+fn json(req: &Request) -> serde_json::Value {
+    serde_json::from_slice(&req.body).unwrap()
+}
+
 const TOKEN: &str = "wh-s3cret-T0ken";
 
 #[test]
-fn a_successful_run_posts_its_summary_with_the_token() {
-    let (url, server) = listener("200 OK", 2);
-    let (plain_url, plain_server) = listener("204 No Content", 2);
-    let tmp = setup(&format!(
-        "      - url: {url}\n        token: {TOKEN}\n      - url: {plain_url}\n"
-    ));
+fn each_backup_is_posted_as_the_original_backup_report_with_the_token() {
+    let (url, server) = listener("200 OK", 3);
+    let (plain_url, plain_server) = listener("204 No Content", 3);
+    let tmp = notify_setup(&webhooks(&format!(
+        "      - name: Receiver\n        url: {url}\n        token: {TOKEN}\n      - url: {plain_url}\n"
+    )));
     let out = run(tmp.path(), &["--json", "--debug"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(
@@ -125,68 +40,150 @@ fn a_successful_run_posts_its_summary_with_the_token() {
         "the token leaked: {}",
         out.all()
     );
+    let printed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
 
     let got = server.join().unwrap();
-    assert_eq!(got.len(), 1, "one POST, no retries");
-    let req = &got[0];
-    assert_eq!(req.request_line, "POST /hooks/backup HTTP/1.1");
-    assert_eq!(
-        req.header("authorization"),
-        Some(&*format!("Bearer {TOKEN}"))
-    );
-    assert_eq!(req.header("content-type"), Some("application/json"));
-    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
-    // The same report `run --json` prints, plus where and when.
+    assert_eq!(got.len(), 2, "one POST per backup, no retries");
+    for (req, source) in got.iter().zip(&printed["sources"].as_array().unwrap()[..]) {
+        assert_eq!(req.request_line, "POST /hooks/backup HTTP/1.1");
+        assert_eq!(req.header("x-webhook-token"), Some(TOKEN));
+        assert_eq!(
+            req.header("authorization"),
+            Some(&*format!("Bearer {TOKEN}"))
+        );
+        assert_eq!(req.header("content-type"), Some("application/json"));
+        let body = json(req);
+        assert_eq!(body["Event"], "backup_report", "{body}");
+        let payload = &body["Payload"];
+        assert_eq!(payload["Label"], source["source"]);
+        assert_eq!(payload["Status"], "finished");
+        assert_eq!(payload["Key"], source["key"]);
+        assert_eq!(payload["Size"], source["compressed_size"]);
+        let id = payload["Id"].as_str().unwrap();
+        assert_eq!(id.len(), 32, "{payload}");
+        let created = payload["CreatedAt"].as_str().unwrap();
+        let updated = payload["UpdatedAt"].as_str().unwrap();
+        let created = chrono::DateTime::parse_from_rfc3339(created).unwrap();
+        let updated = chrono::DateTime::parse_from_rfc3339(updated).unwrap();
+        assert!(created <= updated);
+        let files = payload["DriveFiles"].as_array().unwrap();
+        assert_eq!(files.len(), 1, "{payload}");
+        let file = &files[0];
+        assert_eq!(file["BackupId"], id);
+        assert_eq!(file["Provider"], "local");
+        assert_eq!(file["Label"], "Disk");
+        assert_eq!(file["Status"], "finished");
+        assert_eq!(file["Path"], source["drives"][0]["location"]);
+        assert!(
+            Path::new(file["Path"].as_str().unwrap()).is_file(),
+            "{file}"
+        );
+    }
+    let labels: Vec<_> = got
+        .iter()
+        .map(|r| json(r)["Payload"]["Label"].clone())
+        .collect();
+    assert_eq!(labels, ["Demo", "Copy"]);
+
+    let plain = plain_server.join().unwrap();
+    assert_eq!(plain.len(), 2);
+    for req in &plain {
+        assert_eq!(req.header("authorization"), None);
+        assert_eq!(req.header("x-webhook-token"), None);
+        assert_eq!(json(req)["Event"], "backup_report");
+    }
+}
+
+#[test]
+fn the_run_summary_is_an_opt_in_event() {
+    let (url, server) = listener("200 OK", 1);
+    let (both_url, both_server) = listener("200 OK", 3);
+    let tmp = notify_setup(&webhooks(&format!(
+        "      - url: {url}\n        events: [run_summary]\n\
+         \x20     - url: {both_url}\n        events: [backup_report, run_summary]\n"
+    )));
+    let out = run(tmp.path(), &["--json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
     let printed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(body["ok"], true);
-    assert_eq!(body["sources"], printed["sources"]);
-    assert_eq!(body["sources"][0]["source"], "Demo");
-    assert_eq!(body["sources"][0]["drives"][0]["drive"], "Disk");
-    assert_eq!(body["test_mode"], false);
-    let host = body["hostname"].as_str().unwrap();
-    assert!(!host.is_empty());
-    let started = body["started_at"].as_str().unwrap();
-    let finished = body["finished_at"].as_str().unwrap();
+
+    let got = server.join().unwrap();
+    assert_eq!(got.len(), 1, "one POST per run");
+    let body = json(&got[0]);
+    assert_eq!(body["Event"], "run_summary");
+    let summary = &body["Payload"];
+    // The same report `run --json` prints, plus where and when.
+    assert_eq!(summary["ok"], true);
+    assert_eq!(summary["sources"], printed["sources"]);
+    assert_eq!(summary["test_mode"], false);
+    assert!(!summary["hostname"].as_str().unwrap().is_empty());
+    let started = summary["started_at"].as_str().unwrap();
+    let finished = summary["finished_at"].as_str().unwrap();
     let started = chrono::DateTime::parse_from_rfc3339(started).unwrap();
     let finished = chrono::DateTime::parse_from_rfc3339(finished).unwrap();
     assert!(started <= finished);
 
-    let plain = plain_server.join().unwrap();
-    assert_eq!(plain.len(), 1);
-    assert_eq!(plain[0].header("authorization"), None);
+    let events: Vec<_> = both_server
+        .join()
+        .unwrap()
+        .iter()
+        .map(|r| json(r)["Event"].clone())
+        .collect();
+    assert_eq!(events, ["backup_report", "backup_report", "run_summary"]);
 }
 
 #[test]
-fn a_failed_run_is_reported_too() {
-    let (url, server) = listener("200 OK", 1);
-    let tmp = setup(&format!("      - url: {url}\n"));
+fn a_failed_backup_is_reported_as_failed() {
+    let (url, server) = listener("200 OK", 2);
+    let tmp = notify_setup(&webhooks(&format!("      - url: {url}\n")));
     std::fs::remove_file(tmp.path().join("demo.sqlite")).unwrap();
     let out = run(tmp.path(), &[]);
     assert_eq!(out.code, 1, "{}", out.all());
     let got = server.join().unwrap();
-    assert_eq!(got.len(), 1);
-    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
-    assert_eq!(body["ok"], false);
-    assert_eq!(body["sources"][0]["ok"], false);
-    assert!(body["sources"][0]["error"].as_str().is_some(), "{body}");
+    assert_eq!(got.len(), 2);
+    let demo = json(&got[0]);
+    assert_eq!(demo["Payload"]["Label"], "Demo");
+    assert_eq!(demo["Payload"]["Status"], "failed");
+    assert!(demo["Payload"]["Error"].as_str().is_some(), "{demo}");
+    let copy = json(&got[1]);
+    assert_eq!(copy["Payload"]["Label"], "Copy");
+    assert_eq!(copy["Payload"]["Status"], "finished");
+}
+
+#[test]
+fn test_mode_sends_no_backup_report_since_nothing_is_kept() {
+    let (url, server) = listener("200 OK", 3);
+    let tmp = notify_setup(&webhooks(&format!(
+        "      - url: {url}\n        events: [backup_report, run_summary]\n"
+    )));
+    let out = run(tmp.path(), &["--test-mode"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let got = server.join().unwrap();
+    assert_eq!(got.len(), 1, "only the run summary");
+    let body = json(&got[0]);
+    assert_eq!(body["Event"], "run_summary");
+    assert_eq!(body["Payload"]["test_mode"], true);
 }
 
 #[test]
 fn a_failing_endpoint_is_retried_then_only_a_warning() {
     let (url, server) = listener("500 Internal Server Error", 10);
-    let tmp = setup(&format!("      - url: {url}\n        token: {TOKEN}\n"));
+    let tmp = notify_setup(&webhooks(&format!(
+        "      - name: Receiver\n        url: {url}\n        token: {TOKEN}\n"
+    )));
     let out = run(tmp.path(), &[]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stderr.contains("✔ Demo → Disk"), "{}", out.stderr);
     let got = server.join().unwrap();
+    // Three attempts at the first backup's report; the second is not tried at a dead endpoint.
     assert_eq!(got.len(), 3, "three attempts");
     assert!(
         got.iter()
-            .all(|r| r.header("authorization") == Some(&*format!("Bearer {TOKEN}")))
+            .all(|r| r.header("x-webhook-token") == Some(TOKEN))
     );
+    assert!(got.iter().all(|r| json(r)["Payload"]["Label"] == "Demo"));
     assert!(
         out.stderr.contains(&format!(
-            "WARN webhook {url}: not notified after 3 attempt(s): HTTP 500 Internal Server Error"
+            "⚠ webhook Receiver ({url}): not notified after 3 attempt(s): HTTP 500 Internal Server Error (2 messages not delivered); the backup itself is unaffected"
         )),
         "{}",
         out.stderr
@@ -197,7 +194,7 @@ fn a_failing_endpoint_is_retried_then_only_a_warning() {
 #[test]
 fn a_refusing_endpoint_is_not_retried() {
     let (url, server) = listener("401 Unauthorized", 10);
-    let tmp = setup(&format!("      - url: {url}\n"));
+    let tmp = notify_setup(&webhooks(&format!("      - url: {url}\n")));
     let out = run(tmp.path(), &[]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(server.join().unwrap().len(), 1);
@@ -217,16 +214,16 @@ fn an_unreachable_endpoint_leaves_the_exit_code_alone() {
         .local_addr()
         .unwrap()
         .port();
-    let tmp = setup(&format!(
+    let tmp = notify_setup(&webhooks(&format!(
         "      - url: http://127.0.0.1:{port}/x?key={TOKEN}\n        token: {TOKEN}\n"
-    ));
+    )));
     let out = run(tmp.path(), &["--json"]);
     assert_eq!(out.code, 0, "{}", out.all());
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["ok"], true);
     assert!(
         out.stderr.contains(&format!(
-            "webhook http://127.0.0.1:{port}/x?…: not notified after 3 attempt(s)"
+            "⚠ webhook http://127.0.0.1:{port}/x?…: not notified after 3 attempt(s)"
         )),
         "{}",
         out.stderr
@@ -237,4 +234,54 @@ fn an_unreachable_endpoint_leaves_the_exit_code_alone() {
     let quiet = run(tmp.path(), &["--quiet"]);
     assert_eq!(quiet.code, 0, "{}", quiet.all());
     assert_eq!(quiet.stderr, "", "{}", quiet.stderr);
+}
+
+#[test]
+fn slack_and_discord_get_one_short_message_per_run() {
+    let (slack_url, slack) = listener("200 OK", 2);
+    let (discord_url, discord) = listener("204 No Content", 2);
+    let tmp = notify_setup(&format!(
+        "  slack:\n    webhook_url: {slack_url}?secret={TOKEN}\n\
+         \x20 discord:\n    webhook_url: {discord_url}\n"
+    ));
+    std::fs::remove_file(tmp.path().join("copy.sqlite")).unwrap();
+    let out = run(tmp.path(), &["--debug"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!out.all().contains(TOKEN), "{}", out.all());
+
+    let got = slack.join().unwrap();
+    assert_eq!(got.len(), 1, "one message per run");
+    let text = json(&got[0])["text"].as_str().unwrap().to_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("backupman on ") && lines[0].ends_with(": 1 of 2 backups FAILED"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("✔ Demo: ") && lines[1].contains(" on Disk in "),
+        "{text}"
+    );
+    assert!(lines[2].starts_with("✘ Copy: "), "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+
+    let got = discord.join().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(json(&got[0])["content"], text.as_str());
+}
+
+#[test]
+fn a_failing_slack_webhook_is_a_warning_without_its_url() {
+    let (url, server) = listener("404 Not Found", 5);
+    let tmp = notify_setup(&format!("  slack:\n    webhook_url: {url}/{TOKEN}\n"));
+    let out = run(tmp.path(), &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(server.join().unwrap().len(), 1);
+    assert!(
+        out.stderr.contains(
+            "⚠ Slack: not notified after 1 attempt(s): HTTP 404 Not Found; the backup itself is unaffected"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.all().contains(TOKEN), "{}", out.all());
 }

@@ -58,4 +58,4 @@ pub use secret::Secret;
 pub use source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
 pub use stream_reader::{CheckError, StreamReader, check_against_manifest, check_object};
 pub use tokio_util::sync::CancellationToken;
-pub use units::human_bytes;
+pub use units::{human_bytes, human_duration};

@@ -1,4 +1,4 @@
-//! Sizes as a person reads them, the same in every message and report.
+//! Sizes and durations as a person reads them, the same in every message and report.
 
 /// `512 B`, `1.5 MiB`, `2.0 GiB`.
 pub fn human_bytes(n: u64) -> String {
@@ -13,5 +13,15 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1.5 s` under a minute, else `2m05s`.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1} s")
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
     }
 }

@@ -1,10 +1,11 @@
-//! `health`: can every source be dumped, and does every drive allow each action a backup
-//! needs? Nothing is backed up.
+//! `health`: can every source be dumped, does every drive allow each action a backup
+//! needs, and can the mail be sent? Nothing is backed up and no mail is sent.
 
 use backupman_config::Config;
 use backupman_core::CheckResult;
 use serde::Serialize;
 
+use crate::notify::{self, NotifierHealth};
 use crate::wiring;
 
 /// The whole verdict.
@@ -16,6 +17,8 @@ pub struct HealthReport {
     pub sources: Vec<SourceHealth>,
     /// One per configured drive.
     pub drives: Vec<DriveHealth>,
+    /// The notifiers that can be checked without sending anything (the SMTP server).
+    pub notifiers: Vec<NotifierHealth>,
 }
 
 /// One source.
@@ -71,12 +74,13 @@ impl From<&CheckResult> for CheckReport {
     }
 }
 
-/// The `health` operation over every configured source and drive.
+/// The `health` operation over every configured source, drive and mail server.
 pub async fn health(config: &Config) -> HealthReport {
     let mut report = HealthReport {
         ok: true,
         sources: Vec::new(),
         drives: Vec::new(),
+        notifiers: Vec::new(),
     };
     for cfg in &config.sources {
         let result = match wiring::source(cfg) {
@@ -111,5 +115,7 @@ pub async fn health(config: &Config) -> HealthReport {
             checks,
         });
     }
+    report.notifiers = notify::health(config).await;
+    report.ok &= report.notifiers.iter().all(|n| n.ok);
     report
 }

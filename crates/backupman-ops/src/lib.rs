@@ -1,7 +1,7 @@
 //! backupman's operations as library functions: back up (with test mode), list, verify
 //! (with or without the restore drill), restore, prune and health, each returning a typed,
 //! `serde::Serialize` report, plus the wiring from a configuration to live sources and
-//! drives.
+//! drives, and the notifications after a run (mail, webhooks, Slack, Discord).
 //!
 //! The command line and the service mode are front ends over these same functions: they
 //! parse their input, call one operation, and render its report. Nothing here prints;

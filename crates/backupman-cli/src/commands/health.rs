@@ -1,5 +1,5 @@
-//! `backupman health`: can every source be dumped, and does every drive allow each action a
-//! backup needs? Nothing is backed up.
+//! `backupman health`: can every source be dumped, does every drive allow each action a
+//! backup needs, and does the SMTP server accept the login? Nothing is backed up or sent.
 
 use backupman_ops::health::{self, HealthReport};
 
@@ -52,13 +52,21 @@ fn print_table(report: &HealthReport, quiet: bool) {
             }
         }
     }
+    for n in &report.notifiers {
+        match &n.error {
+            None if quiet => {}
+            None => eprintln!("✔ {} {}: {}", n.notifier, n.target, n.checked),
+            Some(err) => eprintln!("✘ {} {}: {err}", n.notifier, n.target),
+        }
+    }
     let failed = report.sources.iter().filter(|s| !s.ok).count()
-        + report.drives.iter().filter(|d| !d.ok).count();
+        + report.drives.iter().filter(|d| !d.ok).count()
+        + report.notifiers.iter().filter(|n| !n.ok).count();
     if failed == 0 {
         if !quiet {
-            eprintln!("healthy: every source and drive passed");
+            eprintln!("healthy: every source, drive and notifier passed");
         }
     } else {
-        eprintln!("unhealthy: {failed} source(s)/drive(s) failed");
+        eprintln!("unhealthy: {failed} source(s)/drive(s)/notifier(s) failed");
     }
 }

@@ -51,7 +51,11 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    notify::after_run(&config, &report).await;
+    for warning in notify::after_run(&config, &report).await {
+        if !quiet {
+            eprintln!("⚠ {warning}");
+        }
+    }
     Ok(if report.ok {
         Outcome::Success
     } else {

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -123,6 +123,107 @@ pub fn demo_setup(rest: &str) -> (tempfile::TempDir, String) {
     )
     .unwrap();
     (tmp, config.display().to_string())
+}
+
+/// One HTTP request as [`listener`] received it.
+pub struct Request {
+    pub request_line: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A one-thread HTTP/1.1 server on 127.0.0.1 answering every request with `status`. It stops
+/// by itself after `max` requests or when nothing arrives for a few seconds.
+pub fn listener(
+    status: &'static str,
+    max: usize,
+) -> (String, std::thread::JoinHandle<Vec<Request>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/hooks/backup", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut idle_since = std::time::Instant::now();
+        while got.len() < max && idle_since.elapsed() < std::time::Duration::from_secs(8) {
+            let (stream, _) = match listener.accept() {
+                Ok(conn) => conn,
+                Err(_) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut headers = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap();
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+            let request = Request {
+                request_line: request_line.trim_end().to_owned(),
+                headers,
+                body: Vec::new(),
+            };
+            let length: usize = request
+                .header("content-length")
+                .map_or(0, |v| v.parse().unwrap());
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            got.push(Request { body, ..request });
+            idle_since = std::time::Instant::now();
+        }
+        got
+    });
+    (url, handle)
+}
+
+/// A temp folder with two copies of the demo database as sources (`Demo`, `Copy`), one local
+/// drive `Disk` (folder `disk`), and `notifiers` (YAML indented under `notifiers:`).
+pub fn notify_setup(notifiers: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["demo.sqlite", "copy.sqlite"] {
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.sqlite"),
+            tmp.path().join(name),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        tmp.path().join("config.yml"),
+        format!(
+            "data_sources:\n  - provider: sqlite\n    label: Demo\n    db_path: demo.sqlite\n\
+             \x20 - provider: sqlite\n    label: Copy\n    db_path: copy.sqlite\n\
+             drives:\n  - provider: local\n    label: Disk\n    folder: disk\n\
+             notifiers:\n{notifiers}"
+        ),
+    )
+    .unwrap();
+    tmp
 }
 
 /// Writes an executable stand-in for `mariadb-dump` into `dir`: it answers `--version` like
