@@ -408,20 +408,22 @@ fn an_sqlite_sources_tmp_folder_is_where_its_snapshot_stages() {
     let run = backupman(tmp.path(), &["run", "-c", &path]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
-        run.stderr.contains("cannot create a temporary folder"),
+        run.stderr.contains("cannot create the staging folder"),
         "{}",
         run.stderr
     );
     assert!(backups(&conf_dir.join("disk")).is_empty());
 
-    std::fs::create_dir(conf_dir.join("stage")).unwrap();
-    let path = write_config(&conf_dir, &config("./stage"));
+    // A missing folder is created, as the original did.
+    let path = write_config(&conf_dir, &config("./tmp/stage"));
     let run = backupman(tmp.path(), &["run", "-c", &path]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(backups(&conf_dir.join("disk")).len(), 1);
     // The snapshot was staged there and removed once read.
     assert_eq!(
-        std::fs::read_dir(conf_dir.join("stage")).unwrap().count(),
+        std::fs::read_dir(conf_dir.join("tmp/stage"))
+            .unwrap()
+            .count(),
         0
     );
     assert!(
