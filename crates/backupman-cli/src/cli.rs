@@ -8,7 +8,7 @@ use clap_complete::Shell;
 #[derive(Debug, Parser)]
 #[command(
     name = "backupman",
-    version,
+    version = crate::version::LINE,
     about = "Back up databases to local folders and S3-compatible object storage",
     propagate_version = true
 )]
@@ -69,8 +69,8 @@ pub enum Command {
     /// Run as a service: back up on the `http.backup_job` schedule and answer the HTTP API
     /// (`/api/backups`, `/health`, `/metrics`) until SIGTERM or SIGINT.
     Serve(ServeArgs),
-    /// Print the version.
-    Version,
+    /// Print the version, the commit it was built from and the build date.
+    Version(VersionArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -121,6 +121,13 @@ pub struct PruneArgs {
     pub dry_run: bool,
 
     /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Print them as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

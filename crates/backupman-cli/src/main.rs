@@ -7,6 +7,7 @@ mod commands;
 mod output;
 mod progress;
 mod signals;
+mod version;
 mod wiring;
 
 use std::process::ExitCode;
@@ -59,8 +60,8 @@ fn main() -> ExitCode {
             Command::Restore(args) => commands::restore::restore(&global, args).await,
             Command::Prune(args) => commands::prune::prune(&global, args).await,
             Command::Serve(args) => commands::serve::serve(&global, args).await,
-            Command::Version => {
-                println!("backupman {}", env!("CARGO_PKG_VERSION"));
+            Command::Version(args) => {
+                version::print(args.json);
                 Ok(Outcome::Success)
             }
             Command::Completions { shell } => {

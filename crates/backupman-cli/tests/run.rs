@@ -335,11 +335,39 @@ fn sqlite_written_during_the_backup_yields_a_consistent_copy() {
 #[test]
 fn version_and_completions() {
     let tmp = tempfile::tempdir().unwrap();
+    // Outside a git checkout the binary says `unknown`, as it does.
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let commit = commit.as_str();
     let version = backupman(tmp.path(), &["version"]);
     assert_eq!(version.code, 0);
+    let lines: Vec<&str> = version.stdout.lines().collect();
+    assert_eq!(lines[0], format!("Version: {}", env!("CARGO_PKG_VERSION")));
+    // Built from this checkout (tests build the binary from the working tree's HEAD).
+    assert_eq!(lines[1], format!("Commit SHA: {commit}"));
+    let date = lines[2].strip_prefix("Build Date: ").unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(date).is_ok(),
+        "{date:?}"
+    );
+    let json = backupman(tmp.path(), &["version", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["commit"], commit);
+    assert_eq!(v["build_date"], date);
+    let flag = backupman(tmp.path(), &["--version"]);
     assert_eq!(
-        version.stdout.trim(),
-        format!("backupman {}", env!("CARGO_PKG_VERSION"))
+        flag.stdout.trim(),
+        format!(
+            "backupman {} (commit {commit}, built {date})",
+            env!("CARGO_PKG_VERSION")
+        )
     );
     for (shell, marker) in [
         ("bash", "complete -F"),
@@ -358,4 +386,49 @@ fn version_and_completions() {
     }
     let unknown = backupman(tmp.path(), &["completions", "cmd.exe"]);
     assert_eq!(unknown.code, 2);
+}
+
+#[test]
+fn an_sqlite_sources_tmp_folder_is_where_its_snapshot_stages() {
+    let tmp = tempfile::tempdir().unwrap();
+    demo_copy(tmp.path());
+    let config = |tmp_folder: &str| {
+        format!(
+            "data_sources:\n  - provider: sqlite\n    label: Demo\n    db_path: demo.sqlite\n    tmp_folder: {tmp_folder}\ndrives:\n  - provider: local\n    label: Disk\n    folder: disk\n"
+        )
+    };
+    // Relative to the configuration's folder, not the working directory.
+    let conf_dir = tmp.path().join("conf");
+    std::fs::create_dir(&conf_dir).unwrap();
+    std::fs::rename(tmp.path().join("demo.sqlite"), conf_dir.join("demo.sqlite")).unwrap();
+
+    // A file where the staging folder should be: the snapshot cannot stage, nothing is stored.
+    std::fs::write(conf_dir.join("not-a-folder"), "x").unwrap();
+    let path = write_config(&conf_dir, &config("not-a-folder"));
+    let run = backupman(tmp.path(), &["run", "-c", &path]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("cannot create the staging folder"),
+        "{}",
+        run.stderr
+    );
+    assert!(backups(&conf_dir.join("disk")).is_empty());
+
+    // A missing folder is created, as the original did.
+    let path = write_config(&conf_dir, &config("./tmp/stage"));
+    let run = backupman(tmp.path(), &["run", "-c", &path]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(backups(&conf_dir.join("disk")).len(), 1);
+    // The snapshot was staged there and removed once read.
+    assert_eq!(
+        std::fs::read_dir(conf_dir.join("tmp/stage"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(
+        !run.stderr.contains("tmp_folder"),
+        "no note for sqlite: {}",
+        run.stderr
+    );
 }

@@ -2,8 +2,9 @@
 //!
 //! It accepts the original backupman layout (`data_sources`, `drives`, `retention`, plus
 //! `notifiers`, `http`, `database`), substitutes `${VAR}` / `${VAR:-default}` from the
-//! environment in parsed values (so a secret holding `#`, `: ` or quotes survives intact, and
-//! `port: ${PGPORT}` works), rejects unknown keys, and reports every validation problem at
+//! environment in parsed values, plain or double-quoted (so a secret holding `#`, `: ` or
+//! quotes survives intact, and `port: ${PGPORT}` works; single-quoted values stay literal),
+//! rejects unknown keys, and reports every validation problem at
 //! once with its line and option path (`drives[1].region`) and a hint. Secrets are
 //! [`Secret`]s: `Debug` and `Display` never show them.
 //!
@@ -29,6 +30,7 @@ mod hooks;
 mod model;
 mod notifiers;
 mod raw;
+mod substitute;
 mod validate;
 
 use std::collections::HashMap;
@@ -78,25 +80,7 @@ pub fn parse(
         .filter_map(|name| env(&name).map(|value| (name, value)))
         .collect::<HashMap<_, _>>();
     let raw = raw::parse(text, origin, properties)?;
-    let mut loaded = validate::validate(raw, origin)?;
-    loaded.warnings.extend(quoted_references(text, origin));
-    Ok(loaded)
-}
-
-/// Substitution applies to plain (unquoted) values only, so a quoted `"${VAR}"` stays
-/// literal: say so, since that is rarely what was meant.
-fn quoted_references(text: &str, origin: &str) -> Vec<String> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim_start().starts_with('#'))
-        .filter(|(_, line)| line.contains("\"${") || line.contains("'${"))
-        .map(|(i, _)| {
-            format!(
-                "{origin}: line {}: a quoted value containing ${{...}} is taken literally; remove the quotes to substitute the environment variable",
-                i + 1
-            )
-        })
-        .collect()
+    validate::validate(raw, origin)
 }
 
 /// Names of every `${NAME...}` in the text: only these are handed to the parser, so the rest

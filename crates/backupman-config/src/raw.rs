@@ -7,6 +7,7 @@ use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 
 use crate::error::{ConfigError, Problem};
+use crate::substitute;
 
 pub(crate) type S<T> = Spanned<T>;
 
@@ -208,6 +209,9 @@ pub(crate) fn parse(
     let options = serde_saphyr::options! {
         // Snippets would quote the offending line, and that line may hold a secret.
         with_snippet: false,
+        // Compose-style interpolation substitutes in every scalar style; `substitute::prepare`
+        // keeps single-quoted values and a bare `$NAME` literal, and an unset `${NAME}` an error.
+        property_syntax: serde_saphyr::PropertySyntax::DockerCompose,
         // A real configuration has a few hundred nodes. serde-saphyr's defaults (250,000 nodes,
         // 50,000 aliases) let a 300-byte alias bomb cost seconds of CPU before it is refused.
         budget: serde_saphyr::budget! {
@@ -229,14 +233,16 @@ pub(crate) fn parse(
             database: None,
         });
     }
-    serde_saphyr::from_str_with_options::<RawConfig>(text, options).map_err(|err| {
+    let prepared = substitute::prepare(text);
+    serde_saphyr::from_str_with_options::<RawConfig>(&prepared.text, options).map_err(|err| {
         let location = err.location();
         let (message, hint) = syntax_message(&err);
+        let line = location.map_or(0, |l| l.line() as usize);
         ConfigError::Syntax {
             origin: origin.to_owned(),
             problem: Problem {
-                line: location.map_or(0, |l| l.line() as usize),
-                column: location.map_or(0, |l| l.column() as usize),
+                line,
+                column: location.map_or(0, |l| prepared.original_column(line, l.column() as usize)),
                 path: String::new(),
                 message,
                 hint,

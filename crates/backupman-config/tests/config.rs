@@ -198,20 +198,55 @@ fn an_unset_variable_names_itself_and_its_line() {
 }
 
 #[test]
-fn a_quoted_reference_is_literal_and_warned_about() {
-    let loaded = parse(
-        "drives:\n  - provider: local\n    label: \"${ENV}\"\n    folder: /b\n",
+fn double_quoted_values_substitute_and_single_quoted_stay_literal() {
+    let env = |name: &str| match name {
+        "OUTDIR" => Some("/srv/out".to_owned()),
+        "SECRET" => Some("p#ss: 'w\"rd \\ $x".to_owned()),
+        "PORT" => Some("5433".to_owned()),
+        _ => None,
+    };
+    let text = r#"data_sources:
+  - provider: postgres
+    label: "App ${OUTDIR}"
+    db_name: 'lit ${OUTDIR} $$ $x'
+    password: "${SECRET}"
+    port: "${PORT}"
+    user: "a$$b $x"
+    host: plain-$x-$${OUTDIR}
+drives:
+  - provider: local
+    label: l
+    folder: "${OUTDIR}/db"
+"#;
+    let loaded = parse(text, "config.yml", env).unwrap_or_else(|e| panic!("{e}"));
+    let s = &loaded.config.sources[0];
+    assert_eq!(s.label, "App /srv/out");
+    assert_eq!(s.db_name.as_deref(), Some("lit ${OUTDIR} $$ $x"));
+    assert_eq!(s.password.as_ref().unwrap().expose(), "p#ss: 'w\"rd \\ $x");
+    assert_eq!(s.port, 5433);
+    assert_eq!(s.user.as_deref(), Some("a$b $x"));
+    assert_eq!(s.host, "plain-$x-${OUTDIR}");
+    let DriveConfig::Local(local) = &loaded.config.drives[0] else {
+        panic!()
+    };
+    assert_eq!(local.folder, PathBuf::from("/srv/out/db"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn an_unset_variable_in_quotes_is_an_error_at_its_line_and_column() {
+    let err = parse(
+        "drives:\n  - provider: local\n    label: '$$'\n    folder: \"/b/${NOPE}\"\n",
         "config.yml",
-        |_| Some("prod".into()),
+        |_| None,
     )
-    .unwrap();
-    assert_eq!(loaded.config.drives[0].label(), "${ENV}");
-    assert!(
-        loaded
-            .warnings
-            .iter()
-            .any(|w| w.contains("line 3") && w.contains("taken literally"))
+    .unwrap_err();
+    let p = &err.problems()[0];
+    assert_eq!(
+        (p.line, p.message.as_str()),
+        (4, "environment variable NOPE is not set")
     );
+    assert_eq!(p.column, 13, "{err}");
 }
 
 #[test]

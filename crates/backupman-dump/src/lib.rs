@@ -47,6 +47,7 @@ mod tool_source;
 
 pub use mysql::MysqlSource;
 pub use postgres::PostgresSource;
+pub use process::{failure_message, kill_process_group};
 pub use server::ServerSettings;
 pub use settings::{
     DatabaseSettings, MysqlFlavor, MysqlSettings, PostgresSettings, SqliteSettings,

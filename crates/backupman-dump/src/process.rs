@@ -286,18 +286,25 @@ async fn watch(
         Some(exited) => exited,
         None => {
             // SIGKILL: a tool blocked on a lock would not act on a gentler signal before the
-            // lock is released. The whole group: the tool and anything it started.
-            if let Some(pid) = child
-                .id()
-                .and_then(|id| rustix::process::Pid::from_raw(id as i32))
-            {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
-            let _ = child.start_kill();
+            // lock is released.
+            kill_process_group(&mut child);
             child.wait().await
         }
     };
     let _ = exit_tx.send(exited);
+}
+
+/// Kills (SIGKILL) `child` and its whole process group: what it started too, so a wrapper
+/// script's children do not live on holding its pipes open. `child` must have been spawned
+/// as a group leader (`process_group(0)`). Reaping stays the caller's job (`child.wait()`).
+pub fn kill_process_group(child: &mut tokio::process::Child) {
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.start_kill();
 }
 
 impl Watched {
@@ -322,8 +329,9 @@ fn judge(name: &str, status: ExitStatus, stderr: String) -> Result<String, Strin
     }
 }
 
-/// `pg_dump failed (exit status 1): pg_dump: error: ...`
-pub(crate) fn failure_message(name: &str, status: ExitStatus, stderr: &str) -> String {
+/// A tool's failure in one line, e.g. `pg_dump failed (exit status 1): pg_dump: error: ...`:
+/// the exit status or signal, and its stderr (or that it printed nothing there).
+pub fn failure_message(name: &str, status: ExitStatus, stderr: &str) -> String {
     let how = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),

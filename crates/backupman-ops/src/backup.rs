@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use backupman_config::{Config, DriveConfig, SourceConfig};
+use backupman_core::retention::Policy;
 use backupman_core::{
     BackupReport, CancellationToken, Drive, Engine, ProgressObserver, check_against_manifest,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::hooks::{self, HookError, HookFacts, HookReport, HookStage};
 use crate::prune::{self, PruneReport, SweepReport};
 use crate::wiring::{self, BrokenDrive, UnknownLabel};
 
@@ -97,9 +99,16 @@ pub struct SourceReport {
     pub drives: Vec<DriveReport>,
     /// Retention on each drive where the backup landed.
     pub retention: Vec<PruneReport>,
+    /// The source's hooks that ran, in order (left out of the JSON when none ran). A failed
+    /// `after` or `on_failure` hook is a warning: it does not change `ok`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookReport>,
     /// The run was cancelled before this source started.
     #[serde(skip)]
     pub skipped: bool,
+    /// The `before` hook failed, so the source was not backed up (its message is `error`).
+    #[serde(skip)]
+    pub hook_failure: Option<HookError>,
     /// In test mode: per drive where the object landed, whether it read back intact and was
     /// deleted.
     #[serde(skip)]
@@ -178,29 +187,7 @@ pub async fn backup(
                 ..not_started(cfg, "not started, the run was interrupted".into())
             }
         } else {
-            match wiring::source(cfg) {
-                Ok(source) => {
-                    tracing::info!(source = %cfg.label, drives = drives.len(), "backing up");
-                    let done = engine.backup(source, &drives).await;
-                    let mut entry = SourceReport::from(&done);
-                    if options.test_mode {
-                        check_and_delete(&done, &drives, &mut entry).await;
-                    } else if let Some(policy) = policy {
-                        // Only where this backup landed: a failed run never deletes.
-                        for (drive, outcome) in drives.iter().zip(&done.drives) {
-                            if outcome.result.is_ok() {
-                                let pruned =
-                                    prune::apply_one(drive.as_ref(), &cfg.label, policy, false)
-                                        .await;
-                                entry.ok &= pruned.ok;
-                                entry.retention.push(pruned);
-                            }
-                        }
-                    }
-                    entry
-                }
-                Err(err) => not_started(cfg, err.to_string()),
-            }
+            back_up_source(cfg, &engine, &drives, policy, &options).await
         };
         add_broken(&mut entry, &broken);
         report.ok &= entry.ok;
@@ -209,6 +196,99 @@ pub async fn backup(
     }
     report.finished_at = Utc::now();
     Ok(report)
+}
+
+/// One source: its `before` hook, the backup, its `after` or `on_failure` hook, then
+/// retention where the backup landed (or, in test mode, the read-back check).
+async fn back_up_source(
+    cfg: &SourceConfig,
+    engine: &Engine,
+    drives: &[Arc<dyn Drive>],
+    policy: Option<Policy>,
+    options: &RunOptions,
+) -> SourceReport {
+    let source = match wiring::source(cfg) {
+        Ok(source) => source,
+        Err(err) => {
+            return failed_before_start(cfg, not_started(cfg, err.to_string()), options).await;
+        }
+    };
+    let facts = HookFacts {
+        status: "started",
+        test_mode: options.test_mode,
+        ..HookFacts::default()
+    };
+    let before = hooks::run_stage(HookStage::Before, cfg, &facts, &options.cancel).await;
+    if let Some((report, Err(err))) = before {
+        // Nothing is dumped, so nothing is stored.
+        let mut entry = not_started(cfg, err.to_string());
+        entry.hooks.push(report);
+        entry.hook_failure = Some(err);
+        return failed_before_start(cfg, entry, options).await;
+    }
+    tracing::info!(source = %cfg.label, drives = drives.len(), "backing up");
+    let done = engine.backup(source, drives).await;
+    let mut entry = SourceReport::from(&done);
+    entry.hooks.extend(before.map(|(report, _)| report));
+    let stage = if entry.ok {
+        HookStage::After
+    } else {
+        HookStage::OnFailure
+    };
+    let facts = HookFacts::of(&entry, options.test_mode);
+    if let Some((report, _)) = hooks::run_stage(stage, cfg, &facts, &options.cancel).await {
+        entry.hooks.push(report);
+    }
+    if options.test_mode {
+        check_and_delete(&done, drives, &mut entry).await;
+    } else if let Some(policy) = policy {
+        // Only where this backup landed: a failed run never deletes.
+        for (drive, outcome) in drives.iter().zip(&done.drives) {
+            if outcome.result.is_ok() {
+                let pruned = prune::apply_one(drive.as_ref(), &cfg.label, policy, false).await;
+                entry.ok &= pruned.ok;
+                entry.retention.push(pruned);
+            }
+        }
+    }
+    entry
+}
+
+/// A source that failed before its dump began still runs its `on_failure` hook.
+async fn failed_before_start(
+    cfg: &SourceConfig,
+    mut entry: SourceReport,
+    options: &RunOptions,
+) -> SourceReport {
+    let facts = HookFacts::of(&entry, options.test_mode);
+    if let Some((report, _)) =
+        hooks::run_stage(HookStage::OnFailure, cfg, &facts, &options.cancel).await
+    {
+        entry.hooks.push(report);
+    }
+    entry
+}
+
+impl HookFacts {
+    /// What the `after` and `on_failure` hooks are told about a finished source.
+    fn of(entry: &SourceReport, test_mode: bool) -> Self {
+        Self {
+            status: if entry.ok { "success" } else { "failure" },
+            key: entry.key.clone(),
+            size: entry.size,
+            compressed_size: entry.compressed_size,
+            sha256: entry.sha256.clone(),
+            error: entry.error.clone().or_else(|| {
+                let failed: Vec<_> = entry
+                    .drives
+                    .iter()
+                    .filter_map(|d| d.error.as_ref().map(|e| format!("{}: {e}", d.drive)))
+                    .collect();
+                (!failed.is_empty()).then(|| failed.join("; "))
+            }),
+            test_mode,
+        }
+    }
 }
 
 fn not_started(cfg: &SourceConfig, error: String) -> SourceReport {
@@ -224,7 +304,9 @@ fn not_started(cfg: &SourceConfig, error: String) -> SourceReport {
         seconds: 0.0,
         drives: Vec::new(),
         retention: Vec::new(),
+        hooks: Vec::new(),
         skipped: false,
+        hook_failure: None,
         test_mode: Vec::new(),
     }
 }
@@ -269,7 +351,9 @@ impl From<&BackupReport> for SourceReport {
                 })
                 .collect(),
             retention: Vec::new(),
+            hooks: Vec::new(),
             skipped: false,
+            hook_failure: None,
             test_mode: Vec::new(),
         }
     }

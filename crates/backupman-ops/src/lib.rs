@@ -27,6 +27,7 @@
 pub mod backup;
 pub mod catalog;
 pub mod health;
+pub mod hooks;
 pub mod notify;
 pub mod prune;
 pub mod record;

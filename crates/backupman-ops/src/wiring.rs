@@ -144,7 +144,10 @@ pub fn sqlite_settings(cfg: &SourceConfig) -> Result<SqliteSettings, SourceError
         .db_path
         .clone()
         .ok_or_else(|| SourceError::new(format!("source {:?}: sqlite needs db_path", cfg.label)))?;
-    Ok(SqliteSettings::new(&cfg.label, path))
+    let mut settings = SqliteSettings::new(&cfg.label, path);
+    // The original's `tmp_folder`: where its dumps were written before upload.
+    settings.staging_dir = cfg.tmp_folder.clone();
+    Ok(settings)
 }
 
 /// Where a configured server source connects to, and as whom.
@@ -380,6 +383,11 @@ mod tests {
 
         let lite = sqlite_settings(&source_config(SourceProvider::Sqlite)).unwrap();
         assert_eq!(lite, SqliteSettings::new("app", "/srv/app.db"));
+        let mut staged = source_config(SourceProvider::Sqlite);
+        staged.tmp_folder = Some("/var/tmp/stage".into());
+        let mut expected = SqliteSettings::new("app", "/srv/app.db");
+        expected.staging_dir = Some("/var/tmp/stage".into());
+        assert_eq!(sqlite_settings(&staged).unwrap(), expected);
         let mut no_file = source_config(SourceProvider::Sqlite);
         no_file.db_path = None;
         let err = database_settings(&no_file).unwrap_err();

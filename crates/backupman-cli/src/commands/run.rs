@@ -2,6 +2,7 @@
 
 use backupman_config::Config;
 use backupman_ops::backup::{self, Plan, RunEvent, RunOptions, SourceReport};
+use backupman_ops::hooks::HookStage;
 use backupman_ops::notify;
 
 use crate::Outcome;
@@ -79,6 +80,21 @@ fn print_plan(config: &Config, plan: &Plan<'_>) {
             ),
         };
         println!("  source {:?} ({}: {what})", s.label, s.provider);
+        let hooks: Vec<&str> = [
+            ("before", &s.hooks.before),
+            ("after", &s.hooks.after),
+            ("on_failure", &s.hooks.on_failure),
+        ]
+        .into_iter()
+        .filter_map(|(name, command)| command.as_ref().map(|_| name))
+        .collect();
+        if !hooks.is_empty() {
+            println!(
+                "    with hooks {} (each at most {} s)",
+                hooks.join(", "),
+                s.hooks.timeout.as_secs()
+            );
+        }
     }
     for d in &plan.drives {
         let where_ = match d {
@@ -119,6 +135,12 @@ fn print_source(report: &SourceReport, quiet: bool) {
     }
     if let Some(warnings) = &report.warnings {
         eprintln!("⚠ {source}: the dump tool warned: {warnings}");
+    }
+    // A failed `before` hook is the source's error, printed above; the others are warnings.
+    for hook in report.hooks.iter().filter(|h| h.hook != HookStage::Before) {
+        if let Some(error) = &hook.error {
+            eprintln!("⚠ {source}: {error}");
+        }
     }
     let size = output::bytes(report.compressed_size.unwrap_or(0));
     let took = output::duration(std::time::Duration::from_secs_f64(report.seconds));

@@ -111,11 +111,19 @@ impl Source for SqliteSource {
             if cancel.is_cancelled() {
                 return Err(SourceError::cancelled());
             }
-            let root = this
-                .settings
-                .staging_dir
-                .clone()
-                .unwrap_or_else(std::env::temp_dir);
+            let root = match &this.settings.staging_dir {
+                // Created when missing, as the original backupman created its `tmp_folder`.
+                Some(stage) => {
+                    std::fs::create_dir_all(stage).map_err(|e| {
+                        SourceError::new(format!(
+                            "cannot create the staging folder {}: {e}",
+                            stage.display()
+                        ))
+                    })?;
+                    stage.clone()
+                }
+                None => std::env::temp_dir(),
+            };
             // Dropped, and so removed, on every early return below.
             let dir = tempfile::Builder::new()
                 .prefix("backupman-sqlite-")

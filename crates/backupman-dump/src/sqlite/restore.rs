@@ -43,6 +43,12 @@ pub(crate) fn restore<R: Read>(
             reason: "not a file path".into(),
         })?
         .to_string_lossy();
+    if let Some(stage) = staging_dir {
+        fs::create_dir_all(stage).map_err(|cause| RestoreError::Io {
+            context: format!("cannot create the staging folder {}", stage.display()),
+            cause,
+        })?;
+    }
     let mut temp = temp_file(staging_dir.unwrap_or(&dir), &name)?;
     let temp_name = temp.path().display().to_string();
     let pumped = pump(reader, temp.as_file_mut()).map_err(|e| match e {
