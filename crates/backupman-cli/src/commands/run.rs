@@ -123,7 +123,12 @@ fn print_plan(config: &Config, plan: &Plan<'_>) {
         };
         println!("  to drive {:?} ({}: {where_})", d.label(), d.provider());
     }
-    println!("  gzip level {}", config.compression_level);
+    let compression = &config.compression;
+    println!(
+        "  compressed: {} on {} threads",
+        compression.label(),
+        compression.threads()
+    );
     match &config.retention {
         Some(r) if r.enabled => println!("  then retention: {:?}", r.policy),
         _ => println!("  retention: off"),
