@@ -163,7 +163,7 @@ fn print_source(report: &SourceReport, quiet: bool) {
     for check in &report.test_mode {
         match &check.result {
             Ok(()) if !quiet => eprintln!(
-                "✔ test mode {source} → {}: written, read back (SHA-256 and gzip stream intact), deleted",
+                "✔ test mode {source} → {}: written, read back (SHA-256 and stream intact), deleted",
                 check.drive
             ),
             Ok(()) => {}
