@@ -8,6 +8,8 @@
 //!   must stay under 64 MiB.
 //! - `postgres`: a `pgbench -i -s 30` database to the same kind of server, beside
 //!   `pg_dump | gzip -6 | aws s3 cp -`.
+//! - `codecs`: every codec on data that compresses like real data, beside the gzip, pigz and
+//!   zstd pipelines and the bare dump, and restores beside `gunzip -c | psql` (`bench/codecs.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +18,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::{cargo, run};
+
+mod codecs;
 
 const RUNS: usize = 3;
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -94,7 +98,8 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         "memory" => memory(root),
         "s3" => s3(root),
         "postgres" => postgres(root),
-        other => bail!("unknown benchmark {other:?}: memory, s3 or postgres"),
+        "codecs" => codecs::codecs(root),
+        other => bail!("unknown benchmark {other:?}: memory, s3, postgres or codecs"),
     }
 }
 
@@ -380,7 +385,9 @@ fn compare_on_s3(
 
 fn release_binary(root: &Path) -> Result<PathBuf> {
     run(cargo().args(["build", "--release", "-p", "backupman-cli"]))?;
-    Ok(root.join("target/release/backupman"))
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(target.join("release/backupman"))
 }
 
 fn s3(root: &Path) -> Result<()> {
