@@ -436,6 +436,23 @@ fn psql(db: &str, sql: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// `db`, created anew and initialised with `pgbench -i -s 30` (3 million accounts).
+fn pgbench_database(db: &str) -> Result<()> {
+    psql("postgres", &format!("DROP DATABASE IF EXISTS {db}"))?;
+    psql("postgres", &format!("CREATE DATABASE {db}"))?;
+    run(Command::new("pgbench").args([
+        "-i",
+        "-s",
+        "30",
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        db,
+    ]))
+}
+
 fn postgres(root: &Path) -> Result<()> {
     const DB: &str = "backupman_bench_pgbench";
     let bin = release_binary(root)?;
@@ -453,19 +470,7 @@ fn postgres(root: &Path) -> Result<()> {
             == Some("3000000");
     if !ready {
         eprintln!("initialising {DB} with pgbench -i -s 30");
-        psql("postgres", &format!("DROP DATABASE IF EXISTS {DB}"))?;
-        psql("postgres", &format!("CREATE DATABASE {DB}"))?;
-        run(Command::new("pgbench").args([
-            "-i",
-            "-s",
-            "30",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            DB,
-        ]))?;
+        pgbench_database(DB)?;
     }
     let size = psql(DB, &format!("SELECT pg_database_size('{DB}')"))?
         .parse::<u64>()

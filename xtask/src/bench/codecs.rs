@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use super::{MIB, RUNS, S3sFs, measure, median, psql, release_binary};
+use super::{MIB, RUNS, S3sFs, measure, median, pgbench_database, psql, release_binary};
 use crate::run;
 
 const DB: &str = "backupman_bench_realistic";
@@ -297,19 +297,7 @@ fn prepare_database() -> Result<()> {
         return Ok(());
     }
     eprintln!("initialising {DB}: pgbench -i -s 30 and {APP_ROWS} application rows");
-    psql("postgres", &format!("DROP DATABASE IF EXISTS {DB}"))?;
-    psql("postgres", &format!("CREATE DATABASE {DB}"))?;
-    run(Command::new("pgbench").args([
-        "-i",
-        "-s",
-        "30",
-        "-q",
-        "-h",
-        "127.0.0.1",
-        "-U",
-        "postgres",
-        DB,
-    ]))?;
+    pgbench_database(DB)?;
     psql(
         DB,
         &format!(
@@ -323,7 +311,7 @@ fn prepare_database() -> Result<()> {
                     'curl/8.5.0', 'okhttp/4.12.0', 'python-requests/2.32.3'])[1 + (g * 31) % 6], \
              md5(g::text || 'salt') || substr(md5(g::text), 1, 16), (ARRAY[200, 200, 200, 201, 304, 404, 500])[1 + g % 7], \
              timestamptz '2026-01-01' + g * interval '7 seconds' \
-             FROM generate_series(1, {APP_ROWS}) g"
+             FROM generate_series(1::bigint, {APP_ROWS}) g"
         ),
     )?;
     Ok(())
