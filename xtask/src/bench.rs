@@ -8,6 +8,8 @@
 //!   must stay under 64 MiB.
 //! - `postgres`: a `pgbench -i -s 30` database to the same kind of server, beside
 //!   `pg_dump | gzip -6 | aws s3 cp -`.
+//! - `codecs`: every codec on data that compresses like real data, beside the gzip, pigz and
+//!   zstd pipelines and the bare dump, and restores beside `gunzip -c | psql` (`bench/codecs.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +18,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::{cargo, run};
+
+mod codecs;
 
 const RUNS: usize = 3;
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -94,7 +98,8 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         "memory" => memory(root),
         "s3" => s3(root),
         "postgres" => postgres(root),
-        other => bail!("unknown benchmark {other:?}: memory, s3 or postgres"),
+        "codecs" => codecs::codecs(root),
+        other => bail!("unknown benchmark {other:?}: memory, s3, postgres or codecs"),
     }
 }
 
@@ -380,7 +385,9 @@ fn compare_on_s3(
 
 fn release_binary(root: &Path) -> Result<PathBuf> {
     run(cargo().args(["build", "--release", "-p", "backupman-cli"]))?;
-    Ok(root.join("target/release/backupman"))
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(target.join("release/backupman"))
 }
 
 fn s3(root: &Path) -> Result<()> {
@@ -429,6 +436,23 @@ fn psql(db: &str, sql: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// `db`, created anew and initialised with `pgbench -i -s 30` (3 million accounts).
+fn pgbench_database(db: &str) -> Result<()> {
+    psql("postgres", &format!("DROP DATABASE IF EXISTS {db}"))?;
+    psql("postgres", &format!("CREATE DATABASE {db}"))?;
+    run(Command::new("pgbench").args([
+        "-i",
+        "-s",
+        "30",
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        db,
+    ]))
+}
+
 fn postgres(root: &Path) -> Result<()> {
     const DB: &str = "backupman_bench_pgbench";
     let bin = release_binary(root)?;
@@ -446,19 +470,7 @@ fn postgres(root: &Path) -> Result<()> {
             == Some("3000000");
     if !ready {
         eprintln!("initialising {DB} with pgbench -i -s 30");
-        psql("postgres", &format!("DROP DATABASE IF EXISTS {DB}"))?;
-        psql("postgres", &format!("CREATE DATABASE {DB}"))?;
-        run(Command::new("pgbench").args([
-            "-i",
-            "-s",
-            "30",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            DB,
-        ]))?;
+        pgbench_database(DB)?;
     }
     let size = psql(DB, &format!("SELECT pg_database_size('{DB}')"))?
         .parse::<u64>()

@@ -122,7 +122,7 @@ fn test_mode_verifies_and_leaves_every_drive_exactly_as_it_found_it() {
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
         run.stderr.contains(
-            "✔ test mode Demo → A: written, read back (SHA-256 and gzip stream intact), deleted"
+            "✔ test mode Demo → A: written, read back (SHA-256 and stream intact), deleted"
         ),
         "{}",
         run.stderr

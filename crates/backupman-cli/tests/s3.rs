@@ -454,7 +454,7 @@ fn test_mode_leaves_the_bucket_exactly_as_it_was() {
     assert_eq!(test.code, 0, "{}", test.all());
     assert!(
         test.stderr.contains(
-            "✔ test mode Demo → Bucket: written, read back (SHA-256 and gzip stream intact), deleted"
+            "✔ test mode Demo → Bucket: written, read back (SHA-256 and stream intact), deleted"
         ),
         "{}",
         test.stderr

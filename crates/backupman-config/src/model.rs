@@ -20,8 +20,9 @@ pub struct Config {
     pub drives: Vec<DriveConfig>,
     /// Which backups to keep (`retention`); `None` without that section: nothing is ever deleted.
     pub retention: Option<RetentionConfig>,
-    /// gzip level, 0–9 (default 6).
-    pub compression_level: u32,
+    /// How backups are compressed (`compression`: codec, level, threads); gzip at level 6 on
+    /// every available core by default.
+    pub compression: backupman_core::Compression,
     /// Uploads left incomplete by a killed run are discarded by the next `run` or `prune`
     /// once this many hours old (`incomplete_uploads.abort_after_hours`, default 24).
     pub abort_incomplete_after_hours: u32,

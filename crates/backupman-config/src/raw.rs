@@ -121,7 +121,9 @@ pub(crate) struct RawRetention {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCompression {
+    pub codec: Option<S<String>>,
     pub level: Option<S<u32>>,
+    pub threads: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

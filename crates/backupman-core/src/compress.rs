@@ -1,21 +1,39 @@
-//! gzip, on flate2's zlib-rs backend: encoding happens inside the engine's blocking stage,
-//! decoding serves `verify` and `restore`.
+//! Reading stored objects back: the decoder of every codec (serving `verify`, `restore` and
+//! test mode) and the end-to-end check. Encoding lives in the engine (`engine/encode.rs`).
 
 use std::io::{self, Read};
 
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
-/// A decoder that reads every gzip member, as `gunzip` does, so a future multi-member
-/// (parallel) encoder stays readable.
-pub fn gzip_decoder<R: Read>(reader: R) -> MultiGzDecoder<R> {
-    MultiGzDecoder::new(reader)
+use crate::codec::Codec;
+
+/// The plain dump inside a stored object, whatever its codec: the codec is told by the
+/// object's first bytes ([`Codec::sniff`]). gzip is read member after member and zstd frame
+/// after frame, as `gunzip` and `zstd -d` do.
+pub fn decoder<'a, R: Read + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
+    let mut head = [0u8; 4];
+    let mut filled = 0;
+    while filled < head.len() {
+        match reader.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let whole = io::Cursor::new(head[..filled].to_vec()).chain(reader);
+    Ok(match Codec::sniff(&head[..filled]) {
+        Codec::Zstd => Box::new(zstd::stream::read::Decoder::new(whole)?),
+        Codec::Gzip => Box::new(MultiGzDecoder::new(whole)),
+        _ => Box::new(whole),
+    })
 }
 
 /// What reading a stored object end to end found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GzipCheck {
-    /// Bytes of the stored (gzipped) object.
+pub struct StoredCheck {
+    /// Bytes of the stored (compressed) object.
     pub compressed_size: u64,
     /// Bytes it unpacks to.
     pub plain_size: u64,
@@ -23,15 +41,16 @@ pub struct GzipCheck {
     pub sha256: String,
 }
 
-/// Hashes the compressed bytes and decodes them to the end: a truncated or corrupted object
-/// fails here even when no manifest is at hand.
-pub fn check_gzip<R: Read>(reader: R) -> io::Result<GzipCheck> {
+/// Hashes the stored bytes and decodes them to the end: a truncated or corrupted gzip or
+/// zstd object fails here even when no manifest is at hand (a plain one can only be checked
+/// against its manifest).
+pub fn check_stored<R: Read>(reader: R) -> io::Result<StoredCheck> {
     let mut hashing = HashingReader::new(reader);
-    let plain_size = io::copy(&mut gzip_decoder(&mut hashing), &mut io::sink())?;
+    let plain_size = io::copy(&mut decoder(&mut hashing)?, &mut io::sink())?;
     // The decoder may stop before EOF of the last member's padding; hash whatever remains.
     io::copy(&mut hashing, &mut io::sink())?;
     let (compressed_size, sha256) = hashing.finish();
-    Ok(GzipCheck {
+    Ok(StoredCheck {
         compressed_size,
         plain_size,
         sha256,
@@ -87,7 +106,7 @@ mod tests {
     fn checks_sizes_and_hash() {
         let data = b"hello backup\n".repeat(1000);
         let packed = gz(&data);
-        let check = check_gzip(&packed[..]).unwrap();
+        let check = check_stored(&packed[..]).unwrap();
         assert_eq!(check.plain_size, data.len() as u64);
         assert_eq!(check.compressed_size, packed.len() as u64);
         assert_eq!(check.sha256, hex::encode(Sha256::digest(&packed)));
@@ -96,10 +115,10 @@ mod tests {
     #[test]
     fn truncated_and_corrupted_objects_fail() {
         let packed = gz(&b"some rows\n".repeat(5000));
-        assert!(check_gzip(&packed[..packed.len() - 10]).is_err());
+        assert!(check_stored(&packed[..packed.len() - 10]).is_err());
         let mut flipped = packed.clone();
         let mid = flipped.len() / 2;
         flipped[mid] ^= 0x01;
-        assert!(check_gzip(&flipped[..]).is_err());
+        assert!(check_stored(&flipped[..]).is_err());
     }
 }

@@ -1,27 +1,29 @@
-//! The run engine: one dump stream → gzip → SHA-256 → every drive at once.
+//! The run engine: one dump stream → gzip, zstd or nothing → SHA-256 → every drive at once.
 //!
-//! Compression and hashing run on a blocking thread; chunks reach each drive through its own
+//! Reading the dump, hashing and fanning out run on a blocking thread, the compressing on
+//! worker threads beside it (`encode`, `pgzip`); chunks reach each drive through its own
 //! bounded channel, so memory is bounded by `chunk_size × (queue_depth + 1) × drives` plus
 //! what each drive buffers, whatever the database size. A failing drive is dropped from the
 //! fan-out and the others go on; a failing source aborts every upload.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use flate2::{Compression, write::GzEncoder};
 use futures::future::join_all;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::codec::Compression;
 use crate::drive::{Drive, DriveError, DriveErrorKind, StoredObject, Upload, upload_bytes};
 use crate::manifest::Manifest;
 use crate::naming::BackupKey;
 use crate::source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
+use encode::Encoder;
 
 /// How one drive fared with one source.
 #[derive(Debug)]
@@ -76,11 +78,11 @@ pub enum ProgressEvent {
         /// The drives' labels, in the order of the backup's drives.
         drives: Vec<String>,
     },
-    /// Plain dump bytes read so far, and gzip bytes produced from them so far.
+    /// Plain dump bytes read so far, and compressed bytes produced from them so far.
     Dumped {
         /// Bytes of the plain dump.
         plain: u64,
-        /// Bytes of gzip.
+        /// Bytes of compressed output.
         compressed: u64,
     },
     /// Compressed bytes drive number `drive` has accepted so far.
@@ -117,7 +119,7 @@ impl fmt::Debug for ProgressObserver {
 /// Runs backups.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    level: u32,
+    compression: Compression,
     chunk_size: usize,
     queue_depth: usize,
     key_prefix: String,
@@ -126,10 +128,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine compressing at gzip `level` (0–9).
-    pub fn new(level: u32) -> Self {
+    /// An engine compressing as `compression` says.
+    pub fn new(compression: Compression) -> Self {
         Self {
-            level: level.min(9),
+            compression,
             chunk_size: 1024 * 1024,
             queue_depth: 4,
             key_prefix: String::new(),
@@ -169,7 +171,12 @@ impl Engine {
     pub async fn backup(&self, source: Arc<dyn Source>, drives: &[Arc<dyn Drive>]) -> BackupReport {
         let started_at = Utc::now();
         let clock = Instant::now();
-        let backup_key = BackupKey::new(source.label(), started_at, source.extension());
+        let backup_key = BackupKey::new(
+            source.label(),
+            started_at,
+            source.extension(),
+            self.compression.codec(),
+        );
         let key = format!("{}{}", self.key_prefix, backup_key.object());
         let mut report = BackupReport {
             source: source.label().to_owned(),
@@ -213,10 +220,10 @@ impl Engine {
                 self.cancel.clone(),
             )));
         }
-        let (level, chunk, cancel) = (self.level, self.chunk_size, self.cancel.clone());
+        let (compression, chunk, cancel) = (self.compression, self.chunk_size, self.cancel.clone());
         let progress = self.progress.clone();
         let compressed = tokio::task::spawn_blocking(move || {
-            compress(dump, senders, level, chunk, progress, &cancel)
+            compress(dump, senders, compression, chunk, progress, &cancel)
         })
         .await
         .unwrap_or_else(|err| Err(SourceError::new(format!("compression stage failed: {err}"))));
@@ -284,7 +291,7 @@ impl Engine {
             size: stats.plain_size,
             compressed_size: stats.compressed_size,
             sha256: stats.sha256.clone(),
-            compression: format!("gzip-{}", self.level),
+            compression: self.compression.label(),
             tool_version: stats.status.tool_version.clone(),
             backupman_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
@@ -442,7 +449,7 @@ impl FanOut {
 fn compress(
     dump: Dump,
     senders: Vec<mpsc::Sender<Bytes>>,
-    level: u32,
+    compression: Compression,
     chunk_size: usize,
     progress: Option<ProgressObserver>,
     cancel: &CancellationToken,
@@ -453,10 +460,8 @@ fn compress(
         hasher: Sha256::new(),
         compressed_size: 0,
     };
-    let mut encoder = GzEncoder::new(
-        Vec::with_capacity(chunk_size + 64 * 1024),
-        Compression::new(level),
-    );
+    let mut encoder = Encoder::new(compression).map_err(compression_failed)?;
+    let mut chunk = Vec::with_capacity(chunk_size + 64 * 1024);
     let mut buf = vec![0u8; 128 * 1024];
     let mut plain_size = 0u64;
     let read_failure = loop {
@@ -470,19 +475,18 @@ fn compress(
             Err(e) => break Some(SourceError::new(format!("reading the dump failed: {e}"))),
         };
         plain_size += n as u64;
-        encoder
-            .write_all(&buf[..n])
-            .expect("writing into a Vec cannot fail");
-        if encoder.get_ref().len() >= chunk_size {
-            let chunk = std::mem::take(encoder.get_mut());
-            if !fan.send(chunk) {
-                break Some(no_drive_left());
-            }
+        let ready = encoder.write(&buf[..n]).and_then(|()| encoder.take());
+        match ready {
+            Ok(ready) => chunk.extend_from_slice(&ready),
+            Err(e) => break Some(compression_failed(e)),
+        }
+        if chunk.len() >= chunk_size && !fan.send(std::mem::take(&mut chunk)) {
+            break Some(no_drive_left());
         }
         if let Some(progress) = &progress {
             progress.emit(ProgressEvent::Dumped {
                 plain: plain_size,
-                compressed: fan.compressed_size + encoder.get_ref().len() as u64,
+                compressed: fan.compressed_size + chunk.len() as u64,
             });
         }
     };
@@ -503,8 +507,8 @@ fn compress(
         });
     }
     let status = status?;
-    let tail = encoder.finish().expect("finishing into a Vec cannot fail");
-    if !fan.send(tail) {
+    chunk.extend_from_slice(&encoder.finish().map_err(compression_failed)?);
+    if !fan.send(chunk) {
         return Err(no_drive_left());
     }
     if let Some(progress) = &progress {
@@ -521,5 +525,11 @@ fn compress(
     })
 }
 
+fn compression_failed(err: io::Error) -> SourceError {
+    SourceError::new(format!("compressing the dump failed: {err}"))
+}
+
+mod encode;
+mod pgzip;
 #[cfg(test)]
 mod tests;

@@ -9,16 +9,17 @@
 //!   [`Upload::complete`] or [`Upload::abort`] (the [`LocalDrive`] lives here, the S3 drive in
 //!   `backupman-s3`);
 //! - [`BackupKey`] and [`Manifest`]: how objects are named and described;
-//! - [`Engine`]: one dump stream, gzipped and hashed off the async threads, fanned out to every
-//!   drive at once through bounded channels, so memory stays flat whatever the database size.
+//! - [`Engine`]: one dump stream, compressed ([`Compression`]: gzip on every core, zstd or
+//!   none) and hashed off the async threads, fanned out to every drive at once through bounded channels, so memory stays flat whatever the database size.
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use backupman_core::{Drive, Engine, LocalDrive, Source};
+//! use backupman_core::{Codec, Compression, Drive, Engine, LocalDrive, Source};
 //!
 //! # async fn example(source: Arc<dyn Source>) {
 //! let drive: Arc<dyn Drive> = Arc::new(LocalDrive::new("local", "/var/backups/db"));
-//! let report = Engine::new(6).backup(source, &[drive]).await;
+//! let zstd = Compression::new(Codec::Zstd, 3, 2);
+//! let report = Engine::new(zstd).backup(source, &[drive]).await;
 //! for outcome in &report.drives {
 //!     println!("{}: {:?}", outcome.drive, outcome.result.as_ref().map(|o| &o.key));
 //! }
@@ -30,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+mod codec;
 mod compress;
 mod drive;
 mod engine;
@@ -43,7 +45,8 @@ pub mod stale;
 mod stream_reader;
 mod units;
 
-pub use compress::{GzipCheck, HashingReader, check_gzip, gzip_decoder};
+pub use codec::{Codec, Compression, available_threads};
+pub use compress::{HashingReader, StoredCheck, check_stored, decoder};
 pub use drive::{
     ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo,
     StoredObject, Upload, read_all, upload_bytes,

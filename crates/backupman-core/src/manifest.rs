@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::compress::GzipCheck;
+use crate::compress::StoredCheck;
 
 /// What one stored backup is: where it came from, when, and the sizes and hash to check it
 /// against.
@@ -26,11 +26,11 @@ pub struct Manifest {
     pub finished_at: DateTime<Utc>,
     /// Bytes of the plain dump.
     pub size: u64,
-    /// Bytes of the stored (gzipped) object.
+    /// Bytes of the stored (compressed) object.
     pub compressed_size: u64,
     /// SHA-256 of the stored object, lower-case hex.
     pub sha256: String,
-    /// How the object is compressed: `gzip-<level>`.
+    /// How the object is compressed: `gzip-<level>`, `zstd-<level>` or `none`.
     pub compression: String,
     /// The dump tool's own version line, when it has one.
     pub tool_version: Option<String>,
@@ -52,9 +52,9 @@ impl Manifest {
     }
 
     /// The one check of a stored object against its manifest, used by `run --test-mode`,
-    /// `verify` and `restore` alike: what was read end to end (through the whole gzip stream)
+    /// `verify` and `restore` alike: what was read end to end (decoded to its end)
     /// must have the manifest's SHA-256, stored size and plain size.
-    pub fn check(&self, read: &GzipCheck) -> Result<(), Mismatch> {
+    pub fn check(&self, read: &StoredCheck) -> Result<(), Mismatch> {
         if !self.sha256.eq_ignore_ascii_case(&read.sha256) {
             return Err(Mismatch::Sha256 {
                 expected: self.sha256.clone(),
@@ -132,18 +132,18 @@ mod tests {
     #[test]
     fn every_field_of_the_check_counts() {
         let m = manifest();
-        let read = GzipCheck {
+        let read = StoredCheck {
             compressed_size: 40,
             plain_size: 100,
             sha256: "AB".repeat(32),
         };
         assert_eq!(m.check(&read), Ok(()));
-        let other_hash = GzipCheck {
+        let other_hash = StoredCheck {
             sha256: "cd".repeat(32),
             ..read.clone()
         };
         assert!(matches!(m.check(&other_hash), Err(Mismatch::Sha256 { .. })));
-        let longer = GzipCheck {
+        let longer = StoredCheck {
             compressed_size: 41,
             ..read.clone()
         };
@@ -154,7 +154,7 @@ mod tests {
                 actual: 41
             })
         );
-        let shorter_plain = GzipCheck {
+        let shorter_plain = StoredCheck {
             plain_size: 99,
             ..read
         };

@@ -1,11 +1,14 @@
 //! Object keys and the one slug rule.
 //!
-//! A backup's key is `{slug}/{slug}-{UTC YYYYmmddTHHMMSS.mmmZ}-{6 hex}.{ext}.gz`, relative to
-//! a drive's prefix: the millisecond time keeps keys sorting by time, and the random suffix
-//! keeps two backups of one source taken in the same millisecond (two processes, a retry)
-//! apart. Keys of the first format, `{slug}/{slug}-{YYYYmmddTHHMMSSZ}.{ext}.gz`, still parse.
+//! A backup's key is `{slug}/{slug}-{UTC YYYYmmddTHHMMSS.mmmZ}-{6 hex}.{ext}{codec}`, relative
+//! to a drive's prefix, where `{codec}` is `.gz`, `.zst` or nothing ([`Codec::key_suffix`]):
+//! the millisecond time keeps keys sorting by time, and the random suffix keeps two backups of
+//! one source taken in the same millisecond (two processes, a retry) apart. Keys of the first
+//! format, `{slug}/{slug}-{YYYYmmddTHHMMSSZ}.{ext}.gz`, still parse.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::codec::Codec;
 
 const TIME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
 const TIME_LEN: usize = "20261127T031322.123Z".len();
@@ -52,13 +55,16 @@ pub struct BackupKey {
     pub taken_at: DateTime<Utc>,
     /// The random part that keeps keys unique; `None` for keys of the first format.
     pub suffix: Option<String>,
-    /// The plain dump's extension, before `.gz`: `sql` or `sqlite`.
+    /// The plain dump's extension, before the codec's suffix: `sql` or `sqlite`.
     pub extension: String,
+    /// What the object is compressed with, told by the key's last suffix.
+    pub codec: Codec,
 }
 
 impl BackupKey {
-    /// A new, unique key for a backup of `source_label` taken at `taken_at`.
-    pub fn new(source_label: &str, taken_at: DateTime<Utc>, extension: &str) -> Self {
+    /// A new, unique key for a backup of `source_label` taken at `taken_at`, compressed with
+    /// `codec`.
+    pub fn new(source_label: &str, taken_at: DateTime<Utc>, extension: &str, codec: Codec) -> Self {
         let mut random = [0u8; 3];
         // Without the OS's randomness the time still orders keys, and a collision is refused
         // by the no-clobber write, never a replacement.
@@ -72,6 +78,7 @@ impl BackupKey {
             taken_at,
             suffix: Some(hex::encode(random)),
             extension: extension.to_owned(),
+            codec,
         }
     }
 
@@ -84,14 +91,15 @@ impl BackupKey {
     pub fn object(&self) -> String {
         let slug = &self.source_slug;
         let ext = &self.extension;
+        let codec = self.codec.key_suffix();
         match &self.suffix {
             Some(suffix) => {
                 let time = self.taken_at.format(TIME_FORMAT);
-                format!("{slug}/{slug}-{time}-{suffix}.{ext}.gz")
+                format!("{slug}/{slug}-{time}-{suffix}.{ext}{codec}")
             }
             None => {
                 let time = self.taken_at.format(SECONDS_FORMAT);
-                format!("{slug}/{slug}-{time}.{ext}.gz")
+                format!("{slug}/{slug}-{time}.{ext}{codec}")
             }
         }
     }
@@ -110,7 +118,12 @@ impl BackupKey {
             return None;
         }
         let rest = file.strip_prefix(folder)?.strip_prefix('-')?;
-        let rest = rest.strip_suffix(".gz")?;
+        // A plain dump's key ends in its extension; anything with a further dot (a manifest,
+        // `.sql.bak`) is refused below.
+        let (codec, rest) = [Codec::Gzip, Codec::Zstd]
+            .into_iter()
+            .find_map(|c| Some((c, rest.strip_suffix(c.key_suffix())?)))
+            .unwrap_or((Codec::None, rest));
         let (taken_at, suffix, ext) = parse_unique(rest).or_else(|| parse_seconds(rest))?;
         if ext.is_empty() || ext.contains('.') {
             return None;
@@ -120,6 +133,7 @@ impl BackupKey {
             taken_at,
             suffix,
             extension: ext.to_owned(),
+            codec,
         })
     }
 }
@@ -165,7 +179,7 @@ mod tests {
     fn keys_round_trip_and_sort_by_time() {
         let at = Utc.with_ymd_and_hms(2026, 11, 27, 3, 4, 5).unwrap()
             + chrono::Duration::milliseconds(123);
-        let key = BackupKey::new("App DB", at, "sql");
+        let key = BackupKey::new("App DB", at, "sql", Codec::Gzip);
         let object = key.object();
         let suffix = key.suffix.clone().unwrap();
         assert_eq!(suffix.len(), 6);
@@ -175,7 +189,12 @@ mod tests {
         );
         assert_eq!(key.manifest(), format!("{object}.json"));
         assert_eq!(BackupKey::parse(&object), Some(key.clone()));
-        let later = BackupKey::new("App DB", at + chrono::Duration::milliseconds(1), "sql");
+        let later = BackupKey::new(
+            "App DB",
+            at + chrono::Duration::milliseconds(1),
+            "sql",
+            Codec::Gzip,
+        );
         assert!(later.object() > object);
         assert_eq!(BackupKey::parse(&key.manifest()), None);
         assert_eq!(BackupKey::parse("app-db/notes.txt"), None);
@@ -185,7 +204,7 @@ mod tests {
     fn two_keys_of_one_instant_differ() {
         let at = Utc::now();
         let keys: std::collections::HashSet<String> = (0..50)
-            .map(|_| BackupKey::new("Demo", at, "sqlite").object())
+            .map(|_| BackupKey::new("Demo", at, "sqlite", Codec::Zstd).object())
             .collect();
         assert_eq!(keys.len(), 50);
     }
@@ -198,12 +217,41 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 27, 3, 4, 5).unwrap()
         );
         assert_eq!(key.suffix, None);
+        assert_eq!(key.codec, Codec::Gzip);
         assert_eq!(key.object(), "app-db/app-db-20261127T030405Z.sql.gz");
         assert_eq!(
             BackupKey::parse("продакшн/продакшн-20261127T030405Z.sqlite.gz")
                 .unwrap()
                 .extension,
             "sqlite"
+        );
+    }
+
+    #[test]
+    fn every_codec_has_its_key_and_parses_back() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 3, 4, 5).unwrap();
+        for (codec, end) in [
+            (Codec::Gzip, ".sql.gz"),
+            (Codec::Zstd, ".sql.zst"),
+            (Codec::None, ".sql"),
+        ] {
+            let key = BackupKey::new("app", at, "sql", codec);
+            assert!(key.object().ends_with(end), "{}", key.object());
+            assert_eq!(BackupKey::parse(&key.object()), Some(key.clone()));
+            assert_eq!(BackupKey::parse(&key.manifest()), None);
+        }
+        let plain = BackupKey::parse("app/app-20261127T030405.123Z-7f3a9c.sqlite").unwrap();
+        assert_eq!(
+            (plain.codec, plain.extension.as_str()),
+            (Codec::None, "sqlite")
+        );
+        assert_eq!(
+            BackupKey::parse("app/app-20261127T030405.123Z-7f3a9c.sql.bak"),
+            None
+        );
+        assert_eq!(
+            BackupKey::parse("app/app-20261127T030405.123Z-7f3a9c.zst"),
+            None
         );
     }
 

@@ -1,4 +1,4 @@
-//! Bridges a drive's async [`ByteStream`] to the blocking [`Read`] that gzip decoding,
+//! Bridges a drive's async [`ByteStream`] to the blocking [`Read`] that decoding,
 //! hashing and database clients want, through a small bounded channel: memory stays flat
 //! whatever the object size.
 
@@ -9,7 +9,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::compress::{GzipCheck, check_gzip};
+use crate::compress::{StoredCheck, check_stored};
 use crate::drive::{ByteStream, Drive, DriveError, DriveErrorKind};
 use crate::manifest::{Manifest, Mismatch};
 
@@ -68,7 +68,7 @@ impl Read for StreamReader {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CheckError {
-    /// It could not be read, or its gzip stream is truncated or corrupt
+    /// It could not be read, or its compressed stream is truncated or corrupt
     /// ([`DriveErrorKind::Integrity`]).
     #[error("{0}")]
     Read(#[from] DriveError),
@@ -83,22 +83,22 @@ pub async fn check_against_manifest(
     drive: &dyn Drive,
     key: &str,
     manifest: &Manifest,
-) -> Result<GzipCheck, CheckError> {
+) -> Result<StoredCheck, CheckError> {
     let read = check_object(drive, key).await?;
     manifest.check(&read)?;
     Ok(read)
 }
 
-/// Reads an object back from a drive, hashing it and decoding its gzip stream to the end.
-pub async fn check_object(drive: &dyn Drive, key: &str) -> Result<GzipCheck, DriveError> {
+/// Reads an object back from a drive, hashing it and decoding it (any codec) to the end.
+pub async fn check_object(drive: &dyn Drive, key: &str) -> Result<StoredCheck, DriveError> {
     let reader = StreamReader::new(drive.read(key).await?);
-    tokio::task::spawn_blocking(move || check_gzip(reader))
+    tokio::task::spawn_blocking(move || check_stored(reader))
         .await
         .map_err(|e| DriveError::new(DriveErrorKind::Other, format!("check task failed: {e}")))?
         .map_err(|e| {
             DriveError::new(
                 DriveErrorKind::Integrity,
-                format!("damaged: {key} is not an intact gzip stream: {e}"),
+                format!("damaged: {key} does not decode to its end: {e}"),
             )
         })
 }

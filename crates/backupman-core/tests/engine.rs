@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use backupman_core::{
-    CancellationToken, Drive, Dump, DumpStatus, Engine, LocalDrive, Manifest, Source, SourceError,
-    SourceErrorKind, check_gzip, gzip_decoder,
+    CancellationToken, Codec, Compression, Drive, Dump, DumpStatus, Engine, LocalDrive, Manifest,
+    Source, SourceError, SourceErrorKind, check_stored, decoder,
 };
 
 /// A source whose dump is the output of a shell command: a real child process with a real
@@ -100,7 +100,9 @@ async fn two_drives_receive_identical_objects_matching_the_manifest() {
     let b = LocalDrive::new("B", tmp.path().join("b"));
     let drives: Vec<Arc<dyn Drive>> = vec![Arc::new(a), Arc::new(b)];
     // ~6 MB of varied text: several chunks through the fan-out.
-    let report = Engine::new(6).backup(source("seq 1 800000"), &drives).await;
+    let report = Engine::new(Compression::default())
+        .backup(source("seq 1 800000"), &drives)
+        .await;
     assert!(report.succeeded(), "{report:#?}");
     let manifest = report.manifest.clone().unwrap();
     let expected: Vec<u8> = (1..=800000)
@@ -111,11 +113,14 @@ async fn two_drives_receive_identical_objects_matching_the_manifest() {
     for dir in ["a", "b"] {
         let object = tmp.path().join(dir).join(&report.key);
         let bytes = std::fs::read(&object).unwrap();
-        let check = check_gzip(&bytes[..]).unwrap();
+        let check = check_stored(&bytes[..]).unwrap();
         assert_eq!(check.sha256, manifest.sha256);
         assert_eq!(check.compressed_size, manifest.compressed_size);
         let mut plain = Vec::new();
-        gzip_decoder(&bytes[..]).read_to_end(&mut plain).unwrap();
+        decoder(&bytes[..])
+            .unwrap()
+            .read_to_end(&mut plain)
+            .unwrap();
         assert!(plain == expected, "{dir}: restored dump differs");
         let stored: Manifest =
             Manifest::from_json(&std::fs::read(format!("{}.json", object.display())).unwrap())
@@ -142,7 +147,9 @@ async fn a_broken_drive_is_named_and_the_other_completes() {
     let good = LocalDrive::new("Good", tmp.path().join("good"));
     let broken = LocalDrive::new("Broken", tmp.path().join("not-a-folder/sub"));
     let drives: Vec<Arc<dyn Drive>> = vec![Arc::new(broken), Arc::new(good)];
-    let report = Engine::new(1).backup(source("seq 1 300000"), &drives).await;
+    let report = Engine::new(Compression::new(Codec::Gzip, 1, 1))
+        .backup(source("seq 1 300000"), &drives)
+        .await;
     assert!(!report.succeeded());
     assert!(report.failure.is_none(), "the source did not fail");
     let broken = &report.drives[0];
@@ -152,7 +159,7 @@ async fn a_broken_drive_is_named_and_the_other_completes() {
     let good = report.drives[1].result.as_ref().unwrap();
     let bytes = std::fs::read(tmp.path().join("good").join(&good.key)).unwrap();
     assert_eq!(
-        check_gzip(&bytes[..]).unwrap().sha256,
+        check_stored(&bytes[..]).unwrap().sha256,
         report.manifest.unwrap().sha256
     );
 }
@@ -165,7 +172,7 @@ async fn a_source_failing_mid_stream_leaves_nothing_anywhere() {
         Arc::new(LocalDrive::new("B", tmp.path().join("b"))),
     ];
     // Several MB go out before the tool dies, so chunks have reached the drives already.
-    let report = Engine::new(6)
+    let report = Engine::new(Compression::default())
         .backup(
             source("seq 1 2000000; echo 'connection lost' >&2; exit 3"),
             &drives,
@@ -208,7 +215,9 @@ async fn a_source_that_cannot_start_stores_nothing() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let drives: Vec<Arc<dyn Drive>> = vec![Arc::new(LocalDrive::new("A", tmp.path()))];
-    let report = Engine::new(6).backup(Arc::new(Missing), &drives).await;
+    let report = Engine::new(Compression::default())
+        .backup(Arc::new(Missing), &drives)
+        .await;
     assert_eq!(report.failure.unwrap().message, "database file not found");
     assert!(
         report.drives[0]
@@ -273,7 +282,7 @@ async fn cancelling_stops_an_endless_dump_and_leaves_nothing() {
         setter.cancel();
     });
     // Never ends by itself: only the cancellation can stop this backup.
-    let report = Engine::new(1)
+    let report = Engine::new(Compression::new(Codec::Gzip, 1, 1))
         .with_cancel(token)
         .backup(source("yes 'an endless dump line'"), &drives)
         .await;

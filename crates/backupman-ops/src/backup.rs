@@ -172,7 +172,7 @@ pub async fn backup(
             on_event(RunEvent::Swept(sweep));
         }
     }
-    let mut engine = Engine::new(config.compression_level).with_cancel(options.cancel.clone());
+    let mut engine = Engine::new(config.compression).with_cancel(options.cancel.clone());
     if options.test_mode {
         engine = engine.with_key_prefix(TEST_PREFIX);
     }

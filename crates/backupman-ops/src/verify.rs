@@ -61,7 +61,7 @@ async fn verify_one(
         .await
         .map_err(|e| e.to_string())?;
     let mut detail = format!(
-        "SHA-256 and size match the manifest, gzip stream intact ({} bytes uncompressed)",
+        "SHA-256 and size match the manifest, decoded to its end ({} bytes uncompressed)",
         check.plain_size
     );
     if drill {

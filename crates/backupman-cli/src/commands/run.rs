@@ -116,7 +116,12 @@ fn print_plan(config: &Config, plan: &Plan<'_>) {
         };
         println!("  to drive {:?} ({}: {where_})", d.label(), d.provider());
     }
-    println!("  gzip level {}", config.compression_level);
+    let compression = &config.compression;
+    println!(
+        "  compressed: {} on {} threads",
+        compression.label(),
+        compression.threads()
+    );
     match &config.retention {
         Some(r) if r.enabled => println!("  then retention: {:?}", r.policy),
         _ => println!("  retention: off"),
@@ -157,7 +162,7 @@ fn print_source(report: &SourceReport, quiet: bool) {
     for check in &report.test_mode {
         match &check.result {
             Ok(()) if !quiet => eprintln!(
-                "✔ test mode {source} → {}: written, read back (SHA-256 and gzip stream intact), deleted",
+                "✔ test mode {source} → {}: written, read back (SHA-256 and stream intact), deleted",
                 check.drive
             ),
             Ok(()) => {}

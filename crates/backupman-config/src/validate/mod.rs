@@ -5,6 +5,7 @@
 //! section checks lives beside it: `sources`, `drives`, `sections` (retention and
 //! notifiers) and `http` (what `backupman serve` reads).
 
+mod compression;
 mod drives;
 mod http;
 mod notifiers;
@@ -156,23 +157,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
         .collect::<Vec<_>>();
 
     let retention = raw.retention.as_ref().and_then(|r| retention(&mut c, r));
-    let compression_level = match raw
-        .compression
-        .as_ref()
-        .and_then(|c| c.value.level.as_ref())
-    {
-        Some(level) if level.value > 9 => {
-            c.problem(
-                level.referenced,
-                "compression.level".into(),
-                format!("{} is not a gzip level", level.value),
-                Some("use 0 (none) to 9 (smallest); 6 is the default"),
-            );
-            6
-        }
-        Some(level) => level.value,
-        None => 6,
-    };
+    let compression = compression::compression(&mut c, raw.compression.as_ref());
     let abort_incomplete_after_hours = raw
         .incomplete_uploads
         .as_ref()
@@ -213,7 +198,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
             sources: sources.into_iter().map(|(s, _)| s).collect(),
             drives: drives.into_iter().map(|(d, _)| d).collect(),
             retention,
-            compression_level,
+            compression,
             abort_incomplete_after_hours,
             webhooks,
             mail,

@@ -1,5 +1,5 @@
 //! Checks the `retention` policy (age, count or GFS). The notifiers are checked in
-//! `notifiers`; compression and incomplete uploads are read in `validate` itself.
+//! `notifiers`, compression in `compression`; incomplete uploads are read in `validate` itself.
 
 use serde_saphyr::Spanned;
 

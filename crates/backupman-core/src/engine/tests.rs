@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::*;
-use crate::LocalDrive;
+use crate::{Codec, LocalDrive};
 
 /// A source whose dump is bytes in memory.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ async fn progress_reports_running_totals_that_end_at_the_manifest_sizes() {
         .collect();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let engine = Engine::new(1)
+    let engine = Engine::new(Compression::new(Codec::Gzip, 1, 1))
         .with_chunk_size(4096)
         .with_progress(ProgressObserver::new(move |e| sink.lock().unwrap().push(e)));
     let report = engine

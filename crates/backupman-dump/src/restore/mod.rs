@@ -29,7 +29,7 @@ mod target;
 use std::fmt;
 use std::io::{self, Read};
 
-use backupman_core::{ByteStream, GzipCheck, Manifest, Mismatch, StreamReader};
+use backupman_core::{ByteStream, Manifest, Mismatch, StoredCheck, StreamReader};
 
 use crate::mysql::restore::MysqlClient;
 use crate::postgres::restore::Psql;
@@ -50,7 +50,7 @@ pub struct RestoreOptions {
 
 /// What a successful restore read: the stored object's size and SHA-256, and the size of the
 /// plain dump fed to the database.
-pub type RestoreOutcome = GzipCheck;
+pub type RestoreOutcome = StoredCheck;
 
 /// Why a restore failed, phrased for a person, saying whether anything was applied.
 #[derive(Debug, thiserror::Error)]

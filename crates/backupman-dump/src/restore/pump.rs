@@ -1,9 +1,9 @@
-//! The pump every restore shares: the stored bytes hashed as they stream, gunzipped into the
+//! The pump every restore shares: the stored bytes hashed as they stream, decoded into the
 //! destination, and checked against the manifest once read to the end.
 
 use std::io::{self, Read, Write};
 
-use backupman_core::{GzipCheck, HashingReader, Mismatch, gzip_decoder};
+use backupman_core::{HashingReader, Mismatch, StoredCheck, decoder};
 
 use super::{RestoreOptions, RestoreOutcome};
 
@@ -15,7 +15,7 @@ pub(crate) enum PumpError {
     Write(io::Error),
 }
 
-/// Hashes the stored bytes, gunzips them into `sink`, then hashes whatever trails the gzip
+/// Hashes the stored bytes, decodes them (any codec) into `sink`, then hashes whatever trails the compressed
 /// stream, so the hash covers the whole object.
 pub(crate) fn pump<R: Read, W: Write>(
     reader: R,
@@ -24,7 +24,7 @@ pub(crate) fn pump<R: Read, W: Write>(
     let mut hashing = HashingReader::new(reader);
     let mut plain_size = 0u64;
     {
-        let mut decoder = gzip_decoder(&mut hashing);
+        let mut decoder = decoder(&mut hashing).map_err(PumpError::Read)?;
         let mut buf = vec![0u8; 128 * 1024];
         loop {
             let n = match decoder.read(&mut buf) {
@@ -47,6 +47,6 @@ pub(crate) fn pump<R: Read, W: Write>(
 }
 
 /// The manifest's check of what was read, when there is a manifest.
-pub(crate) fn check_read(options: &RestoreOptions, read: &GzipCheck) -> Result<(), Mismatch> {
+pub(crate) fn check_read(options: &RestoreOptions, read: &StoredCheck) -> Result<(), Mismatch> {
     options.expected.as_ref().map_or(Ok(()), |m| m.check(read))
 }

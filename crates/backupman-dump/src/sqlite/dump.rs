@@ -175,6 +175,7 @@ mod tests {
     use backupman_core::SourceErrorKind;
 
     use super::*;
+    use backupman_core::Compression;
 
     fn database(dir: &Path) -> PathBuf {
         let path = dir.join("app.db");
@@ -301,7 +302,7 @@ mod tests {
         let mut settings = SqliteSettings::new("app", database(dir.path()));
         settings.staging_dir = Some(staging.path().to_owned());
         let drive: Arc<dyn Drive> = Arc::new(LocalDrive::new("local", store.path()));
-        let report = Engine::new(6)
+        let report = Engine::new(Compression::default())
             .backup(
                 Arc::new(SqliteSource::new(settings.clone())),
                 std::slice::from_ref(&drive),

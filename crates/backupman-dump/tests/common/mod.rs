@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backupman_core::{
-    BackupReport, CancellationToken, Drive, Engine, LocalDrive, Manifest, Source, SourceErrorKind,
-    check_gzip,
+    BackupReport, CancellationToken, Compression, Drive, Engine, LocalDrive, Manifest, Source,
+    SourceErrorKind, check_stored,
 };
 use backupman_dump::restore::{
     self, RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, create_database,
@@ -111,7 +111,7 @@ impl LocalStore {
     }
 
     pub async fn backup(&self, source: impl Source + 'static) -> BackupReport {
-        Engine::new(6)
+        Engine::new(Compression::default())
             .backup(Arc::new(source), std::slice::from_ref(&self.drive))
             .await
     }
@@ -122,7 +122,7 @@ impl LocalStore {
         source: impl Source + 'static,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<BackupReport> {
-        let engine = Engine::new(6).with_cancel(cancel);
+        let engine = Engine::new(Compression::default()).with_cancel(cancel);
         let drive = self.drive.clone();
         tokio::spawn(async move { engine.backup(Arc::new(source), &[drive]).await })
     }
@@ -232,7 +232,7 @@ pub fn stored(report: &BackupReport, store: &LocalStore) -> (PathBuf, Manifest) 
 /// plain size, beside its manifest and nothing else.
 pub fn stored_and_checked(report: &BackupReport, store: &LocalStore) -> (PathBuf, Manifest) {
     let (object, manifest) = stored(report, store);
-    let check = check_gzip(fs::File::open(&object).unwrap()).unwrap();
+    let check = check_stored(fs::File::open(&object).unwrap()).unwrap();
     assert_eq!(manifest.check(&check), Ok(()));
     assert_eq!(
         store.files().len(),
