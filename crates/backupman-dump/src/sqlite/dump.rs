@@ -8,6 +8,7 @@
 //! and removes the folder.
 
 use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -127,6 +128,8 @@ impl Source for SqliteSource {
             // Dropped, and so removed, on every early return below.
             let dir = tempfile::Builder::new()
                 .prefix("backupman-sqlite-")
+                // The copy holds every row, and the staging folder is often a shared /tmp.
+                .permissions(std::fs::Permissions::from_mode(0o700))
                 .tempdir_in(root)
                 .map_err(|e| SourceError::new(format!("cannot create a temporary folder: {e}")))?;
             let copy = dir.path().join("snapshot.sqlite");
@@ -217,6 +220,8 @@ mod tests {
             .to_string_lossy()
             .into_owned();
         assert!(name.starts_with("backupman-sqlite-"), "{name}");
+        let mode = fs::metadata(&staged[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the staging folder is {mode:o}");
         assert_eq!(entries(&staged[0]), [staged[0].join("snapshot.sqlite")]);
         let mut copy = Vec::new();
         reader.read_to_end(&mut copy).unwrap();
