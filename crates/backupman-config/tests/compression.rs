@@ -1,6 +1,8 @@
 //! The `compression` section: each codec with its levels and threads, the defaults, the old
 //! `level`-only form, and mistakes with their location.
 
+mod common;
+
 use backupman_config::parse;
 use backupman_core::{Codec, Compression, available_threads};
 
@@ -15,14 +17,7 @@ fn load(section: &str) -> Compression {
 }
 
 fn problems(section: &str) -> Vec<(usize, String, String)> {
-    match parse(&format!("{HEAD}{section}"), "config.yml", |_| None) {
-        Ok(l) => panic!("expected problems, got {:?}", l.config.compression),
-        Err(e) => e
-            .problems()
-            .into_iter()
-            .map(|p| (p.line, p.path, p.message))
-            .collect(),
-    }
+    common::problems_of(&format!("{HEAD}{section}"), |_| None)
 }
 
 #[test]

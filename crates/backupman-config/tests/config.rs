@@ -1,6 +1,8 @@
 //! The configuration as an operator writes it: the spec page's examples, every substitution
 //! rule, every validation error with its location, and redaction.
 
+mod common;
+
 use std::path::PathBuf;
 
 use backupman_config::{ConfigError, DriveConfig, Loaded, RetentionPolicy, parse};
@@ -33,14 +35,7 @@ fn load(text: &str) -> Loaded {
 }
 
 fn problems(text: &str) -> Vec<(usize, String, String)> {
-    match parse(text, "config.yml", spec_env) {
-        Ok(l) => panic!("expected problems, got {:?}", l.config),
-        Err(e) => e
-            .problems()
-            .into_iter()
-            .map(|p| (p.line, p.path, p.message))
-            .collect(),
-    }
+    common::problems_of(text, spec_env)
 }
 
 fn s3(loaded: &Loaded, i: usize) -> &backupman_config::S3DriveConfig {

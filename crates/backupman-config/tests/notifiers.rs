@@ -1,6 +1,8 @@
 //! `notifiers` as written by users of the original backupman and of this one: mail, webhook
 //! endpoints with names and events, Slack and Discord, and what is refused.
 
+mod common;
+
 use backupman_config::{ConfigError, Loaded, MailDestination, SmtpCrypto, WebhookEvent, parse};
 
 const DRIVES: &str = "drives:\n  - provider: local\n    label: l\n    folder: /b\n";
@@ -20,15 +22,7 @@ fn env(name: &str) -> Option<String> {
 
 /// (line, path, message) of every problem.
 fn problems(notifiers: &str) -> Vec<(usize, String, String)> {
-    let text = format!("{DRIVES}notifiers:\n{notifiers}");
-    match parse(&text, "config.yml", env) {
-        Ok(l) => panic!("expected problems, got {:?}", l.config),
-        Err(e) => e
-            .problems()
-            .into_iter()
-            .map(|p| (p.line, p.path, p.message))
-            .collect(),
-    }
+    common::problems_of(&format!("{DRIVES}notifiers:\n{notifiers}"), env)
 }
 
 #[test]
