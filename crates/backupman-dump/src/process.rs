@@ -187,7 +187,11 @@ impl Streaming {
             stderr,
         };
         match stdin {
-            Some(stdin) => Ok((running, stdin)),
+            Some(stdin) => {
+                // As for a dump's stdout: fewer turns between the writer and the tool.
+                let _ = rustix::pipe::fcntl_setpipe_size(&stdin, DUMP_PIPE_SIZE);
+                Ok((running, stdin))
+            }
             None => {
                 let name = running.name.clone();
                 running.kill();
@@ -213,7 +217,8 @@ impl Streaming {
     }
 }
 
-/// The pipe buffer asked for the dump's stdout (Linux's default unprivileged maximum).
+/// The pipe buffer asked for a dump's stdout and a restore's stdin (Linux's default
+/// unprivileged maximum).
 const DUMP_PIPE_SIZE: usize = 1024 * 1024;
 
 /// A dump tool whose stdout the caller reads, in the care of a watcher task that kills it
