@@ -47,7 +47,7 @@ RUN echo "deb [signed-by=/usr/share/keyrings/apt.postgresql.org.asc] http://apt.
     && useradd --system --uid 10001 --gid backupman --home-dir /app --shell /usr/sbin/nologin backupman \
     && install -d -o backupman -g backupman -m 0750 /app
 COPY --from=build /out/backupman /usr/local/bin/backupman
-COPY deploy/docker/healthcheck.sh /usr/local/bin/backupman-healthcheck
+COPY --chmod=0755 deploy/docker/healthcheck.sh /usr/local/bin/backupman-healthcheck
 # The default configuration is ./config.yml: mount it at /app/config.yml.
 WORKDIR /app
 USER 10001:10001
