@@ -288,8 +288,7 @@ fn health_check(pid: u32) -> bool {
 fn the_image_health_check_asks_serve_for_ping_and_lets_one_shot_commands_pass() {
     let dockerfile = read("Dockerfile");
     assert!(
-        dockerfile
-            .contains("COPY deploy/docker/healthcheck.sh /usr/local/bin/backupman-healthcheck")
+        dockerfile.contains("deploy/docker/healthcheck.sh /usr/local/bin/backupman-healthcheck")
             && dockerfile.contains("CMD [\"/usr/local/bin/backupman-healthcheck\"]"),
         "the Dockerfile's HEALTHCHECK is not the script tested here"
     );
