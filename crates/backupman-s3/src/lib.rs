@@ -56,7 +56,7 @@ mod upload;
 pub use client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS};
 pub use drive::{DEFAULT_PART_SIZE_MB, S3Drive};
 pub use health::HEALTH_PREFIX;
-pub use settings::{S3Credentials, S3Settings, SecretKey};
+pub use settings::{LockMode, ObjectLock, S3Credentials, S3Settings, SecretKey};
 
 /// Re-exported so callers can pass a custom HTTP client to [`S3Drive::with_http_client`].
 pub use aws_sdk_s3::config::SharedHttpClient;
