@@ -50,6 +50,7 @@ mod compat;
 mod drive;
 mod errors;
 mod health;
+mod lock;
 mod settings;
 mod upload;
 

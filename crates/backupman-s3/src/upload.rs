@@ -177,6 +177,7 @@ impl S3Upload {
                 .upload_id(upload_id)
                 .part_number(part_number)
                 .content_length(data.len() as i64)
+                .set_checksum_algorithm(checksum.is_some().then_some(ChecksumAlgorithm::Crc32C))
                 .set_checksum_crc32_c(checksum.clone())
                 .body(SdkByteStream::from(data))
                 .send()
@@ -261,8 +262,8 @@ impl S3Upload {
             Extras::CONDITIONAL,
             request,
         )
-        .await
-        .map(|_| ())
+        .await?;
+        crate::lock::ensure_retention(s, &self.object_key).await
     }
 
     /// Stops every part in flight and aborts the multipart upload, if one was created.
@@ -295,7 +296,11 @@ pub(crate) async fn put_new(s: &Shared, object_key: &str, data: Bytes) -> Result
             req = req.if_none_match("*");
         }
         if extras.checksum {
-            req = req.checksum_crc32_c(checksum.clone());
+            // Some stores look for the algorithm header, not the value's (Object Lock
+            // requires a checksum), so both are sent.
+            req = req
+                .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+                .checksum_crc32_c(checksum.clone());
         }
         req.send()
     };
