@@ -29,6 +29,7 @@ pub fn backupman_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
         .current_dir(dir)
         .env_remove("BACKUPMAN_CONFIG")
         .env_remove("RUST_LOG")
+        .env_remove("AWS_CA_BUNDLE")
         .env("NO_COLOR", "1")
         .envs(envs.iter().copied())
         .output()
