@@ -50,6 +50,42 @@ pub(crate) const IN_FLIGHT_BYTES: usize = 32 * 1024 * 1024;
 pub(crate) fn parts_in_flight(part_size: usize) -> usize {
     (IN_FLIGHT_BYTES / part_size.max(1)).clamp(1, MAX_IN_FLIGHT)
 }
+
+/// Bytes of parts in flight across every upload of the process, beyond each upload's first
+/// part: a backup to three S3 drives, fed the same stream, then holds about what one drive
+/// alone may (its first part plus this), not three times as much. The first part in flight
+/// is each upload's own, so one drive's big parts never stall another drive.
+pub(crate) const SHARED_IN_FLIGHT_BYTES: usize = 24 * 1024 * 1024;
+
+static PROCESS_BUDGET: InFlightBudget = InFlightBudget::new(SHARED_IN_FLIGHT_BYTES as u32);
+
+/// A byte budget that parts take from before they are sent and give back once their request
+/// has ended. A part larger than the whole budget takes all of it, so every upload makes
+/// progress; permits are held only by parts on their way to the store, which end by
+/// themselves (answered, failed or timed out), so waiting for the budget cannot deadlock.
+pub(crate) struct InFlightBudget {
+    free: tokio::sync::Semaphore,
+    whole: u32,
+}
+
+impl InFlightBudget {
+    /// A budget of `bytes` (at most 4 GiB).
+    pub(crate) const fn new(bytes: u32) -> Self {
+        Self {
+            free: tokio::sync::Semaphore::const_new(bytes as usize),
+            whole: bytes,
+        }
+    }
+
+    /// Waits until `len` bytes (at most the whole budget) are free and takes them.
+    pub(crate) async fn reserve(&self, len: usize) -> tokio::sync::SemaphorePermit<'_> {
+        let want = u32::try_from(len).unwrap_or(u32::MAX).clamp(1, self.whole);
+        self.free
+            .acquire_many(want)
+            .await
+            .expect("the budget's semaphore is never closed")
+    }
+}
 /// S3's smallest part (all but the last).
 pub(crate) const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// S3's largest part.
@@ -150,7 +186,8 @@ impl S3Upload {
         })
     }
 
-    /// Sends one part; waits for a free slot first so at most [`parts_in_flight`] are pending.
+    /// Sends one part; waits for a free slot first so at most [`parts_in_flight`] are pending,
+    /// and, unless it is the upload's only part in flight, for room in the process's budget.
     async fn send_part(&mut self, data: Bytes) -> Result<(), DriveError> {
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
@@ -163,12 +200,22 @@ impl S3Upload {
         while self.in_flight.len() >= parts_in_flight(data.len()) {
             self.join_one().await?;
         }
+        while let Some(joined) = self.in_flight.try_join_next() {
+            self.record(joined)?;
+        }
+        let reserved = if self.in_flight.is_empty() {
+            None
+        } else {
+            Some(PROCESS_BUDGET.reserve(data.len()).await)
+        };
         let part_number = self.next_part as i32;
         self.next_part += 1;
         let shared = self.shared.clone();
         let object_key = self.object_key.clone();
         let checksum = self.checksum.then(|| crc32c(&data));
         self.in_flight.spawn(async move {
+            // Given back when the request has ended, however it ended.
+            let _reserved = reserved;
             let out = shared
                 .client
                 .upload_part()
@@ -200,14 +247,22 @@ impl S3Upload {
 
     async fn join_one(&mut self) -> Result<(), DriveError> {
         if let Some(joined) = self.in_flight.join_next().await {
-            let part = joined.map_err(|e| {
-                DriveError::new(
-                    DriveErrorKind::Other,
-                    format!("part upload task failed: {e}"),
-                )
-            })??;
-            self.done_parts.push(part);
+            self.record(joined)?;
         }
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        joined: Result<Result<CompletedPart, DriveError>, tokio::task::JoinError>,
+    ) -> Result<(), DriveError> {
+        let part = joined.map_err(|e| {
+            DriveError::new(
+                DriveErrorKind::Other,
+                format!("part upload task failed: {e}"),
+            )
+        })??;
+        self.done_parts.push(part);
         Ok(())
     }
 
@@ -559,5 +614,26 @@ mod tests {
         assert_eq!(parts_in_flight(16 * MIB), 2);
         assert_eq!(parts_in_flight(64 * MIB), 1);
         assert_eq!(parts_in_flight(5 * 1024 * MIB), 1);
+    }
+
+    #[tokio::test]
+    async fn the_budget_holds_back_parts_until_others_end() {
+        use std::time::Duration;
+        let budget = InFlightBudget::new(10);
+        let first = budget.reserve(6).await;
+        let second = budget.reserve(4).await;
+        let waiting = tokio::time::timeout(Duration::from_millis(50), budget.reserve(1)).await;
+        assert!(
+            waiting.is_err(),
+            "the budget is spent: a third part must wait"
+        );
+        drop(first);
+        let third = tokio::time::timeout(Duration::from_secs(5), budget.reserve(6)).await;
+        assert!(third.is_ok(), "6 bytes were given back");
+        drop(second);
+        drop(third);
+        // A part bigger than the whole budget takes all of it rather than waiting forever.
+        let whole = tokio::time::timeout(Duration::from_secs(5), budget.reserve(1 << 20)).await;
+        assert_eq!(whole.map(|p| p.num_permits()).ok(), Some(10));
     }
 }
