@@ -332,7 +332,10 @@ impl S3Server {
             .send()
             .await
             .unwrap_or_else(|e| {
-                panic!("cannot create locked bucket {bucket} on {}: {e:?}", self.name())
+                panic!(
+                    "cannot create locked bucket {bucket} on {}: {e:?}",
+                    self.name()
+                )
             });
     }
 

@@ -95,7 +95,11 @@ fn a_private_ca_is_trusted_through_ca_file_or_aws_ca_bundle() {
     // What the bucket holds, read over plain HTTP: both backups, each with its manifest.
     let listed = rt().block_on(async {
         use backupman_core::Drive;
-        server.drive("tls-backups", "db").list("demo/").await.unwrap()
+        server
+            .drive("tls-backups", "db")
+            .list("demo/")
+            .await
+            .unwrap()
     });
     assert_eq!(listed.len(), 4, "{listed:?}");
 
@@ -114,7 +118,11 @@ fn a_private_ca_is_trusted_through_ca_file_or_aws_ca_bundle() {
         assert_eq!(health.code, 1, "{}", health.all());
         let path = tmp3.path().canonicalize().unwrap().join(name);
         let expected = format!("drive `Private`: ca_file {}: {why}", path.display());
-        assert!(health.stderr.contains(&expected), "{expected}\n{}", health.stderr);
+        assert!(
+            health.stderr.contains(&expected),
+            "{expected}\n{}",
+            health.stderr
+        );
     }
     // The same for AWS_CA_BUNDLE when no ca_file is set.
     let health = backupman(tmp.path(), &["health", "-c", &config], &wrong_bundle);
@@ -142,9 +150,7 @@ fn object_lock_retains_every_backup_and_prune_skips_it() {
         "drives:\n{}{lock}",
         s3_drive_yaml(&server, "Locked", "locked", "db")
     );
-    let (tmp, config) = demo_setup(&format!(
-        "{drives}retention:\n  by: count\n  value: 1\n"
-    ));
+    let (tmp, config) = demo_setup(&format!("{drives}retention:\n  by: count\n  value: 1\n"));
 
     let health = backupman(tmp.path(), &["health", "-c", &config], &[]);
     assert_eq!(health.code, 0, "{}", health.all());
@@ -162,9 +168,18 @@ fn object_lock_retains_every_backup_and_prune_skips_it() {
     keys.sort();
     assert_eq!(keys.len(), 4, "both backups and manifests stay: {keys:?}");
     for key in &keys {
-        let head = server.s3api(&["head-object", "--bucket", "locked", "--key", &format!("db/{key}")]);
+        let head = server.s3api(&[
+            "head-object",
+            "--bucket",
+            "locked",
+            "--key",
+            &format!("db/{key}"),
+        ]);
         assert_eq!(head["ObjectLockMode"], "GOVERNANCE", "{key}: {head}");
-        assert!(head["ObjectLockRetainUntilDate"].is_string(), "{key}: {head}");
+        assert!(
+            head["ObjectLockRetainUntilDate"].is_string(),
+            "{key}: {head}"
+        );
     }
     let oldest = &keys[0];
     assert!(oldest.ends_with(".sqlite.gz"), "{keys:?}");
@@ -173,9 +188,17 @@ fn object_lock_retains_every_backup_and_prune_skips_it() {
     assert_eq!(prune.code, 0, "{}", prune.all());
     let said = format!("retention skipped Demo → Locked: {oldest}: locked until ");
     assert!(prune.stderr.contains(&said), "{said}\n{}", prune.stderr);
-    assert!(prune.stderr.contains("deleted 0, skipped 1 locked"), "{}", prune.stderr);
+    assert!(
+        prune.stderr.contains("deleted 0, skipped 1 locked"),
+        "{}",
+        prune.stderr
+    );
 
-    let dry = backupman(tmp.path(), &["prune", "-c", &config, "--dry-run", "--json"], &[]);
+    let dry = backupman(
+        tmp.path(),
+        &["prune", "-c", &config, "--dry-run", "--json"],
+        &[],
+    );
     assert_eq!(dry.code, 0, "{}", dry.all());
     assert!(dry.stderr.contains(&said), "{}", dry.stderr);
     let report: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();

@@ -139,18 +139,16 @@ fn extra_ca(cfg: &S3Settings) -> Result<Option<Vec<u8>>, DriveError> {
             None => return Ok(None),
         },
     };
-    read_ca(&path)
-        .map(Some)
-        .map_err(|why| {
-            DriveError::new(
-                DriveErrorKind::Other,
-                format!("drive `{}`: {origin} {}: {why}", cfg.label, path.display()),
-            )
-            .with_hint(
-                "name a readable PEM file of CA certificates (-----BEGIN CERTIFICATE-----), \
+    read_ca(&path).map(Some).map_err(|why| {
+        DriveError::new(
+            DriveErrorKind::Other,
+            format!("drive `{}`: {origin} {}: {why}", cfg.label, path.display()),
+        )
+        .with_hint(
+            "name a readable PEM file of CA certificates (-----BEGIN CERTIFICATE-----), \
                  e.g. the private CA that signed the store's certificate",
-            )
-        })
+        )
+    })
 }
 
 /// The file's bytes when it holds PEM certificates only a trust store accepts; else why not.

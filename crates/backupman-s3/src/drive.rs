@@ -14,12 +14,12 @@ use backupman_core::{
 };
 use futures::StreamExt;
 
-use crate::settings::ObjectLock;
 use crate::S3Settings;
-use aws_sdk_s3::types::ObjectLockMode;
 use crate::client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS, build_client};
 use crate::errors::{ErrorContext, already_exists, is_no_such_key};
+use crate::settings::ObjectLock;
 use crate::upload::{MIN_PART_SIZE, S3Upload, abort_multipart};
+use aws_sdk_s3::types::ObjectLockMode;
 
 /// First part size when `part_size_mb` is not set.
 pub const DEFAULT_PART_SIZE_MB: u64 = 8;

@@ -121,7 +121,10 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
         });
     }
     if let Some(lock) = s.object_lock {
-        results.push(result("Object Lock", object_lock_enabled(drive, lock).await));
+        results.push(result(
+            "Object Lock",
+            object_lock_enabled(drive, lock).await,
+        ));
     }
     results
 }

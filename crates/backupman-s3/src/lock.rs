@@ -56,10 +56,12 @@ pub(crate) async fn ensure_retention(s: &Shared, object_key: &str) -> Result<(),
     }
     Err(DriveError::new(
         err.kind,
-        format!("{url} could not be given its Object Lock retention: {}", err.message),
+        format!(
+            "{url} could not be given its Object Lock retention: {}",
+            err.message
+        ),
     )
     .with_hint(err.hint.unwrap_or_else(|| {
         "allow s3:PutObjectRetention on bucket/*; the bucket needs Object Lock enabled".into()
     })))
 }
-

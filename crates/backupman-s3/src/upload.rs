@@ -24,7 +24,9 @@ macro_rules! with_object_options {
     ($req:expr, $s:expr, $object_key:expr) => {{
         let mut req = $req;
         if let Some((mode, until)) = $s.retention($object_key) {
-            req = req.object_lock_mode(mode).object_lock_retain_until_date(until);
+            req = req
+                .object_lock_mode(mode)
+                .object_lock_retain_until_date(until);
         }
         if let Some(class) = &$s.storage_class {
             req = req.storage_class(class.as_str().into());

@@ -27,7 +27,10 @@ fn locked_drive(server: &S3Server, bucket: &str) -> S3Drive {
 /// The retain-until date `aws s3api head-object` reports for `key`, and the mode.
 fn retention(server: &S3Server, bucket: &str, key: &str) -> (String, DateTime<Utc>) {
     let head = server.s3api(&["head-object", "--bucket", bucket, "--key", key]);
-    let mode = head["ObjectLockMode"].as_str().unwrap_or_default().to_owned();
+    let mode = head["ObjectLockMode"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let until = head["ObjectLockRetainUntilDate"]
         .as_str()
         .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
@@ -60,8 +63,7 @@ async fn every_object_carries_the_retention_and_the_store_enforces_it() {
     for key in ["s/s-1.sql.gz", "s/s-2.sql.gz"] {
         let full = format!("p/{key}");
         let server_ref = &server;
-        let (mode, until) =
-            tokio::task::block_in_place(|| retention(server_ref, "locked", &full));
+        let (mode, until) = tokio::task::block_in_place(|| retention(server_ref, "locked", &full));
         assert_eq!(mode, "GOVERNANCE", "{key}");
         assert!(
             (until - expected).num_minutes().abs() < 5,
@@ -72,7 +74,13 @@ async fn every_object_carries_the_retention_and_the_store_enforces_it() {
 
         // A delete of the version itself, before the date, is refused by the store.
         let versions = tokio::task::block_in_place(|| {
-            server_ref.s3api(&["list-object-versions", "--bucket", "locked", "--prefix", &full])
+            server_ref.s3api(&[
+                "list-object-versions",
+                "--bucket",
+                "locked",
+                "--prefix",
+                &full,
+            ])
         });
         let version = versions["Versions"][0]["VersionId"]
             .as_str()
@@ -124,7 +132,12 @@ async fn health_fails_on_a_bucket_without_object_lock() {
         "{err}"
     );
     assert!(!err.to_string().contains('\n'), "{err}");
-    assert!(err.hint.as_deref().unwrap().contains("object-lock-enabled-for-bucket"));
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap()
+            .contains("object-lock-enabled-for-bucket")
+    );
     // Without `object_lock` the bucket is not asked.
     let plain = server.drive("plain", "p").health().await;
     assert!(plain.iter().all(|c| c.check != "Object Lock"));
@@ -172,12 +185,17 @@ async fn the_store_refuses_a_body_corrupted_in_flight() {
         .await
         .expect_err("the PutObject body was corrupted");
     assert!(hit.load(Ordering::SeqCst));
-    assert!(err.message.contains("PutObject s3://crc/p/small.bin"), "{err}");
+    assert!(
+        err.message.contains("PutObject s3://crc/p/small.bin"),
+        "{err}"
+    );
     assert!(!err.to_string().contains('\n'), "{err}");
     assert_eq!(drive.list("").await.unwrap(), vec![]);
 
     let drive = server.drive("crc", "p");
-    upload_bytes(&drive, "small.bin", body.clone()).await.unwrap();
+    upload_bytes(&drive, "small.bin", body.clone())
+        .await
+        .unwrap();
     assert_eq!(read_all(&drive, "small.bin").await.unwrap(), body);
     let head = tokio::task::block_in_place(|| {
         server.s3api(&[
@@ -190,7 +208,11 @@ async fn the_store_refuses_a_body_corrupted_in_flight() {
             "ENABLED",
         ])
     });
-    assert_eq!(head["ChecksumCRC32C"].as_str(), Some(crc32c(&body).as_str()), "{head}");
+    assert_eq!(
+        head["ChecksumCRC32C"].as_str(),
+        Some(crc32c(&body).as_str()),
+        "{head}"
+    );
 }
 
 /// The base64 CRC32C of `data`, computed apart from the drive.
@@ -200,6 +222,10 @@ fn crc32c(data: &[u8]) -> String {
     aws_smithy_types::base64::encode(checksum.finalize())
 }
 
+/// What one UploadPart carried: its `x-amz-checksum-crc32c` and `x-amz-sdk-checksum-algorithm`
+/// headers, and the CRC32C of the bytes it actually sent.
+type SentPart = (Option<String>, Option<String>, String);
+
 /// Every part of a multipart upload goes out with the CRC32C of exactly its bytes (and the
 /// algorithm header), so a store that checks parts (Amazon S3, MinIO) refuses one altered on
 /// the way; the completed object reads back identical.
@@ -208,8 +234,7 @@ fn crc32c(data: &[u8]) -> String {
 async fn every_part_carries_the_checksum_of_its_bytes() {
     let server = S3Server::moto(Style::Path, None);
     server.create_bucket("parts").await;
-    let seen: Arc<std::sync::Mutex<Vec<(Option<String>, Option<String>, String)>>> =
-        Arc::default();
+    let seen: Arc<std::sync::Mutex<Vec<SentPart>>> = Arc::default();
     let log = seen.clone();
     let hook: RequestHook = Arc::new(move |request| {
         if request.method() == "PUT" && request.uri().contains("partNumber=") {

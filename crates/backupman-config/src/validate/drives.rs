@@ -234,7 +234,10 @@ fn s3_drive(
             ),
         );
     }
-    let object_lock = d.object_lock.as_ref().and_then(|raw| object_lock(c, base, raw));
+    let object_lock = d
+        .object_lock
+        .as_ref()
+        .and_then(|raw| object_lock(c, base, raw));
     Some(S3DriveConfig {
         label: label?,
         bucket: bucket?,
