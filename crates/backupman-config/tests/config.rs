@@ -405,6 +405,63 @@ fn prefixes_are_normalised() {
 }
 
 #[test]
+fn object_lock_and_ca_file() {
+    let drive =
+        "drives:\n  - provider: s3\n    label: s\n    bucket: bucket\n    region: us-east-1\n";
+    let loaded = load(&format!(
+        "{drive}    ca_file: certs/ca.pem\n    object_lock: {{mode: compliance, days: 30}}\n"
+    ));
+    let s3 = s3(&loaded, 0);
+    assert_eq!(
+        s3.object_lock,
+        Some(backupman_config::ObjectLockConfig {
+            mode: backupman_config::ObjectLockMode::Compliance,
+            days: 30
+        })
+    );
+    assert_eq!(
+        s3.ca_file.as_deref(),
+        Some(std::path::Path::new("certs/ca.pem"))
+    );
+
+    let found = problems(&format!(
+        "{drive}    object_lock:\n      mode: FOREVER\n      days: 0\n  - provider: s3\n    label: t\n    bucket: bucket\n    region: us-east-1\n    object_lock: {{mode: GOVERNANCE}}\n  - provider: local\n    label: l\n    folder: /b\n    ca_file: ca.pem\n    object_lock: {{mode: GOVERNANCE, days: 1}}\n"
+    ));
+    let expect = [
+        (
+            7,
+            "drives[0].object_lock.mode",
+            "unknown Object Lock mode \"FOREVER\"",
+        ),
+        (
+            8,
+            "drives[0].object_lock.days",
+            "object_lock.days must be at least 1",
+        ),
+        (13, "drives[1].object_lock.days", "missing required option"),
+        (
+            17,
+            "drives[2].ca_file",
+            "option `ca_file` does not apply to provider `local`",
+        ),
+        (
+            18,
+            "drives[2].object_lock",
+            "option `object_lock` does not apply to provider `local`",
+        ),
+    ];
+    for (line, path, message) in expect {
+        assert!(
+            found
+                .iter()
+                .any(|(l, p, m)| *l == line && p == path && m == message),
+            "missing ({line}, {path}, {message}) in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
+
+#[test]
 fn retention_modes() {
     let policy = |text: &str| {
         load(&format!(
