@@ -9,22 +9,7 @@ use std::path::Path;
 
 use backupman_testkit::s3::{S3Server, Style};
 use backupman_testkit::tls::TlsProxy;
-use common::{backupman_env as backupman, demo_setup, s3_drive_yaml, sqlite_rows};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn demo_rows() -> Vec<String> {
-    sqlite_rows(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/demo.sqlite"
-    )))
-}
+use common::{backupman_env as backupman, demo_rows, demo_setup, rt, s3_drive_yaml, sqlite_rows};
 
 /// A drive on `server` reached through `proxy` (https), with `extra` YAML lines.
 fn tls_drive_yaml(server: &S3Server, proxy: &TlsProxy, extra: &str) -> String {

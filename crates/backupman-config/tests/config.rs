@@ -38,6 +38,19 @@ fn problems(text: &str) -> Vec<(usize, String, String)> {
     common::problems_of(text, spec_env)
 }
 
+/// `found` is exactly the (line, path, message) problems of `expect`, in any order.
+fn assert_problems(found: &[(usize, String, String)], expect: &[(usize, &str, &str)]) {
+    for (line, path, message) in expect {
+        assert!(
+            found
+                .iter()
+                .any(|(l, p, m)| l == line && p == path && m == message),
+            "missing ({line}, {path}, {message}) in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
+
 fn s3(loaded: &Loaded, i: usize) -> &backupman_config::S3DriveConfig {
     match &loaded.config.drives[i] {
         DriveConfig::S3(s3) => s3,
@@ -378,15 +391,7 @@ compression:
         (25, "retention.value", "must be at least 1"),
         (27, "compression.level", "12 is not a gzip level"),
     ];
-    for (line, path, message) in expect {
-        assert!(
-            found
-                .iter()
-                .any(|(l, p, m)| *l == line && p == path && m == message),
-            "missing ({line}, {path}, {message}) in {found:#?}"
-        );
-    }
-    assert_eq!(found.len(), expect.len(), "{found:#?}");
+    assert_problems(&found, &expect);
 }
 
 #[test]
@@ -450,15 +455,7 @@ fn object_lock_and_ca_file() {
             "option `object_lock` does not apply to provider `local`",
         ),
     ];
-    for (line, path, message) in expect {
-        assert!(
-            found
-                .iter()
-                .any(|(l, p, m)| *l == line && p == path && m == message),
-            "missing ({line}, {path}, {message}) in {found:#?}"
-        );
-    }
-    assert_eq!(found.len(), expect.len(), "{found:#?}");
+    assert_problems(&found, &expect);
 }
 
 #[test]

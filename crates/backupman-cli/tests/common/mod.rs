@@ -312,3 +312,20 @@ pub fn s3_drive_yaml(
         server.style == backupman_testkit::s3::Style::Path
     )
 }
+
+/// A two-thread tokio runtime for tests that talk to servers through the SDK.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The rows of the bundled demo database, what every restore of it must give back.
+pub fn demo_rows() -> Vec<String> {
+    sqlite_rows(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/demo.sqlite"
+    )))
+}
