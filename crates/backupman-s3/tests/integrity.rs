@@ -215,6 +215,41 @@ async fn the_store_refuses_a_body_corrupted_in_flight() {
     );
 }
 
+/// A part altered in flight, on every attempt, is refused (s3s-fs checks each part's signed
+/// payload SHA-256): the upload fails naming the part, the multipart upload is aborted and
+/// nothing is left in the bucket, neither an object nor an open upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs real S3 servers: run cargo xtask test"]
+async fn a_part_corrupted_in_flight_fails_the_upload_and_leaves_nothing() {
+    let server = S3Server::s3s_fs(Style::Path);
+    server.create_bucket("parts").await;
+    let (hook, hit) = corrupting(|method, uri| method == "PUT" && uri.contains("partNumber=2"));
+    let cfg = server.drive_settings("parts", "p");
+    let drive = S3Drive::with_http_client(cfg, http_client_with_hook(hook)).unwrap();
+    let mut upload = drive.begin("big.bin").await.unwrap();
+    let mut failure = None;
+    for chunk in data(12 * MIB, 8).chunks(MIB) {
+        if let Err(err) = upload.write(Bytes::copy_from_slice(chunk)).await {
+            failure = Some(err);
+            break;
+        }
+    }
+    let failure = match failure {
+        Some(err) => err,
+        None => upload.complete().await.expect_err("part 2 was corrupted"),
+    };
+    assert!(hit.load(Ordering::SeqCst), "the hook never saw part 2");
+    assert!(
+        failure
+            .message
+            .contains("UploadPart s3://parts/p/big.bin (part 2)"),
+        "{failure}"
+    );
+    assert!(!failure.to_string().contains('\n'), "{failure}");
+    assert_eq!(server.open_uploads("parts", "").await, Vec::<String>::new());
+    assert_eq!(drive.list("").await.unwrap(), vec![]);
+}
+
 /// The base64 CRC32C of `data`, computed apart from the drive.
 fn crc32c(data: &[u8]) -> String {
     let mut checksum = aws_smithy_checksums::ChecksumAlgorithm::Crc32c.into_impl();
