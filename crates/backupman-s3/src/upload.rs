@@ -104,6 +104,12 @@ pub(crate) fn part_size(base: usize, part: u32) -> usize {
         .min(MAX_PART_SIZE)
 }
 
+/// A part the store has accepted, and its buffer to fill again.
+pub(crate) struct SentPart {
+    part: CompletedPart,
+    buffer: Bytes,
+}
+
 pub(crate) struct S3Upload {
     shared: Arc<Shared>,
     /// Key relative to the drive's prefix.
@@ -118,8 +124,12 @@ pub(crate) struct S3Upload {
     /// then carries.
     checksum: bool,
     next_part: u32,
-    in_flight: JoinSet<Result<CompletedPart, DriveError>>,
+    in_flight: JoinSet<Result<SentPart, DriveError>>,
     done_parts: Vec<CompletedPart>,
+    /// Buffers of parts that have been sent, to fill again: a backup allocates its few part
+    /// buffers once instead of one per part, which glibc's malloc would otherwise keep in its
+    /// heaps after the first few are freed (peak RSS half as much again).
+    spare: Vec<BytesMut>,
     size: u64,
     /// Completed or aborted: nothing for `Drop` to clean up.
     finished: bool,
@@ -139,6 +149,7 @@ impl S3Upload {
             next_part: 1,
             in_flight: JoinSet::new(),
             done_parts: Vec::new(),
+            spare: Vec::new(),
             size: 0,
             finished: false,
         }
@@ -218,6 +229,7 @@ impl S3Upload {
         self.in_flight.spawn(async move {
             // Given back when the request has ended, however it ended.
             let _reserved = reserved;
+            let buffer = data.clone();
             let out = shared
                 .client
                 .upload_part()
@@ -238,11 +250,14 @@ impl S3Upload {
                         &e,
                     )
                 })?;
-            Ok(CompletedPart::builder()
-                .part_number(part_number)
-                .set_e_tag(out.e_tag)
-                .set_checksum_crc32_c(checksum)
-                .build())
+            Ok(SentPart {
+                part: CompletedPart::builder()
+                    .part_number(part_number)
+                    .set_e_tag(out.e_tag)
+                    .set_checksum_crc32_c(checksum)
+                    .build(),
+                buffer,
+            })
         });
         Ok(())
     }
@@ -256,24 +271,48 @@ impl S3Upload {
 
     fn record(
         &mut self,
-        joined: Result<Result<CompletedPart, DriveError>, tokio::task::JoinError>,
+        joined: Result<Result<SentPart, DriveError>, tokio::task::JoinError>,
     ) -> Result<(), DriveError> {
-        let part = joined.map_err(|e| {
+        let sent = joined.map_err(|e| {
             DriveError::new(
                 DriveErrorKind::Other,
                 format!("part upload task failed: {e}"),
             )
         })??;
-        self.done_parts.push(part);
+        self.done_parts.push(sent.part);
+        // The request has ended, so this is normally the buffer's only handle left.
+        if let Ok(mut buffer) = sent.buffer.try_into_mut() {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
         Ok(())
     }
 
-    async fn write_inner(&mut self, chunk: Bytes) -> Result<(), DriveError> {
+    /// An empty buffer for a part of `part_size` bytes: a spare one if it is big enough.
+    fn part_buffer(&mut self, part_size: usize) -> BytesMut {
+        // Parts only grow: a spare too small now stays too small.
+        self.spare.retain(|b| b.capacity() >= part_size);
+        self.spare
+            .pop()
+            .unwrap_or_else(|| BytesMut::with_capacity(part_size))
+    }
+
+    async fn write_inner(&mut self, mut chunk: Bytes) -> Result<(), DriveError> {
         self.size += chunk.len() as u64;
-        self.buffer.extend_from_slice(&chunk);
-        while self.buffer.len() >= self.current_part_size() {
-            let part = self.buffer.split_to(self.current_part_size()).freeze();
-            self.send_part(part).await?;
+        while !chunk.is_empty() {
+            let part_size = self.current_part_size();
+            // Each part has a buffer of its own, filled and sent whole: one growing buffer
+            // would double its capacity past the part, and a part split off it would keep
+            // that whole allocation alive until its request ended.
+            if self.buffer.capacity() == 0 {
+                self.buffer = self.part_buffer(part_size);
+            }
+            let take = (part_size - self.buffer.len()).min(chunk.len());
+            self.buffer.extend_from_slice(&chunk.split_to(take));
+            if self.buffer.len() == part_size {
+                let part = std::mem::take(&mut self.buffer).freeze();
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }
