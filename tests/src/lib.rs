@@ -7,6 +7,7 @@
 //! - [`conformance`]: the one `Drive` behaviour suite, run against every drive.
 //! - [`smtp`]: an SMTP server (aiosmtpd) in plain, STARTTLS and implicit-TLS mode, keeping
 //!   every message it receives for the test to read.
+//! - [`tls`]: a test CA, a certificate it signed, and a TLS proxy in front of any server.
 //!
 //! The servers' binaries come from environment variables that `cargo xtask test` sets after
 //! provisioning them; a missing variable fails loudly instead of skipping.
@@ -17,6 +18,7 @@ pub mod conformance;
 pub mod db;
 pub mod s3;
 pub mod smtp;
+pub mod tls;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

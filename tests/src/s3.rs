@@ -321,6 +321,45 @@ impl S3Server {
             .unwrap_or_else(|e| panic!("cannot create bucket {bucket} on {}: {e:?}", self.name()));
     }
 
+    /// Creates `bucket` with Object Lock enabled (and so versioning), as
+    /// `aws s3api create-bucket --object-lock-enabled-for-bucket` does.
+    pub async fn create_locked_bucket(&self, bucket: &str) {
+        self.drive(bucket, "")
+            .client()
+            .create_bucket()
+            .bucket(bucket)
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot create locked bucket {bucket} on {}: {e:?}",
+                    self.name()
+                )
+            });
+    }
+
+    /// Runs `aws s3api ARGS` against this server and returns its stdout as JSON; panics with
+    /// the CLI's stderr when it fails.
+    pub fn s3api(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.s3api_output(args);
+        assert!(
+            out.status.success(),
+            "aws s3api {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Runs `aws s3api ARGS` against this server, successful or not.
+    pub fn s3api_output(&self, args: &[&str]) -> std::process::Output {
+        self.aws_cli()
+            .arg("s3api")
+            .args(args)
+            .output()
+            .expect("run aws s3api")
+    }
+
     /// Keys of the multipart uploads still open in `bucket` under `prefix`: ListMultipartUploads,
     /// or for s3s-fs (which does not implement it) the upload files in its data folder.
     pub async fn open_uploads(&self, bucket: &str, prefix: &str) -> Vec<String> {

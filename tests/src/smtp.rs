@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use serde::Deserialize;
 
 use crate::s3::bin_from_env;
+use crate::tls::certificates;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const SCRIPT: &str = include_str!("smtp_server.py");
@@ -239,35 +239,4 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A CA and a server certificate for `localhost` and `127.0.0.1` signed by it, written to
-/// `dir`: returns the paths of the CA's certificate, the server's certificate and its key.
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "backupman test CA");
-    let ca_key = KeyPair::generate().expect("CA key");
-    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("server parameters");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let key = KeyPair::generate().expect("server key");
-    let cert = params.signed_by(&key, &issuer).expect("server certificate");
-
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    );
-    std::fs::write(&paths.0, ca_cert.pem()).expect("write the CA certificate");
-    std::fs::write(&paths.1, cert.pem()).expect("write the server certificate");
-    std::fs::write(&paths.2, key.serialize_pem()).expect("write the server key");
-    paths
 }

@@ -79,6 +79,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("sqlite3", "sqlite3"),
     ("gzip", "gzip"),
     ("openssl", "openssl"),
+    // The TLS proxy in front of an S3 server, for the private-CA tests.
+    ("socat", "socat"),
     ("tmux", "tmux"),
     ("script", "bsdutils"),
     ("psql", "postgresql-client"),

@@ -17,18 +17,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use backupman_testkit::s3::{HEALTH_CHECKS, S3Server, Style, bin_from_env, free_port};
 use chrono::Utc;
 use common::{
-    Run, backupman_env as backupman, fake_dump_tool, interrupt_and_wait, random_sqlite,
-    s3_drive_yaml, sqlite_rows,
+    Run, backupman_env as backupman, demo_rows, fake_dump_tool, interrupt_and_wait, random_sqlite,
+    rt, s3_drive_yaml, sqlite_rows,
 };
 use sha2::{Digest, Sha256};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A temp folder holding `demo.sqlite` (the example database) and `config.yml` with it as the
 /// only source, then `drives` (YAML lines) and `extra` (more top-level sections).
@@ -122,13 +114,6 @@ fn rows_of(db: &[u8]) -> Vec<String> {
     let path = tmp.path().join("restored.sqlite");
     std::fs::write(&path, db).unwrap();
     sqlite_rows(&path)
-}
-
-fn demo_rows() -> Vec<String> {
-    sqlite_rows(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/demo.sqlite"
-    )))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

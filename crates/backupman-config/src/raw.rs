@@ -96,6 +96,8 @@ pub(crate) struct RawDrive {
     pub timeout_seconds: Option<S<u64>>,
     pub max_attempts: Option<S<u32>>,
     pub part_size_mb: Option<S<u64>>,
+    pub object_lock: Option<S<RawObjectLock>>,
+    pub ca_file: Option<S<String>>,
     // google_drive, accepted only to be refused clearly: the original's keys
     // (`client_secret_file`, `token_file`, beside `folder`) and the usual OAuth names.
     pub client_secret_file: Option<S<IgnoredAny>>,
@@ -116,6 +118,13 @@ pub(crate) struct RawRetention {
     pub keep_weekly: Option<S<u32>>,
     pub keep_monthly: Option<S<u32>>,
     pub keep_yearly: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawObjectLock {
+    pub mode: Option<S<String>>,
+    pub days: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -38,6 +38,19 @@ fn problems(text: &str) -> Vec<(usize, String, String)> {
     common::problems_of(text, spec_env)
 }
 
+/// `found` is exactly the (line, path, message) problems of `expect`, in any order.
+fn assert_problems(found: &[(usize, String, String)], expect: &[(usize, &str, &str)]) {
+    for (line, path, message) in expect {
+        assert!(
+            found
+                .iter()
+                .any(|(l, p, m)| l == line && p == path && m == message),
+            "missing ({line}, {path}, {message}) in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
+
 fn s3(loaded: &Loaded, i: usize) -> &backupman_config::S3DriveConfig {
     match &loaded.config.drives[i] {
         DriveConfig::S3(s3) => s3,
@@ -378,15 +391,7 @@ compression:
         (25, "retention.value", "must be at least 1"),
         (27, "compression.level", "12 is not a gzip level"),
     ];
-    for (line, path, message) in expect {
-        assert!(
-            found
-                .iter()
-                .any(|(l, p, m)| *l == line && p == path && m == message),
-            "missing ({line}, {path}, {message}) in {found:#?}"
-        );
-    }
-    assert_eq!(found.len(), expect.len(), "{found:#?}");
+    assert_problems(&found, &expect);
 }
 
 #[test]
@@ -402,6 +407,55 @@ fn prefixes_are_normalised() {
         );
         assert_eq!(s3(&load(&text), 0).prefix, expected, "{written:?}");
     }
+}
+
+#[test]
+fn object_lock_and_ca_file() {
+    let drive =
+        "drives:\n  - provider: s3\n    label: s\n    bucket: bucket\n    region: us-east-1\n";
+    let loaded = load(&format!(
+        "{drive}    ca_file: certs/ca.pem\n    object_lock: {{mode: compliance, days: 30}}\n"
+    ));
+    let s3 = s3(&loaded, 0);
+    assert_eq!(
+        s3.object_lock,
+        Some(backupman_config::ObjectLockConfig {
+            mode: backupman_config::ObjectLockMode::Compliance,
+            days: 30
+        })
+    );
+    assert_eq!(
+        s3.ca_file.as_deref(),
+        Some(std::path::Path::new("certs/ca.pem"))
+    );
+
+    let found = problems(&format!(
+        "{drive}    object_lock:\n      mode: FOREVER\n      days: 0\n  - provider: s3\n    label: t\n    bucket: bucket\n    region: us-east-1\n    object_lock: {{mode: GOVERNANCE}}\n  - provider: local\n    label: l\n    folder: /b\n    ca_file: ca.pem\n    object_lock: {{mode: GOVERNANCE, days: 1}}\n"
+    ));
+    let expect = [
+        (
+            7,
+            "drives[0].object_lock.mode",
+            "unknown Object Lock mode \"FOREVER\"",
+        ),
+        (
+            8,
+            "drives[0].object_lock.days",
+            "object_lock.days must be at least 1",
+        ),
+        (13, "drives[1].object_lock.days", "missing required option"),
+        (
+            17,
+            "drives[2].ca_file",
+            "option `ca_file` does not apply to provider `local`",
+        ),
+        (
+            18,
+            "drives[2].object_lock",
+            "option `object_lock` does not apply to provider `local`",
+        ),
+    ];
+    assert_problems(&found, &expect);
 }
 
 #[test]

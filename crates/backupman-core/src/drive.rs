@@ -170,6 +170,18 @@ pub trait Drive: Send + Sync + fmt::Debug {
     /// Deletes an object; deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<(), DriveError>;
 
+    /// Until when the store refuses to delete `key` (an S3 Object Lock retention date),
+    /// `None` when nothing holds it (or it does not exist). Retention asks before deleting,
+    /// so a locked backup is skipped and said to be, not failed on. A drive without such
+    /// locks leaves this at its default, `None`.
+    async fn locked_until(
+        &self,
+        key: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, DriveError> {
+        let _ = key;
+        Ok(None)
+    }
+
     /// Checks, one by one, every action a backup needs, without touching existing backups.
     async fn health(&self) -> Vec<CheckResult>;
 

@@ -174,16 +174,40 @@ pub async fn list_backups(
 pub struct Applied {
     /// The decision (empty when the listing could not be read).
     pub plan: RetentionPlan,
-    /// Keys of the backups actually deleted, in order: when a deletion fails partway, exactly
-    /// those before it.
+    /// Keys of the backups actually deleted (on a dry run: that would be), in order: when a
+    /// deletion fails partway, exactly those before it.
     pub deleted: Vec<String>,
+    /// Backups the plan would delete that the drive holds until a later date (S3 Object
+    /// Lock): skipped, never attempted.
+    pub locked: Vec<LockedBackup>,
     /// Why listing or deleting failed; nothing after the failure was attempted.
     pub error: Option<DriveError>,
 }
 
-/// Plans and, unless `dry_run`, deletes. The object goes first, then its manifest: listings
-/// start from objects, so a leftover manifest is ignored, whereas an object left without its
-/// manifest would still count as a backup.
+/// A backup retention left in place because the drive refuses to delete it before a date.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LockedBackup {
+    /// The object's key, relative to the drive's prefix.
+    pub key: String,
+    /// The later of the object's and its manifest's retain-until dates.
+    pub locked_until: DateTime<Utc>,
+}
+
+/// Until when the drive holds a backup: the later of its object's and its manifest's dates
+/// (both are deleted together), `None` once neither is held after `now`.
+async fn held_until(
+    drive: &dyn Drive,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DriveError> {
+    let object = drive.locked_until(key).await?;
+    let manifest = drive.locked_until(&format!("{key}.json")).await?;
+    Ok(object.max(manifest).filter(|until| *until > now))
+}
+
+/// Plans and, unless `dry_run`, deletes, skipping backups the drive holds (Object Lock). The
+/// object goes first, then its manifest: listings start from objects, so a leftover manifest
+/// is ignored, whereas an object left without its manifest would still count as a backup.
 pub async fn apply(
     drive: &dyn Drive,
     source_label: &str,
@@ -200,10 +224,26 @@ pub async fn apply(
         }
     };
     applied.plan = plan(&backups, policy, now);
-    if dry_run {
-        return applied;
-    }
     for b in &applied.plan.delete {
+        match held_until(drive, &b.key, now).await {
+            Ok(Some(locked_until)) => {
+                tracing::info!(drive = drive.label(), key = %b.key, %locked_until, "retention skipped a locked backup");
+                applied.locked.push(LockedBackup {
+                    key: b.key.clone(),
+                    locked_until,
+                });
+                continue;
+            }
+            Ok(None) => {}
+            Err(err) => {
+                applied.error = Some(err);
+                break;
+            }
+        }
+        if dry_run {
+            applied.deleted.push(b.key.clone());
+            continue;
+        }
         if let Err(err) = drive.delete(&b.key).await {
             applied.error = Some(err);
             break;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use backupman_config::Config;
-use backupman_core::retention::{self, Policy};
+use backupman_core::retention::{self, LockedBackup, Policy};
 use backupman_core::{Drive, DriveError, stale};
 use chrono::Utc;
 use serde::Serialize;
@@ -27,6 +27,9 @@ pub struct PruneReport {
     /// Keys deleted (with `dry_run`: that would be); when a deletion failed partway, exactly
     /// those deleted before it.
     pub deleted: Vec<String>,
+    /// Backups retention would delete that the drive holds until a later date (S3 Object
+    /// Lock): skipped, with that date.
+    pub locked: Vec<LockedBackup>,
     /// Whether this was a dry run.
     #[serde(skip)]
     pub dry_run: bool,
@@ -40,11 +43,6 @@ pub async fn apply_one(
     dry_run: bool,
 ) -> PruneReport {
     let applied = retention::apply(drive, source, policy, Utc::now(), dry_run).await;
-    let deleted = if dry_run {
-        applied.plan.delete.iter().map(|b| b.key.clone()).collect()
-    } else {
-        applied.deleted
-    };
     PruneReport {
         source: source.to_owned(),
         drive: drive.label().to_owned(),
@@ -56,7 +54,8 @@ pub async fn apply_one(
             .iter()
             .map(|(b, _)| b.key.clone())
             .collect(),
-        deleted,
+        deleted: applied.deleted,
+        locked: applied.locked,
         dry_run,
     }
 }

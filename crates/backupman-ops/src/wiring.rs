@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use backupman_config::{
-    Config, ConfigError, DriveConfig, Loaded, S3DriveConfig, SourceConfig, SourceProvider,
+    Config, ConfigError, DriveConfig, Loaded, ObjectLockMode, S3DriveConfig, SourceConfig,
+    SourceProvider,
 };
 use backupman_core::retention::Policy;
 use backupman_core::{Drive, DriveError, DriveErrorKind, LocalDrive, Source, SourceError};
@@ -15,10 +16,10 @@ use backupman_dump::{
     DatabaseSettings, MysqlFlavor, MysqlSettings, PostgresSettings, ServerSettings, SqliteSettings,
     SqliteSource,
 };
-use backupman_s3::{S3Credentials, S3Drive, S3Settings};
+use backupman_s3::{LockMode, ObjectLock, S3Credentials, S3Drive, S3Settings};
 
 /// Loads a configuration file. Relative paths in it (SQLite files and staging folders,
-/// local folders, the SMTP CA file) are resolved against the file's own folder, so a
+/// local folders, the SMTP and S3 CA files) are resolved against the file's own folder, so a
 /// configuration works the same from any working directory.
 pub fn load_config(path: &Path) -> Result<Loaded, ConfigError> {
     let mut loaded = backupman_config::load(path)?;
@@ -51,8 +52,13 @@ fn resolve_relative_paths(config: &mut Config, base: &Path) {
         fix(ca);
     }
     for drive in &mut config.drives {
-        if let DriveConfig::Local(local) = drive {
-            fix(&mut local.folder);
+        match drive {
+            DriveConfig::Local(local) => fix(&mut local.folder),
+            DriveConfig::S3(s3) => {
+                if let Some(ca) = s3.ca_file.as_mut() {
+                    fix(ca);
+                }
+            }
         }
     }
 }
@@ -208,6 +214,14 @@ pub fn s3_settings(cfg: &S3DriveConfig) -> Result<S3Settings, DriveError> {
     settings.timeout_seconds = cfg.timeout_seconds;
     settings.max_attempts = cfg.max_attempts;
     settings.part_size_mb = cfg.part_size_mb;
+    settings.object_lock = cfg.object_lock.map(|lock| ObjectLock {
+        mode: match lock.mode {
+            ObjectLockMode::Governance => LockMode::Governance,
+            ObjectLockMode::Compliance => LockMode::Compliance,
+        },
+        days: lock.days,
+    });
+    settings.ca_file = cfg.ca_file.clone();
     Ok(settings)
 }
 
@@ -410,6 +424,11 @@ mod tests {
             timeout_seconds: Some(5),
             max_attempts: Some(1),
             part_size_mb: Some(16),
+            object_lock: Some(backupman_config::ObjectLockConfig {
+                mode: ObjectLockMode::Compliance,
+                days: 30,
+            }),
+            ca_file: Some(PathBuf::from("/etc/ssl/private-ca.pem")),
         }
     }
 
@@ -427,6 +446,11 @@ mod tests {
         expected.timeout_seconds = Some(5);
         expected.max_attempts = Some(1);
         expected.part_size_mb = Some(16);
+        expected.object_lock = Some(ObjectLock {
+            mode: LockMode::Compliance,
+            days: 30,
+        });
+        expected.ca_file = Some(PathBuf::from("/etc/ssl/private-ca.pem"));
         assert_eq!(settings, expected);
     }
 

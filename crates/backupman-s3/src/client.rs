@@ -1,5 +1,6 @@
 //! The one place an S3 client is built from a drive's settings.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
@@ -11,7 +12,7 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     SharedCredentialsProvider, SharedHttpClient,
 };
-use aws_smithy_http_client::tls;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
 use backupman_core::{DriveError, DriveErrorKind};
 use tokio::sync::OnceCell;
@@ -27,7 +28,8 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// credentials (static keys, or the default AWS chain when there are none), timeouts, retries,
 /// and checksums only where the API requires them (so third-party stores accept our requests).
 ///
-/// `http_client` replaces the default HTTPS client (tests use it for a loopback DNS resolver).
+/// `http_client` replaces the default HTTPS client (tests use it for a loopback DNS resolver);
+/// the default one trusts the system's CAs plus those of `ca_file` (or `AWS_CA_BUNDLE`).
 pub(crate) fn build_client(
     cfg: &S3Settings,
     http_client: Option<SharedHttpClient>,
@@ -93,19 +95,80 @@ pub(crate) fn build_client(
         }
         builder = builder.endpoint_url(endpoint.trim_end_matches('/'));
     }
-    builder = builder.http_client(http_client.unwrap_or_else(default_http_client));
+    let http_client = match http_client {
+        Some(client) => client,
+        None => default_http_client(extra_ca(cfg)?)?,
+    };
+    builder = builder.http_client(http_client);
     Ok(Client::from_conf(builder.build()))
 }
 
 /// The SDK's default HTTPS client (rustls on aws-lc), except that `*.localhost` names resolve
 /// like `localhost` (RFC 6761, as curl and browsers do): a virtual-hosted bucket host such as
-/// `backups.localhost:9000` then reaches a store on this machine.
-fn default_http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
+/// `backups.localhost:9000` then reaches a store on this machine. It trusts the system's CAs
+/// (which `SSL_CERT_FILE` replaces) plus the certificates of `extra_ca`; certificates are
+/// always verified.
+fn default_http_client(extra_ca: Option<Vec<u8>>) -> Result<SharedHttpClient, DriveError> {
+    let mut trust = TrustStore::default();
+    if let Some(pem) = extra_ca {
+        trust = trust.with_pem_certificate(pem);
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| DriveError::new(DriveErrorKind::Other, format!("cannot set up TLS: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::AwsLc,
         ))
-        .build_with_resolver(LocalhostAware)
+        .tls_context(context)
+        .build_with_resolver(LocalhostAware))
+}
+
+/// The environment variable the AWS CLI and SDKs read a CA bundle from.
+pub(crate) const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
+
+/// The PEM of the CA certificates to trust besides the system's: the drive's `ca_file`, else
+/// the file `AWS_CA_BUNDLE` names, else none. Checked here, when the drive is built, because
+/// the HTTP client would panic on a certificate it cannot parse.
+fn extra_ca(cfg: &S3Settings) -> Result<Option<Vec<u8>>, DriveError> {
+    let (path, origin) = match &cfg.ca_file {
+        Some(path) if !path.as_os_str().is_empty() => (path.clone(), "ca_file"),
+        _ => match std::env::var_os(AWS_CA_BUNDLE).filter(|v| !v.is_empty()) {
+            Some(path) => (PathBuf::from(path), AWS_CA_BUNDLE),
+            None => return Ok(None),
+        },
+    };
+    read_ca(&path).map(Some).map_err(|why| {
+        DriveError::new(
+            DriveErrorKind::Other,
+            format!("drive `{}`: {origin} {}: {why}", cfg.label, path.display()),
+        )
+        .with_hint(
+            "name a readable PEM file of CA certificates (-----BEGIN CERTIFICATE-----), \
+                 e.g. the private CA that signed the store's certificate",
+        )
+    })
+}
+
+/// The file's bytes when it holds PEM certificates only a trust store accepts; else why not.
+fn read_ca(path: &Path) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not a valid PEM file: {e}"))?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in certs.into_iter().enumerate() {
+        roots
+            .add(cert)
+            .map_err(|e| format!("certificate {} cannot be trusted as a CA: {e}", i + 1))?;
+    }
+    Ok(pem)
 }
 
 /// The system resolver, with `<anything>.localhost` answered as `localhost`.

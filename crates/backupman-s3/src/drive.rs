@@ -17,7 +17,9 @@ use futures::StreamExt;
 use crate::S3Settings;
 use crate::client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS, build_client};
 use crate::errors::{ErrorContext, already_exists, is_no_such_key};
+use crate::settings::ObjectLock;
 use crate::upload::{MIN_PART_SIZE, S3Upload, abort_multipart};
+use aws_sdk_s3::types::ObjectLockMode;
 
 /// First part size when `part_size_mb` is not set.
 pub const DEFAULT_PART_SIZE_MB: u64 = 8;
@@ -36,6 +38,11 @@ pub(crate) struct Shared {
     /// The store answered `If-None-Match: *` with 501 NotImplemented: writes go without it,
     /// protected only by the HeadObject check in `begin`.
     pub conditional_writes_unsupported: AtomicBool,
+    /// Retention put on every object written, but for backupman's own scratch keys.
+    pub object_lock: Option<ObjectLock>,
+    /// The store answered a write carrying a CRC32C checksum with 501 NotImplemented: writes
+    /// go without one.
+    pub checksums_unsupported: AtomicBool,
 }
 
 impl Shared {
@@ -61,6 +68,45 @@ impl Shared {
     /// Whether writes still send `If-None-Match: *`.
     pub fn conditional_writes(&self) -> bool {
         !self.conditional_writes_unsupported.load(Ordering::Relaxed)
+    }
+
+    /// Whether writes still carry a CRC32C checksum the store verifies.
+    pub fn checksums(&self) -> bool {
+        !self.checksums_unsupported.load(Ordering::Relaxed)
+    }
+
+    /// Remembers that the store refused the CRC32C checksum (on `op`), saying so once per drive.
+    pub fn note_checksums_unsupported(&self, op: &str) {
+        if !self.checksums_unsupported.swap(true, Ordering::Relaxed) {
+            tracing::debug!(
+                bucket = %self.bucket,
+                endpoint = %self.errors.endpoint,
+                op,
+                "the store does not implement additional checksums (501): writes go without \
+                 x-amz-checksum-crc32c"
+            );
+        }
+    }
+
+    /// The Object Lock retention for a new object under the full `object_key`: the drive's
+    /// `object_lock` from now on, except for backupman's own scratch objects (health probes,
+    /// test-mode runs, under `.backupman-…/`), which are deleted right after and must not stay
+    /// locked.
+    pub fn retention(
+        &self,
+        object_key: &str,
+    ) -> Option<(ObjectLockMode, aws_sdk_s3::primitives::DateTime)> {
+        let lock = self.object_lock?;
+        let root = self.root();
+        let key = object_key.strip_prefix(&root).unwrap_or(object_key);
+        if key.starts_with(".backupman-") {
+            return None;
+        }
+        let until = chrono::Utc::now() + chrono::Duration::days(i64::from(lock.days));
+        Some((
+            ObjectLockMode::from(lock.mode.as_str()),
+            aws_sdk_s3::primitives::DateTime::from_secs(until.timestamp()),
+        ))
     }
 
     /// Remembers that the store refused `If-None-Match` (on `op`), saying so once per drive.
@@ -162,6 +208,8 @@ impl S3Drive {
                 max_attempts: cfg.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1),
             },
             conditional_writes_unsupported: AtomicBool::new(false),
+            object_lock: cfg.object_lock,
+            checksums_unsupported: AtomicBool::new(false),
         };
         Ok(Self {
             label: cfg.label.clone(),
@@ -332,6 +380,28 @@ impl Drive for S3Drive {
             Ok(_) => Ok(()),
             Err(e) if is_no_such_key(&e) => Ok(()),
             Err(e) => Err(s.errors.map("DeleteObject", &s.url(&object_key), &e)),
+        }
+    }
+
+    async fn locked_until(
+        &self,
+        key: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, DriveError> {
+        let s = &self.shared;
+        let object_key = s.object_key(key);
+        match s
+            .client
+            .head_object()
+            .bucket(&s.bucket)
+            .key(&object_key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.object_lock_retain_until_date().and_then(|until| {
+                chrono::DateTime::from_timestamp(until.secs(), until.subsec_nanos())
+            })),
+            Err(e) if is_no_such_key(&e) => Ok(None),
+            Err(e) => Err(s.errors.map("HeadObject", &s.url(&object_key), &e)),
         }
     }
 

@@ -10,7 +10,11 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use backupman_core::{CheckResult, Drive, DriveError, DriveErrorKind, read_all, upload_bytes};
 use bytes::Bytes;
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::types::ObjectLockEnabled;
+
 use crate::drive::S3Drive;
+use crate::settings::ObjectLock;
 use crate::upload::{abort_multipart, put_new};
 
 /// Where probe objects live, relative to the drive's prefix.
@@ -97,7 +101,71 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
         drive.incomplete_uploads().await,
         &s.url(&s.root()),
     ));
+    // The probe went up with a CRC32C; a store that refused it is said here, once.
+    if !s.checksums() {
+        results.push(CheckResult {
+            required: false,
+            ..result(
+                "checksums (CRC32C)",
+                Err(DriveError::new(
+                    DriveErrorKind::Other,
+                    format!(
+                        "the store at {} does not implement additional checksums (HTTP 501): \
+                         uploads go without x-amz-checksum-crc32c, so only TCP and TLS guard \
+                         the bytes on the way",
+                        s.errors.endpoint
+                    ),
+                )
+                .with_hint("use https:// so TLS protects the bytes in flight")),
+            )
+        });
+    }
+    if let Some(lock) = s.object_lock {
+        results.push(result(
+            "Object Lock",
+            object_lock_enabled(drive, lock).await,
+        ));
+    }
     results
+}
+
+/// Whether the bucket has Object Lock enabled, which `object_lock` needs: S3 refuses
+/// retention on objects in any other bucket.
+async fn object_lock_enabled(drive: &S3Drive, lock: ObjectLock) -> Result<(), DriveError> {
+    let s = drive.shared();
+    let url = format!("s3://{}", s.bucket);
+    let enabled = match s
+        .client
+        .get_object_lock_configuration()
+        .bucket(&s.bucket)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .object_lock_configuration()
+            .and_then(|c| c.object_lock_enabled())
+            .is_some_and(|e| *e == ObjectLockEnabled::Enabled),
+        Err(e) if e.code() == Some("ObjectLockConfigurationNotFoundError") => false,
+        Err(e) => return Err(s.errors.map("GetObjectLockConfiguration", &url, &e)),
+    };
+    if enabled {
+        return Ok(());
+    }
+    Err(DriveError::new(
+        DriveErrorKind::Other,
+        format!(
+            "bucket `{}` does not have Object Lock enabled, so `object_lock` ({} for {} days) \
+             cannot be set on its objects",
+            s.bucket,
+            lock.mode.as_str(),
+            lock.days
+        ),
+    )
+    .with_hint(
+        "use a bucket created with Object Lock (`aws s3api create-bucket \
+         --object-lock-enabled-for-bucket`, or enable it on a versioned bucket), or remove \
+         `object_lock` from the drive",
+    ))
 }
 
 /// Writes the probe object once more with `If-None-Match: *`: a store that honours it refuses.

@@ -13,6 +13,14 @@
 //!   refuses a writer that came second ([`DriveErrorKind::AlreadyExists`]);
 //! - multipart uploads left open by a killed process are listed under the prefix and aborted
 //!   through [`Drive::incomplete_uploads`] and [`Drive::discard_incomplete`];
+//! - every write carries a CRC32C of its bytes (`x-amz-checksum-crc32c`; a multipart upload
+//!   per part), so a store that checks it refuses bytes altered on the way; a store that
+//!   answers it with 501 gets the write without it, said once in `health`;
+//! - with [`S3Settings::object_lock`], every object is written with an Object Lock retention
+//!   (`health` checks the bucket allows it), and [`Drive::locked_until`] tells retention
+//!   which backups it must leave;
+//! - the default HTTPS client trusts the system's CAs plus those of `ca_file` or
+//!   `AWS_CA_BUNDLE`, and always verifies certificates;
 //! - every failure is one line with the cause and what to check (see the troubleshooting
 //!   section of `docs/drives/s3.md`), never an SDK dump or a secret;
 //! - [`S3Drive::health`](backupman_core::Drive::health) checks PutObject, GetObject,
@@ -22,6 +30,7 @@
 //! [`DriveErrorKind::AlreadyExists`]: backupman_core::DriveErrorKind::AlreadyExists
 //! [`Drive::incomplete_uploads`]: backupman_core::Drive::incomplete_uploads
 //! [`Drive::discard_incomplete`]: backupman_core::Drive::discard_incomplete
+//! [`Drive::locked_until`]: backupman_core::Drive::locked_until
 //!
 //! ```no_run
 //! use backupman_core::{Drive, read_all, upload_bytes};
@@ -50,13 +59,14 @@ mod compat;
 mod drive;
 mod errors;
 mod health;
+mod lock;
 mod settings;
 mod upload;
 
 pub use client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS};
 pub use drive::{DEFAULT_PART_SIZE_MB, S3Drive};
 pub use health::HEALTH_PREFIX;
-pub use settings::{S3Credentials, S3Settings, SecretKey};
+pub use settings::{LockMode, ObjectLock, S3Credentials, S3Settings, SecretKey};
 
 /// Re-exported so callers can pass a custom HTTP client to [`S3Drive::with_http_client`].
 pub use aws_sdk_s3::config::SharedHttpClient;

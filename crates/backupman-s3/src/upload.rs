@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use backupman_core::{DriveError, DriveErrorKind, StoredObject, Upload};
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinSet;
@@ -17,12 +17,17 @@ use tokio::task::JoinSet;
 use crate::drive::Shared;
 use crate::errors::{is_no_such_upload, is_not_implemented};
 
-/// The drive's object settings (storage class, server-side encryption) on a request that
-/// creates an object: PutObject and CreateMultipartUpload are different SDK builder types
-/// with the same setters, so one macro keeps the two requests alike.
+/// The drive's object settings (storage class, server-side encryption, Object Lock retention)
+/// on a request that creates `$object_key`: PutObject and CreateMultipartUpload are different
+/// SDK builder types with the same setters, so one macro keeps the two requests alike.
 macro_rules! with_object_options {
-    ($req:expr, $s:expr) => {{
+    ($req:expr, $s:expr, $object_key:expr) => {{
         let mut req = $req;
+        if let Some((mode, until)) = $s.retention($object_key) {
+            req = req
+                .object_lock_mode(mode)
+                .object_lock_retain_until_date(until);
+        }
         if let Some(class) = &$s.storage_class {
             req = req.storage_class(class.as_str().into());
         }
@@ -115,6 +120,9 @@ pub(crate) struct S3Upload {
     buffer: BytesMut,
     /// Set once a multipart upload was created.
     upload_id: Option<String>,
+    /// Whether the multipart upload was created with CRC32C checksums, which every part
+    /// then carries.
+    checksum: bool,
     next_part: u32,
     in_flight: JoinSet<Result<SentPart, DriveError>>,
     done_parts: Vec<CompletedPart>,
@@ -137,6 +145,7 @@ impl S3Upload {
             base_part_size,
             buffer: BytesMut::new(),
             upload_id: None,
+            checksum: false,
             next_part: 1,
             in_flight: JoinSet::new(),
             done_parts: Vec::new(),
@@ -161,11 +170,24 @@ impl S3Upload {
             .create_multipart_upload()
             .bucket(&s.bucket)
             .key(&self.object_key);
-        req = with_object_options!(req, s);
-        let out = req
-            .send()
-            .await
-            .map_err(|e| s.errors.map("CreateMultipartUpload", &self.target(), &e))?;
+        req = with_object_options!(req, s, &self.object_key);
+        let request = |extras: Extras| {
+            let req = req.clone();
+            if extras.checksum {
+                req.checksum_algorithm(ChecksumAlgorithm::Crc32C).send()
+            } else {
+                req.send()
+            }
+        };
+        let (out, extras) = send_write(
+            s,
+            "CreateMultipartUpload",
+            &self.target(),
+            Extras::CHECKSUM,
+            request,
+        )
+        .await?;
+        self.checksum = extras.checksum;
         out.upload_id.ok_or_else(|| {
             DriveError::new(
                 DriveErrorKind::Other,
@@ -203,6 +225,7 @@ impl S3Upload {
         self.next_part += 1;
         let shared = self.shared.clone();
         let object_key = self.object_key.clone();
+        let checksum = self.checksum.then(|| crc32c(&data));
         self.in_flight.spawn(async move {
             // Given back when the request has ended, however it ended.
             let _reserved = reserved;
@@ -215,6 +238,8 @@ impl S3Upload {
                 .upload_id(upload_id)
                 .part_number(part_number)
                 .content_length(data.len() as i64)
+                .set_checksum_algorithm(checksum.is_some().then_some(ChecksumAlgorithm::Crc32C))
+                .set_checksum_crc32_c(checksum.clone())
                 .body(SdkByteStream::from(data))
                 .send()
                 .await
@@ -229,6 +254,7 @@ impl S3Upload {
                 part: CompletedPart::builder()
                     .part_number(part_number)
                     .set_e_tag(out.e_tag)
+                    .set_checksum_crc32_c(checksum)
                     .build(),
                 buffer,
             })
@@ -307,7 +333,7 @@ impl S3Upload {
         parts.sort_by_key(|p| p.part_number);
         let s = &self.shared;
         let upload_id = self.upload_id.clone().unwrap_or_default();
-        let request = |conditional: bool| {
+        let request = |extras: Extras| {
             let req = s
                 .client
                 .complete_multipart_upload()
@@ -319,13 +345,21 @@ impl S3Upload {
                         .set_parts(Some(parts.clone()))
                         .build(),
                 );
-            if conditional {
+            if extras.conditional {
                 req.if_none_match("*").send()
             } else {
                 req.send()
             }
         };
-        send_no_clobber(s, "CompleteMultipartUpload", &self.target(), request).await
+        send_write(
+            s,
+            "CompleteMultipartUpload",
+            &self.target(),
+            Extras::CONDITIONAL,
+            request,
+        )
+        .await?;
+        crate::lock::ensure_retention(s, &self.object_key).await
     }
 
     /// Stops every part in flight and aborts the multipart upload, if one was created.
@@ -342,10 +376,10 @@ impl S3Upload {
 
 /// One PutObject of `data` that never replaces an object: sent with `If-None-Match: *`, so a
 /// store that honours it refuses when the key exists (a [`DriveErrorKind::AlreadyExists`]
-/// error). A store that answers the header with 501 NotImplemented gets the request once more
-/// without it (`begin` already checked the key with HeadObject) and is remembered as such.
+/// error), and with its CRC32C, so a store that checks it refuses bytes altered on the way.
 pub(crate) async fn put_new(s: &Shared, object_key: &str, data: Bytes) -> Result<(), DriveError> {
-    let request = |conditional: bool| {
+    let checksum = crc32c(&data);
+    let request = |extras: Extras| {
         let mut req = s
             .client
             .put_object()
@@ -353,42 +387,114 @@ pub(crate) async fn put_new(s: &Shared, object_key: &str, data: Bytes) -> Result
             .key(object_key)
             .content_length(data.len() as i64)
             .body(SdkByteStream::from(data.clone()));
-        req = with_object_options!(req, s);
-        if conditional {
+        req = with_object_options!(req, s, object_key);
+        if extras.conditional {
             req = req.if_none_match("*");
+        }
+        if extras.checksum {
+            // Some stores look for the algorithm header, not the value's (Object Lock
+            // requires a checksum), so both are sent.
+            req = req
+                .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+                .checksum_crc32_c(checksum.clone());
         }
         req.send()
     };
-    send_no_clobber(s, "PutObject", &s.url(object_key), request).await
+    send_write(s, "PutObject", &s.url(object_key), Extras::BOTH, request)
+        .await
+        .map(|_| ())
 }
 
-/// Sends a write that creates `target` (an `s3://` URL) with `If-None-Match: *` where the
-/// store honours it; `request(conditional)` builds and sends it. A store that answers the
-/// header with 501 NotImplemented gets the request once more without it and is remembered as
-/// such.
-async fn send_no_clobber<T, E, Fut>(
+/// The base64 CRC32C of `data`, as `x-amz-checksum-crc32c` carries it.
+pub(crate) fn crc32c(data: &[u8]) -> String {
+    let mut checksum = aws_smithy_checksums::ChecksumAlgorithm::Crc32c.into_impl();
+    checksum.update(data);
+    aws_smithy_types::base64::encode(checksum.finalize())
+}
+
+/// What a write may carry that some S3-compatible stores answer with 501 NotImplemented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Extras {
+    /// `If-None-Match: *`.
+    pub conditional: bool,
+    /// A CRC32C of the body (`x-amz-checksum-crc32c`, or the algorithm of a multipart upload).
+    pub checksum: bool,
+}
+
+impl Extras {
+    const CONDITIONAL: Self = Self {
+        conditional: true,
+        checksum: false,
+    };
+    const CHECKSUM: Self = Self {
+        conditional: false,
+        checksum: true,
+    };
+    const BOTH: Self = Self {
+        conditional: true,
+        checksum: true,
+    };
+}
+
+/// Sends a write of `target` (an `s3://` URL) with the extras of `wanted` the store is not yet
+/// known to refuse; `request(extras)` builds and sends it. A store that answers 501
+/// NotImplemented gets the request again without If-None-Match, then without the checksum,
+/// then without both, and the first that goes through is remembered for the drive. Returns
+/// the output and the extras it was sent with.
+async fn send_write<T, E, Fut>(
     s: &Shared,
     op: &'static str,
     target: &str,
-    request: impl Fn(bool) -> Fut,
-) -> Result<(), DriveError>
+    wanted: Extras,
+    request: impl Fn(Extras) -> Fut,
+) -> Result<(T, Extras), DriveError>
 where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let conditional = s.conditional_writes();
-    match request(conditional).await {
-        Ok(_) => Ok(()),
-        // Noted only once the plain request went through: a 501 about something else
-        // (an unsupported storage class, say) fails again and says so.
-        Err(e) if conditional && is_not_implemented(&e) => {
-            request(false)
-                .await
-                .map_err(|e| s.errors.map(op, target, &e))?;
-            s.note_conditional_writes_unsupported(op);
-            Ok(())
+    let first = Extras {
+        conditional: wanted.conditional && s.conditional_writes(),
+        checksum: wanted.checksum && s.checksums(),
+    };
+    let fallbacks = [
+        first,
+        Extras {
+            conditional: false,
+            ..first
+        },
+        Extras {
+            checksum: false,
+            ..first
+        },
+        Extras {
+            conditional: false,
+            checksum: false,
+        },
+    ];
+    let mut extras = first;
+    let mut tried = Vec::with_capacity(fallbacks.len());
+    loop {
+        tried.push(extras);
+        match request(extras).await {
+            // Noted only once a plainer request went through: a 501 about something else (an
+            // unsupported storage class, say) fails every time and says so.
+            Ok(out) => {
+                if first.conditional && !extras.conditional {
+                    s.note_conditional_writes_unsupported(op);
+                }
+                if first.checksum && !extras.checksum {
+                    s.note_checksums_unsupported(op);
+                }
+                return Ok((out, extras));
+            }
+            Err(e) if is_not_implemented(&e) => {
+                match fallbacks.iter().find(|f| !tried.contains(f)) {
+                    Some(next) => extras = *next,
+                    None => return Err(s.errors.map(op, target, &e)),
+                }
+            }
+            Err(e) => return Err(s.errors.map(op, target, &e)),
         }
-        Err(e) => Err(s.errors.map(op, target, &e)),
     }
 }
 

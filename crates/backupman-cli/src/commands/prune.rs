@@ -20,6 +20,13 @@ pub fn print_retention(report: &PruneReport, quiet: bool) {
         for key in &report.deleted {
             eprintln!("  retention {verb} {source} → {drive}: {key}");
         }
+        for locked in &report.locked {
+            eprintln!(
+                "  retention skipped {source} → {drive}: {}: locked until {} (Object Lock)",
+                locked.key,
+                locked.locked_until.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
     }
     if let Some(err) = &report.error {
         let so_far = match report.deleted.len() {
@@ -61,8 +68,12 @@ pub async fn prune(global: &Global, args: PruneArgs) -> color_eyre::Result<Outco
     for result in &run.results {
         print_retention(result, global.quiet);
         if !global.quiet && result.ok {
+            let locked = match result.locked.len() {
+                0 => String::new(),
+                n => format!(", skipped {n} locked"),
+            };
             eprintln!(
-                "✔ {} → {}: kept {}, {} {}",
+                "✔ {} → {}: kept {}, {} {}{locked}",
                 result.source,
                 result.drive,
                 result.kept.len(),

@@ -29,6 +29,7 @@ pub fn backupman_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
         .current_dir(dir)
         .env_remove("BACKUPMAN_CONFIG")
         .env_remove("RUST_LOG")
+        .env_remove("AWS_CA_BUNDLE")
         .env("NO_COLOR", "1")
         .envs(envs.iter().copied())
         .output()
@@ -310,4 +311,21 @@ pub fn s3_drive_yaml(
         server.endpoint,
         server.style == backupman_testkit::s3::Style::Path
     )
+}
+
+/// A two-thread tokio runtime for tests that talk to servers through the SDK.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The rows of the bundled demo database, what every restore of it must give back.
+pub fn demo_rows() -> Vec<String> {
+    sqlite_rows(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/demo.sqlite"
+    )))
 }

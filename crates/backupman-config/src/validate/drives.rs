@@ -60,6 +60,8 @@ pub(super) fn drive(
         ("timeout_seconds", loc(&d.timeout_seconds)),
         ("max_attempts", loc(&d.max_attempts)),
         ("part_size_mb", loc(&d.part_size_mb)),
+        ("object_lock", loc(&d.object_lock)),
+        ("ca_file", loc(&d.ca_file)),
     ];
     let google = [
         ("client_secret_file", loc(&d.client_secret_file)),
@@ -232,6 +234,10 @@ fn s3_drive(
             ),
         );
     }
+    let object_lock = d
+        .object_lock
+        .as_ref()
+        .and_then(|raw| object_lock(c, base, raw));
     Some(S3DriveConfig {
         label: label?,
         bucket: bucket?,
@@ -247,6 +253,62 @@ fn s3_drive(
         timeout_seconds: d.timeout_seconds.as_ref().map(|v| v.value),
         max_attempts: d.max_attempts.as_ref().map(|v| v.value),
         part_size_mb: d.part_size_mb.as_ref().map(|v| v.value),
+        object_lock,
+        ca_file: text(&d.ca_file).map(PathBuf::from),
+    })
+}
+
+/// `object_lock: {mode: GOVERNANCE|COMPLIANCE, days: N}`: both are required.
+fn object_lock(
+    c: &mut Checker,
+    base: &str,
+    raw: &Spanned<RawObjectLock>,
+) -> Option<ObjectLockConfig> {
+    let at = raw.referenced;
+    let mode = c.required(
+        &raw.value.mode,
+        at,
+        format!("{base}.object_lock.mode"),
+        "GOVERNANCE or COMPLIANCE",
+    );
+    let mode = match mode.map(|m| m.to_ascii_uppercase()).as_deref() {
+        None => None,
+        Some("GOVERNANCE") => Some(ObjectLockMode::Governance),
+        Some("COMPLIANCE") => Some(ObjectLockMode::Compliance),
+        Some(other) => {
+            c.problem(
+                loc(&raw.value.mode).unwrap_or(at),
+                format!("{base}.object_lock.mode"),
+                format!("unknown Object Lock mode {other:?}"),
+                Some("GOVERNANCE (deletable early with s3:BypassGovernanceRetention) or COMPLIANCE (by nobody)"),
+            );
+            None
+        }
+    };
+    let days = match &raw.value.days {
+        Some(days) if days.value == 0 => {
+            c.problem(
+                days.referenced,
+                format!("{base}.object_lock.days"),
+                "object_lock.days must be at least 1",
+                Some("days each backup is retained after it is written, e.g. 30"),
+            );
+            None
+        }
+        Some(days) => Some(days.value),
+        None => {
+            c.problem(
+                at,
+                format!("{base}.object_lock.days"),
+                "missing required option",
+                Some("days each backup is retained after it is written, e.g. `days: 30`"),
+            );
+            None
+        }
+    };
+    Some(ObjectLockConfig {
+        mode: mode?,
+        days: days?,
     })
 }
 

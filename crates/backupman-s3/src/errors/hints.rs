@@ -189,8 +189,11 @@ impl ErrorContext {
                     ),
                 )
                 .with_hint(
-                    "check the endpoint URL matches the certificate's domain and that its CA is \
-                     in the system trust store; use http:// only for local testing",
+                    "check the endpoint URL matches the certificate's domain; trust its CA in \
+                     one of three ways: the system trust store (or `SSL_CERT_FILE`), the \
+                     `AWS_CA_BUNDLE` environment variable, or the drive's `ca_file` option \
+                     (a PEM file; it wins over `AWS_CA_BUNDLE`); verification is never \
+                     switched off",
                 );
             }
             if facts.timeout {
@@ -359,7 +362,12 @@ mod tests {
             chain: "dispatch failure | invalid peer certificate: unknownissuer | ".into(),
             ..Facts::default()
         };
-        assert!(map(tls).message.starts_with("certificate is not trusted"));
+        let e = map(tls);
+        assert!(e.message.starts_with("certificate is not trusted"));
+        let hint = e.hint.unwrap();
+        for way in ["SSL_CERT_FILE", "AWS_CA_BUNDLE", "`ca_file`"] {
+            assert!(hint.contains(way), "{hint}");
+        }
 
         let timeout = Facts {
             dispatch: true,
