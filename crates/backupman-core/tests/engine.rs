@@ -113,7 +113,7 @@ async fn two_drives_receive_identical_objects_matching_the_manifest() {
     for dir in ["a", "b"] {
         let object = tmp.path().join(dir).join(&report.key);
         let bytes = std::fs::read(&object).unwrap();
-        let check = check_stored(&bytes[..]).unwrap();
+        let check = check_stored(&bytes[..], None).unwrap();
         assert_eq!(check.sha256, manifest.sha256);
         assert_eq!(check.compressed_size, manifest.compressed_size);
         let mut plain = Vec::new();
@@ -159,7 +159,7 @@ async fn a_broken_drive_is_named_and_the_other_completes() {
     let good = report.drives[1].result.as_ref().unwrap();
     let bytes = std::fs::read(tmp.path().join("good").join(&good.key)).unwrap();
     assert_eq!(
-        check_stored(&bytes[..]).unwrap().sha256,
+        check_stored(&bytes[..], None).unwrap().sha256,
         report.manifest.unwrap().sha256
     );
 }

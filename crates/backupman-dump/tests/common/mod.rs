@@ -232,7 +232,7 @@ pub fn stored(report: &BackupReport, store: &LocalStore) -> (PathBuf, Manifest) 
 /// plain size, beside its manifest and nothing else.
 pub fn stored_and_checked(report: &BackupReport, store: &LocalStore) -> (PathBuf, Manifest) {
     let (object, manifest) = stored(report, store);
-    let check = check_stored(fs::File::open(&object).unwrap()).unwrap();
+    let check = check_stored(fs::File::open(&object).unwrap(), None).unwrap();
     assert_eq!(manifest.check(&check), Ok(()));
     assert_eq!(
         store.files().len(),

@@ -15,7 +15,7 @@ use crate::restore::{RestoreTarget, restore, restore_stream, summarize};
 
 /// The manifest the engine would have written beside `packed`.
 fn manifest_of(packed: &[u8]) -> Manifest {
-    let read = backupman_core::check_stored(packed).unwrap();
+    let read = backupman_core::check_stored(packed, None).unwrap();
     Manifest {
         version: 1,
         source: "app".into(),
