@@ -29,7 +29,10 @@ fn top_level_recipients_apply_to_every_source_unless_it_names_its_own() {
     let top = config.encryption.as_ref().unwrap();
     assert_eq!(top.keys(), vec![KEY_A, KEY_B]);
     assert_eq!(config.sources[0].encryption.as_ref(), Some(top));
-    assert_eq!(config.sources[1].encryption.as_ref().unwrap().keys(), vec![KEY_B]);
+    assert_eq!(
+        config.sources[1].encryption.as_ref().unwrap().keys(),
+        vec![KEY_B]
+    );
 
     let plain = parse(&sources(""), "config.yml", |_| None).unwrap().config;
     assert!(plain.encryption.is_none() && plain.sources[0].encryption.is_none());
@@ -49,7 +52,10 @@ fn a_bad_recipient_is_refused_where_it_is_written() {
 
     let text = sources("    encryption:\n      age_recipients: [ssh-ed25519 AAAAC3Nz]\n");
     let problems = common::problems_of(&text, |_| None);
-    assert_eq!(problems[0].1, "data_sources[1].encryption.age_recipients[0]");
+    assert_eq!(
+        problems[0].1,
+        "data_sources[1].encryption.age_recipients[0]"
+    );
     assert!(problems[0].2.contains("SSH"), "{:?}", problems[0]);
 
     for empty in ["encryption: {}\n", "encryption:\n  age_recipients: []\n"] {
@@ -78,7 +84,10 @@ fn a_readable_file_with_secrets_written_in_it_warns() {
     assert!(w.contains("mode 644") && w.contains("every user"), "{w}");
     assert!(w.contains("data_sources[0].password (line 9)"), "{w}");
     assert!(w.contains("chmod 600"), "{w}");
-    assert!(!w.contains("hunter2"), "the warning must not repeat the secret: {w}");
+    assert!(
+        !w.contains("hunter2"),
+        "the warning must not repeat the secret: {w}"
+    );
     assert!(warnings_at_mode(&literal, 0o640)[0].contains("its group"));
     assert!(warnings_at_mode(&literal, 0o600).is_empty());
 

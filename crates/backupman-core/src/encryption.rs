@@ -148,10 +148,11 @@ impl Identities {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let key = x25519::Identity::from_str(line).map_err(|_| IdentityError::NotAnIdentity {
-                path: shown.clone(),
-                line: n + 1,
-            })?;
+            let key =
+                x25519::Identity::from_str(line).map_err(|_| IdentityError::NotAnIdentity {
+                    path: shown.clone(),
+                    line: n + 1,
+                })?;
             keys.push(key);
         }
         if keys.is_empty() {
@@ -365,7 +366,8 @@ mod tests {
         assert!(recipients.keys()[0].starts_with("age1"));
         let err = Recipients::parse(&["age1nope"]).unwrap_err();
         assert!(err.reason.contains("not an age public key"));
-        let err = Recipients::parse(&[recipients.keys()[0].as_str(), "ssh-ed25519 AAAA"]).unwrap_err();
+        let err =
+            Recipients::parse(&[recipients.keys()[0].as_str(), "ssh-ed25519 AAAA"]).unwrap_err();
         assert_eq!(err.index, 1);
         assert!(err.reason.contains("SSH"));
         let secret = "AGE-SECRET-KEY-1QQQ";

@@ -241,8 +241,10 @@ impl Engine {
         let (progress, cancel) = (self.progress.clone(), self.cancel.clone());
         let compressed =
             tokio::task::spawn_blocking(move || compress(dump, senders, stages, progress, &cancel))
-        .await
-        .unwrap_or_else(|err| Err(SourceError::new(format!("compression stage failed: {err}"))));
+                .await
+                .unwrap_or_else(|err| {
+                    Err(SourceError::new(format!("compression stage failed: {err}")))
+                });
         let uploads: Vec<Result<Box<dyn Upload>, DriveError>> = join_all(feeders)
             .await
             .into_iter()
@@ -309,7 +311,11 @@ impl Engine {
             sha256: stats.sha256.clone(),
             compression: self.compression.label(),
             encryption: self.encryption.as_ref().map(|_| AGE_ENCRYPTION.to_owned()),
-            recipients: self.encryption.as_ref().map(Recipients::keys).unwrap_or_default(),
+            recipients: self
+                .encryption
+                .as_ref()
+                .map(Recipients::keys)
+                .unwrap_or_default(),
             tool_version: stats.status.tool_version.clone(),
             backupman_version: env!("CARGO_PKG_VERSION").to_owned(),
         };

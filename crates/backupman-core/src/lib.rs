@@ -56,8 +56,8 @@ pub use drive::{
     StoredObject, Upload, read_all, upload_bytes,
 };
 pub use encryption::{
-    AGE_ENCRYPTION, AGE_KEY_SUFFIX, Identities, IdentityError, OpenError, RecipientError, Recipients,
-    is_encrypted, readable_by_others,
+    AGE_ENCRYPTION, AGE_KEY_SUFFIX, Identities, IdentityError, OpenError, RecipientError,
+    Recipients, is_encrypted, readable_by_others,
 };
 pub use engine::{
     BackupReport, DriveOutcome, Engine, ProgressEvent, ProgressObserver, SourceFailure,

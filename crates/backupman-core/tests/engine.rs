@@ -305,8 +305,15 @@ fn age_keygen(dir: &Path) -> (std::path::PathBuf, String) {
         .output()
         .expect("age-keygen must be installed (cargo xtask provision)");
     assert!(out.status.success());
-    let public = Command::new("age-keygen").arg("-y").arg(&path).output().unwrap();
-    (path, String::from_utf8(public.stdout).unwrap().trim().to_owned())
+    let public = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        path,
+        String::from_utf8(public.stdout).unwrap().trim().to_owned(),
+    )
 }
 
 /// `age -d -i identity`, then the codec's own tool, over a stored object.
@@ -356,7 +363,11 @@ async fn encrypted_objects_decrypt_with_the_age_cli_in_every_codec() {
         let object = tmp.path().join("a").join(&report.key);
         let bytes = std::fs::read(&object).unwrap();
         assert!(bytes.starts_with(b"age-encryption.org/v1\n"));
-        assert_eq!(age_cli_decrypt(&identity, &object, tool), expected, "{codec}");
+        assert_eq!(
+            age_cli_decrypt(&identity, &object, tool),
+            expected,
+            "{codec}"
+        );
 
         // Without an identity: the ciphertext's hash and size are checked, nothing more.
         let outside = check_stored(&bytes[..], None).unwrap();
@@ -365,8 +376,9 @@ async fn encrypted_objects_decrypt_with_the_age_cli_in_every_codec() {
         let inside = check_stored(&bytes[..], Some(&identities)).unwrap();
         assert_eq!(inside.plain_size, Some(expected.len() as u64));
         assert_eq!(manifest.check(&inside), Ok(()));
-        let stored = Manifest::from_json(&std::fs::read(format!("{}.json", object.display())).unwrap())
-            .unwrap();
+        let stored =
+            Manifest::from_json(&std::fs::read(format!("{}.json", object.display())).unwrap())
+                .unwrap();
         assert_eq!(stored, manifest);
         let json = String::from_utf8(manifest.to_json()).unwrap();
         assert!(!json.contains("AGE-SECRET-KEY"), "{json}");

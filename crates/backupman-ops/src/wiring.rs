@@ -350,6 +350,7 @@ mod tests {
             dump_options: vec!["--no-owner".into()],
             tmp_folder: None,
             hooks: Default::default(),
+            encryption: None,
         }
     }
 

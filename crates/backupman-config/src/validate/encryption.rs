@@ -15,20 +15,29 @@ pub(super) fn encryption(
     raw: &Spanned<RawEncryption>,
 ) -> Option<Recipients> {
     let path = format!("{base}.age_recipients");
-    let hint = "age public keys, e.g. `age_recipients: [age1...]` (`age-keygen -y key.txt` prints one)";
+    let hint =
+        "age public keys, e.g. `age_recipients: [age1...]` (`age-keygen -y key.txt` prints one)";
     let Some(keys) = &raw.value.age_recipients else {
         c.problem(raw.referenced, path, "missing required option", Some(hint));
         return None;
     };
     if keys.value.is_empty() {
-        c.problem(keys.referenced, path, "needs at least one recipient", Some(hint));
+        c.problem(
+            keys.referenced,
+            path,
+            "needs at least one recipient",
+            Some(hint),
+        );
         return None;
     }
     let texts: Vec<&str> = keys.value.iter().map(|k| k.value.trim()).collect();
     match Recipients::parse(&texts) {
         Ok(recipients) => Some(recipients),
         Err(err) => {
-            let at = keys.value.get(err.index).map_or(keys.referenced, |k| k.referenced);
+            let at = keys
+                .value
+                .get(err.index)
+                .map_or(keys.referenced, |k| k.referenced);
             c.problem(at, format!("{path}[{}]", err.index), err.reason, Some(hint));
             None
         }

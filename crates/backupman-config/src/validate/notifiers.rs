@@ -321,7 +321,10 @@ fn incoming(
     base: &str,
     raw: &Spanned<RawIncomingWebhook>,
 ) -> Option<IncomingWebhookConfig> {
-    c.secret_at(raw.value.webhook_url.as_ref(), format!("{base}.webhook_url"));
+    c.secret_at(
+        raw.value.webhook_url.as_ref(),
+        format!("{base}.webhook_url"),
+    );
     if disabled(&raw.value.enabled) {
         return None;
     }

@@ -259,6 +259,7 @@ pub fn restore_into_new(
         &RestoreOptions {
             expected: Some(manifest.clone()),
             force: false,
+            identities: None,
         },
     )
     .unwrap();
@@ -279,6 +280,7 @@ pub async fn restore_needs_force(
     let options = RestoreOptions {
         expected: Some(manifest),
         force: false,
+        identities: None,
     };
     let err = restore::restore(fs::File::open(&object).unwrap(), &target, &options).unwrap_err();
     assert!(matches!(err, RestoreError::NotEmpty { .. }), "{err}");
@@ -313,6 +315,7 @@ pub fn restore_with_a_wrong_hash(
                 ..manifest.clone()
             }),
             force: false,
+            identities: None,
         },
     )
     .unwrap_err()
