@@ -169,7 +169,7 @@ pub struct S3DriveConfig {
     /// `region`: the bucket's region, e.g. `us-east-1`; required for S3-compatible stores too.
     pub region: String,
     /// Static credentials; when both keys are absent the default AWS credential chain is used.
-    pub access_key: Option<String>,
+    pub access_key: Option<Secret>,
     /// `secret_key`: the secret access key, set together with `access_key`.
     pub secret_key: Option<Secret>,
     /// Custom endpoint URL (`http://` or `https://`); `None` means Amazon S3.

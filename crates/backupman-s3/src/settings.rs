@@ -55,14 +55,24 @@ impl S3Settings {
     }
 }
 
-/// A static access key pair.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A static access key pair. `Debug` shows neither key: the access key id, though not the
+/// secret, names the account and is half of what a thief needs.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct S3Credentials {
     /// The access key id.
     pub access_key: String,
     /// The secret access key.
     pub secret_key: SecretKey,
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Credentials")
+            .field("access_key", &"[redacted]")
+            .field("secret_key", &self.secret_key)
+            .finish()
+    }
 }
 
 impl S3Credentials {
