@@ -47,6 +47,42 @@ pub(crate) const IN_FLIGHT_BYTES: usize = 32 * 1024 * 1024;
 pub(crate) fn parts_in_flight(part_size: usize) -> usize {
     (IN_FLIGHT_BYTES / part_size.max(1)).clamp(1, MAX_IN_FLIGHT)
 }
+
+/// Bytes of parts in flight across every upload of the process, beyond each upload's first
+/// part: a backup to three S3 drives, fed the same stream, then holds about what one drive
+/// alone may (its first part plus this), not three times as much. The first part in flight
+/// is each upload's own, so one drive's big parts never stall another drive.
+pub(crate) const SHARED_IN_FLIGHT_BYTES: usize = 24 * 1024 * 1024;
+
+static PROCESS_BUDGET: InFlightBudget = InFlightBudget::new(SHARED_IN_FLIGHT_BYTES as u32);
+
+/// A byte budget that parts take from before they are sent and give back once their request
+/// has ended. A part larger than the whole budget takes all of it, so every upload makes
+/// progress; permits are held only by parts on their way to the store, which end by
+/// themselves (answered, failed or timed out), so waiting for the budget cannot deadlock.
+pub(crate) struct InFlightBudget {
+    free: tokio::sync::Semaphore,
+    whole: u32,
+}
+
+impl InFlightBudget {
+    /// A budget of `bytes` (at most 4 GiB).
+    pub(crate) const fn new(bytes: u32) -> Self {
+        Self {
+            free: tokio::sync::Semaphore::const_new(bytes as usize),
+            whole: bytes,
+        }
+    }
+
+    /// Waits until `len` bytes (at most the whole budget) are free and takes them.
+    pub(crate) async fn reserve(&self, len: usize) -> tokio::sync::SemaphorePermit<'_> {
+        let want = u32::try_from(len).unwrap_or(u32::MAX).clamp(1, self.whole);
+        self.free
+            .acquire_many(want)
+            .await
+            .expect("the budget's semaphore is never closed")
+    }
+}
 /// S3's smallest part (all but the last).
 pub(crate) const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// S3's largest part.
@@ -63,6 +99,12 @@ pub(crate) fn part_size(base: usize, part: u32) -> usize {
         .min(MAX_PART_SIZE)
 }
 
+/// A part the store has accepted, and its buffer to fill again.
+pub(crate) struct SentPart {
+    part: CompletedPart,
+    buffer: Bytes,
+}
+
 pub(crate) struct S3Upload {
     shared: Arc<Shared>,
     /// Key relative to the drive's prefix.
@@ -74,8 +116,12 @@ pub(crate) struct S3Upload {
     /// Set once a multipart upload was created.
     upload_id: Option<String>,
     next_part: u32,
-    in_flight: JoinSet<Result<CompletedPart, DriveError>>,
+    in_flight: JoinSet<Result<SentPart, DriveError>>,
     done_parts: Vec<CompletedPart>,
+    /// Buffers of parts that have been sent, to fill again: a backup allocates its few part
+    /// buffers once instead of one per part, which glibc's malloc would otherwise keep in its
+    /// heaps after the first few are freed (peak RSS half as much again).
+    spare: Vec<BytesMut>,
     size: u64,
     /// Completed or aborted: nothing for `Drop` to clean up.
     finished: bool,
@@ -94,6 +140,7 @@ impl S3Upload {
             next_part: 1,
             in_flight: JoinSet::new(),
             done_parts: Vec::new(),
+            spare: Vec::new(),
             size: 0,
             finished: false,
         }
@@ -130,7 +177,8 @@ impl S3Upload {
         })
     }
 
-    /// Sends one part; waits for a free slot first so at most [`parts_in_flight`] are pending.
+    /// Sends one part; waits for a free slot first so at most [`parts_in_flight`] are pending,
+    /// and, unless it is the upload's only part in flight, for room in the process's budget.
     async fn send_part(&mut self, data: Bytes) -> Result<(), DriveError> {
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
@@ -143,11 +191,22 @@ impl S3Upload {
         while self.in_flight.len() >= parts_in_flight(data.len()) {
             self.join_one().await?;
         }
+        while let Some(joined) = self.in_flight.try_join_next() {
+            self.record(joined)?;
+        }
+        let reserved = if self.in_flight.is_empty() {
+            None
+        } else {
+            Some(PROCESS_BUDGET.reserve(data.len()).await)
+        };
         let part_number = self.next_part as i32;
         self.next_part += 1;
         let shared = self.shared.clone();
         let object_key = self.object_key.clone();
         self.in_flight.spawn(async move {
+            // Given back when the request has ended, however it ended.
+            let _reserved = reserved;
+            let buffer = data.clone();
             let out = shared
                 .client
                 .upload_part()
@@ -166,33 +225,68 @@ impl S3Upload {
                         &e,
                     )
                 })?;
-            Ok(CompletedPart::builder()
-                .part_number(part_number)
-                .set_e_tag(out.e_tag)
-                .build())
+            Ok(SentPart {
+                part: CompletedPart::builder()
+                    .part_number(part_number)
+                    .set_e_tag(out.e_tag)
+                    .build(),
+                buffer,
+            })
         });
         Ok(())
     }
 
     async fn join_one(&mut self) -> Result<(), DriveError> {
         if let Some(joined) = self.in_flight.join_next().await {
-            let part = joined.map_err(|e| {
-                DriveError::new(
-                    DriveErrorKind::Other,
-                    format!("part upload task failed: {e}"),
-                )
-            })??;
-            self.done_parts.push(part);
+            self.record(joined)?;
         }
         Ok(())
     }
 
-    async fn write_inner(&mut self, chunk: Bytes) -> Result<(), DriveError> {
+    fn record(
+        &mut self,
+        joined: Result<Result<SentPart, DriveError>, tokio::task::JoinError>,
+    ) -> Result<(), DriveError> {
+        let sent = joined.map_err(|e| {
+            DriveError::new(
+                DriveErrorKind::Other,
+                format!("part upload task failed: {e}"),
+            )
+        })??;
+        self.done_parts.push(sent.part);
+        // The request has ended, so this is normally the buffer's only handle left.
+        if let Ok(mut buffer) = sent.buffer.try_into_mut() {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+        Ok(())
+    }
+
+    /// An empty buffer for a part of `part_size` bytes: a spare one if it is big enough.
+    fn part_buffer(&mut self, part_size: usize) -> BytesMut {
+        // Parts only grow: a spare too small now stays too small.
+        self.spare.retain(|b| b.capacity() >= part_size);
+        self.spare
+            .pop()
+            .unwrap_or_else(|| BytesMut::with_capacity(part_size))
+    }
+
+    async fn write_inner(&mut self, mut chunk: Bytes) -> Result<(), DriveError> {
         self.size += chunk.len() as u64;
-        self.buffer.extend_from_slice(&chunk);
-        while self.buffer.len() >= self.current_part_size() {
-            let part = self.buffer.split_to(self.current_part_size()).freeze();
-            self.send_part(part).await?;
+        while !chunk.is_empty() {
+            let part_size = self.current_part_size();
+            // Each part has a buffer of its own, filled and sent whole: one growing buffer
+            // would double its capacity past the part, and a part split off it would keep
+            // that whole allocation alive until its request ended.
+            if self.buffer.capacity() == 0 {
+                self.buffer = self.part_buffer(part_size);
+            }
+            let take = (part_size - self.buffer.len()).min(chunk.len());
+            self.buffer.extend_from_slice(&chunk.split_to(take));
+            if self.buffer.len() == part_size {
+                let part = std::mem::take(&mut self.buffer).freeze();
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }
@@ -455,5 +549,26 @@ mod tests {
         assert_eq!(parts_in_flight(16 * MIB), 2);
         assert_eq!(parts_in_flight(64 * MIB), 1);
         assert_eq!(parts_in_flight(5 * 1024 * MIB), 1);
+    }
+
+    #[tokio::test]
+    async fn the_budget_holds_back_parts_until_others_end() {
+        use std::time::Duration;
+        let budget = InFlightBudget::new(10);
+        let first = budget.reserve(6).await;
+        let second = budget.reserve(4).await;
+        let waiting = tokio::time::timeout(Duration::from_millis(50), budget.reserve(1)).await;
+        assert!(
+            waiting.is_err(),
+            "the budget is spent: a third part must wait"
+        );
+        drop(first);
+        let third = tokio::time::timeout(Duration::from_secs(5), budget.reserve(6)).await;
+        assert!(third.is_ok(), "6 bytes were given back");
+        drop(second);
+        drop(third);
+        // A part bigger than the whole budget takes all of it rather than waiting forever.
+        let whole = tokio::time::timeout(Duration::from_secs(5), budget.reserve(1 << 20)).await;
+        assert_eq!(whole.map(|p| p.num_permits()).ok(), Some(10));
     }
 }

@@ -1,8 +1,9 @@
 //! What the S3 drive's multipart uploads leave on a real server, seen from outside the drive:
-//! the aws CLI reads back what it wrote, storage class and encryption reach every write, and a
-//! part that cannot be uploaded aborts the whole upload.
+//! the aws CLI reads back what it wrote, storage class and encryption reach every write, a
+//! part that cannot be uploaded aborts the whole upload, and uploads sharing the process's
+//! budget of parts in flight all complete intact.
 
-use backupman_core::{Drive, upload_bytes};
+use backupman_core::{Drive, read_all, upload_bytes};
 use backupman_s3::S3Drive;
 use backupman_testkit::conformance::{MIB, data, write_chunked};
 use backupman_testkit::s3::{S3Server, Style};
@@ -122,4 +123,40 @@ async fn failed_part_aborts_the_multipart_upload() {
         Vec::<String>::new()
     );
     assert_eq!(drive.list("").await.unwrap(), vec![]);
+}
+
+/// Four multipart uploads at once, as a backup to four S3 drives runs them: each wants three
+/// parts in flight beyond its first, the shared budget has room for four 5 MiB parts in all,
+/// so parts wait for each other's; every object still completes and reads back intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs real S3 servers: run cargo xtask test"]
+async fn uploads_sharing_the_in_flight_budget_all_complete_intact() {
+    let server = S3Server::s3s_fs(Style::Path);
+    server.create_bucket("shared").await;
+    let drives: Vec<S3Drive> = (0..4)
+        .map(|n| {
+            let mut settings = server.drive_settings("shared", &format!("drive-{n}"));
+            settings.part_size_mb = Some(5);
+            backupman_testkit::s3::drive_for(&settings)
+        })
+        .collect();
+    let uploads = drives.iter().enumerate().map(|(n, drive)| async move {
+        let bytes = data(26 * MIB + n, 40 + n as u64);
+        let mut upload = drive.begin("app/app.sql.gz").await.unwrap();
+        write_chunked(&mut upload, &bytes).await;
+        upload.complete().await.unwrap();
+        bytes
+    });
+    // Parts waiting on each other must never wait forever.
+    let written = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        futures::future::join_all(uploads),
+    )
+    .await
+    .expect("the uploads finish");
+    for (drive, bytes) in drives.iter().zip(written) {
+        let stored = read_all(drive, "app/app.sql.gz").await.unwrap();
+        assert_eq!(stored.len(), bytes.len());
+        assert!(stored == bytes, "{drive:?} read back different bytes");
+    }
 }

@@ -5,7 +5,9 @@
 //! folder (in [`SqliteSettings::staging_dir`], or the system's temporary folder) and removed
 //! as soon as the stream is read: disk use is one database size, memory stays flat. A
 //! cancelled run stops the copy (between backup steps, and while waiting for a writer's lock)
-//! and removes the folder.
+//! and removes the folder. A run killed outright cannot: its folder is named after its
+//! process id, and the next snapshot into the same staging folder removes folders whose
+//! process is gone.
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
@@ -18,6 +20,48 @@ use rusqlite::Connection;
 
 use super::open_read_only;
 use crate::settings::SqliteSettings;
+
+/// How staged folders' names begin; the process id and a random suffix follow.
+const STAGED_PREFIX: &str = "backupman-sqlite-";
+
+/// Removes the staged folders in `root` left by runs that were killed (their process is
+/// gone): each holds a full copy of a database. A folder whose process still lives (another
+/// backup running now, or a process that took over a dead run's id) is left alone. Best
+/// effort: what cannot be removed is said in the log and the snapshot goes on.
+fn sweep_stale(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(STAGED_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            continue;
+        };
+        let gone = matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        );
+        if gone {
+            let path = entry.path();
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => tracing::info!(
+                    "removed {}, a database copy left by a run that was killed",
+                    path.display()
+                ),
+                Err(e) => tracing::warn!(
+                    "cannot remove {}, a database copy left by a run that was killed: {e}",
+                    path.display()
+                ),
+            }
+        }
+    }
+}
 
 /// An SQLite database file, copied consistently while other processes may write to it.
 #[derive(Debug, Clone)]
@@ -125,9 +169,10 @@ impl Source for SqliteSource {
                 }
                 None => std::env::temp_dir(),
             };
+            sweep_stale(&root);
             // Dropped, and so removed, on every early return below.
             let dir = tempfile::Builder::new()
-                .prefix("backupman-sqlite-")
+                .prefix(&format!("{STAGED_PREFIX}{}-", std::process::id()))
                 // The copy holds every row, and the staging folder is often a shared /tmp.
                 .permissions(std::fs::Permissions::from_mode(0o700))
                 .tempdir_in(root)
@@ -281,6 +326,39 @@ mod tests {
         assert!(cancelled_at.elapsed() < Duration::from_secs(1));
         assert_eq!(entries(staging.path()), Vec::<PathBuf>::new());
         writer.execute_batch("COMMIT").unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn copies_left_by_killed_runs_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = tempfile::tempdir().unwrap();
+        // A process that has ended and been reaped: its id names no process now.
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        ended.wait().unwrap();
+        let killed = staging
+            .path()
+            .join(format!("{STAGED_PREFIX}{}-a1b2c3", ended.id()));
+        let live = staging
+            .path()
+            .join(format!("{STAGED_PREFIX}{}-d4e5f6", std::process::id()));
+        let unrelated = staging.path().join("backupman-sqlite-notes");
+        for folder in [&killed, &live, &unrelated] {
+            fs::create_dir(folder).unwrap();
+            fs::write(folder.join("snapshot.sqlite"), b"rows").unwrap();
+        }
+
+        let source = source(database(dir.path()), staging.path());
+        let Dump { mut reader, finish } = source.start(CancellationToken::new()).await.unwrap();
+        std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
+        drop(reader);
+        finish().unwrap();
+
+        let mut left = entries(staging.path());
+        left.sort();
+        let mut expected = vec![live.clone(), unrelated.clone()];
+        expected.sort();
+        assert_eq!(left, expected, "only the killed run's copy is removed");
+        assert_eq!(fs::read(live.join("snapshot.sqlite")).unwrap(), b"rows");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
