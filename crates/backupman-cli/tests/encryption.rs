@@ -375,3 +375,52 @@ fn a_group_readable_identity_file_is_warned_about_and_still_used() {
     assert_eq!(missing.code, 2, "{}", missing.all());
     assert!(missing.stderr.contains("nope.txt"), "{}", missing.stderr);
 }
+
+#[test]
+fn test_mode_and_retention_work_with_encrypted_backups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("app.sqlite");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(FIXTURE)
+        .unwrap();
+    let setup = Setup::new(&format!(
+        "  - provider: sqlite\n    label: App\n    db_path: {}\n",
+        db.display()
+    ));
+    let mut config = std::fs::read_to_string(&setup.config).unwrap();
+    config.push_str("retention:\n  by: count\n  value: 1\n");
+    std::fs::write(&setup.config, config).unwrap();
+
+    let test_mode = setup.bm(&["run", "--test-mode"], &[]);
+    assert_eq!(test_mode.code, 0, "{}", test_mode.all());
+    assert!(
+        test_mode
+            .stderr
+            .contains("SHA-256 of the encrypted object intact; not decrypted"),
+        "{}",
+        test_mode.stderr
+    );
+    assert!(
+        files(&setup.tmp.path().join("drive")).is_empty(),
+        "test mode deletes its object"
+    );
+
+    let (first, _) = setup.run("sqlite");
+    let second = setup.bm(&["run"], &[]);
+    assert_eq!(second.code, 0, "{}", second.all());
+    let left: Vec<PathBuf> = files(&setup.tmp.path().join("drive"));
+    assert_eq!(
+        left.len(),
+        2,
+        "retention keeps the newest backup and its manifest: {left:?}"
+    );
+    assert!(
+        !left.contains(&first),
+        "the older encrypted backup is pruned: {left:?}"
+    );
+    assert!(
+        left.iter()
+            .all(|p| p.to_string_lossy().contains(".sqlite.gz.age"))
+    );
+}
