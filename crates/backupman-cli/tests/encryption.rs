@@ -130,6 +130,13 @@ impl Setup {
         out.stdout
     }
 
+    /// `run` failed because the wrong identity was given, and said so naming its file.
+    fn assert_wrong_identity(&self, run: &Run) {
+        assert_eq!(run.code, 1, "{}", run.all());
+        assert!(run.stderr.contains("no identity matches"), "{}", run.stderr);
+        assert!(run.stderr.contains(self.wrong()), "{}", run.stderr);
+    }
+
     /// `verify --latest` without, with the wrong and with the right identity.
     fn verify_each_way(&self) {
         let outside = self.bm(&["verify", "--latest", "--json"], &[]);
@@ -146,13 +153,7 @@ impl Setup {
         assert_eq!(report[0]["content_checked"], false);
 
         let wrong = self.bm(&["verify", "--latest", "--identity", self.wrong()], &[]);
-        assert_eq!(wrong.code, 1, "{}", wrong.all());
-        assert!(
-            wrong.stderr.contains("no identity matches"),
-            "{}",
-            wrong.stderr
-        );
-        assert!(wrong.stderr.contains(self.wrong()), "{}", wrong.stderr);
+        self.assert_wrong_identity(&wrong);
 
         let inside = self.bm(
             &["verify", "--latest", "--json"],
@@ -193,13 +194,7 @@ impl Setup {
         let mut wrong = restore.to_vec();
         wrong.extend(["--identity", self.wrong()]);
         let wrong = self.bm(&wrong, &[]);
-        assert_eq!(wrong.code, 1, "{}", wrong.all());
-        assert!(
-            wrong.stderr.contains("no identity matches"),
-            "{}",
-            wrong.stderr
-        );
-        assert!(wrong.stderr.contains(self.wrong()), "{}", wrong.stderr);
+        self.assert_wrong_identity(&wrong);
         assert!(
             wrong.stderr.contains("nothing was applied"),
             "{}",
@@ -297,18 +292,25 @@ fn mariadb_encrypted_backup_decrypts_with_age_and_restores_only_with_its_identit
     server_round_trip::<MyDb>("My");
 }
 
-#[test]
-fn sqlite_encrypted_backup_decrypts_with_age_and_restores_only_with_its_identity() {
+/// An SQLite database holding [`FIXTURE`] in a folder of its own, and an encrypted setup
+/// backing it up as `App`.
+fn sqlite_setup() -> (tempfile::TempDir, PathBuf, Setup) {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("app.sqlite");
-    {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(FIXTURE).unwrap();
-    }
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(FIXTURE)
+        .unwrap();
     let setup = Setup::new(&format!(
         "  - provider: sqlite\n    label: App\n    db_path: {}\n",
         db.display()
     ));
+    (tmp, db, setup)
+}
+
+#[test]
+fn sqlite_encrypted_backup_decrypts_with_age_and_restores_only_with_its_identity() {
+    let (tmp, db, setup) = sqlite_setup();
     let (object, manifest) = setup.run("sqlite");
     let plain = setup.age_cli(&object);
     assert_eq!(plain.len() as u64, manifest["size"].as_u64().unwrap());
@@ -350,16 +352,7 @@ fn sqlite_encrypted_backup_decrypts_with_age_and_restores_only_with_its_identity
 
 #[test]
 fn a_group_readable_identity_file_is_warned_about_and_still_used() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("app.sqlite");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch(FIXTURE)
-        .unwrap();
-    let setup = Setup::new(&format!(
-        "  - provider: sqlite\n    label: App\n    db_path: {}\n",
-        db.display()
-    ));
+    let (_tmp, _, setup) = sqlite_setup();
     setup.run("sqlite");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&setup.right, std::fs::Permissions::from_mode(0o640)).unwrap();
@@ -378,16 +371,7 @@ fn a_group_readable_identity_file_is_warned_about_and_still_used() {
 
 #[test]
 fn test_mode_and_retention_work_with_encrypted_backups() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("app.sqlite");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch(FIXTURE)
-        .unwrap();
-    let setup = Setup::new(&format!(
-        "  - provider: sqlite\n    label: App\n    db_path: {}\n",
-        db.display()
-    ));
+    let (_tmp, _, setup) = sqlite_setup();
     let mut config = std::fs::read_to_string(&setup.config).unwrap();
     config.push_str("retention:\n  by: count\n  value: 1\n");
     std::fs::write(&setup.config, config).unwrap();

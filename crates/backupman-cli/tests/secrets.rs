@@ -65,13 +65,7 @@ fn descendants(root: u32) -> Vec<(u32, String)> {
 /// Runs `backupman args` in `dir`, reading the command line of each process it starts every
 /// few milliseconds until it exits; returns its run and every command line seen.
 fn run_watching(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> (Run, BTreeSet<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_backupman"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("BACKUPMAN_CONFIG")
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .envs(envs.iter().copied())
+    let mut child = common::backupman_command(dir, args, envs)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
