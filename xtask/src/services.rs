@@ -92,6 +92,8 @@ const TOOLS: &[(&str, &str)] = &[
     // The codec tests decode with the codecs' own tools; `bench codecs` runs the pipelines.
     ("zstd", "zstd"),
     ("pigz", "pigz"),
+    // The encryption tests decrypt with the age CLI, as an operator would without backupman.
+    ("age", "age"),
 ];
 
 fn on_path(tool: &str) -> bool {

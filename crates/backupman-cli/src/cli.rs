@@ -177,6 +177,9 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub restore: bool,
 
+    #[command(flatten)]
+    pub identity: IdentityArg,
+
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -209,4 +212,17 @@ pub struct RestoreArgs {
     /// Restore even when the target database is not empty.
     #[arg(long)]
     pub force: bool,
+
+    #[command(flatten)]
+    pub identity: IdentityArg,
+}
+
+/// The age identity that reads encrypted backups (`verify`, `restore`).
+#[derive(Debug, Args)]
+pub struct IdentityArg {
+    /// An age identity file (AGE-SECRET-KEY-1..., as `age-keygen` writes it) to decrypt
+    /// encrypted backups with. Without it, `verify` checks an encrypted backup's stored bytes
+    /// only, and `restore` refuses it.
+    #[arg(long = "identity", value_name = "FILE", env = "BACKUPMAN_AGE_IDENTITY")]
+    pub path: Option<PathBuf>,
 }

@@ -4,8 +4,10 @@
 use std::path::Path;
 
 use backupman_config::{Config, Loaded};
+use backupman_core::Identities;
 
 use crate::Outcome;
+use crate::cli::IdentityArg;
 
 /// Loads the configuration, printing warnings; on error prints every problem and says why
 /// the command cannot go on.
@@ -15,6 +17,7 @@ pub fn load_config(path: &Path) -> Result<Config, Outcome> {
             config,
             warnings,
             notes,
+            ..
         }) => {
             for warning in warnings {
                 tracing::warn!("{warning}");
@@ -29,6 +32,23 @@ pub fn load_config(path: &Path) -> Result<Config, Outcome> {
             Err(Outcome::Invalid)
         }
     }
+}
+
+/// Reads `--identity` (or `BACKUPMAN_AGE_IDENTITY`), warning when the file is readable by
+/// others; a file that cannot be used is a command-line mistake (exit 2).
+pub fn load_identity(arg: &IdentityArg) -> Result<Option<Identities>, Outcome> {
+    let Some(path) = &arg.path else {
+        return Ok(None);
+    };
+    let identities = Identities::load(path).map_err(usage)?;
+    if let Some(mode) = identities.readable_by_others() {
+        tracing::warn!(
+            "the age identity file {} is readable by others (mode {mode:03o}): it decrypts every backup; `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(Some(identities))
 }
 
 /// Prints a command-line mistake (an unknown label, a missing key) and ends with exit 2.

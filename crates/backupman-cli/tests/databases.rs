@@ -352,7 +352,7 @@ fn replace_with_consistent_object(dir: &Path, sql: &str) {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(sql.as_bytes()).unwrap();
     let bytes = gz.finish().unwrap();
-    let check = backupman_core::check_stored(&bytes[..]).unwrap();
+    let check = backupman_core::check_stored(&bytes[..], None).unwrap();
     std::fs::write(&stored[0], &bytes).unwrap();
     let manifest_path = format!("{}.json", stored[0].display());
     let mut manifest: serde_json::Value =

@@ -88,7 +88,7 @@ fn two_drives_get_identical_objects_and_manifests() {
     assert_eq!(a.len(), 1);
     let bytes_a = std::fs::read(&a[0]).unwrap();
     assert_eq!(bytes_a, std::fs::read(&b[0]).unwrap());
-    let check = backupman_core::check_stored(&bytes_a[..]).unwrap();
+    let check = backupman_core::check_stored(&bytes_a[..], None).unwrap();
     assert_eq!(check.sha256, sha);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(format!("{}.json", a[0].display())).unwrap())

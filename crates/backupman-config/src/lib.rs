@@ -54,18 +54,35 @@ pub struct Loaded {
     /// `tmp_folder` on a server source, whose dump streams), each with its file and line:
     /// information, not a problem.
     pub notes: Vec<String>,
+    /// The options holding a secret written in the file itself rather than given as
+    /// `${VAR}`, as `path (line N)`: [`load`] warns when such a file is readable by its group
+    /// or by others.
+    pub literal_secrets: Vec<String>,
 }
 
 /// Reads and validates the configuration file at `path`, substituting from the process
 /// environment.
+/// Warns when the file holds secrets written in it and its group or others may read it.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    parse(&text, &path.display().to_string(), |name| {
+    let mut loaded = parse(&text, &path.display().to_string(), |name| {
         std::env::var(name).ok()
-    })
+    })?;
+    if let Some(mode) = backupman_core::readable_by_others(path)
+        && !loaded.literal_secrets.is_empty()
+    {
+        loaded.warnings.push(format!(
+            "{}: readable by {} (mode {mode:03o}) and holds secrets written in it: {}; `chmod 600 {}`, or give them as ${{VAR}} from the environment",
+            path.display(),
+            if mode & 0o004 != 0 { "every user" } else { "its group" },
+            loaded.literal_secrets.join(", "),
+            path.display(),
+        ));
+    }
+    Ok(loaded)
 }
 
 /// Parses and validates configuration text. `origin` names the text in messages; `env`
@@ -80,7 +97,7 @@ pub fn parse(
         .filter_map(|name| env(&name).map(|value| (name, value)))
         .collect::<HashMap<_, _>>();
     let raw = raw::parse(text, origin, properties)?;
-    validate::validate(raw, origin)
+    validate::validate(raw, origin, text)
 }
 
 /// Names of every `${NAME...}` in the text: only these are handed to the parser, so the rest

@@ -23,6 +23,9 @@ pub struct Config {
     /// How backups are compressed (`compression`: codec, level, threads); gzip at level 6 on
     /// every available core by default.
     pub compression: backupman_core::Compression,
+    /// `encryption.age_recipients`: the age public keys every backup is encrypted to, unless a
+    /// source names its own; `None`: backups are stored unencrypted.
+    pub encryption: Option<backupman_core::Recipients>,
     /// Uploads left incomplete by a killed run are discarded by the next `run` or `prune`
     /// once this many hours old (`incomplete_uploads.abort_after_hours`, default 24).
     pub abort_incomplete_after_hours: u32,
@@ -111,6 +114,9 @@ pub struct SourceConfig {
     pub tmp_folder: Option<PathBuf>,
     /// `hooks`: commands run before and after this source's backup.
     pub hooks: HooksConfig,
+    /// The age public keys this source's backups are encrypted to: its own
+    /// `encryption.age_recipients`, else the top-level ones; `None`: stored unencrypted.
+    pub encryption: Option<backupman_core::Recipients>,
 }
 
 /// Where backups go (`drives[]`).
@@ -163,7 +169,7 @@ pub struct S3DriveConfig {
     /// `region`: the bucket's region, e.g. `us-east-1`; required for S3-compatible stores too.
     pub region: String,
     /// Static credentials; when both keys are absent the default AWS credential chain is used.
-    pub access_key: Option<String>,
+    pub access_key: Option<Secret>,
     /// `secret_key`: the secret access key, set together with `access_key`.
     pub secret_key: Option<Secret>,
     /// Custom endpoint URL (`http://` or `https://`); `None` means Amazon S3.

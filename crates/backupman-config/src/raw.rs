@@ -18,6 +18,7 @@ pub(crate) struct RawConfig {
     pub drives: Option<Vec<S<RawDrive>>>,
     pub retention: Option<S<RawRetention>>,
     pub compression: Option<S<RawCompression>>,
+    pub encryption: Option<S<RawEncryption>>,
     pub incomplete_uploads: Option<S<RawIncompleteUploads>>,
     pub notifiers: Option<S<RawNotifiers>>,
     pub http: Option<S<RawHttp>>,
@@ -57,6 +58,7 @@ pub(crate) struct RawSource {
     pub dump_tool_path: Option<S<String>>,
     pub dump_options: Option<S<Vec<String>>>,
     pub hooks: Option<S<RawHooks>>,
+    pub encryption: Option<S<RawEncryption>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +135,12 @@ pub(crate) struct RawCompression {
     pub codec: Option<S<String>>,
     pub level: Option<S<u32>>,
     pub threads: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEncryption {
+    pub age_recipients: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,6 +246,7 @@ pub(crate) fn parse(
             drives: None,
             retention: None,
             compression: None,
+            encryption: None,
             incomplete_uploads: None,
             notifiers: None,
             http: None,

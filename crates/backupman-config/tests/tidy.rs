@@ -41,6 +41,7 @@ fn every_option_is_in_the_configuration_docs() {
         "RawDrive",
         "RawRetention",
         "RawCompression",
+        "RawEncryption",
         "RawNotifiers",
         "RawMail",
         "RawDestination",

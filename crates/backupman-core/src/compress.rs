@@ -1,5 +1,5 @@
-//! Reading stored objects back: the decoder of every codec (serving `verify`, `restore` and
-//! test mode) and the end-to-end check. Encoding lives in the engine (`engine/encode.rs`).
+//! Reading stored objects back: the decryption and the decoder of every codec (serving
+//! `verify`, `restore` and test mode) and the end-to-end check. Encoding lives in the engine (`engine/encode.rs`).
 
 use std::io::{self, Read};
 
@@ -7,12 +7,39 @@ use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::codec::Codec;
+use crate::encryption::{self, AGE_MAGIC, Identities, OpenError, is_encrypted};
 
 /// The plain dump inside a stored object, whatever its codec: the codec is told by the
 /// object's first bytes ([`Codec::sniff`]). gzip is read member after member and zstd frame
-/// after frame, as `gunzip` and `zstd -d` do.
-pub fn decoder<'a, R: Read + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
-    let mut head = [0u8; 4];
+/// after frame, as `gunzip` and `zstd -d` do. An age-encrypted object fails with
+/// [`OpenError::NoIdentity`]: use [`open`] with its identities.
+pub fn decoder<'a, R: Read + 'a>(reader: R) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(open(reader, None)?)
+}
+
+/// The plain dump inside a stored object: decrypted first when it is age-encrypted (told by
+/// its first bytes, [`is_encrypted`]; that needs `identities`), then decoded as [`decoder`]
+/// says.
+pub fn open<'a, R: Read + 'a>(
+    mut reader: R,
+    identities: Option<&Identities>,
+) -> Result<Box<dyn Read + 'a>, OpenError> {
+    let mut head = [0u8; AGE_MAGIC.len()];
+    let filled = read_head(&mut reader, &mut head)?;
+    let whole = io::Cursor::new(head[..filled].to_vec()).chain(reader);
+    if is_encrypted(&head[..filled]) {
+        let identities = identities.ok_or(OpenError::NoIdentity)?;
+        return open(encryption::decrypt(whole, identities)?, None);
+    }
+    Ok(match Codec::sniff(&head[..filled]) {
+        Codec::Zstd => Box::new(zstd::stream::read::Decoder::new(whole)?),
+        Codec::Gzip => Box::new(MultiGzDecoder::new(whole)),
+        _ => Box::new(whole),
+    })
+}
+
+/// Fills `head` as far as the stream goes; how many bytes it got.
+fn read_head(reader: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < head.len() {
         match reader.read(&mut head[filled..]) {
@@ -22,31 +49,35 @@ pub fn decoder<'a, R: Read + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>
             Err(e) => return Err(e),
         }
     }
-    let whole = io::Cursor::new(head[..filled].to_vec()).chain(reader);
-    Ok(match Codec::sniff(&head[..filled]) {
-        Codec::Zstd => Box::new(zstd::stream::read::Decoder::new(whole)?),
-        Codec::Gzip => Box::new(MultiGzDecoder::new(whole)),
-        _ => Box::new(whole),
-    })
+    Ok(filled)
 }
 
 /// What reading a stored object end to end found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheck {
-    /// Bytes of the stored (compressed) object.
+    /// Bytes of the stored (compressed, maybe encrypted) object.
     pub compressed_size: u64,
-    /// Bytes it unpacks to.
-    pub plain_size: u64,
+    /// Bytes it unpacks to; `None` when it is age-encrypted and was read without an identity,
+    /// so only its stored bytes were checked.
+    pub plain_size: Option<u64>,
     /// SHA-256 of the stored object, lower-case hex.
     pub sha256: String,
 }
 
 /// Hashes the stored bytes and decodes them to the end: a truncated or corrupted gzip or
 /// zstd object fails here even when no manifest is at hand (a plain one can only be checked
-/// against its manifest).
-pub fn check_stored<R: Read>(reader: R) -> io::Result<StoredCheck> {
+/// against its manifest). An age-encrypted object is decrypted with `identities`, every
+/// chunk authenticated; without identities only its bytes are hashed.
+pub fn check_stored<R: Read>(
+    reader: R,
+    identities: Option<&Identities>,
+) -> Result<StoredCheck, OpenError> {
     let mut hashing = HashingReader::new(reader);
-    let plain_size = io::copy(&mut decoder(&mut hashing)?, &mut io::sink())?;
+    let plain_size = match open(&mut hashing, identities) {
+        Ok(mut plain) => Some(io::copy(&mut plain, &mut io::sink())?),
+        Err(OpenError::NoIdentity) => None,
+        Err(e) => return Err(e),
+    };
     // The decoder may stop before EOF of the last member's padding; hash whatever remains.
     io::copy(&mut hashing, &mut io::sink())?;
     let (compressed_size, sha256) = hashing.finish();
@@ -106,8 +137,8 @@ mod tests {
     fn checks_sizes_and_hash() {
         let data = b"hello backup\n".repeat(1000);
         let packed = gz(&data);
-        let check = check_stored(&packed[..]).unwrap();
-        assert_eq!(check.plain_size, data.len() as u64);
+        let check = check_stored(&packed[..], None).unwrap();
+        assert_eq!(check.plain_size, Some(data.len() as u64));
         assert_eq!(check.compressed_size, packed.len() as u64);
         assert_eq!(check.sha256, hex::encode(Sha256::digest(&packed)));
     }
@@ -115,10 +146,10 @@ mod tests {
     #[test]
     fn truncated_and_corrupted_objects_fail() {
         let packed = gz(&b"some rows\n".repeat(5000));
-        assert!(check_stored(&packed[..packed.len() - 10]).is_err());
+        assert!(check_stored(&packed[..packed.len() - 10], None).is_err());
         let mut flipped = packed.clone();
         let mid = flipped.len() / 2;
         flipped[mid] ^= 0x01;
-        assert!(check_stored(&flipped[..]).is_err());
+        assert!(check_stored(&flipped[..], None).is_err());
     }
 }

@@ -1,7 +1,9 @@
-//! The run engine: one dump stream → gzip, zstd or nothing → SHA-256 → every drive at once.
+//! The run engine: one dump stream → gzip, zstd or nothing → age (when configured) → SHA-256
+//! → every drive at once.
 //!
-//! Reading the dump, hashing and fanning out run on a blocking thread, the compressing on
-//! worker threads beside it (`encode`, `pgzip`); chunks reach each drive through its own
+//! Reading the dump, encrypting, hashing and fanning out run on a blocking thread, the
+//! compressing on worker threads beside it (`encode`, `pgzip`); the age stage holds one 64 KiB
+//! chunk at most; chunks reach each drive through its own
 //! bounded channel, so memory is bounded by `chunk_size × (queue_depth + 1) × drives` plus
 //! what each drive buffers, whatever the database size. A failing drive is dropped from the
 //! fan-out and the others go on; a failing source aborts every upload.
@@ -20,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::codec::Compression;
 use crate::drive::{Drive, DriveError, DriveErrorKind, StoredObject, Upload, upload_bytes};
+use crate::encryption::{AGE_ENCRYPTION, Recipients, Sealer};
 use crate::manifest::Manifest;
 use crate::naming::BackupKey;
 use crate::source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
@@ -123,6 +126,7 @@ pub struct Engine {
     chunk_size: usize,
     queue_depth: usize,
     key_prefix: String,
+    encryption: Option<Recipients>,
     progress: Option<ProgressObserver>,
     cancel: CancellationToken,
 }
@@ -135,6 +139,7 @@ impl Engine {
             chunk_size: 1024 * 1024,
             queue_depth: 4,
             key_prefix: String::new(),
+            encryption: None,
             progress: None,
             cancel: CancellationToken::new(),
         }
@@ -161,6 +166,13 @@ impl Engine {
         self
     }
 
+    /// Encrypts every object with age to `recipients` (after compressing, before hashing:
+    /// the manifest's SHA-256 is the ciphertext's); `None` stores it unencrypted.
+    pub fn with_encryption(mut self, recipients: Option<Recipients>) -> Self {
+        self.encryption = recipients;
+        self
+    }
+
     /// Size of the chunks handed to drives.
     pub fn with_chunk_size(mut self, bytes: usize) -> Self {
         self.chunk_size = bytes.max(4096);
@@ -176,7 +188,8 @@ impl Engine {
             started_at,
             source.extension(),
             self.compression.codec(),
-        );
+        )
+        .encrypted(self.encryption.is_some());
         let key = format!("{}{}", self.key_prefix, backup_key.object());
         let mut report = BackupReport {
             source: source.label().to_owned(),
@@ -220,13 +233,18 @@ impl Engine {
                 self.cancel.clone(),
             )));
         }
-        let (compression, chunk, cancel) = (self.compression, self.chunk_size, self.cancel.clone());
-        let progress = self.progress.clone();
-        let compressed = tokio::task::spawn_blocking(move || {
-            compress(dump, senders, compression, chunk, progress, &cancel)
-        })
-        .await
-        .unwrap_or_else(|err| Err(SourceError::new(format!("compression stage failed: {err}"))));
+        let stages = Stages {
+            compression: self.compression,
+            encryption: self.encryption.clone(),
+            chunk_size: self.chunk_size,
+        };
+        let (progress, cancel) = (self.progress.clone(), self.cancel.clone());
+        let compressed =
+            tokio::task::spawn_blocking(move || compress(dump, senders, stages, progress, &cancel))
+                .await
+                .unwrap_or_else(|err| {
+                    Err(SourceError::new(format!("compression stage failed: {err}")))
+                });
         let uploads: Vec<Result<Box<dyn Upload>, DriveError>> = join_all(feeders)
             .await
             .into_iter()
@@ -292,6 +310,12 @@ impl Engine {
             compressed_size: stats.compressed_size,
             sha256: stats.sha256.clone(),
             compression: self.compression.label(),
+            encryption: self.encryption.as_ref().map(|_| AGE_ENCRYPTION.to_owned()),
+            recipients: self
+                .encryption
+                .as_ref()
+                .map(Recipients::keys)
+                .unwrap_or_default(),
             tool_version: stats.status.tool_version.clone(),
             backupman_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
@@ -446,21 +470,43 @@ impl FanOut {
     }
 }
 
+/// What the blocking thread does to the dump before fanning it out.
+struct Stages {
+    compression: Compression,
+    encryption: Option<Recipients>,
+    chunk_size: usize,
+}
+
+/// The encrypting stage when there is one; compressed bytes pass through it unchanged
+/// otherwise.
+fn seal(sealer: &mut Option<Sealer>, compressed: Vec<u8>) -> io::Result<Vec<u8>> {
+    match sealer {
+        Some(sealer) => sealer.seal(&compressed),
+        None => Ok(compressed),
+    }
+}
+
 fn compress(
     dump: Dump,
     senders: Vec<mpsc::Sender<Bytes>>,
-    compression: Compression,
-    chunk_size: usize,
+    stages: Stages,
     progress: Option<ProgressObserver>,
     cancel: &CancellationToken,
 ) -> Result<Stats, SourceError> {
     let Dump { mut reader, finish } = dump;
+    let chunk_size = stages.chunk_size;
     let mut fan = FanOut {
         senders: senders.into_iter().map(Some).collect(),
         hasher: Sha256::new(),
         compressed_size: 0,
     };
-    let mut encoder = Encoder::new(compression).map_err(compression_failed)?;
+    let mut encoder = Encoder::new(stages.compression).map_err(compression_failed)?;
+    let mut sealer = stages
+        .encryption
+        .as_ref()
+        .map(Sealer::new)
+        .transpose()
+        .map_err(encryption_failed)?;
     let mut chunk = Vec::with_capacity(chunk_size + 64 * 1024);
     let mut buf = vec![0u8; 128 * 1024];
     let mut plain_size = 0u64;
@@ -475,10 +521,13 @@ fn compress(
             Err(e) => break Some(SourceError::new(format!("reading the dump failed: {e}"))),
         };
         plain_size += n as u64;
-        let ready = encoder.write(&buf[..n]).and_then(|()| encoder.take());
+        let ready = match encoder.write(&buf[..n]).and_then(|()| encoder.take()) {
+            Ok(ready) => seal(&mut sealer, ready).map_err(encryption_failed),
+            Err(e) => Err(compression_failed(e)),
+        };
         match ready {
             Ok(ready) => chunk.extend_from_slice(&ready),
-            Err(e) => break Some(compression_failed(e)),
+            Err(e) => break Some(e),
         }
         if chunk.len() >= chunk_size && !fan.send(std::mem::take(&mut chunk)) {
             break Some(no_drive_left());
@@ -507,7 +556,12 @@ fn compress(
         });
     }
     let status = status?;
-    chunk.extend_from_slice(&encoder.finish().map_err(compression_failed)?);
+    let last = encoder.finish().map_err(compression_failed)?;
+    let last = match sealer {
+        Some(sealer) => sealer.finish(&last).map_err(encryption_failed)?,
+        None => last,
+    };
+    chunk.extend_from_slice(&last);
     if !fan.send(chunk) {
         return Err(no_drive_left());
     }
@@ -527,6 +581,10 @@ fn compress(
 
 fn compression_failed(err: io::Error) -> SourceError {
     SourceError::new(format!("compressing the dump failed: {err}"))
+}
+
+fn encryption_failed(err: io::Error) -> SourceError {
+    SourceError::new(format!("encrypting the dump failed: {err}"))
 }
 
 mod encode;

@@ -10,7 +10,10 @@
 //!   `backupman-s3`);
 //! - [`BackupKey`] and [`Manifest`]: how objects are named and described;
 //! - [`Engine`]: one dump stream, compressed ([`Compression`]: gzip on every core, zstd or
-//!   none) and hashed off the async threads, fanned out to every drive at once through bounded channels, so memory stays flat whatever the database size.
+//!   none), encrypted with age when given [`Recipients`], and hashed off the async threads,
+//!   fanned out to every drive at once through bounded channels, so memory stays flat
+//!   whatever the database size; [`open`] reads a stored object back ([`Identities`] for an
+//!   encrypted one).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -34,6 +37,7 @@
 mod codec;
 mod compress;
 mod drive;
+mod encryption;
 mod engine;
 mod local;
 mod manifest;
@@ -46,10 +50,14 @@ mod stream_reader;
 mod units;
 
 pub use codec::{Codec, Compression, available_threads};
-pub use compress::{HashingReader, StoredCheck, check_stored, decoder};
+pub use compress::{HashingReader, StoredCheck, check_stored, decoder, open};
 pub use drive::{
     ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo,
     StoredObject, Upload, read_all, upload_bytes,
+};
+pub use encryption::{
+    AGE_ENCRYPTION, AGE_KEY_SUFFIX, Identities, IdentityError, OpenError, RecipientError,
+    Recipients, is_encrypted, readable_by_others,
 };
 pub use engine::{
     BackupReport, DriveOutcome, Engine, ProgressEvent, ProgressObserver, SourceFailure,

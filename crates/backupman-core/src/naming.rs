@@ -1,7 +1,8 @@
 //! Object keys and the one slug rule.
 //!
-//! A backup's key is `{slug}/{slug}-{UTC YYYYmmddTHHMMSS.mmmZ}-{6 hex}.{ext}{codec}`, relative
-//! to a drive's prefix, where `{codec}` is `.gz`, `.zst` or nothing ([`Codec::key_suffix`]):
+//! A backup's key is `{slug}/{slug}-{UTC YYYYmmddTHHMMSS.mmmZ}-{6 hex}.{ext}{codec}{age}`,
+//! relative to a drive's prefix, where `{codec}` is `.gz`, `.zst` or nothing
+//! ([`Codec::key_suffix`]) and `{age}` is `.age` for an age-encrypted object:
 //! the millisecond time keeps keys sorting by time, and the random suffix keeps two backups of
 //! one source taken in the same millisecond (two processes, a retry) apart. Keys of the first
 //! format, `{slug}/{slug}-{YYYYmmddTHHMMSSZ}.{ext}.gz`, still parse.
@@ -9,6 +10,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::codec::Codec;
+use crate::encryption::AGE_KEY_SUFFIX;
 
 const TIME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
 const TIME_LEN: usize = "20261127T031322.123Z".len();
@@ -57,8 +59,10 @@ pub struct BackupKey {
     pub suffix: Option<String>,
     /// The plain dump's extension, before the codec's suffix: `sql` or `sqlite`.
     pub extension: String,
-    /// What the object is compressed with, told by the key's last suffix.
+    /// What the object is compressed with, told by the key's codec suffix.
     pub codec: Codec,
+    /// The object is age-encrypted: its key ends in `.age`.
+    pub encrypted: bool,
 }
 
 impl BackupKey {
@@ -79,7 +83,13 @@ impl BackupKey {
             suffix: Some(hex::encode(random)),
             extension: extension.to_owned(),
             codec,
+            encrypted: false,
         }
+    }
+
+    /// The same key for an age-encrypted object (`.age` appended) when `encrypted`.
+    pub fn encrypted(self, encrypted: bool) -> Self {
+        Self { encrypted, ..self }
     }
 
     /// The folder all of a source's backups live in, with a trailing `/`.
@@ -92,14 +102,15 @@ impl BackupKey {
         let slug = &self.source_slug;
         let ext = &self.extension;
         let codec = self.codec.key_suffix();
+        let age = if self.encrypted { AGE_KEY_SUFFIX } else { "" };
         match &self.suffix {
             Some(suffix) => {
                 let time = self.taken_at.format(TIME_FORMAT);
-                format!("{slug}/{slug}-{time}-{suffix}.{ext}{codec}")
+                format!("{slug}/{slug}-{time}-{suffix}.{ext}{codec}{age}")
             }
             None => {
                 let time = self.taken_at.format(SECONDS_FORMAT);
-                format!("{slug}/{slug}-{time}.{ext}{codec}")
+                format!("{slug}/{slug}-{time}.{ext}{codec}{age}")
             }
         }
     }
@@ -118,6 +129,10 @@ impl BackupKey {
             return None;
         }
         let rest = file.strip_prefix(folder)?.strip_prefix('-')?;
+        let (encrypted, rest) = match rest.strip_suffix(AGE_KEY_SUFFIX) {
+            Some(rest) => (true, rest),
+            None => (false, rest),
+        };
         // A plain dump's key ends in its extension; anything with a further dot (a manifest,
         // `.sql.bak`) is refused below.
         let (codec, rest) = [Codec::Gzip, Codec::Zstd]
@@ -134,6 +149,7 @@ impl BackupKey {
             suffix,
             extension: ext.to_owned(),
             codec,
+            encrypted,
         })
     }
 }
@@ -251,6 +267,28 @@ mod tests {
         );
         assert_eq!(
             BackupKey::parse("app/app-20261127T030405.123Z-7f3a9c.zst"),
+            None
+        );
+    }
+
+    #[test]
+    fn encrypted_keys_end_in_age_after_the_codec_and_parse_back() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 3, 4, 5).unwrap();
+        for (codec, end) in [
+            (Codec::Gzip, ".sql.gz.age"),
+            (Codec::Zstd, ".sql.zst.age"),
+            (Codec::None, ".sql.age"),
+        ] {
+            let key = BackupKey::new("app", at, "sql", codec).encrypted(true);
+            assert!(key.object().ends_with(end), "{}", key.object());
+            assert_eq!(BackupKey::parse(&key.object()), Some(key.clone()));
+            assert_eq!(BackupKey::parse(&key.manifest()), None);
+        }
+        let old = BackupKey::parse("app/app-20261127T030405Z.sqlite.gz.age").unwrap();
+        assert!(old.encrypted && old.codec == Codec::Gzip && old.extension == "sqlite");
+        assert_eq!(BackupKey::parse("app/app-20261127T030405Z.age"), None);
+        assert_eq!(
+            BackupKey::parse("app/app-20261127T030405.123Z-7f3a9c.sql.gz.age.json"),
             None
         );
     }

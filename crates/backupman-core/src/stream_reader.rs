@@ -3,6 +3,7 @@
 //! whatever the object size.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use futures::StreamExt;
@@ -11,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::compress::{StoredCheck, check_stored};
 use crate::drive::{ByteStream, Drive, DriveError, DriveErrorKind};
+use crate::encryption::{Identities, OpenError};
 use crate::manifest::{Manifest, Mismatch};
 
 /// A blocking reader over a drive stream. Read it from a blocking thread only.
@@ -75,30 +77,52 @@ pub enum CheckError {
     /// It reads to its end but is not what its manifest describes.
     #[error("damaged: {0}")]
     Mismatch(#[from] Mismatch),
+    /// It is age-encrypted and cannot be decrypted with the identities given (none match,
+    /// or its header is unreadable).
+    #[error("cannot decrypt {key}: {error}")]
+    Decrypt {
+        /// The object.
+        key: String,
+        /// Why.
+        error: Arc<OpenError>,
+    },
 }
 
 /// Reads an object back end to end and checks it against its manifest: what `run
-/// --test-mode`, `verify` and the MySQL/MariaDB restore's pre-check all do.
+/// --test-mode`, `verify` and the MySQL/MariaDB restore's pre-check all do. An encrypted
+/// object is decrypted with `identities`; without them only its stored bytes are checked
+/// ([`StoredCheck::plain_size`] is then `None`).
 pub async fn check_against_manifest(
     drive: &dyn Drive,
     key: &str,
     manifest: &Manifest,
+    identities: Option<&Identities>,
 ) -> Result<StoredCheck, CheckError> {
-    let read = check_object(drive, key).await?;
+    let read = check_object(drive, key, identities).await?;
     manifest.check(&read)?;
     Ok(read)
 }
 
-/// Reads an object back from a drive, hashing it and decoding it (any codec) to the end.
-pub async fn check_object(drive: &dyn Drive, key: &str) -> Result<StoredCheck, DriveError> {
+/// Reads an object back from a drive, hashing it and decoding it (any codec, decrypted with
+/// `identities` when it is encrypted) to the end.
+pub async fn check_object(
+    drive: &dyn Drive,
+    key: &str,
+    identities: Option<&Identities>,
+) -> Result<StoredCheck, CheckError> {
     let reader = StreamReader::new(drive.read(key).await?);
-    tokio::task::spawn_blocking(move || check_stored(reader))
+    let identities = identities.cloned();
+    let checked = tokio::task::spawn_blocking(move || check_stored(reader, identities.as_ref()))
         .await
-        .map_err(|e| DriveError::new(DriveErrorKind::Other, format!("check task failed: {e}")))?
-        .map_err(|e| {
-            DriveError::new(
-                DriveErrorKind::Integrity,
-                format!("damaged: {key} does not decode to its end: {e}"),
-            )
-        })
+        .map_err(|e| DriveError::new(DriveErrorKind::Other, format!("check task failed: {e}")))?;
+    checked.map_err(|error| match error {
+        OpenError::Io(e) => CheckError::Read(DriveError::new(
+            DriveErrorKind::Integrity,
+            format!("damaged: {key} does not decode to its end: {e}"),
+        )),
+        error => CheckError::Decrypt {
+            key: key.to_owned(),
+            error: Arc::new(error),
+        },
+    })
 }

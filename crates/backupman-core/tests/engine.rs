@@ -113,7 +113,7 @@ async fn two_drives_receive_identical_objects_matching_the_manifest() {
     for dir in ["a", "b"] {
         let object = tmp.path().join(dir).join(&report.key);
         let bytes = std::fs::read(&object).unwrap();
-        let check = check_stored(&bytes[..]).unwrap();
+        let check = check_stored(&bytes[..], None).unwrap();
         assert_eq!(check.sha256, manifest.sha256);
         assert_eq!(check.compressed_size, manifest.compressed_size);
         let mut plain = Vec::new();
@@ -159,7 +159,7 @@ async fn a_broken_drive_is_named_and_the_other_completes() {
     let good = report.drives[1].result.as_ref().unwrap();
     let bytes = std::fs::read(tmp.path().join("good").join(&good.key)).unwrap();
     assert_eq!(
-        check_stored(&bytes[..]).unwrap().sha256,
+        check_stored(&bytes[..], None).unwrap().sha256,
         report.manifest.unwrap().sha256
     );
 }
@@ -294,4 +294,93 @@ async fn cancelling_stops_an_endless_dump_and_leaves_nothing() {
         Vec::<String>::new(),
         "no object, no temp file"
     );
+}
+
+/// A fresh identity file made by `age-keygen` (the real tool), and its public key.
+fn age_keygen(dir: &Path) -> (std::path::PathBuf, String) {
+    let path = dir.join("key.txt");
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .expect("age-keygen must be installed (cargo xtask provision)");
+    assert!(out.status.success());
+    let public = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        path,
+        String::from_utf8(public.stdout).unwrap().trim().to_owned(),
+    )
+}
+
+/// `age -d -i identity`, then the codec's own tool, over a stored object.
+fn age_cli_decrypt(identity: &Path, object: &Path, codec_tool: &str) -> Vec<u8> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "age -d -i '{}' '{}' | {codec_tool}",
+            identity.display(),
+            object.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypted_objects_decrypt_with_the_age_cli_in_every_codec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (identity, public) = age_keygen(tmp.path());
+    let recipients = backupman_core::Recipients::parse(&[public.as_str()]).unwrap();
+    let identities = backupman_core::Identities::load(&identity).unwrap();
+    let expected: Vec<u8> = (1..=300000)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    for (codec, end, tool) in [
+        (Codec::Gzip, ".sql.gz.age", "gunzip -c"),
+        (Codec::Zstd, ".sql.zst.age", "zstd -dc"),
+        (Codec::None, ".sql.age", "cat"),
+    ] {
+        let drive: Arc<dyn Drive> = Arc::new(LocalDrive::new("A", tmp.path().join("a")));
+        let report = Engine::new(Compression::default_for(codec))
+            .with_encryption(Some(recipients.clone()))
+            .with_chunk_size(64 * 1024)
+            .backup(source("seq 1 300000"), &[drive])
+            .await;
+        assert!(report.succeeded(), "{report:#?}");
+        assert!(report.key.ends_with(end), "{}", report.key);
+        let manifest = report.manifest.clone().unwrap();
+        assert_eq!(manifest.encryption.as_deref(), Some("age"));
+        assert_eq!(manifest.recipients, vec![public.clone()]);
+        let object = tmp.path().join("a").join(&report.key);
+        let bytes = std::fs::read(&object).unwrap();
+        assert!(bytes.starts_with(b"age-encryption.org/v1\n"));
+        assert_eq!(
+            age_cli_decrypt(&identity, &object, tool),
+            expected,
+            "{codec}"
+        );
+
+        // Without an identity: the ciphertext's hash and size are checked, nothing more.
+        let outside = check_stored(&bytes[..], None).unwrap();
+        assert_eq!(outside.plain_size, None);
+        assert_eq!(manifest.check(&outside), Ok(()));
+        let inside = check_stored(&bytes[..], Some(&identities)).unwrap();
+        assert_eq!(inside.plain_size, Some(expected.len() as u64));
+        assert_eq!(manifest.check(&inside), Ok(()));
+        let stored =
+            Manifest::from_json(&std::fs::read(format!("{}.json", object.display())).unwrap())
+                .unwrap();
+        assert_eq!(stored, manifest);
+        let json = String::from_utf8(manifest.to_json()).unwrap();
+        assert!(!json.contains("AGE-SECRET-KEY"), "{json}");
+    }
 }

@@ -30,7 +30,7 @@
 //! let backup = std::fs::File::open("app-20260101T030000Z.sqlite.gz")?;
 //! let target = RestoreTarget::parse("/tmp/app-copy.db", &settings.into())?;
 //! let outcome = restore(backup, &target, &RestoreOptions::default())?;
-//! println!("restored {} bytes, SHA-256 {}", outcome.plain_size, outcome.sha256);
+//! println!("restored {:?} bytes, SHA-256 {}", outcome.plain_size, outcome.sha256);
 //! # Ok(()) }
 //! ```
 

@@ -103,7 +103,7 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
     // 1. Our restore, into a scratch database it creates, hash checked while streaming.
     let ours = PgDb::reserve("pg_ours");
     let (target, outcome) = restore_into_new(source_db.settings(), &ours.name, &object, &manifest);
-    assert_eq!(outcome.plain_size, manifest.size);
+    assert_eq!(outcome.plain_size, Some(manifest.size));
     assert_eq!(ours.fingerprint(), expected);
     let summary = summarize(&target).unwrap();
     assert_eq!(summary.rows_of("public.many"), Some(100_000));
@@ -200,6 +200,7 @@ async fn a_damaged_backup_applies_nothing() {
     let good = RestoreOptions {
         expected: Some(manifest),
         force: false,
+        identities: None,
     };
     restore::restore(&bytes[..], &target, &good).unwrap();
     assert_eq!(target_db.sql("SELECT count(*) FROM t").trim(), "20000");

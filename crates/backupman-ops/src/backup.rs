@@ -133,8 +133,8 @@ pub struct DriveReport {
 pub struct TestModeCheck {
     /// The drive's label.
     pub drive: String,
-    /// Read back intact and deleted, or why not.
-    pub result: Result<(), String>,
+    /// Read back intact and deleted, saying what was checked; or why not.
+    pub result: Result<String, String>,
 }
 
 /// Things a front end shows while a run goes on.
@@ -226,8 +226,12 @@ async fn back_up_source(
         entry.hook_failure = Some(err);
         return failed_before_start(cfg, entry, options).await;
     }
-    tracing::info!(source = %cfg.label, drives = drives.len(), "backing up");
-    let done = engine.backup(source, drives).await;
+    tracing::info!(source = %cfg.label, drives = drives.len(), encrypted = cfg.encryption.is_some(), "backing up");
+    let done = engine
+        .clone()
+        .with_encryption(cfg.encryption.clone())
+        .backup(source, drives)
+        .await;
     let mut entry = SourceReport::from(&done);
     entry.hooks.extend(before.map(|(report, _)| report));
     let stage = if entry.ok {
@@ -373,9 +377,17 @@ async fn check_and_delete(
         if outcome.result.is_err() {
             continue;
         }
-        let checked = check_against_manifest(drive.as_ref(), &report.key, manifest)
+        // A run holds the recipients' public keys only: an encrypted object is checked by
+        // its stored bytes, and decrypting it is `verify --identity`'s job.
+        let checked = check_against_manifest(drive.as_ref(), &report.key, manifest, None)
             .await
-            .map(|_| ())
+            .map(|read| match read.plain_size {
+                Some(_) => "SHA-256 and stream intact".to_owned(),
+                None => {
+                    "SHA-256 of the encrypted object intact; not decrypted: a run has no identity"
+                        .to_owned()
+                }
+            })
             .map_err(|e| e.to_string());
         let deleted = async {
             drive.delete(&report.key).await?;
@@ -383,7 +395,7 @@ async fn check_and_delete(
         }
         .await
         .map_err(|e| format!("could not delete the test object: {e}"));
-        let result = checked.and(deleted);
+        let result = checked.and_then(|what| deleted.map(|()| what));
         if let Err(err) = &result {
             json.ok = false;
             json.error = Some(err.clone());

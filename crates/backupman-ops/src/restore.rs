@@ -1,7 +1,7 @@
 //! `restore`: stream one backup from its drive into a database, checked against its manifest
 //! on the way.
 
-use backupman_core::{CheckError, DriveError, check_against_manifest};
+use backupman_core::{CheckError, DriveError, Identities, check_against_manifest};
 use backupman_dump::restore::{
     RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, restore_stream,
 };
@@ -25,6 +25,8 @@ pub struct RestoreRequest {
     pub to: Option<String>,
     /// Restore over a database that already has tables.
     pub force: bool,
+    /// The age identities that decrypt an encrypted backup.
+    pub identities: Option<Identities>,
 }
 
 /// Steps worth telling the operator about while a restore runs.
@@ -92,6 +94,20 @@ pub enum RestoreFailure {
         /// Where it would have gone.
         target: RestoreTarget,
     },
+    #[error(
+        "{0} is age-encrypted: give the identity that decrypts it with --identity FILE or BACKUPMAN_AGE_IDENTITY; nothing was applied"
+    )]
+    /// The backup is encrypted and no identity was given.
+    NoIdentity(String),
+    #[error("{error}; nothing was applied to {target}")]
+    /// MySQL/MariaDB: the object could not be decrypted in the check before anything was
+    /// applied (no identity matches, or its header is damaged).
+    Decrypt {
+        /// Why.
+        error: CheckError,
+        /// Where it would have gone.
+        target: RestoreTarget,
+    },
     #[error("cannot read {key}: {error}")]
     /// The object could not be read from its drive.
     Read {
@@ -150,6 +166,9 @@ pub async fn restore(
         .manifest
         .clone()
         .ok_or_else(|| RestoreFailure::NoManifest(key.clone()))?;
+    if manifest.is_encrypted() && request.identities.is_none() {
+        return Err(RestoreFailure::NoIdentity(key));
+    }
     on_step(RestoreStep::Starting {
         key: &key,
         size: chosen.backup.size,
@@ -162,8 +181,13 @@ pub async fn restore(
     // backup applies nothing there either (PostgreSQL and SQLite need no second read).
     if !target.is_transactional() {
         on_step(RestoreStep::CheckingFirst { key: &key });
-        if let Err(error) = check_against_manifest(chosen.drive.as_ref(), &key, &manifest).await {
-            return Err(RestoreFailure::NotIntact { error, target });
+        let identities = request.identities.as_ref();
+        match check_against_manifest(chosen.drive.as_ref(), &key, &manifest, identities).await {
+            Ok(_) => {}
+            Err(error @ CheckError::Decrypt { .. }) => {
+                return Err(RestoreFailure::Decrypt { error, target });
+            }
+            Err(error) => return Err(RestoreFailure::NotIntact { error, target }),
         }
     }
     let stream = chosen
@@ -177,6 +201,7 @@ pub async fn restore(
     let options = RestoreOptions {
         expected: Some(manifest),
         force: request.force,
+        identities: request.identities.clone(),
     };
     let read = restore_stream(stream, target.clone(), options)
         .await

@@ -186,7 +186,7 @@ pub fn drive(cfg: &DriveConfig) -> Result<Arc<dyn Drive>, WiringError> {
 /// The S3 drive's settings for a configured one.
 pub fn s3_settings(cfg: &S3DriveConfig) -> Result<S3Settings, DriveError> {
     let credentials = match (&cfg.access_key, &cfg.secret_key) {
-        (Some(access), Some(secret)) => Some(S3Credentials::new(access, secret.expose())),
+        (Some(access), Some(secret)) => Some(S3Credentials::new(access.expose(), secret.expose())),
         (None, None) => None,
         // Validation already refuses half a pair; falling back to the default chain here would
         // silently back up with someone else's identity.
@@ -364,6 +364,7 @@ mod tests {
             dump_options: vec!["--no-owner".into()],
             tmp_folder: None,
             hooks: Default::default(),
+            encryption: None,
         }
     }
 
@@ -413,7 +414,7 @@ mod tests {
             label: "s3".into(),
             bucket: "backups".into(),
             region: "us-east-1".into(),
-            access_key: Some("AKIA".into()),
+            access_key: Some(backupman_config::Secret::new("AKIA")),
             secret_key: Some(backupman_config::Secret::new("super-secret-value")),
             endpoint: Some("http://127.0.0.1:9".into()),
             prefix: "p".into(),

@@ -10,6 +10,7 @@ use crate::wiring;
 
 pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<Outcome> {
     let config = or_exit!(wiring::load_config(&global.config));
+    let identities = or_exit!(wiring::load_identity(&args.identity));
     let request = RestoreRequest {
         source: args.source,
         key: args.key,
@@ -17,6 +18,7 @@ pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<O
         drives: args.drives,
         to: args.to,
         force: args.force,
+        identities,
     };
     let quiet = global.quiet;
     let result = restore::restore(&config, &request, |step| match step {
@@ -44,7 +46,7 @@ pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<O
                     "✔ restored {} into {} ({} uncompressed, SHA-256 verified)",
                     done.key,
                     done.target,
-                    output::bytes(done.read.plain_size)
+                    output::bytes(done.read.plain_size.unwrap_or_default())
                 );
             }
             Ok(Outcome::Success)

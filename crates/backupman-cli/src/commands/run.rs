@@ -161,11 +161,11 @@ fn print_source(report: &SourceReport, quiet: bool) {
     }
     for check in &report.test_mode {
         match &check.result {
-            Ok(()) if !quiet => eprintln!(
-                "✔ test mode {source} → {}: written, read back (SHA-256 and stream intact), deleted",
+            Ok(checked) if !quiet => eprintln!(
+                "✔ test mode {source} → {}: written, read back ({checked}), deleted",
                 check.drive
             ),
-            Ok(()) => {}
+            Ok(_) => {}
             Err(err) => eprintln!("✘ test mode {source} → {}: {err}", check.drive),
         }
     }

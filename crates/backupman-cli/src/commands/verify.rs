@@ -41,8 +41,9 @@ pub async fn verify(global: &Global, args: VerifyArgs) -> color_eyre::Result<Out
         sources: args.sources,
         drives: args.drives,
     };
+    let identities = or_exit!(wiring::load_identity(&args.identity));
     let found = or_exit!(pick(&config, &wanted).await);
-    let reports = verify::verify(&found, args.restore).await;
+    let reports = verify::verify(&found, args.restore, identities.as_ref()).await;
     for r in &reports {
         if let Some(leftover) = &r.leftover {
             eprintln!("warning: {leftover}");

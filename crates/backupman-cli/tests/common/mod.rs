@@ -22,16 +22,23 @@ pub fn backupman(dir: &Path, args: &[&str]) -> Run {
     backupman_env(dir, args, &[])
 }
 
-/// `backupman` run in `dir` with extra environment variables.
-pub fn backupman_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_backupman"))
-        .args(args)
+/// The `backupman` command with `args` in `dir`, with extra environment variables and none
+/// of the caller's that would change what it does.
+pub fn backupman_command(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backupman"));
+    cmd.args(args)
         .current_dir(dir)
         .env_remove("BACKUPMAN_CONFIG")
         .env_remove("RUST_LOG")
         .env_remove("AWS_CA_BUNDLE")
         .env("NO_COLOR", "1")
-        .envs(envs.iter().copied())
+        .envs(envs.iter().copied());
+    cmd
+}
+
+/// `backupman` run in `dir` with extra environment variables.
+pub fn backupman_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let out: Output = backupman_command(dir, args, envs)
         .output()
         .expect("backupman runs");
     Run {

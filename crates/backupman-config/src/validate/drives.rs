@@ -135,6 +135,8 @@ fn s3_drive(
     }
     let region = c.required(&d.region, at, format!("{base}.region"), "set the bucket's region, e.g. `region: us-east-1` (S3-compatible stores usually accept us-east-1)");
     let access_key = text(&d.access_key);
+    c.secret_at(d.access_key.as_ref(), format!("{base}.access_key"));
+    c.secret_at(d.secret_key.as_ref(), format!("{base}.secret_key"));
     let secret_key = d
         .secret_key
         .as_ref()
@@ -242,7 +244,7 @@ fn s3_drive(
         label: label?,
         bucket: bucket?,
         region: region?,
-        access_key,
+        access_key: access_key.map(Secret::new),
         secret_key: secret_key.map(Secret::new),
         endpoint,
         prefix,

@@ -34,6 +34,7 @@ pub(super) fn http(c: &mut Checker, h: &Spanned<RawHttp>) -> HttpConfig {
         }
     }
     for (i, key) in h.api_keys.iter().flatten().enumerate() {
+        c.secret_at(Some(key), format!("http.api_keys[{i}]"));
         if key.value.trim().is_empty() {
             c.problem(
                 key.referenced,

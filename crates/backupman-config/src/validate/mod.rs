@@ -7,6 +7,7 @@
 
 mod compression;
 mod drives;
+mod encryption;
 mod http;
 mod notifiers;
 mod sections;
@@ -33,6 +34,9 @@ struct Checker {
     warnings: Vec<String>,
     notes: Vec<String>,
     origin: String,
+    /// Where each secret is written, and its option path: the permission check of the file
+    /// tells a secret written in it from one given as `${VAR}` by these.
+    secrets: Vec<(Location, String)>,
 }
 
 impl Checker {
@@ -64,6 +68,13 @@ impl Checker {
 
     fn located(&self, at: Location, path: &str, message: &str) -> String {
         format!("{}: line {}: {path}: {message}", self.origin, at.line())
+    }
+
+    /// Notes that the option at `path` holds a secret (when it is set and not empty).
+    fn secret_at(&mut self, value: Option<&Spanned<String>>, path: impl Into<String>) {
+        if let Some(v) = value.filter(|v| !v.value.trim().is_empty()) {
+            self.secrets.push((v.defined, path.into()));
+        }
     }
 
     /// A required, non-empty string.
@@ -112,12 +123,13 @@ fn text(v: &Option<Spanned<String>>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigError> {
+pub(crate) fn validate(raw: RawConfig, origin: &str, text: &str) -> Result<Loaded, ConfigError> {
     let mut c = Checker {
         problems: Vec::new(),
         warnings: Vec::new(),
         notes: Vec::new(),
         origin: origin.to_owned(),
+        secrets: Vec::new(),
     };
 
     let sources_raw = raw.data_sources.unwrap_or_default();
@@ -129,10 +141,14 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
         labels_of(&sources_raw, |s| &s.label),
         true,
     );
+    let encryption = raw
+        .encryption
+        .as_ref()
+        .and_then(|e| encryption::encryption(&mut c, "encryption", e));
     let sources = sources_raw
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| source(&mut c, i, s))
+        .filter_map(|(i, s)| source(&mut c, i, s, encryption.as_ref()))
         .collect::<Vec<_>>();
     let drives_raw = raw.drives.unwrap_or_default();
     if drives_raw.is_empty() {
@@ -199,6 +215,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
             drives: drives.into_iter().map(|(d, _)| d).collect(),
             retention,
             compression,
+            encryption,
             abort_incomplete_after_hours,
             webhooks,
             mail,
@@ -206,9 +223,31 @@ pub(crate) fn validate(raw: RawConfig, origin: &str) -> Result<Loaded, ConfigErr
             discord,
             http,
         },
+        literal_secrets: written_secrets(&c.secrets, text),
         warnings: c.warnings,
         notes: c.notes,
     })
+}
+
+/// The secrets of `secrets` written in `text` itself, as `path (line N)`: a value that is not
+/// (or not only) a `${VAR}` substitution, or that is single-quoted, which keeps `${` literal.
+/// The text is the file as written: substitution happens inside the parser, and the
+/// preparation of `substitute.rs` adds characters only inside values, never before them.
+fn written_secrets(secrets: &[(Location, String)], text: &str) -> Vec<String> {
+    secrets
+        .iter()
+        .filter(|(at, _)| {
+            let line = text.lines().nth((at.line() as usize).saturating_sub(1));
+            let value: String = line
+                .unwrap_or("")
+                .chars()
+                .skip((at.column() as usize).saturating_sub(1))
+                .collect();
+            let value = value.trim();
+            value.starts_with('\'') || !value.contains("${")
+        })
+        .map(|(at, path)| format!("{path} (line {})", at.line()))
+        .collect()
 }
 
 /// A day: longer than any backup runs, so no upload still being written is discarded.

@@ -51,6 +51,7 @@ fn webhooks(c: &mut Checker, webhook: &Spanned<RawWebhook>) -> Vec<WebhookConfig
     let mut out = Vec::new();
     for (i, e) in webhook.value.endpoints.iter().flatten().enumerate() {
         let base = format!("notifiers.webhook.endpoints[{i}]");
+        c.secret_at(e.value.token.as_ref(), format!("{base}.token"));
         let events = events(c, &base, &e.value.events);
         let Some(url) = c.required(
             &e.value.url,
@@ -162,6 +163,7 @@ fn mail(c: &mut Checker, m: &Spanned<RawMail>) -> Option<MailConfig> {
         );
     }
     let user = text(&m.smtp_user);
+    c.secret_at(m.smtp_password.as_ref(), format!("{BASE}.smtp_password"));
     let password = m
         .smtp_password
         .as_ref()
@@ -319,6 +321,10 @@ fn incoming(
     base: &str,
     raw: &Spanned<RawIncomingWebhook>,
 ) -> Option<IncomingWebhookConfig> {
+    c.secret_at(
+        raw.value.webhook_url.as_ref(),
+        format!("{base}.webhook_url"),
+    );
     if disabled(&raw.value.enabled) {
         return None;
     }

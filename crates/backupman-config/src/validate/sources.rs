@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use serde_saphyr::{Location, Spanned};
 
+use backupman_core::Recipients;
+
+use super::encryption::encryption;
 use super::{Checker, loc, text};
 use crate::HooksConfig;
 use crate::model::*;
@@ -17,6 +20,7 @@ pub(super) fn source(
     c: &mut Checker,
     i: usize,
     s: &Spanned<RawSource>,
+    default_encryption: Option<&Recipients>,
 ) -> Option<(SourceConfig, Location)> {
     let base = format!("data_sources[{i}]");
     let at = s.referenced;
@@ -69,6 +73,11 @@ pub(super) fn source(
         }
     });
     let hooks = s.hooks.as_ref().map(|h| hooks(c, &base, h));
+    c.secret_at(s.password.as_ref(), format!("{base}.password"));
+    let encryption = match &s.encryption {
+        Some(own) => encryption(c, &format!("{base}.encryption"), own),
+        None => default_encryption.cloned(),
+    };
     let provider = provider?;
     let tmp_folder = text(&s.tmp_folder).map(PathBuf::from);
     if let (Some(raw), true) = (&s.tmp_folder, provider != SourceProvider::Sqlite) {
@@ -149,6 +158,7 @@ pub(super) fn source(
                 .unwrap_or_default(),
             tmp_folder,
             hooks: hooks.unwrap_or_default(),
+            encryption,
         },
         at,
     ))

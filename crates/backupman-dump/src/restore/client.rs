@@ -92,7 +92,7 @@ pub(crate) fn restore_through<C: SqlClient, R: Read>(
     };
     let (running, mut stdin) =
         Streaming::spawn(client.restore_command()).map_err(RestoreError::Tool)?;
-    let pumped = match pump(reader, &mut stdin) {
+    let pumped = match pump(reader, options.identities.as_ref(), &mut stdin) {
         Ok(pumped) => pumped,
         Err(PumpError::Write(_)) => {
             drop(stdin);
@@ -101,6 +101,11 @@ pub(crate) fn restore_through<C: SqlClient, R: Read>(
                 Ok(_) => "the client stopped reading its input".to_owned(),
             };
             return Err(client_failed(message));
+        }
+        // Nothing reached the client: it dies without having read a statement.
+        Err(PumpError::Decrypt(cause)) => {
+            running.kill();
+            return Err(RestoreError::Decrypt(cause));
         }
         Err(PumpError::Read(cause)) => {
             running.kill();

@@ -1,9 +1,9 @@
 //! Restore: stream a stored (gzipped) backup back into a database.
 //!
 //! ```text
-//! stored object ──> SHA-256 ──> gunzip ──┬──> psql --single-transaction   (PostgreSQL)
-//!  (any blocking Read)                   ├──> mariadb / mysql client       (MySQL, MariaDB)
-//!                                        └──> temp file ─ check ─ rename   (SQLite)
+//! stored object ──> SHA-256 ──> age -d ──> gunzip ──┬──> psql --single-transaction   (PostgreSQL)
+//!  (any blocking Read)     (when encrypted)        ├──> mariadb / mysql client       (MySQL, MariaDB)
+//!                                                   └──> temp file ─ check ─ rename   (SQLite)
 //! ```
 //!
 //! The hash of the stored bytes is checked while they stream. The client's stdin is only
@@ -29,7 +29,9 @@ mod target;
 use std::fmt;
 use std::io::{self, Read};
 
-use backupman_core::{ByteStream, Manifest, Mismatch, StoredCheck, StreamReader};
+use backupman_core::{
+    ByteStream, Identities, Manifest, Mismatch, OpenError, StoredCheck, StreamReader,
+};
 
 use crate::mysql::restore::MysqlClient;
 use crate::postgres::restore::Psql;
@@ -46,6 +48,9 @@ pub struct RestoreOptions {
     pub expected: Option<Manifest>,
     /// Restore over a database that already has tables (or over an existing SQLite file).
     pub force: bool,
+    /// The age identities that decrypt an encrypted backup; without them an encrypted
+    /// backup fails with [`RestoreError::Decrypt`] before anything is applied.
+    pub identities: Option<Identities>,
 }
 
 /// What a successful restore read: the stored object's size and SHA-256, and the size of the
@@ -85,6 +90,10 @@ pub enum RestoreError {
         /// True when statements before the failure stay applied (MySQL/MariaDB).
         partially_applied: bool,
     },
+    /// The backup is age-encrypted and cannot be decrypted: no identity given, none matching,
+    /// or a damaged header. Detected before the first byte reaches the database.
+    #[error("cannot decrypt the backup: {0}; nothing was applied")]
+    Decrypt(OpenError),
     /// The target already holds data and `force` was not given.
     #[error("{target} is not empty ({detail}); use --force to restore over it")]
     NotEmpty {

@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 
-use backupman_core::{HashingReader, Mismatch, StoredCheck, decoder};
+use backupman_core::{HashingReader, Identities, Mismatch, OpenError, StoredCheck, open};
 
 use super::{RestoreOptions, RestoreOutcome};
 
@@ -11,20 +11,26 @@ use super::{RestoreOptions, RestoreOutcome};
 pub(crate) enum PumpError {
     /// Reading or decompressing the backup failed.
     Read(io::Error),
+    /// The backup is encrypted and cannot be decrypted; nothing was written to the sink.
+    Decrypt(OpenError),
     /// The destination stopped accepting (the client exited).
     Write(io::Error),
 }
 
-/// Hashes the stored bytes, decodes them (any codec) into `sink`, then hashes whatever trails the compressed
+/// Hashes the stored bytes, decrypts (with `identities`) and decodes them (any codec) into `sink`, then hashes whatever trails the compressed
 /// stream, so the hash covers the whole object.
 pub(crate) fn pump<R: Read, W: Write>(
     reader: R,
+    identities: Option<&Identities>,
     sink: &mut W,
 ) -> Result<RestoreOutcome, PumpError> {
     let mut hashing = HashingReader::new(reader);
     let mut plain_size = 0u64;
     {
-        let mut decoder = decoder(&mut hashing).map_err(PumpError::Read)?;
+        let mut decoder = open(&mut hashing, identities).map_err(|e| match e {
+            OpenError::Io(e) => PumpError::Read(e),
+            e => PumpError::Decrypt(e),
+        })?;
         let mut buf = vec![0u8; 128 * 1024];
         loop {
             let n = match decoder.read(&mut buf) {
@@ -41,7 +47,7 @@ pub(crate) fn pump<R: Read, W: Write>(
     let (compressed_size, sha256) = hashing.finish();
     Ok(RestoreOutcome {
         compressed_size,
-        plain_size,
+        plain_size: Some(plain_size),
         sha256,
     })
 }

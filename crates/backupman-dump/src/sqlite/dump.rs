@@ -405,6 +405,7 @@ mod tests {
         let options = RestoreOptions {
             expected: report.manifest.clone(),
             force: false,
+            identities: None,
         };
         let stream = drive.read(&report.key).await.unwrap();
         restore_stream(stream, target.clone(), options)

@@ -51,16 +51,18 @@ pub(crate) fn restore<R: Read>(
     }
     let mut temp = temp_file(staging_dir.unwrap_or(&dir), &name)?;
     let temp_name = temp.path().display().to_string();
-    let pumped = pump(reader, temp.as_file_mut()).map_err(|e| match e {
-        PumpError::Read(cause) => RestoreError::Corrupt {
-            cause,
-            partially_applied: false,
-        },
-        PumpError::Write(cause) => RestoreError::Io {
-            context: format!("cannot write {temp_name}"),
-            cause,
-        },
-    })?;
+    let pumped =
+        pump(reader, options.identities.as_ref(), temp.as_file_mut()).map_err(|e| match e {
+            PumpError::Decrypt(cause) => RestoreError::Decrypt(cause),
+            PumpError::Read(cause) => RestoreError::Corrupt {
+                cause,
+                partially_applied: false,
+            },
+            PumpError::Write(cause) => RestoreError::Io {
+                context: format!("cannot write {temp_name}"),
+                cause,
+            },
+        })?;
     if let Err(mismatch) = check_read(options, &pumped) {
         return Err(RestoreError::Damaged {
             mismatch,

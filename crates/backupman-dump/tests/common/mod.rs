@@ -232,7 +232,7 @@ pub fn stored(report: &BackupReport, store: &LocalStore) -> (PathBuf, Manifest) 
 /// plain size, beside its manifest and nothing else.
 pub fn stored_and_checked(report: &BackupReport, store: &LocalStore) -> (PathBuf, Manifest) {
     let (object, manifest) = stored(report, store);
-    let check = check_stored(fs::File::open(&object).unwrap()).unwrap();
+    let check = check_stored(fs::File::open(&object).unwrap(), None).unwrap();
     assert_eq!(manifest.check(&check), Ok(()));
     assert_eq!(
         store.files().len(),
@@ -259,6 +259,7 @@ pub fn restore_into_new(
         &RestoreOptions {
             expected: Some(manifest.clone()),
             force: false,
+            identities: None,
         },
     )
     .unwrap();
@@ -279,6 +280,7 @@ pub async fn restore_needs_force(
     let options = RestoreOptions {
         expected: Some(manifest),
         force: false,
+        identities: None,
     };
     let err = restore::restore(fs::File::open(&object).unwrap(), &target, &options).unwrap_err();
     assert!(matches!(err, RestoreError::NotEmpty { .. }), "{err}");
@@ -313,6 +315,7 @@ pub fn restore_with_a_wrong_hash(
                 ..manifest.clone()
             }),
             force: false,
+            identities: None,
         },
     )
     .unwrap_err()

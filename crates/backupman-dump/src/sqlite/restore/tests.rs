@@ -15,7 +15,7 @@ use crate::restore::{RestoreTarget, restore, restore_stream, summarize};
 
 /// The manifest the engine would have written beside `packed`.
 fn manifest_of(packed: &[u8]) -> Manifest {
-    let read = backupman_core::check_stored(packed).unwrap();
+    let read = backupman_core::check_stored(packed, None).unwrap();
     Manifest {
         version: 1,
         source: "app".into(),
@@ -24,10 +24,12 @@ fn manifest_of(packed: &[u8]) -> Manifest {
         key: "app/app-20261127T030405Z.sqlite.gz".into(),
         started_at: chrono::Utc::now(),
         finished_at: chrono::Utc::now(),
-        size: read.plain_size,
+        size: read.plain_size.unwrap(),
         compressed_size: read.compressed_size,
         sha256: read.sha256,
         compression: "gzip-6".into(),
+        encryption: None,
+        recipients: Vec::new(),
         tool_version: None,
         backupman_version: "test".into(),
     }
@@ -75,6 +77,7 @@ fn sqlite_restores_atomically_and_checks_the_hash() {
             ..manifest.clone()
         }),
         force: false,
+        identities: None,
     };
     let err = restore(&packed[..], &target, &wrong).unwrap_err();
     assert!(
@@ -93,6 +96,7 @@ fn sqlite_restores_atomically_and_checks_the_hash() {
             ..manifest.clone()
         }),
         force: false,
+        identities: None,
     };
     let err = restore(&packed[..], &target, &shorter).unwrap_err();
     assert!(
@@ -112,6 +116,7 @@ fn sqlite_restores_atomically_and_checks_the_hash() {
     let right = RestoreOptions {
         expected: Some(manifest),
         force: false,
+        identities: None,
     };
     let outcome = restore(&packed[..], &target, &right).unwrap();
     assert_eq!(outcome.sha256, sha);
@@ -130,6 +135,7 @@ fn forced() -> RestoreOptions {
     RestoreOptions {
         expected: None,
         force: true,
+        identities: None,
     }
 }
 
@@ -277,7 +283,7 @@ fn a_restore_stages_in_the_staging_folder_and_leaves_nothing_there() {
         names: BTreeSet::new(),
     };
     let outcome = restore(&mut probe, &target, &RestoreOptions::default()).unwrap();
-    assert!(outcome.plain_size > 0);
+    assert!(outcome.plain_size > Some(0));
     assert_eq!(summarize(&target).unwrap().rows_of("t"), Some(2));
     let names = probe.names;
     assert_eq!(names.len(), 1, "one file staged: {names:?}");
