@@ -592,6 +592,11 @@ fn the_originals_http_section_is_read_with_its_schedule() {
     ));
     assert!(off.config.http.backup_job.is_none());
     assert_eq!(off.config.http.api_keys.len(), 1);
+    // Switched off, the job needs no schedule.
+    let off_without_cron = load(&format!(
+        "{HTTP_BASE}http:\n  api_keys: [k]\n  backup_job:\n    enabled: false\n"
+    ));
+    assert!(off_without_cron.config.http.backup_job.is_none());
     // No section: defaults, no keys.
     assert_eq!(
         load(HTTP_BASE).config.http,

@@ -84,8 +84,15 @@ fn backup_job(c: &mut Checker, job: &Spanned<RawBackupJob>) -> Option<BackupJobC
             parsed
         }
     };
+    let enabled = job.enabled.as_ref().is_none_or(|e| e.value);
     let hint = "6 fields with seconds (`0 0 3 * * *`: 03:00:00 every day) or 5 (`0 3 * * *`)";
-    let cron = c.required(&job.cron, at, "http.backup_job.cron".into(), hint);
+    // A job switched off needs no schedule; one that is given is still checked, so that
+    // switching the job back on does not meet an old typo.
+    let cron = if enabled || job.cron.is_some() {
+        c.required(&job.cron, at, "http.backup_job.cron".into(), hint)
+    } else {
+        None
+    };
     let schedule = cron
         .as_ref()
         .and_then(|cron| match cron_parser().parse(cron) {
@@ -115,7 +122,6 @@ fn backup_job(c: &mut Checker, job: &Spanned<RawBackupJob>) -> Option<BackupJobC
                 None
             }
         });
-    let enabled = job.enabled.as_ref().is_none_or(|e| e.value);
     match (enabled, cron, schedule, timezone) {
         (true, Some(cron), Some(schedule), Some(timezone)) => Some(BackupJobConfig {
             cron,
