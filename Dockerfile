@@ -11,6 +11,10 @@
 # The toolchain of `rust-version` in Cargo.toml, on the Debian release the runtime uses, so
 # the binary links against the same glibc.
 FROM rust:1.95-bookworm AS build
+# `.git` stays out of the build context: the commit for `backupman version` comes from here
+# (the release workflow passes the tag's commit).
+ARG BACKUPMAN_COMMIT=unknown
+ENV BACKUPMAN_COMMIT=${BACKUPMAN_COMMIT}
 WORKDIR /src
 COPY . .
 # Cache mounts keep the registry and the build between builds; the binary is copied out of

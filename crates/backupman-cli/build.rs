@@ -1,5 +1,6 @@
 //! Stamps the binary with its commit and build date for `backupman version`. Never fails the
-//! build: outside a git checkout (a crate tarball, a source archive) the commit is `unknown`.
+//! build: outside a git checkout (a crate tarball, a source archive, an image build that keeps
+//! `.git` out) the commit is `BACKUPMAN_COMMIT` from the environment when set, else `unknown`.
 //! `SOURCE_DATE_EPOCH`, when set, is the build date, so reproducible builds stay reproducible.
 
 use std::process::Command;
@@ -8,6 +9,7 @@ fn main() {
     println!("cargo:rustc-env=BACKUPMAN_COMMIT={}", commit());
     println!("cargo:rustc-env=BACKUPMAN_BUILD_DATE={}", build_date());
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    println!("cargo:rerun-if-env-changed=BACKUPMAN_COMMIT");
     // A new commit or checkout changes these; without them the stamp would go stale.
     for path in ["HEAD", "packed-refs"] {
         if let Some(p) = git(&["rev-parse", "--git-path", path]) {
@@ -28,7 +30,13 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn commit() -> String {
-    git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".to_owned())
+    git(&["rev-parse", "--short", "HEAD"])
+        .or_else(|| {
+            std::env::var("BACKUPMAN_COMMIT")
+                .ok()
+                .filter(|c| !c.trim().is_empty())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// UTC, RFC 3339 to the second.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// The release, e.g. `0.1.0`.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The short commit hash, or `unknown` outside a git checkout.
+/// The short commit hash, `BACKUPMAN_COMMIT` at build time outside a git checkout, or `unknown`.
 const COMMIT: &str = env!("BACKUPMAN_COMMIT");
 /// UTC, RFC 3339.
 const BUILD_DATE: &str = env!("BACKUPMAN_BUILD_DATE");
