@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use backupman_testkit::s3::{bin_from_env, free_port};
+use backupman_testkit::s3::bin_from_env;
 use serde::Deserialize;
 
 use crate::server::{LOCAL_DISK, Server, setup};
@@ -272,15 +272,21 @@ impl Drop for Impostor {
     }
 }
 
-/// The image's HEALTHCHECK script, asked about process `pid`: did it pass?
+/// The image's HEALTHCHECK script, asked about process `pid`: did it pass? Its trace
+/// (`bash -x`) is printed, so a failed assertion shows what the script saw.
 fn health_check(pid: u32) -> bool {
     let out = Command::new("bash")
+        .arg("-x")
         .arg(root().join("deploy/docker/healthcheck.sh"))
         .env("BACKUPMAN_HEALTHCHECK_PID", pid.to_string())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .output()
         .expect("bash runs");
+    eprintln!(
+        "health check of process {pid}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.status.success()
 }
 
@@ -297,8 +303,10 @@ fn the_image_health_check_asks_serve_for_ping_and_lets_one_shot_commands_pass() 
     let server = Server::start(tmp.path(), &config);
     assert!(health_check(server.pid()), "serve answers /ping: healthy");
 
-    // Nothing answers on the port its command line names: unhealthy.
-    let port = free_port().to_string();
+    // Nothing answers on the port its command line names: unhealthy. Port 1 (tcpmux) is
+    // closed on any machine that runs these tests; a free ephemeral port could be taken by
+    // another process between choosing it and the check.
+    let port = "1".to_owned();
     let impostor = Impostor(
         Command::new("sh")
             .args(["-c", "sleep 60; :", "serve", "-p", &port])
