@@ -265,6 +265,33 @@ fn the_kubernetes_config_loads_with_the_secret_and_every_cronjob_selects_its_sou
 #[derive(Debug)]
 struct Impostor(Child);
 
+impl Impostor {
+    /// `sh` sleeping with `words` as its arguments, once its command line shows them: right
+    /// after spawning, /proc may still show an empty one, which reads as no server at all.
+    fn spawn(words: &[&str]) -> Self {
+        let child = Command::new("sh")
+            .args(["-c", "sleep 60; :"])
+            .args(words)
+            .spawn()
+            .unwrap();
+        let impostor = Self(child);
+        let cmdline = format!("/proc/{}/cmdline", impostor.0.id());
+        let started = std::time::Instant::now();
+        while !std::fs::read(&cmdline)
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .any(|w| w == words[0].as_bytes())
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{cmdline} never showed {words:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        impostor
+    }
+}
+
 impl Drop for Impostor {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -307,20 +334,10 @@ fn the_image_health_check_asks_serve_for_ping_and_lets_one_shot_commands_pass() 
     // closed on any machine that runs these tests; a free ephemeral port could be taken by
     // another process between choosing it and the check.
     let port = "1".to_owned();
-    let impostor = Impostor(
-        Command::new("sh")
-            .args(["-c", "sleep 60; :", "serve", "-p", &port])
-            .spawn()
-            .unwrap(),
-    );
+    let impostor = Impostor::spawn(&["serve", "-p", &port]);
     assert!(!health_check(impostor.0.id()), "nothing on port {port}");
 
     // A one-shot command (`backupman run`) listens nowhere and must not be marked unhealthy.
-    let one_shot = Impostor(
-        Command::new("sh")
-            .args(["-c", "sleep 60; :", "run", "-p", &port])
-            .spawn()
-            .unwrap(),
-    );
+    let one_shot = Impostor::spawn(&["run", "-p", &port]);
     assert!(health_check(one_shot.0.id()), "a one-shot run passes");
 }
