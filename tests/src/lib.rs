@@ -23,6 +23,27 @@ pub mod tls;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+/// A fresh age identity file at `path`, made by `age-keygen` (the real tool, mode 0600), and
+/// its public key.
+pub fn age_keygen(path: &Path) -> String {
+    let made = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(path)
+        .output()
+        .expect("age-keygen must be installed (cargo xtask provision)");
+    assert!(made.status.success(), "age-keygen -o {}", path.display());
+    let public = std::process::Command::new("age-keygen")
+        .arg("-y")
+        .arg(path)
+        .output()
+        .expect("run age-keygen -y");
+    assert!(public.status.success(), "age-keygen -y {}", path.display());
+    String::from_utf8(public.stdout)
+        .expect("a public key is text")
+        .trim()
+        .to_owned()
+}
+
 /// An executable shell script `name` in `dir` running `body`: a stand-in for a tool.
 pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);

@@ -10,28 +10,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use backupman_testkit::age_keygen;
 use backupman_testkit::db::{Db, MyDb, PgDb};
 use common::{Run, backupman_env, files, sqlite_rows};
 
 /// Rows both servers load, with a value to find in the decrypted dump.
 const FIXTURE: &str = "CREATE TABLE notes (id int PRIMARY KEY, body varchar(60)); \
      INSERT INTO notes VALUES (1, 'plaintext-marker-4711'), (2, 'second row'), (3, NULL);";
-
-/// A fresh identity file made by `age-keygen`, mode 0600, and its public key.
-fn age_keygen(path: &Path) -> String {
-    let made = Command::new("age-keygen")
-        .arg("-o")
-        .arg(path)
-        .output()
-        .expect("age-keygen must be installed (cargo xtask provision)");
-    assert!(made.status.success());
-    let public = Command::new("age-keygen")
-        .arg("-y")
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8(public.stdout).unwrap().trim().to_owned()
-}
 
 /// A configuration backing `source_yaml` up, encrypted, to a local drive, with a right and a
 /// wrong identity beside it.

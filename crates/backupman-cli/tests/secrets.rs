@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use backupman_testkit::db::{Db, MY_HOST, MY_PORT, MyDb, PgDb, my};
@@ -149,24 +149,7 @@ fn no_secret_reaches_output_manifests_notifications_or_process_arguments() {
     let (hook_url, hook) = listener("200 OK", 2);
 
     let identity = dir.join("backup-key.txt");
-    assert!(
-        Command::new("age-keygen")
-            .arg("-o")
-            .arg(&identity)
-            .output()
-            .expect("age-keygen (cargo xtask provision)")
-            .status
-            .success()
-    );
-    let public = String::from_utf8(
-        Command::new("age-keygen")
-            .arg("-y")
-            .arg(&identity)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let public = backupman_testkit::age_keygen(&identity);
     let identity_secret = std::fs::read_to_string(&identity)
         .unwrap()
         .lines()
