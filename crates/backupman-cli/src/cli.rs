@@ -177,6 +177,12 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub restore: bool,
 
+    /// Look at a named backup even when it is not trusted (unsigned where signing is
+    /// configured, badly signed, unencrypted where encryption is, suspect): it is checked and
+    /// reported, never passed.
+    #[arg(long, requires = "key")]
+    pub allow_untrusted: bool,
+
     #[command(flatten)]
     pub identity: IdentityArg,
 
@@ -212,6 +218,12 @@ pub struct RestoreArgs {
     /// Restore even when the target database is not empty.
     #[arg(long)]
     pub force: bool,
+
+    /// Restore a named backup even when it is not trusted (unsigned where signing is
+    /// configured, badly signed, unencrypted where encryption is, suspect). `--latest` only
+    /// ever picks a trusted one.
+    #[arg(long, requires = "key")]
+    pub allow_untrusted: bool,
 
     #[command(flatten)]
     pub identity: IdentityArg,

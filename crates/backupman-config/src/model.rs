@@ -26,6 +26,9 @@ pub struct Config {
     /// `encryption.age_recipients`: the age public keys every backup is encrypted to, unless a
     /// source names its own; `None`: backups are stored unencrypted.
     pub encryption: Option<backupman_core::Recipients>,
+    /// `signing`: the key manifests are signed with, and the one they are checked against;
+    /// `None`: manifests are neither signed nor required to be.
+    pub signing: Option<SigningConfig>,
     /// Uploads left incomplete by a killed run are discarded by the next `run` or `prune`
     /// once this many hours old (`incomplete_uploads.abort_after_hours`, default 24).
     pub abort_incomplete_after_hours: u32,
@@ -40,6 +43,18 @@ pub struct Config {
     /// `backupman serve`: its API keys and backup schedule (`http`); the defaults when the
     /// section is left out.
     pub http: HttpConfig,
+}
+
+/// `signing`: minisign keys for the manifests. A backup host names its secret key file; a
+/// restore host needs only the public key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningConfig {
+    /// `secret_key_file`: an unencrypted minisign secret key (`minisign -G -W`), read when a
+    /// backup runs; relative to the configuration's folder.
+    pub secret_key_file: Option<PathBuf>,
+    /// `public_key`: what every manifest read back must be signed by. When only the secret
+    /// key is given, its own public key is used.
+    pub public_key: Option<backupman_core::Verifier>,
 }
 
 /// The kind of database a source is (`data_sources[].provider`).
@@ -247,6 +262,9 @@ pub struct HttpConfig {
     pub shutdown_grace_seconds: u64,
     /// `download_url_minutes`: how long a generated download URL works (default 60).
     pub download_url_minutes: u32,
+    /// `catalog_refresh_seconds`: how often the service lists the drives again, so backups
+    /// made by another process (a CronJob, a `run` by hand) appear (default 60).
+    pub catalog_refresh_seconds: u64,
 }
 
 impl Default for HttpConfig {
@@ -257,6 +275,7 @@ impl Default for HttpConfig {
             backup_job: None,
             shutdown_grace_seconds: DEFAULT_SHUTDOWN_GRACE_SECONDS,
             download_url_minutes: DEFAULT_DOWNLOAD_URL_MINUTES,
+            catalog_refresh_seconds: DEFAULT_CATALOG_REFRESH_SECONDS,
         }
     }
 }
@@ -266,6 +285,8 @@ impl Default for HttpConfig {
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 60;
 /// How long a generated download URL works when `download_url_minutes` is left out.
 pub const DEFAULT_DOWNLOAD_URL_MINUTES: u32 = 60;
+/// How often the service lists the drives again when `catalog_refresh_seconds` is left out.
+pub const DEFAULT_CATALOG_REFRESH_SECONDS: u64 = 60;
 
 /// `http.backup_job`: when `backupman serve` backs up.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,7 @@ pub(crate) struct RawConfig {
     pub retention: Option<S<RawRetention>>,
     pub compression: Option<S<RawCompression>>,
     pub encryption: Option<S<RawEncryption>>,
+    pub signing: Option<S<RawSigning>>,
     pub incomplete_uploads: Option<S<RawIncompleteUploads>>,
     pub notifiers: Option<S<RawNotifiers>>,
     pub http: Option<S<RawHttp>>,
@@ -145,6 +146,13 @@ pub(crate) struct RawEncryption {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawSigning {
+    pub secret_key_file: Option<S<String>>,
+    pub public_key: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawIncompleteUploads {
     pub abort_after_hours: Option<S<u32>>,
 }
@@ -210,6 +218,7 @@ pub(crate) struct RawHttp {
     pub backup_job: Option<S<RawBackupJob>>,
     pub shutdown_grace_seconds: Option<S<u64>>,
     pub download_url_minutes: Option<S<u32>>,
+    pub catalog_refresh_seconds: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,6 +256,7 @@ pub(crate) fn parse(
             retention: None,
             compression: None,
             encryption: None,
+            signing: None,
             incomplete_uploads: None,
             notifiers: None,
             http: None,

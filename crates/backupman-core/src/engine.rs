@@ -25,6 +25,7 @@ use crate::drive::{Drive, DriveError, DriveErrorKind, StoredObject, Upload, uplo
 use crate::encryption::{AGE_ENCRYPTION, Recipients, Sealer};
 use crate::manifest::Manifest;
 use crate::naming::BackupKey;
+use crate::signing::{Signer, signature_key};
 use crate::source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
 use encode::Encoder;
 
@@ -127,6 +128,7 @@ pub struct Engine {
     queue_depth: usize,
     key_prefix: String,
     encryption: Option<Recipients>,
+    signer: Option<Signer>,
     progress: Option<ProgressObserver>,
     cancel: CancellationToken,
 }
@@ -140,6 +142,7 @@ impl Engine {
             queue_depth: 4,
             key_prefix: String::new(),
             encryption: None,
+            signer: None,
             progress: None,
             cancel: CancellationToken::new(),
         }
@@ -170,6 +173,13 @@ impl Engine {
     /// the manifest's SHA-256 is the ciphertext's); `None` stores it unencrypted.
     pub fn with_encryption(mut self, recipients: Option<Recipients>) -> Self {
         self.encryption = recipients;
+        self
+    }
+
+    /// Signs every manifest with `signer`, storing the signature beside it
+    /// (`KEY.json.minisig`); `None` leaves manifests unsigned.
+    pub fn with_signer(mut self, signer: Option<Signer>) -> Self {
+        self.signer = signer;
         self
     }
 
@@ -320,12 +330,19 @@ impl Engine {
             backupman_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         let manifest_json = Bytes::from(manifest.to_json());
+        let signature = self
+            .signer
+            .as_ref()
+            .map(|signer| Bytes::from(signer.sign(&key, &manifest_json)));
         let completions = drives.iter().zip(uploads).map(|(drive, upload)| {
-            let manifest_json = manifest_json.clone();
+            let records = Records {
+                manifest: manifest_json.clone(),
+                signature: signature.clone(),
+            };
             let key = key.clone();
             async move {
                 let result = match upload {
-                    Ok(upload) => finish(drive.as_ref(), upload, &key, manifest_json).await,
+                    Ok(upload) => finish(drive.as_ref(), upload, &key, records).await,
                     Err(err) => Err(err),
                 };
                 DriveOutcome {
@@ -372,22 +389,34 @@ fn not_stored(drives: &[Arc<dyn Drive>], err: &SourceError) -> Vec<DriveOutcome>
         .collect()
 }
 
+/// What is written beside a stored object.
+struct Records {
+    manifest: Bytes,
+    signature: Option<Bytes>,
+}
+
 async fn finish(
     drive: &dyn Drive,
     upload: Box<dyn Upload>,
     key: &str,
-    manifest_json: Bytes,
+    records: Records,
 ) -> Result<StoredObject, DriveError> {
     let stored = upload.complete().await?;
     let manifest_key = format!("{key}.json");
-    if let Err(err) = upload_bytes(drive, &manifest_key, manifest_json).await {
-        return Err(DriveError {
-            message: format!(
-                "backup stored at {} but its manifest could not be written: {}",
-                stored.location, err.message
-            ),
-            ..err
-        });
+    let mut writes = vec![("manifest", manifest_key.clone(), records.manifest)];
+    if let Some(signature) = records.signature {
+        writes.push(("signature", signature_key(&manifest_key), signature));
+    }
+    for (what, record_key, bytes) in writes {
+        if let Err(err) = upload_bytes(drive, &record_key, bytes).await {
+            return Err(DriveError {
+                message: format!(
+                    "backup stored at {} but its {what} could not be written: {}",
+                    stored.location, err.message
+                ),
+                ..err
+            });
+        }
     }
     Ok(stored)
 }

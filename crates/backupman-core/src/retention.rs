@@ -1,17 +1,21 @@
 //! Retention: which backups of one source on one drive to keep, decided from the drive's own
-//! listing and manifests.
+//! listing: the key carries the time and the listing the size, so no manifest is read unless
+//! a signing key is configured, and then only those of the backups the policy would keep.
 //!
-//! Safety rules: the newest backup is always kept; a listing or manifest that cannot be read
-//! deletes nothing; the caller applies retention only after a successful backup (or on an
-//! explicit `prune`), so a failing run never deletes.
+//! Safety rules: the newest backup is always kept; a listing that cannot be read deletes
+//! nothing; the caller applies retention only after a successful backup (or on an explicit
+//! `prune`), so a failing run never deletes. A backup that is not trusted (unsigned where a
+//! signature is required, unencrypted where encryption is, without a manifest, suspect)
+//! never counts as kept, so planted backups cannot push a real one out; a suspect one (dated
+//! in the future) is never deleted either, but left for the operator to look at.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 
-use crate::drive::{Drive, DriveError, DriveErrorKind, read_all};
-use crate::manifest::Manifest;
-use crate::naming::BackupKey;
+use crate::drive::{Drive, DriveError};
+use crate::listing::{Standing, StoredBackup, TrustPolicy, inspect_all, list_source};
+use crate::signing::signature_key;
 
 /// How many backups to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,19 +42,6 @@ pub enum Policy {
         /// Calendar years.
         yearly: u32,
     },
-}
-
-/// One backup found on a drive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredBackup {
-    /// The object's key, relative to the drive's prefix.
-    pub key: String,
-    /// When it was taken: the manifest's start time, or else the key's time.
-    pub taken_at: DateTime<Utc>,
-    /// Bytes of the stored object.
-    pub size: u64,
-    /// The manifest, when one was found beside the object.
-    pub manifest: Option<Manifest>,
 }
 
 /// The decision for one source on one drive.
@@ -129,43 +120,79 @@ pub fn plan(backups: &[StoredBackup], policy: Policy, now: DateTime<Utc>) -> Ret
     out
 }
 
-/// Lists a source's backups on a drive, with their manifests. Any read error is returned, so
-/// the caller deletes nothing on a listing it could not fully read.
-pub async fn list_backups(
+/// Decides for one source on one drive: lists it, and where a signature is required reads
+/// the manifests of the backups the policy would keep (and only those), until every kept one
+/// is trusted. What is deleted is what the policy deletes counting every backup and does not
+/// keep counting only trusted ones, so a backup is deleted only once it is past the policy
+/// either way, and never while no trusted backup is kept.
+pub async fn decide(
     drive: &dyn Drive,
     source_label: &str,
-) -> Result<Vec<StoredBackup>, DriveError> {
-    let folder = BackupKey::source_folder(source_label);
-    let slug = folder.trim_end_matches('/');
-    let objects = drive.list(&folder).await?;
-    let names: HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-    let mut out = Vec::new();
-    for object in &objects {
-        // Only this source's own backups: never a file in a sub-folder or of another layout.
-        let Some(key) = BackupKey::parse(&object.key).filter(|k| k.source_slug == slug) else {
-            continue;
-        };
-        let manifest_key = format!("{}.json", object.key);
-        let manifest = if names.contains(manifest_key.as_str()) {
-            let bytes = read_all(drive, &manifest_key).await?;
-            Some(Manifest::from_json(&bytes).map_err(|e| {
-                DriveError::new(
-                    DriveErrorKind::Integrity,
-                    format!("manifest {manifest_key} is unreadable: {e}"),
-                )
-            })?)
+    policy: Policy,
+    trust: &TrustPolicy,
+) -> Result<RetentionPlan, DriveError> {
+    let mut backups = list_source(drive, source_label, trust).await?;
+    let trusted_plan = loop {
+        let counted: Vec<StoredBackup> = backups
+            .iter()
+            .filter(|b| b.standing.counts())
+            .cloned()
+            .collect();
+        let trusted_plan = plan(&counted, policy, trust.now);
+        if trust.verifier.is_none() {
+            break trusted_plan;
+        }
+        let unread: HashSet<&str> = trusted_plan
+            .keep
+            .iter()
+            .filter(|(b, _)| b.standing == Standing::Unread)
+            .map(|(b, _)| b.key.as_str())
+            .collect();
+        if unread.is_empty() {
+            break trusted_plan;
+        }
+        let (to_read, rest): (Vec<_>, Vec<_>) = backups
+            .into_iter()
+            .partition(|b| unread.contains(b.key.as_str()));
+        backups = rest;
+        backups.extend(inspect_all(drive, to_read, trust).await?);
+    };
+    let kept_trusted: HashMap<String, String> = trusted_plan
+        .keep
+        .into_iter()
+        .map(|(b, why)| (b.key, why))
+        .collect();
+    let dated: Vec<StoredBackup> = backups
+        .iter()
+        .filter(|b| !matches!(b.standing, Standing::Suspect(_)))
+        .cloned()
+        .collect();
+    let every_plan = plan(&dated, policy, trust.now);
+    let mut out = RetentionPlan::default();
+    let doomed: HashSet<&str> = if kept_trusted.is_empty() {
+        HashSet::new()
+    } else {
+        every_plan
+            .delete
+            .iter()
+            .map(|b| b.key.as_str())
+            .filter(|k| !kept_trusted.contains_key(*k))
+            .collect()
+    };
+    backups.sort_by(|a, b| b.taken_at.cmp(&a.taken_at).then_with(|| b.key.cmp(&a.key)));
+    for b in backups {
+        if doomed.contains(b.key.as_str()) {
+            out.delete.push(b);
+        } else if let Some(why) = kept_trusted.get(&b.key) {
+            out.keep.push((b, why.clone()));
         } else {
-            None
-        };
-        out.push(StoredBackup {
-            key: object.key.clone(),
-            // The manifest is the record of when the backup was taken.
-            taken_at: manifest.as_ref().map_or(key.taken_at, |m| m.started_at),
-            size: object.size,
-            manifest,
-        });
+            let why = match b.standing.reason() {
+                Some(reason) => format!("not counted: {reason}"),
+                None => "not yet past the policy".to_owned(),
+            };
+            out.keep.push((b, why));
+        }
     }
-    out.sort_by_key(|b| std::cmp::Reverse(b.taken_at));
     Ok(out)
 }
 
@@ -205,25 +232,26 @@ async fn held_until(
     Ok(object.max(manifest).filter(|until| *until > now))
 }
 
-/// Plans and, unless `dry_run`, deletes, skipping backups the drive holds (Object Lock). The
-/// object goes first, then its manifest: listings start from objects, so a leftover manifest
-/// is ignored, whereas an object left without its manifest would still count as a backup.
+/// Plans ([`decide`]) and, unless `dry_run`, deletes, skipping backups the drive holds
+/// (Object Lock). The object goes first, then its manifest and signature: listings start from
+/// objects, so a leftover manifest is ignored, whereas an object left without its manifest
+/// would still be listed (as having none).
 pub async fn apply(
     drive: &dyn Drive,
     source_label: &str,
     policy: Policy,
-    now: DateTime<Utc>,
+    trust: &TrustPolicy,
     dry_run: bool,
 ) -> Applied {
+    let now = trust.now;
     let mut applied = Applied::default();
-    let backups = match list_backups(drive, source_label).await {
-        Ok(backups) => backups,
+    applied.plan = match decide(drive, source_label, policy, trust).await {
+        Ok(plan) => plan,
         Err(err) => {
             applied.error = Some(err);
             return applied;
         }
     };
-    applied.plan = plan(&backups, policy, now);
     for b in &applied.plan.delete {
         match held_until(drive, &b.key, now).await {
             Ok(Some(locked_until)) => {
@@ -251,12 +279,24 @@ pub async fn apply(
         // The backup is gone once its object is: count it, even if its manifest stays.
         applied.deleted.push(b.key.clone());
         tracing::info!(drive = drive.label(), key = %b.key, "retention deleted backup");
-        if let Err(err) = drive.delete(&format!("{}.json", b.key)).await {
+        let manifest_key = b.manifest_key();
+        let companions = [signature_key(&manifest_key), manifest_key];
+        if let Some(err) = first_error(drive, &companions).await {
             applied.error = Some(err);
             break;
         }
     }
     applied
+}
+
+/// Deletes each key in turn, stopping at the first failure.
+async fn first_error(drive: &dyn Drive, keys: &[String]) -> Option<DriveError> {
+    for key in keys {
+        if let Err(err) = drive.delete(key).await {
+            return Some(err);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -269,12 +309,7 @@ mod tests {
     }
 
     fn backup(t: DateTime<Utc>) -> StoredBackup {
-        StoredBackup {
-            key: format!("s/s-{}.sql.gz", t.format("%Y%m%dT%H%M%SZ")),
-            taken_at: t,
-            size: 1,
-            manifest: None,
-        }
+        StoredBackup::unread(format!("s/s-{}.sql.gz", t.format("%Y%m%dT%H%M%SZ")), t, 1)
     }
 
     fn kept(plan: &RetentionPlan) -> Vec<DateTime<Utc>> {

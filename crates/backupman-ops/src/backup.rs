@@ -7,7 +7,7 @@ use std::sync::Arc;
 use backupman_config::{Config, DriveConfig, SourceConfig};
 use backupman_core::retention::Policy;
 use backupman_core::{
-    BackupReport, CancellationToken, Drive, Engine, ProgressObserver, check_against_manifest,
+    BackupReport, CancellationToken, Verifier, Drive, Engine, ProgressObserver, check_against_manifest,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -180,14 +180,30 @@ pub async fn backup(
         engine = engine.with_progress(observer);
     }
     let policy = wiring::retention_policy(config);
+    // A signing key that cannot be loaded stops every source: a backup must never be stored
+    // unsigned when signing is configured.
+    let keys = wiring::signer(config).and_then(|signer| {
+        let verifier = wiring::verifier(config)?;
+        Ok((signer, verifier))
+    });
+    let verifier = match &keys {
+        Ok((signer, verifier)) => {
+            engine = engine.with_signer(signer.clone());
+            verifier.clone()
+        }
+        Err(_) => None,
+    };
     for cfg in plan.sources {
         let mut entry = if options.cancel.is_cancelled() {
             SourceReport {
                 skipped: true,
                 ..not_started(cfg, "not started, the run was interrupted".into())
             }
+        } else if let Err(err) = &keys {
+            not_started(cfg, format!("not started: {err}"))
         } else {
-            back_up_source(cfg, &engine, &drives, policy, &options).await
+            let retention = policy.map(|p| (p, verifier.as_ref()));
+            back_up_source(cfg, &engine, &drives, retention, &options).await
         };
         add_broken(&mut entry, &broken);
         report.ok &= entry.ok;
@@ -204,7 +220,7 @@ async fn back_up_source(
     cfg: &SourceConfig,
     engine: &Engine,
     drives: &[Arc<dyn Drive>],
-    policy: Option<Policy>,
+    retention: Option<(Policy, Option<&Verifier>)>,
     options: &RunOptions,
 ) -> SourceReport {
     let source = match wiring::source(cfg) {
@@ -245,11 +261,13 @@ async fn back_up_source(
     }
     if options.test_mode {
         check_and_delete(&done, drives, &mut entry).await;
-    } else if let Some(policy) = policy {
+    } else if let Some((policy, verifier)) = retention {
+        let trust = wiring::trust_policy(cfg, verifier);
         // Only where this backup landed: a failed run never deletes.
         for (drive, outcome) in drives.iter().zip(&done.drives) {
             if outcome.result.is_ok() {
-                let pruned = prune::apply_one(drive.as_ref(), &cfg.label, policy, false).await;
+                let pruned =
+                    prune::apply_one(drive.as_ref(), &cfg.label, policy, &trust, false).await;
                 entry.ok &= pruned.ok;
                 entry.retention.push(pruned);
             }

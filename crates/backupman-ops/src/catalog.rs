@@ -1,15 +1,23 @@
-//! Finding backups on drives: what `list`, `verify` and `restore` share.
+//! Finding backups on drives: what `list`, `verify`, `restore` and the service share. What
+//! each needs decides what it reads: `list` and the service's catalog read every manifest
+//! (a bounded number at a time), `--latest` reads newest first only until one is trusted, a
+//! named key reads its own. Every manifest is a stranger's input (see
+//! `backupman_core::listing`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use backupman_config::{Config, SourceConfig};
-use backupman_core::retention::{StoredBackup, list_backups};
-use backupman_core::{BackupKey, Drive, DriveError, slugify};
+use backupman_core::listing::{self, Standing, StoredBackup, TrustPolicy};
+use backupman_core::{BackupKey, Drive, DriveError, SigningKeyError, Verifier, slugify};
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, stream};
 use serde::Serialize;
 
 use crate::wiring::{self, BrokenDrive, UnknownLabel};
+
+/// Source × drive listings run at once: each is a page or a few of one store.
+const LISTINGS_AT_ONCE: usize = 4;
 
 /// One backup on one drive.
 #[derive(Debug, Clone)]
@@ -18,7 +26,7 @@ pub struct Found {
     pub source: SourceConfig,
     /// The drive holding it.
     pub drive: Arc<dyn Drive>,
-    /// The backup as listed, with its manifest.
+    /// The backup as listed, with its manifest and standing.
     pub backup: StoredBackup,
 }
 
@@ -42,38 +50,164 @@ pub struct Catalog {
     pub errors: Vec<ListingError>,
 }
 
-/// Lists every backup of `sources` on `drives`.
-pub async fn find(sources: &[&SourceConfig], drives: &[Arc<dyn Drive>]) -> Catalog {
-    let mut catalog = Catalog::default();
-    for drive in drives {
-        for source in sources {
-            match list_backups(drive.as_ref(), &source.label).await {
-                Ok(backups) => catalog
-                    .found
-                    .extend(backups.into_iter().map(|backup| Found {
-                        source: (*source).clone(),
-                        drive: drive.clone(),
-                        backup,
-                    })),
-                Err(error) => catalog.errors.push(ListingError {
-                    source: source.label.clone(),
-                    drive: drive.label().to_owned(),
-                    error,
-                }),
+/// How much of each backup to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Every manifest (and signature): `list`, the service's catalog.
+    Everything,
+    /// Only until the newest trusted backup of each source × drive is found.
+    LatestTrusted,
+}
+
+/// Lists every backup of `sources` on `drives`, each checked by `verifier` (and by its
+/// source's encryption), reading as much as `depth` needs.
+pub async fn find(
+    sources: &[&SourceConfig],
+    drives: &[Arc<dyn Drive>],
+    verifier: Option<&Verifier>,
+    depth: Depth,
+) -> Catalog {
+    // Collected first: a lazy `map` would make its closure part of the future's type, which
+    // then is not `Send` for every lifetime (rust-lang/rust#102211).
+    let listings: Vec<_> = pairs(sources, drives)
+        .into_iter()
+        .map(|(drive, source)| list_pair(drive, source, verifier, depth))
+        .collect();
+    let listed: Vec<Listed> = stream::iter(listings)
+        .buffer_unordered(LISTINGS_AT_ONCE)
+        .collect()
+        .await;
+    assemble(listed)
+}
+
+/// One source on one drive, read as deep as `depth` says.
+async fn list_pair(
+    drive: Arc<dyn Drive>,
+    source: SourceConfig,
+    verifier: Option<&Verifier>,
+    depth: Depth,
+) -> Listed {
+    let policy = wiring::trust_policy(&source, verifier);
+    let listed = match depth {
+        Depth::Everything => listing::list_inspected(drive.as_ref(), &source.label, &policy).await,
+        Depth::LatestTrusted => listing::latest_trusted(drive.as_ref(), &source.label, &policy)
+            .await
+            .map(|b| b.into_iter().collect()),
+    };
+    (drive, source, listed)
+}
+
+/// [`find`] with [`Depth::Everything`], reading only the manifests `previous` has not: a
+/// backup's object, manifest and signature are written once and never replaced, so what was
+/// inspected stays inspected. A backup the new listing condemns (its manifest gone, say) is
+/// judged again. This is how the service keeps its catalog fresh for the cost of a listing.
+pub async fn refresh(
+    previous: &Catalog,
+    sources: &[&SourceConfig],
+    drives: &[Arc<dyn Drive>],
+    verifier: Option<&Verifier>,
+) -> Catalog {
+    let known: Known<'_> = previous
+        .found
+        .iter()
+        .map(|f| ((f.drive.label(), f.backup.key.as_str()), &f.backup))
+        .collect();
+    let listings: Vec<_> = pairs(sources, drives)
+        .into_iter()
+        .map(|(drive, source)| relist_pair(drive, source, verifier, &known))
+        .collect();
+    let listed: Vec<Listed> = stream::iter(listings)
+        .buffer_unordered(LISTINGS_AT_ONCE)
+        .collect()
+        .await;
+    assemble(listed)
+}
+
+/// Backups already inspected, by drive label and key.
+type Known<'a> = HashMap<(&'a str, &'a str), &'a StoredBackup>;
+
+/// One source on one drive listed again, inspecting only what `known` lacks.
+async fn relist_pair(
+    drive: Arc<dyn Drive>,
+    source: SourceConfig,
+    verifier: Option<&Verifier>,
+    known: &Known<'_>,
+) -> Listed {
+    let policy = wiring::trust_policy(&source, verifier);
+    let listed = async {
+        let mut backups = Vec::new();
+        let mut unread = Vec::new();
+        for b in listing::list_source(drive.as_ref(), &source.label, &policy).await? {
+            match known.get(&(drive.label(), b.key.as_str())) {
+                Some(seen) if b.standing == Standing::Unread => backups.push((*seen).clone()),
+                _ => unread.push(b),
             }
         }
+        backups.extend(listing::inspect_all(drive.as_ref(), unread, &policy).await?);
+        Ok(backups)
     }
+    .await;
+    (drive, source, listed)
+}
+
+/// Every drive × source, owned, so the listings can run as tasks of their own.
+fn pairs(sources: &[&SourceConfig], drives: &[Arc<dyn Drive>]) -> Vec<(Arc<dyn Drive>, SourceConfig)> {
+    drives
+        .iter()
+        .flat_map(|d| sources.iter().map(move |s| (d.clone(), (*s).clone())))
+        .collect()
+}
+
+/// What one source × drive listing gave.
+type Listed = (
+    Arc<dyn Drive>,
+    SourceConfig,
+    Result<Vec<StoredBackup>, DriveError>,
+);
+
+/// One catalog of what each source × drive listing gave.
+fn assemble(listed: Vec<Listed>) -> Catalog {
+    let mut catalog = Catalog::default();
+    for (drive, source, listed) in listed {
+        match listed {
+            Ok(backups) => catalog
+                .found
+                .extend(backups.into_iter().map(|backup| Found {
+                    source: source.clone(),
+                    drive: drive.clone(),
+                    backup,
+                })),
+            Err(error) => catalog.errors.push(ListingError {
+                source: source.label.clone(),
+                drive: drive.label().to_owned(),
+                error,
+            }),
+        }
+    }
+    sort_newest_first(&mut catalog.found);
     catalog
-        .found
-        .sort_by_key(|f| std::cmp::Reverse(f.backup.taken_at));
+        .errors
+        .sort_by(|a, b| (&a.drive, &a.source).cmp(&(&b.drive, &b.source)));
     catalog
 }
 
-/// The newest backup per source × drive (`found` newest first, as [`find`] returns it).
+/// Newest first; ties (two drives holding one key) in drive order of the labels.
+pub fn sort_newest_first(found: &mut [Found]) {
+    found.sort_by(|a, b| {
+        b.backup
+            .taken_at
+            .cmp(&a.backup.taken_at)
+            .then_with(|| a.drive.label().cmp(b.drive.label()))
+    });
+}
+
+/// The newest trusted backup per source × drive (`found` newest first, as [`find`] returns
+/// it).
 pub fn latest(found: Vec<Found>) -> Vec<Found> {
     let mut seen = HashSet::new();
     found
         .into_iter()
+        .filter(|f| f.backup.standing.is_trusted())
         .filter(|f| seen.insert((f.source.label.clone(), f.drive.label().to_owned())))
         .collect()
 }
@@ -104,6 +238,12 @@ pub struct ListEntry {
     pub sha256: Option<String>,
     /// Whether a manifest lies beside the object.
     pub has_manifest: bool,
+    /// What may be believed of it: `signed`, `ok` (no signing key configured), `unsigned`,
+    /// `bad signature`, `unencrypted`, `suspect`, `damaged` or `no manifest`.
+    pub standing: &'static str,
+    /// Why it is not trusted, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 impl From<&Found> for ListEntry {
@@ -115,7 +255,9 @@ impl From<&Found> for ListEntry {
             taken_at: f.backup.taken_at,
             size: f.backup.size,
             sha256: f.backup.manifest.as_ref().map(|m| m.sha256.clone()),
-            has_manifest: f.backup.manifest.is_some(),
+            has_manifest: f.backup.standing != Standing::NoManifest,
+            standing: f.backup.standing.label(),
+            problem: f.backup.standing.reason(),
         }
     }
 }
@@ -129,13 +271,15 @@ pub struct ListReport {
     pub broken_drives: Vec<BrokenDrive>,
     /// Sources whose listing failed on a drive.
     pub errors: Vec<ListingError>,
+    /// The signing key could not be loaded, so nothing could be checked against it.
+    pub signing_error: Option<String>,
 }
 
 impl ListReport {
     /// Every listing could be read. (A drive that cannot be built is reported, and counts
     /// against `list` no more than a drive that holds nothing.)
     pub fn ok(&self) -> bool {
-        self.errors.is_empty()
+        self.errors.is_empty() && self.signing_error.is_none()
     }
 }
 
@@ -147,11 +291,18 @@ pub async fn list(
 ) -> Result<ListReport, UnknownLabel> {
     let sources = wiring::select_sources(config, sources)?;
     let (drives, broken_drives) = wiring::build_drives(&wiring::select_drives(config, drives)?);
-    let catalog = find(&sources, &drives).await;
+    // A key that cannot be loaded still lets the listing show what is there; every backup is
+    // then judged as if no signature were required, and the report fails.
+    let (verifier, signing_error) = match wiring::verifier(config) {
+        Ok(verifier) => (verifier, None),
+        Err(err) => (None, Some(err.to_string())),
+    };
+    let catalog = find(&sources, &drives, verifier.as_ref(), Depth::Everything).await;
     Ok(ListReport {
         entries: catalog.found.iter().map(ListEntry::from).collect(),
         broken_drives,
         errors: catalog.errors,
+        signing_error,
     })
 }
 
@@ -174,6 +325,24 @@ pub enum PickError {
     #[error("no backups found")]
     /// The selected drives hold no backup of the selected sources.
     NoBackups,
+    #[error(
+        "no trusted backup found ({0} passed over: see `backupman list` for why each is not trusted)"
+    )]
+    /// Backups exist, but none is trusted (unsigned, suspect, damaged...).
+    NoneTrusted(usize),
+    #[error(
+        "{key} is not trusted: {reason}; nothing was read from it (pass --allow-untrusted to use it anyway)"
+    )]
+    /// The backup named is not trusted, and the caller did not allow it.
+    Untrusted {
+        /// The backup's key.
+        key: String,
+        /// Why it is not trusted.
+        reason: String,
+    },
+    #[error("{0}")]
+    /// The signing key could not be loaded.
+    Signing(#[from] SigningKeyError),
 }
 
 impl PickError {
@@ -181,7 +350,7 @@ impl PickError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Self::UnknownLabel(_) | Self::NotAKey(_) | Self::NothingNamed
+            Self::UnknownLabel(_) | Self::NotAKey(_) | Self::NothingNamed | Self::Signing(_)
         )
     }
 }
@@ -198,34 +367,101 @@ pub struct Pick {
     pub sources: Vec<String>,
     /// Drive labels (all when empty).
     pub drives: Vec<String>,
+    /// Take a named backup even when it is not trusted (unsigned, badly signed, unencrypted
+    /// where encryption is configured, suspect): `--allow-untrusted`.
+    pub allow_untrusted: bool,
+}
+
+/// What a [`Pick`] found, and what it could not look at.
+#[derive(Debug, Clone, Default)]
+pub struct Picked {
+    /// The backups named.
+    pub found: Vec<Found>,
+    /// Drives that could not be built.
+    pub broken: Vec<BrokenDrive>,
+    /// Drives whose listing failed: what they hold was not considered.
+    pub errors: Vec<ListingError>,
 }
 
 /// Finds what `pick` names. Drives that cannot be built or listed are left out and returned.
-pub async fn pick(
-    config: &Config,
-    pick: &Pick,
-) -> Result<(Vec<Found>, Vec<BrokenDrive>), PickError> {
+pub async fn pick(config: &Config, pick: &Pick) -> Result<Picked, PickError> {
     let (drives, broken) = wiring::build_drives(&wiring::select_drives(config, &pick.drives)?);
+    let verifier = wiring::verifier(config)?;
     if let Some(key) = &pick.key {
         let source = source_of_key(config, key).ok_or_else(|| PickError::NotAKey(key.clone()))?;
-        let found: Vec<Found> = find(&[source], &drives)
-            .await
-            .found
-            .into_iter()
-            .filter(|f| &f.backup.key == key)
-            .collect();
-        if found.is_empty() {
+        let policy = wiring::trust_policy(source, verifier.as_ref());
+        let mut picked = Picked {
+            broken,
+            ..Picked::default()
+        };
+        for drive in &drives {
+            match named(drive.as_ref(), &source.label, key, &policy).await {
+                Ok(Some(backup)) => picked.found.push(Found {
+                    source: source.clone(),
+                    drive: drive.clone(),
+                    backup,
+                }),
+                Ok(None) => {}
+                Err(error) => picked.errors.push(ListingError {
+                    source: source.label.clone(),
+                    drive: drive.label().to_owned(),
+                    error,
+                }),
+            }
+        }
+        if picked.found.is_empty() {
             return Err(PickError::NoDriveHolds(key.clone()));
         }
-        return Ok((found, broken));
+        if !pick.allow_untrusted {
+            if let Some(f) = picked.found.iter().find(|f| !f.backup.standing.is_trusted()) {
+                return Err(PickError::Untrusted {
+                    key: key.clone(),
+                    reason: f.backup.standing.reason().unwrap_or_default(),
+                });
+            }
+        }
+        return Ok(picked);
     }
     if !pick.latest {
         return Err(PickError::NothingNamed);
     }
     let sources = wiring::select_sources(config, &pick.sources)?;
-    let found = latest(find(&sources, &drives).await.found);
-    if found.is_empty() {
-        return Err(PickError::NoBackups);
+    let catalog = find(&sources, &drives, verifier.as_ref(), Depth::LatestTrusted).await;
+    if catalog.found.is_empty() && catalog.errors.is_empty() {
+        // Distinguish "nothing there" from "nothing trusted there": one more listing each.
+        let mut passed_over = 0;
+        for drive in &drives {
+            for source in &sources {
+                let policy = wiring::trust_policy(source, verifier.as_ref());
+                passed_over += listing::list_source(drive.as_ref(), &source.label, &policy)
+                    .await
+                    .map_or(0, |l| l.len());
+            }
+        }
+        return Err(if passed_over == 0 {
+            PickError::NoBackups
+        } else {
+            PickError::NoneTrusted(passed_over)
+        });
     }
-    Ok((found, broken))
+    Ok(Picked {
+        found: latest(catalog.found),
+        broken,
+        errors: catalog.errors,
+    })
+}
+
+/// The backup `key` of `source_label` on `drive`, inspected; `None` when the drive does not
+/// hold it.
+async fn named(
+    drive: &dyn Drive,
+    source_label: &str,
+    key: &str,
+    policy: &TrustPolicy,
+) -> Result<Option<StoredBackup>, DriveError> {
+    let listed = listing::list_source(drive, source_label, policy).await?;
+    match listed.into_iter().find(|b| b.key == key) {
+        Some(backup) => Ok(Some(listing::inspect(drive, backup, policy).await?)),
+        None => Ok(None),
+    }
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use backupman_config::Config;
+use backupman_core::listing::TrustPolicy;
 use backupman_core::retention::{self, LockedBackup, Policy};
 use backupman_core::{Drive, DriveError, stale};
 use chrono::Utc;
@@ -35,14 +36,15 @@ pub struct PruneReport {
     pub dry_run: bool,
 }
 
-/// Applies `policy` to one source on one drive.
+/// Applies `policy` to one source on one drive, counting only what `trust` trusts.
 pub async fn apply_one(
     drive: &dyn Drive,
     source: &str,
     policy: Policy,
+    trust: &TrustPolicy,
     dry_run: bool,
 ) -> PruneReport {
-    let applied = retention::apply(drive, source, policy, Utc::now(), dry_run).await;
+    let applied = retention::apply(drive, source, policy, trust, dry_run).await;
     PruneReport {
         source: source.to_owned(),
         drive: drive.label().to_owned(),
@@ -137,10 +139,27 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
     if !dry_run {
         run.sweeps = sweep_incomplete(&drives, config.abort_incomplete_after_hours).await;
     }
+    let verifier = wiring::verifier(config);
     for drive in &drives {
         for source in &config.sources {
-            run.results
-                .push(apply_one(drive.as_ref(), &source.label, policy, dry_run).await);
+            let report = match &verifier {
+                Ok(verifier) => {
+                    let trust = wiring::trust_policy(source, verifier.as_ref());
+                    apply_one(drive.as_ref(), &source.label, policy, &trust, dry_run).await
+                }
+                // Without the key nothing can be told trusted: delete nothing.
+                Err(err) => PruneReport {
+                    source: source.label.clone(),
+                    drive: drive.label().to_owned(),
+                    ok: false,
+                    error: Some(err.to_string()),
+                    kept: Vec::new(),
+                    deleted: Vec::new(),
+                    locked: Vec::new(),
+                    dry_run,
+                },
+            };
+            run.results.push(report);
         }
     }
     Ok(run)

@@ -56,6 +56,10 @@ pub struct BackupRecord {
     pub sha256: Option<String>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Why a stored backup is not trusted (unsigned, badly signed, unencrypted, suspect,
+    /// damaged, without a manifest); left out when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<String>,
 }
 
 /// One backup's copy on one drive.
@@ -112,9 +116,11 @@ impl BackupRecord {
         let mut index: HashMap<&str, usize> = HashMap::new();
         for f in found {
             let key = f.backup.key.as_str();
-            let (created_at, updated_at) = match &f.backup.manifest {
-                Some(m) => (m.started_at, m.finished_at),
-                None => (f.backup.taken_at, f.backup.taken_at),
+            // The key's time, never a manifest's alone: a manifest may lie about its date.
+            let created_at = f.backup.taken_at;
+            let updated_at = match &f.backup.manifest {
+                Some(m) if f.backup.standing.is_trusted() => m.finished_at,
+                _ => created_at,
             };
             let i = *index.entry(key).or_insert_with(|| {
                 records.push(BackupRecord {
@@ -128,6 +134,7 @@ impl BackupRecord {
                     size: Some(f.backup.size),
                     sha256: f.backup.manifest.as_ref().map(|m| m.sha256.clone()),
                     error: None,
+                    untrusted: f.backup.standing.reason(),
                 });
                 records.len() - 1
             });
@@ -180,6 +187,7 @@ impl BackupRecord {
             size: None,
             sha256: None,
             error: None,
+            untrusted: None,
         }
     }
 
@@ -228,6 +236,7 @@ impl BackupRecord {
             size: report.compressed_size,
             sha256: report.sha256.clone(),
             error: report.error.clone(),
+            untrusted: None,
         }
     }
 }
@@ -281,6 +290,7 @@ mod tests {
             size: Some(1),
             sha256: None,
             error: None,
+            untrusted: None,
         };
         let json = serde_json::to_value(&record).unwrap();
         for field in [

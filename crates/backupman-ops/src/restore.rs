@@ -27,6 +27,9 @@ pub struct RestoreRequest {
     pub force: bool,
     /// The age identities that decrypt an encrypted backup.
     pub identities: Option<Identities>,
+    /// Restore a named backup even when it is not trusted (`--allow-untrusted`); `latest`
+    /// only ever picks a trusted one.
+    pub allow_untrusted: bool,
 }
 
 /// Steps worth telling the operator about while a restore runs.
@@ -144,9 +147,14 @@ pub async fn restore(
         latest: request.latest,
         sources: vec![request.source.clone()],
         drives: request.drives.clone(),
+        allow_untrusted: request.allow_untrusted,
     };
-    let (found, _) = catalog::pick(config, &pick).await?;
-    let chosen = found
+    let picked = catalog::pick(config, &pick).await?;
+    for e in &picked.errors {
+        tracing::warn!("cannot list {:?} on {:?}: {}", e.source, e.drive, e.error);
+    }
+    let chosen = picked
+        .found
         .into_iter()
         .find(|f| f.source.label == source.label)
         .ok_or_else(|| RestoreFailure::OtherSource(source.label.clone()))?;

@@ -70,6 +70,14 @@ async fn verify_one(
         .manifest
         .as_ref()
         .ok_or("no manifest beside it, so its SHA-256 cannot be checked")?;
+    // An untrusted backup (asked for by name with --allow-untrusted) is still checked, so an
+    // operator can see what it is, but never passes, and is never restored by the drill.
+    if let Some(reason) = f.backup.standing.reason() {
+        let check = check_against_manifest(f.drive.as_ref(), &f.backup.key, manifest, identities)
+            .await
+            .map_or_else(|e| e.to_string(), |_| "it matches its manifest".to_owned());
+        return Err(format!("not trusted: {reason} ({check})"));
+    }
     let check = check_against_manifest(f.drive.as_ref(), &f.backup.key, manifest, identities)
         .await
         .map_err(|e| e.to_string())?;

@@ -9,7 +9,11 @@ use backupman_config::{
     SourceProvider,
 };
 use backupman_core::retention::Policy;
-use backupman_core::{Drive, DriveError, DriveErrorKind, LocalDrive, Source, SourceError};
+use backupman_core::listing::TrustPolicy;
+use backupman_core::{
+    Drive, DriveError, DriveErrorKind, LocalDrive, Signer, SigningKeyError, Source, SourceError,
+    Verifier,
+};
 use backupman_dump::mysql::MysqlSource;
 use backupman_dump::postgres::PostgresSource;
 use backupman_dump::{
@@ -50,6 +54,13 @@ fn resolve_relative_paths(config: &mut Config, base: &Path) {
     }
     if let Some(ca) = config.mail.as_mut().and_then(|m| m.smtp_ca_file.as_mut()) {
         fix(ca);
+    }
+    if let Some(key) = config
+        .signing
+        .as_mut()
+        .and_then(|s| s.secret_key_file.as_mut())
+    {
+        fix(key);
     }
     for drive in &mut config.drives {
         match drive {
@@ -232,6 +243,45 @@ pub fn retention_policy(config: &Config) -> Option<Policy> {
         .as_ref()
         .filter(|r| r.enabled)
         .map(|r| r.policy)
+}
+
+/// The key manifests are signed with, when `signing.secret_key_file` is configured. Its
+/// public half must be `signing.public_key`, when that is given too.
+pub fn signer(config: &Config) -> Result<Option<Signer>, SigningKeyError> {
+    let Some(signing) = &config.signing else {
+        return Ok(None);
+    };
+    let Some(path) = &signing.secret_key_file else {
+        return Ok(None);
+    };
+    let signer = Signer::from_file(path)?;
+    if signing
+        .public_key
+        .as_ref()
+        .is_some_and(|public| *public != signer.verifier())
+    {
+        return Err(SigningKeyError::Mismatch);
+    }
+    Ok(Some(signer))
+}
+
+/// The key every manifest read back must be signed by: `signing.public_key`, or else the
+/// secret key's own public half; `None` without a `signing` section.
+pub fn verifier(config: &Config) -> Result<Option<Verifier>, SigningKeyError> {
+    match config.signing.as_ref().and_then(|s| s.public_key.clone()) {
+        Some(public) => Ok(Some(public)),
+        None => Ok(signer(config)?.map(|s| s.verifier())),
+    }
+}
+
+/// What a backup of `source` read back must be to be trusted now: signed by `verifier`,
+/// and encrypted when the source has `encryption`.
+pub fn trust_policy(source: &SourceConfig, verifier: Option<&Verifier>) -> TrustPolicy {
+    TrustPolicy {
+        verifier: verifier.cloned(),
+        require_encryption: source.encryption.is_some(),
+        now: chrono::Utc::now(),
+    }
 }
 
 /// A label asked for that the configuration does not have.

@@ -19,4 +19,7 @@ pub enum ServeError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// `signing` is configured and its key cannot be used.
+    #[error(transparent)]
+    Signing(#[from] backupman_core::SigningKeyError),
 }

@@ -38,6 +38,7 @@ mod openapi;
 mod runs;
 mod scheduler;
 mod service;
+mod stored;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,11 +100,16 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
     let job = config.http.backup_job.clone();
     let stop = options.shutdown;
-    let service = Arc::new(Service::new(config, base_url, stop.clone()));
+    let refresh_every = Duration::from_secs(config.http.catalog_refresh_seconds);
+    let service = Arc::new(Service::new(config, base_url, stop.clone())?);
     // In the background: a slow or unreachable drive must not hold up the API or the schedule.
     tokio::spawn({
         let service = service.clone();
-        async move { service.load_last_successes().await }
+        let stop = stop.clone();
+        async move {
+            service.load_last_successes().await;
+            service.catalog.keep_fresh(refresh_every, stop).await;
+        }
     });
 
     let router = api::router(service.clone());

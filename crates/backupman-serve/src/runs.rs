@@ -110,6 +110,8 @@ async fn run(service: &Service, trigger: &str) {
         }
     })
     .await;
+    // What the run stored (and what retention deleted) shows at once.
+    service.catalog.refresh().await;
     // A source the run never reported on (it cannot happen, but a pending record must not
     // outlive its run).
     service

@@ -3,23 +3,25 @@
 
 use std::sync::Arc;
 
-use backupman_config::{Config, SourceConfig};
-use backupman_core::{CancellationToken, Drive};
-use backupman_ops::catalog::{self, Catalog};
+use backupman_config::Config;
+use backupman_core::{CancellationToken, SigningKeyError};
+use backupman_ops::catalog::Catalog;
 use backupman_ops::wiring;
 
 use crate::auth::ApiKeys;
 use crate::links::LinkSigner;
 use crate::metrics::Metrics;
 use crate::runs::Runs;
+use crate::stored::StoredCatalog;
 
 /// The running service's shared state.
 #[derive(Debug)]
 pub(crate) struct Service {
     pub config: Config,
-    /// The configured drives that could be built, for listing and downloads (a run builds
-    /// its own, so a drive that failed here is retried by every run).
-    pub drives: Vec<Arc<dyn Drive>>,
+    /// What the configured drives that could be built hold, kept in memory, for listing and
+    /// downloads (a run builds its own drives, so a drive that failed here is retried by
+    /// every run).
+    pub catalog: StoredCatalog,
     pub keys: ApiKeys,
     pub links: LinkSigner,
     pub metrics: Metrics,
@@ -31,46 +33,48 @@ pub(crate) struct Service {
 }
 
 impl Service {
-    pub(crate) fn new(config: Config, base_url: String, stopping: CancellationToken) -> Self {
+    /// Fails when `signing` is configured and its key cannot be used: a service that could
+    /// not tell a planted backup from a real one must not start.
+    pub(crate) fn new(
+        config: Config,
+        base_url: String,
+        stopping: CancellationToken,
+    ) -> Result<Self, SigningKeyError> {
         let (drives, broken) = wiring::build_drives(&config.drives.iter().collect::<Vec<_>>());
         for b in &broken {
             tracing::error!("drive {:?}: {}", b.label, b.error);
         }
-        Self {
+        let verifier = wiring::verifier(&config)?;
+        Ok(Self {
+            catalog: StoredCatalog::new(config.sources.clone(), drives, verifier),
             keys: ApiKeys::new(&config.http.api_keys),
             links: LinkSigner::new(&config.http.api_keys),
             metrics: Metrics::new(),
             runs: Runs::default(),
-            drives,
             base_url,
             stopping,
             config,
-        }
+        })
     }
 
-    /// Every stored backup of every configured source, newest first. Listing failures are
-    /// logged: what the other drives hold is still served.
-    pub(crate) async fn stored(&self) -> Catalog {
-        let sources: Vec<&SourceConfig> = self.config.sources.iter().collect();
-        let catalog = catalog::find(&sources, &self.drives).await;
-        for e in &catalog.errors {
-            tracing::warn!(
-                "cannot list backups of {:?} on {:?}: {}",
-                e.source,
-                e.drive,
-                e.error
-            );
-        }
-        catalog
+    /// Every stored backup of every configured source, newest first, from memory.
+    pub(crate) async fn stored(&self) -> Arc<Catalog> {
+        self.catalog.get().await
     }
 
-    /// Seeds `backupman_last_success_timestamp_seconds` from the drives: the newest backup of
-    /// each source with a manifest (a manifest is written only once the object is stored).
+    /// Seeds `backupman_last_success_timestamp_seconds` from the drives: the newest trusted
+    /// backup of each source (a manifest is written only once the object is stored). A
+    /// backup that is not trusted never counts, and no time is later than now, so a planted
+    /// manifest dated in the future cannot silence the "no success in 26 h" alert.
     pub(crate) async fn load_last_successes(&self) {
-        for found in self.stored().await.found {
+        let now = chrono::Utc::now();
+        for found in &self.stored().await.found {
+            if !found.backup.standing.is_trusted() {
+                continue;
+            }
             if let Some(manifest) = &found.backup.manifest {
                 self.metrics
-                    .success(&found.source.label, manifest.finished_at);
+                    .success(&found.source.label, manifest.finished_at.min(now));
             }
         }
     }

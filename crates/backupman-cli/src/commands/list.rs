@@ -22,6 +22,9 @@ pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome
     for e in &report.errors {
         eprintln!("✘ cannot list {} on {}: {}", e.source, e.drive, e.error);
     }
+    if let Some(err) = &report.signing_error {
+        eprintln!("✘ signatures cannot be checked: {err}");
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.entries)?);
     } else if report.entries.is_empty() {
@@ -38,17 +41,13 @@ pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome
                 format!("{}m ago", age.num_minutes().max(0))
             };
             eprintln!(
-                "{:<20} {:<20} {:>10} {:>9}  {}{}",
+                "{:<20} {:<20} {:>10} {:>9}  {:<13}  {}",
                 e.source,
                 e.drive,
                 output::bytes(e.size),
                 age,
+                e.standing,
                 e.key,
-                if e.has_manifest {
-                    ""
-                } else {
-                    "  (no manifest)"
-                }
             );
         }
     }

@@ -19,6 +19,7 @@ pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<O
         to: args.to,
         force: args.force,
         identities,
+        allow_untrusted: args.allow_untrusted,
     };
     let quiet = global.quiet;
     let result = restore::restore(&config, &request, |step| match step {

@@ -9,15 +9,22 @@ use crate::cli::{Global, VerifyArgs};
 use crate::commands::or_exit;
 use crate::wiring;
 
-/// The backups a command names, the drives that could not be built reported; a mistake on
-/// the command line exits 2, backups not found exit 1.
-pub async fn pick(config: &backupman_config::Config, pick: &Pick) -> Result<Vec<Found>, Outcome> {
+/// The backups a command names, and whether every drive could be looked at; the drives
+/// that could not be built or listed are reported; a mistake on the command line exits 2,
+/// backups not found exit 1.
+pub async fn pick(
+    config: &backupman_config::Config,
+    pick: &Pick,
+) -> Result<(Vec<Found>, bool), Outcome> {
     match catalog::pick(config, pick).await {
-        Ok((found, broken)) => {
-            for b in &broken {
+        Ok(picked) => {
+            for b in &picked.broken {
                 eprintln!("✘ {}", b.error);
             }
-            Ok(found)
+            for e in &picked.errors {
+                eprintln!("✘ cannot list {} on {}: {}", e.source, e.drive, e.error);
+            }
+            Ok((picked.found, picked.errors.is_empty()))
         }
         Err(err) => Err(picked_nothing(&err)),
     }
@@ -40,9 +47,10 @@ pub async fn verify(global: &Global, args: VerifyArgs) -> color_eyre::Result<Out
         latest: args.latest,
         sources: args.sources,
         drives: args.drives,
+        allow_untrusted: args.allow_untrusted,
     };
     let identities = or_exit!(wiring::load_identity(&args.identity));
-    let found = or_exit!(pick(&config, &wanted).await);
+    let (found, every_drive_listed) = or_exit!(pick(&config, &wanted).await);
     let reports = verify::verify(&found, args.restore, identities.as_ref()).await;
     for r in &reports {
         if let Some(leftover) = &r.leftover {
@@ -59,7 +67,8 @@ pub async fn verify(global: &Global, args: VerifyArgs) -> color_eyre::Result<Out
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     }
-    Ok(if reports.iter().all(|r| r.ok) {
+    // A drive that could not be listed was not verified: that is no success.
+    Ok(if every_drive_listed && reports.iter().all(|r| r.ok) {
         Outcome::Success
     } else {
         Outcome::Failed

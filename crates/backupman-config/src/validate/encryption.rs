@@ -1,12 +1,49 @@
 //! The `encryption` section, at the top level and in a source: the age public keys backups
 //! are encrypted to. Each key is parsed by core's rule ([`Recipients::parse`]), so what loads
-//! is exactly what the engine encrypts to.
+//! is exactly what the engine encrypts to. And the `signing` section: the minisign keys of
+//! the manifests, the public one parsed by core's rule ([`Verifier::parse`]).
 
-use backupman_core::Recipients;
+use std::path::PathBuf;
+
+use backupman_core::{Recipients, Verifier};
 use serde_saphyr::Spanned;
 
-use super::Checker;
-use crate::raw::RawEncryption;
+use super::{Checker, text};
+use crate::model::SigningConfig;
+use crate::raw::{RawEncryption, RawSigning};
+
+/// The `signing` section.
+pub(super) fn signing(c: &mut Checker, raw: &Spanned<RawSigning>) -> Option<SigningConfig> {
+    let secret_key_file = text(&raw.value.secret_key_file).map(PathBuf::from);
+    let public_key = match &raw.value.public_key {
+        None => None,
+        Some(key) => match Verifier::parse(&key.value) {
+            Ok(verifier) => Some(verifier),
+            Err(err) => {
+                c.problem(
+                    key.referenced,
+                    "signing.public_key".into(),
+                    err.to_string(),
+                    Some("`minisign -G -W -s backupman.key -p backupman.pub` makes a key pair"),
+                );
+                return None;
+            }
+        },
+    };
+    if secret_key_file.is_none() && public_key.is_none() {
+        c.problem(
+            raw.referenced,
+            "signing".into(),
+            "needs `secret_key_file` (to sign backups), `public_key` (to check them), or both",
+            Some("`minisign -G -W -s backupman.key -p backupman.pub` makes a key pair"),
+        );
+        return None;
+    }
+    Some(SigningConfig {
+        secret_key_file,
+        public_key,
+    })
+}
 
 /// The recipients of `raw`, found at `base` (`encryption` or `data_sources[i].encryption`).
 pub(super) fn encryption(

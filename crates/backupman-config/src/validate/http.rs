@@ -1,7 +1,7 @@
 //! Checks the `http` section `backupman serve` reads: the original backupman's `app_url`,
 //! `api_keys` and `backup_job` (its `cron` parsed here, so a bad schedule is a located error
 //! at load time rather than a server that never backs up), plus our `timezone`,
-//! `shutdown_grace_seconds` and `download_url_minutes`.
+//! `shutdown_grace_seconds`, `download_url_minutes` and `catalog_refresh_seconds`.
 
 use croner::parser::{CronParser, Seconds, Year};
 use serde_saphyr::Spanned;
@@ -59,6 +59,18 @@ pub(super) fn http(c: &mut Checker, h: &Spanned<RawHttp>) -> HttpConfig {
             );
         } else {
             out.download_url_minutes = minutes.value;
+        }
+    }
+    if let Some(seconds) = &h.catalog_refresh_seconds {
+        if seconds.value == 0 {
+            c.problem(
+                seconds.referenced,
+                "http.catalog_refresh_seconds".into(),
+                "must be at least 1",
+                Some("how often, in seconds, serve lists the drives again (default 60)"),
+            );
+        } else {
+            out.catalog_refresh_seconds = seconds.value;
         }
     }
     out.backup_job = h.backup_job.as_ref().and_then(|job| backup_job(c, job));

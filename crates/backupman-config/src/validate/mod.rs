@@ -145,6 +145,10 @@ pub(crate) fn validate(raw: RawConfig, origin: &str, text: &str) -> Result<Loade
         .encryption
         .as_ref()
         .and_then(|e| encryption::encryption(&mut c, "encryption", e));
+    let signing = raw
+        .signing
+        .as_ref()
+        .and_then(|s| encryption::signing(&mut c, s));
     let sources = sources_raw
         .iter()
         .enumerate()
@@ -216,6 +220,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str, text: &str) -> Result<Loade
             retention,
             compression,
             encryption,
+            signing,
             abort_incomplete_after_hours,
             webhooks,
             mail,

@@ -164,6 +164,7 @@ pub(crate) mod tests {
             size: ok.then_some(3 * 1024 * 1024),
             sha256: None,
             error: (!ok).then(|| "pg_dump: boom".into()),
+            untrusted: None,
         };
         Digest {
             hostname: "db1".into(),

@@ -72,10 +72,8 @@ pub(crate) async fn download(
     if !signed && !service.keys.accepts(&headers) {
         return unauthorized();
     }
-    let found = service.stored().await.found;
-    let Some(f) = found
-        .into_iter()
-        .find(|f| drive_file_id(f.drive.label(), &f.backup.key) == id)
+    let Some(f) = find_copy(&service, |f| drive_file_id(f.drive.label(), &f.backup.key) == id)
+        .await
     else {
         return error(
             StatusCode::NOT_FOUND,
@@ -120,9 +118,8 @@ pub(crate) async fn generate_url(
     State(service): State<Arc<Service>>,
     Path(id): Path<String>,
 ) -> Response {
-    let found = service.stored().await.found;
     // Drives are listed in configuration order, so the first match is the first drive.
-    let Some(f) = found.iter().find(|f| backup_id(&f.backup.key) == id) else {
+    let Some(f) = find_copy(&service, |f| backup_id(&f.backup.key) == id).await else {
         return error(
             StatusCode::NOT_FOUND,
             format!("no stored backup has id {id}"),
@@ -137,7 +134,7 @@ pub(crate) async fn generate_url(
     {
         Some(Ok(url)) => url,
         Some(Err(err)) => return error(StatusCode::BAD_GATEWAY, err.to_string()),
-        None => local_link(&service, f, expires_at),
+        None => local_link(&service, &f, expires_at),
     };
     Json(DownloadUrl { url, expires_at }).into_response()
 }
@@ -150,4 +147,14 @@ fn local_link(service: &Service, f: &Found, expires_at: DateTime<Utc>) -> String
         service.base_url,
         service.links.sign(&id, expires)
     )
+}
+
+/// The first stored copy `wanted` picks, from the catalog in memory; when none does, the
+/// drives are listed again once (a backup another process just made), then it is not there.
+async fn find_copy(service: &Service, wanted: impl Fn(&Found) -> bool) -> Option<Found> {
+    if let Some(f) = service.stored().await.found.iter().find(|f| wanted(f)) {
+        return Some(f.clone());
+    }
+    let fresh = service.catalog.refresh().await;
+    fresh.found.iter().find(|f| wanted(f)).cloned()
 }

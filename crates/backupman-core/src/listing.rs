@@ -1,0 +1,387 @@
+//! Reading back what a drive holds, as a stranger's input: a listing says which backups exist
+//! (their key carries the time, the listing the size), and a manifest is read only when an
+//! operation needs it, bounded in size, checked against its key and, with a signing key
+//! configured, against its signature. Each backup gets a [`Standing`]: only a trusted one may
+//! become "latest", count as kept by retention, or be restored without being asked for.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, stream};
+
+use crate::drive::{Drive, DriveError, DriveErrorKind};
+use crate::manifest::Manifest;
+use crate::naming::BackupKey;
+use crate::signing::{SIGNATURE_SUFFIX, Verifier, signature_key};
+
+/// The largest manifest read back. A genuine one is under 2 KiB; anything larger is damaged
+/// or planted, and is refused before it costs memory.
+pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
+
+/// The largest signature file read back (a genuine one is about 300 bytes).
+pub const MAX_SIGNATURE_BYTES: u64 = 4 * 1024;
+
+/// How far a manifest's start time may be from its key's: they are taken a moment apart.
+pub const MAX_CLOCK_DISAGREEMENT: Duration = Duration::minutes(5);
+
+/// How far in the future a backup's time may be before it is suspect (clock skew between
+/// hosts stays well under this).
+pub const MAX_FUTURE: Duration = Duration::days(1);
+
+/// Manifests read at once when many are needed (`list`, the service's catalog): enough to
+/// hide the store's latency, few enough to stay polite to it.
+pub const READ_CONCURRENCY: usize = 16;
+
+/// What the reader may believe about a backup.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "standing", content = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Standing {
+    /// Its manifest was not read: the listing is all that is known of it, and the listing
+    /// gave no reason to doubt it. Retention, when no signature is required, reads nothing
+    /// more.
+    Unread,
+    /// Its manifest checks out: bounded, about this very key, dated as its key is, encrypted
+    /// when encryption is required, and signed by the configured key when one is.
+    Trusted {
+        /// A signature was checked (false: no signing key is configured).
+        signed: bool,
+    },
+    /// A signing key is configured and the backup has no signature.
+    Unsigned,
+    /// The signature does not check out with the configured key.
+    BadSignature(String),
+    /// Encryption is configured and the backup is not encrypted.
+    Unencrypted,
+    /// Its dates cannot be right (in the future, or its manifest's time is not its key's).
+    Suspect(String),
+    /// Its manifest is too large, unreadable, or about another object.
+    Damaged(String),
+    /// No manifest lies beside it: nothing to check it against.
+    NoManifest,
+}
+
+impl Standing {
+    /// May stand for its source: be chosen as latest, count as kept, set the last success.
+    pub fn is_trusted(&self) -> bool {
+        matches!(self, Self::Trusted { .. })
+    }
+
+    /// Counts for retention (a trusted backup, or one nothing has been read of yet).
+    pub fn counts(&self) -> bool {
+        matches!(self, Self::Trusted { .. } | Self::Unread)
+    }
+
+    /// One word or two for a listing: `signed`, `ok`, `unsigned`, `bad signature`...
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Unread => "unread",
+            Self::Trusted { signed: true } => "signed",
+            Self::Trusted { signed: false } => "ok",
+            Self::Unsigned => "unsigned",
+            Self::BadSignature(_) => "bad signature",
+            Self::Unencrypted => "unencrypted",
+            Self::Suspect(_) => "suspect",
+            Self::Damaged(_) => "damaged",
+            Self::NoManifest => "no manifest",
+        }
+    }
+
+    /// Why it is not trusted, for a person; `None` when it is (or was not read).
+    pub fn reason(&self) -> Option<String> {
+        Some(match self {
+            Self::Unread | Self::Trusted { .. } => return None,
+            Self::Unsigned => {
+                "it has no signature, and a signing key is configured (backups made before signing was turned on, or a planted one)".into()
+            }
+            Self::BadSignature(why) => format!("its signature does not check out: {why}"),
+            Self::Unencrypted => {
+                "it is not encrypted, and encryption is configured (a planted backup, or one made before encryption was turned on)".into()
+            }
+            Self::Suspect(why) => format!("suspect: {why}"),
+            Self::Damaged(why) => format!("damaged manifest: {why}"),
+            Self::NoManifest => "no manifest beside it, so it cannot be checked".into(),
+        })
+    }
+}
+
+/// What a reader requires of a backup before trusting it.
+#[derive(Debug, Clone)]
+pub struct TrustPolicy {
+    /// Manifests must be signed by this key.
+    pub verifier: Option<Verifier>,
+    /// Backups must be encrypted (the source has `encryption` configured).
+    pub require_encryption: bool,
+    /// The reader's clock, against which "in the future" is judged.
+    pub now: DateTime<Utc>,
+}
+
+impl TrustPolicy {
+    /// Believes what a consistent manifest says: no signature, no encryption required.
+    pub fn unsigned(now: DateTime<Utc>) -> Self {
+        Self {
+            verifier: None,
+            require_encryption: false,
+            now,
+        }
+    }
+}
+
+/// One backup found on a drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBackup {
+    /// The object's key, relative to the drive's prefix.
+    pub key: String,
+    /// When it was taken: its key's time (a manifest that disagrees makes it suspect).
+    pub taken_at: DateTime<Utc>,
+    /// Bytes of the stored object, from the listing.
+    pub size: u64,
+    /// The manifest, once read and parsed.
+    pub manifest: Option<Manifest>,
+    /// What may be believed of it.
+    pub standing: Standing,
+    /// Bytes of its manifest in the listing (`None`: there is none).
+    manifest_size: Option<u64>,
+    /// Whether a signature file lies beside its manifest.
+    has_signature: bool,
+    /// Whether the key says the object is age-encrypted.
+    encrypted_key: bool,
+}
+
+impl StoredBackup {
+    /// A backup known only by its key and size, with no manifest read: for tests and for
+    /// callers that plan retention on backups of their own.
+    pub fn unread(key: impl Into<String>, taken_at: DateTime<Utc>, size: u64) -> Self {
+        Self {
+            key: key.into(),
+            taken_at,
+            size,
+            manifest: None,
+            standing: Standing::Unread,
+            manifest_size: Some(0),
+            has_signature: false,
+            encrypted_key: false,
+        }
+    }
+
+    /// The key of its manifest.
+    pub fn manifest_key(&self) -> String {
+        format!("{}.json", self.key)
+    }
+
+    /// The standing the listing alone gives, before any read, when it settles the matter.
+    fn judge_listing(&self, policy: &TrustPolicy) -> Option<Standing> {
+        if self.taken_at > policy.now + MAX_FUTURE {
+            return Some(Standing::Suspect(format!(
+                "its key is dated {}, in the future",
+                self.taken_at.to_rfc3339()
+            )));
+        }
+        let Some(manifest_size) = self.manifest_size else {
+            return Some(Standing::NoManifest);
+        };
+        if manifest_size > MAX_MANIFEST_BYTES {
+            return Some(Standing::Damaged(format!(
+                "its manifest is {manifest_size} bytes, over the {MAX_MANIFEST_BYTES}-byte limit"
+            )));
+        }
+        if policy.require_encryption && !self.encrypted_key {
+            return Some(Standing::Unencrypted);
+        }
+        if policy.verifier.is_some() && !self.has_signature {
+            return Some(Standing::Unsigned);
+        }
+        None
+    }
+}
+
+/// Lists a source's backups on a drive, newest first, without reading any manifest: each is
+/// [`Standing::Unread`] unless the listing alone condemns it (no manifest, dated in the
+/// future, unencrypted or unsigned where that is required, a manifest over the size limit).
+pub async fn list_source(
+    drive: &dyn Drive,
+    source_label: &str,
+    policy: &TrustPolicy,
+) -> Result<Vec<StoredBackup>, DriveError> {
+    let folder = BackupKey::source_folder(source_label);
+    let slug = folder.trim_end_matches('/');
+    let objects = drive.list(&folder).await?;
+    let sizes: HashMap<&str, u64> = objects.iter().map(|o| (o.key.as_str(), o.size)).collect();
+    let mut out = Vec::new();
+    for object in &objects {
+        // Only this source's own backups: never a file in a sub-folder or of another layout.
+        let Some(key) = BackupKey::parse(&object.key).filter(|k| k.source_slug == slug) else {
+            continue;
+        };
+        let manifest_key = format!("{}.json", object.key);
+        let mut backup = StoredBackup {
+            key: object.key.clone(),
+            taken_at: key.taken_at,
+            size: object.size,
+            manifest: None,
+            standing: Standing::Unread,
+            manifest_size: sizes.get(manifest_key.as_str()).copied(),
+            has_signature: sizes.contains_key(format!("{manifest_key}{SIGNATURE_SUFFIX}").as_str()),
+            encrypted_key: key.encrypted,
+        };
+        if let Some(standing) = backup.judge_listing(policy) {
+            backup.standing = standing;
+        }
+        out.push(backup);
+    }
+    out.sort_by(|a, b| b.taken_at.cmp(&a.taken_at).then_with(|| b.key.cmp(&a.key)));
+    Ok(out)
+}
+
+/// Reads and checks one backup's manifest (and signature), giving it its final standing. A
+/// backup the listing already condemned is returned as it is. A read that fails for the
+/// store's sake (unreachable, not permitted) is an error: the backup is not damaged, the
+/// drive is failing.
+pub async fn inspect(
+    drive: &dyn Drive,
+    mut backup: StoredBackup,
+    policy: &TrustPolicy,
+) -> Result<StoredBackup, DriveError> {
+    if backup.standing != Standing::Unread {
+        return Ok(backup);
+    }
+    let manifest_key = backup.manifest_key();
+    let bytes = match read_bounded(drive, &manifest_key, MAX_MANIFEST_BYTES).await? {
+        Ok(bytes) => bytes,
+        Err(damage) => {
+            backup.standing = Standing::Damaged(damage);
+            return Ok(backup);
+        }
+    };
+    let manifest = match Manifest::from_json(&bytes) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            backup.standing = Standing::Damaged(format!("{manifest_key} does not parse: {e}"));
+            return Ok(backup);
+        }
+    };
+    backup.standing = judge_manifest(&backup, &manifest, policy);
+    if backup.standing == Standing::Unread {
+        backup.standing = match &policy.verifier {
+            None => Standing::Trusted { signed: false },
+            Some(verifier) => {
+                let sig_key = signature_key(&manifest_key);
+                match read_bounded(drive, &sig_key, MAX_SIGNATURE_BYTES).await? {
+                    Err(damage) => Standing::BadSignature(damage),
+                    Ok(sig) => match verifier.verify(&backup.key, &bytes, &sig) {
+                        Ok(()) => Standing::Trusted { signed: true },
+                        Err(bad) => Standing::BadSignature(bad.0),
+                    },
+                }
+            }
+        };
+    }
+    backup.manifest = Some(manifest);
+    Ok(backup)
+}
+
+/// The checks of a parsed manifest against its key and the policy; `Unread` when it passes.
+fn judge_manifest(backup: &StoredBackup, manifest: &Manifest, policy: &TrustPolicy) -> Standing {
+    if manifest.key != backup.key {
+        return Standing::Damaged(format!(
+            "it describes {:?}, not {:?}",
+            manifest.key, backup.key
+        ));
+    }
+    let apart = (manifest.started_at - backup.taken_at).abs();
+    if apart > MAX_CLOCK_DISAGREEMENT {
+        return Standing::Suspect(format!(
+            "its manifest says it began at {}, {} minutes from its key's time {}",
+            manifest.started_at.to_rfc3339(),
+            apart.num_minutes(),
+            backup.taken_at.to_rfc3339()
+        ));
+    }
+    if manifest.finished_at > policy.now + MAX_FUTURE || manifest.finished_at < manifest.started_at
+    {
+        return Standing::Suspect(format!(
+            "its manifest says it finished at {}",
+            manifest.finished_at.to_rfc3339()
+        ));
+    }
+    if manifest.is_encrypted() != backup.encrypted_key {
+        return Standing::Damaged("its manifest and its key disagree on encryption".into());
+    }
+    if policy.require_encryption && !manifest.is_encrypted() {
+        return Standing::Unencrypted;
+    }
+    Standing::Unread
+}
+
+/// Inspects every backup, [`READ_CONCURRENCY`] at a time, keeping their order. The first
+/// store failure is returned (a listing half-read is no listing).
+pub async fn inspect_all(
+    drive: &dyn Drive,
+    backups: Vec<StoredBackup>,
+    policy: &TrustPolicy,
+) -> Result<Vec<StoredBackup>, DriveError> {
+    stream::iter(backups)
+        .map(|b| inspect(drive, b, policy))
+        .buffered(READ_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Lists and inspects every backup of a source on a drive, newest first.
+pub async fn list_inspected(
+    drive: &dyn Drive,
+    source_label: &str,
+    policy: &TrustPolicy,
+) -> Result<Vec<StoredBackup>, DriveError> {
+    let listed = list_source(drive, source_label, policy).await?;
+    inspect_all(drive, listed, policy).await
+}
+
+/// The newest trusted backup of a source on a drive, reading manifests newest first only
+/// until one checks out.
+pub async fn latest_trusted(
+    drive: &dyn Drive,
+    source_label: &str,
+    policy: &TrustPolicy,
+) -> Result<Option<StoredBackup>, DriveError> {
+    for backup in list_source(drive, source_label, policy).await? {
+        let backup = inspect(drive, backup, policy).await?;
+        if backup.standing.is_trusted() {
+            return Ok(Some(backup));
+        }
+        tracing::warn!(
+            drive = drive.label(),
+            key = %backup.key,
+            "passed over for latest: {}",
+            backup.standing.reason().unwrap_or_default()
+        );
+    }
+    Ok(None)
+}
+
+/// Reads a small object whole, refusing it past `limit` bytes. The outer error is the
+/// store's; the inner one says the object itself is wrong (too large, gone since listed).
+pub async fn read_bounded(
+    drive: &dyn Drive,
+    key: &str,
+    limit: u64,
+) -> Result<Result<Vec<u8>, String>, DriveError> {
+    let mut stream = match drive.read(key).await {
+        Ok(stream) => stream,
+        Err(e) if e.kind == DriveErrorKind::NotFound => {
+            return Ok(Err(format!("{key} is gone: {e}")));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if out.len() as u64 + chunk.len() as u64 > limit {
+            return Ok(Err(format!("{key} is over the {limit}-byte limit")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Ok(out))
+}
