@@ -94,6 +94,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("pigz", "pigz"),
     // The encryption tests decrypt with the age CLI, as an operator would without backupman.
     ("age", "age"),
+    // Signed manifests are checked with minisign's own CLI, as an operator would by hand.
+    ("minisign", "minisign"),
 ];
 
 fn on_path(tool: &str) -> bool {

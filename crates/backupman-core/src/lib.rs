@@ -68,7 +68,9 @@ pub use local::LocalDrive;
 pub use manifest::{Manifest, Mismatch};
 pub use naming::{BackupKey, slugify};
 pub use secret::Secret;
-pub use signing::{BadSignature, SIGNATURE_SUFFIX, Signer, SigningKeyError, Verifier, signature_key};
+pub use signing::{
+    BadSignature, SIGNATURE_SUFFIX, Signer, SigningKeyError, Verifier, signature_key,
+};
 pub use source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
 pub use stream_reader::{CheckError, StreamReader, check_against_manifest, check_object};
 pub use tokio_util::sync::CancellationToken;

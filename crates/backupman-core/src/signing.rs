@@ -7,6 +7,8 @@ use std::fmt;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+
 /// What a signature file's name adds to its manifest's: minisign's default.
 pub const SIGNATURE_SUFFIX: &str = ".minisig";
 
@@ -58,7 +60,9 @@ pub enum SigningKeyError {
         reason: String,
     },
     /// The public key given does not belong to the secret key given.
-    #[error("the public key is not the secret key's own: a backup signed with it would never verify")]
+    #[error(
+        "the public key is not the secret key's own: a backup signed with it would never verify"
+    )]
     Mismatch,
 }
 
@@ -93,18 +97,28 @@ impl Signer {
             path: path.to_owned(),
             reason: e.to_string(),
         };
-        // minisign would prompt on the terminal for a password-protected key; an unattended
-        // service must refuse it instead. Its second line is base64 of `Ed` + the KDF's name,
-        // `Sc` (scrypt) when a password protects it.
-        let encoded = text.trim().lines().nth(1).unwrap_or_default();
-        if encoded.starts_with("RWRT") {
+        // Decoded here rather than by minisign's own box reader: that one would prompt on the
+        // terminal for a password-protected key, and refuses the keys minisign's own CLI
+        // writes with `-W`, whose checksum field it leaves zero.
+        let encoded = text.trim().lines().nth(1).unwrap_or_default().trim();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| SigningKeyError::NotASecretKey {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+        // `Ed`, then the KDF: none (two zero bytes) or scrypt (`Sc`) when a password protects it.
+        if bytes.get(2..4) != Some(&[0, 0][..]) {
             return Err(SigningKeyError::Encrypted {
                 path: path.to_owned(),
             });
         }
-        let sk_box = minisign::SecretKeyBox::from_string(text.trim()).map_err(not_a_key)?;
-        let secret = sk_box.into_unencrypted_secret_key().map_err(not_a_key)?;
+        let secret = minisign::SecretKey::from_bytes(&bytes).map_err(not_a_key)?;
         let public = minisign::PublicKey::from_secret_key(&secret).map_err(not_a_key)?;
+        // A damaged key would sign what its public half cannot check: signing with the public
+        // key given makes minisign check its own signature.
+        minisign::sign(Some(&public), &secret, Cursor::new(b"probe"), None, None)
+            .map_err(not_a_key)?;
         Ok(Self { secret, public })
     }
 
@@ -161,11 +175,10 @@ impl Verifier {
             .map(str::trim)
             .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
             .unwrap_or_default();
-        let public = minisign::PublicKey::from_base64(line).map_err(|e| {
-            SigningKeyError::NotAPublicKey {
+        let public =
+            minisign::PublicKey::from_base64(line).map_err(|e| SigningKeyError::NotAPublicKey {
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(Self { public })
     }
 
@@ -232,14 +245,29 @@ mod tests {
         let verifier = Verifier::parse(&pk).unwrap();
         assert_eq!(signer.verifier(), verifier);
         let sig = signer.sign("db/db-1.sql.gz", b"{\"a\":1}\n");
-        assert_eq!(verifier.verify("db/db-1.sql.gz", b"{\"a\":1}\n", &sig), Ok(()));
-        assert!(verifier.verify("db/db-1.sql.gz", b"{\"a\":2}\n", &sig).is_err());
+        assert_eq!(
+            verifier.verify("db/db-1.sql.gz", b"{\"a\":1}\n", &sig),
+            Ok(())
+        );
+        assert!(
+            verifier
+                .verify("db/db-1.sql.gz", b"{\"a\":2}\n", &sig)
+                .is_err()
+        );
         let moved = verifier.verify("db/db-2.sql.gz", b"{\"a\":1}\n", &sig);
         assert!(moved.unwrap_err().0.contains("another backup"));
         let (_, other_pk) = keypair();
         let stranger = Verifier::parse(&other_pk).unwrap();
-        assert!(stranger.verify("db/db-1.sql.gz", b"{\"a\":1}\n", &sig).is_err());
-        assert!(verifier.verify("db/db-1.sql.gz", b"{}", b"garbage").is_err());
+        assert!(
+            stranger
+                .verify("db/db-1.sql.gz", b"{\"a\":1}\n", &sig)
+                .is_err()
+        );
+        assert!(
+            verifier
+                .verify("db/db-1.sql.gz", b"{}", b"garbage")
+                .is_err()
+        );
     }
 
     #[test]

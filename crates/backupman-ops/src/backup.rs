@@ -7,7 +7,8 @@ use std::sync::Arc;
 use backupman_config::{Config, DriveConfig, SourceConfig};
 use backupman_core::retention::Policy;
 use backupman_core::{
-    BackupReport, CancellationToken, Verifier, Drive, Engine, ProgressObserver, check_against_manifest,
+    BackupReport, CancellationToken, Drive, Engine, ProgressObserver, Verifier,
+    check_against_manifest,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -151,7 +151,10 @@ async fn relist_pair(
 }
 
 /// Every drive × source, owned, so the listings can run as tasks of their own.
-fn pairs(sources: &[&SourceConfig], drives: &[Arc<dyn Drive>]) -> Vec<(Arc<dyn Drive>, SourceConfig)> {
+fn pairs(
+    sources: &[&SourceConfig],
+    drives: &[Arc<dyn Drive>],
+) -> Vec<(Arc<dyn Drive>, SourceConfig)> {
     drives
         .iter()
         .flat_map(|d| sources.iter().map(move |s| (d.clone(), (*s).clone())))
@@ -413,7 +416,11 @@ pub async fn pick(config: &Config, pick: &Pick) -> Result<Picked, PickError> {
             return Err(PickError::NoDriveHolds(key.clone()));
         }
         if !pick.allow_untrusted {
-            if let Some(f) = picked.found.iter().find(|f| !f.backup.standing.is_trusted()) {
+            if let Some(f) = picked
+                .found
+                .iter()
+                .find(|f| !f.backup.standing.is_trusted())
+            {
                 return Err(PickError::Untrusted {
                     key: key.clone(),
                     reason: f.backup.standing.reason().unwrap_or_default(),

@@ -8,8 +8,8 @@ use backupman_config::{
     Config, ConfigError, DriveConfig, Loaded, ObjectLockMode, S3DriveConfig, SourceConfig,
     SourceProvider,
 };
-use backupman_core::retention::Policy;
 use backupman_core::listing::TrustPolicy;
+use backupman_core::retention::Policy;
 use backupman_core::{
     Drive, DriveError, DriveErrorKind, LocalDrive, Signer, SigningKeyError, Source, SourceError,
     Verifier,

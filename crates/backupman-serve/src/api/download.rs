@@ -72,8 +72,10 @@ pub(crate) async fn download(
     if !signed && !service.keys.accepts(&headers) {
         return unauthorized();
     }
-    let Some(f) = find_copy(&service, |f| drive_file_id(f.drive.label(), &f.backup.key) == id)
-        .await
+    let Some(f) = find_copy(&service, |f| {
+        drive_file_id(f.drive.label(), &f.backup.key) == id
+    })
+    .await
     else {
         return error(
             StatusCode::NOT_FOUND,
