@@ -153,11 +153,18 @@ fn backups_named_in_the_first_format_still_list_verify_and_restore() {
     let new = backups(&disk).remove(0);
     let old = "demo/demo-20260101T000000Z.sqlite.gz";
     std::fs::rename(disk.join(&new), disk.join(old)).unwrap();
-    std::fs::rename(
-        disk.join(format!("{new}.json")),
+    // Its manifest names its own key and time, as the first format's manifests did.
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(disk.join(format!("{new}.json"))).unwrap()).unwrap();
+    manifest["key"] = old.into();
+    manifest["started_at"] = "2026-01-01T00:00:00Z".into();
+    manifest["finished_at"] = "2026-01-01T00:00:01Z".into();
+    std::fs::write(
         disk.join(format!("{old}.json")),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
     )
     .unwrap();
+    std::fs::remove_file(disk.join(format!("{new}.json"))).unwrap();
 
     let list = backupman(tmp.path(), &["list", "-c", &config, "--json"]);
     assert_eq!(list.code, 0, "{}", list.all());
@@ -233,12 +240,25 @@ fn prune_reports_what_it_deleted_when_it_fails_partway() {
         "demo-20260102T000000Z.sqlite.gz",
         "demo-20260103T000000Z.sqlite.gz",
     ];
-    for k in keys {
+    for (day, k) in keys.iter().enumerate() {
         std::fs::write(disk.join(k), b"x").unwrap();
+        let at = format!("2026-01-0{}T00:00:00Z", day + 1);
+        let manifest = serde_json::json!({
+            "version": 1, "source": "Demo", "provider": "sqlite", "database": "demo.sqlite",
+            "key": format!("demo/{k}"), "started_at": at, "finished_at": at, "size": 1,
+            "compressed_size": 1, "sha256": "00", "compression": "gzip-6",
+            "tool_version": null, "backupman_version": "test"
+        });
+        std::fs::write(
+            disk.join(format!("{k}.json")),
+            serde_json::to_vec(&manifest).unwrap(),
+        )
+        .unwrap();
     }
     // The second-newest backup's manifest cannot be deleted (a folder stands in its place):
     // its object goes first, then deleting stops there.
     let blocker = disk.join(format!("{}.json", keys[1]));
+    std::fs::remove_file(&blocker).unwrap();
     std::fs::create_dir_all(blocker.join("inside")).unwrap();
 
     let run = backupman(tmp.path(), &["prune", "-c", &config, "--json"]);

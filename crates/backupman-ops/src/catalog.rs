@@ -415,17 +415,16 @@ pub async fn pick(config: &Config, pick: &Pick) -> Result<Picked, PickError> {
         if picked.found.is_empty() {
             return Err(PickError::NoDriveHolds(key.clone()));
         }
-        if !pick.allow_untrusted {
-            if let Some(f) = picked
+        if !pick.allow_untrusted
+            && let Some(f) = picked
                 .found
                 .iter()
                 .find(|f| !f.backup.standing.is_trusted())
-            {
-                return Err(PickError::Untrusted {
-                    key: key.clone(),
-                    reason: f.backup.standing.reason().unwrap_or_default(),
-                });
-            }
+        {
+            return Err(PickError::Untrusted {
+                key: key.clone(),
+                reason: f.backup.standing.reason().unwrap_or_default(),
+            });
         }
         return Ok(picked);
     }

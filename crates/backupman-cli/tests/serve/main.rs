@@ -6,6 +6,7 @@ mod common;
 mod server;
 
 mod api;
+mod catalog;
 mod drives;
 mod memory;
 mod shutdown;
