@@ -395,6 +395,10 @@ struct Records {
     signature: Option<Bytes>,
 }
 
+/// Completes the upload, then writes its records beside it. An object and its records land
+/// together or not at all: a backup without its manifest (or, when signing, its signature)
+/// cannot be checked, so when one cannot be written the object is deleted again (the object
+/// first: listings start from objects, so a record left behind is ignored).
 async fn finish(
     drive: &dyn Drive,
     upload: Box<dyn Upload>,
@@ -407,16 +411,29 @@ async fn finish(
     if let Some(signature) = records.signature {
         writes.push(("signature", signature_key(&manifest_key), signature));
     }
+    let mut written: Vec<String> = Vec::new();
     for (what, record_key, bytes) in writes {
         if let Err(err) = upload_bytes(drive, &record_key, bytes).await {
+            let removed = match drive.delete(key).await {
+                Ok(()) => {
+                    for record in &written {
+                        let _ = drive.delete(record).await;
+                    }
+                    "the object was removed again, so nothing is left half-stored".to_owned()
+                }
+                Err(delete_err) => format!(
+                    "the object could not be removed ({delete_err}) and stays without its {what}: delete it, it cannot be restored without one"
+                ),
+            };
             return Err(DriveError {
                 message: format!(
-                    "backup stored at {} but its {what} could not be written: {}",
+                    "not stored: the {what} of {} could not be written ({}); {removed}",
                     stored.location, err.message
                 ),
                 ..err
             });
         }
+        written.push(record_key);
     }
     Ok(stored)
 }

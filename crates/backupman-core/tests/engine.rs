@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use backupman_core::{
-    CancellationToken, Codec, Compression, Drive, Dump, DumpStatus, Engine, LocalDrive, Manifest,
-    Source, SourceError, SourceErrorKind, check_stored, decoder,
+    CancellationToken, Codec, Compression, Drive, DriveError, DriveErrorKind, Dump, DumpStatus,
+    Engine, LocalDrive, Manifest, Source, SourceError, SourceErrorKind, check_stored, decoder,
 };
 
 /// A source whose dump is the output of a shell command: a real child process with a real
@@ -383,4 +383,58 @@ async fn encrypted_objects_decrypt_with_the_age_cli_in_every_codec() {
         let json = String::from_utf8(manifest.to_json()).unwrap();
         assert!(!json.contains("AGE-SECRET-KEY"), "{json}");
     }
+}
+
+/// A local folder whose store refuses to take records (manifests, signatures): the fault
+/// of a store that fails the small write after the big one.
+#[derive(Debug)]
+struct RefusingRecords(LocalDrive);
+
+#[async_trait]
+impl Drive for RefusingRecords {
+    fn label(&self) -> &str {
+        self.0.label()
+    }
+    async fn begin(&self, key: &str) -> Result<Box<dyn backupman_core::Upload>, DriveError> {
+        if key.ends_with(".json") {
+            return Err(DriveError::new(
+                DriveErrorKind::Connection,
+                format!("{key}: connection reset"),
+            ));
+        }
+        self.0.begin(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<backupman_core::ObjectInfo>, DriveError> {
+        self.0.list(prefix).await
+    }
+    async fn read(&self, key: &str) -> Result<backupman_core::ByteStream, DriveError> {
+        self.0.read(key).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), DriveError> {
+        self.0.delete(key).await
+    }
+    async fn health(&self) -> Vec<backupman_core::CheckResult> {
+        self.0.health().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_whose_manifest_cannot_be_written_is_removed_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let refusing: Arc<dyn Drive> = Arc::new(RefusingRecords(LocalDrive::new(
+        "Flaky",
+        tmp.path().join("flaky"),
+    )));
+    let good: Arc<dyn Drive> = Arc::new(LocalDrive::new("Good", tmp.path().join("good")));
+    let report = Engine::new(Compression::default())
+        .backup(source("seq 1 1000"), &[refusing, good])
+        .await;
+    let flaky = report.drives[0].result.as_ref().unwrap_err();
+    assert!(flaky.message.contains("not stored"), "{flaky}");
+    assert!(flaky.message.contains("removed again"), "{flaky}");
+    // Nothing half-stored on the drive that failed; the whole backup on the other.
+    assert_eq!(files(&tmp.path().join("flaky")), Vec::<String>::new());
+    let good = files(&tmp.path().join("good"));
+    assert_eq!(good.len(), 2, "{good:?}");
+    assert!(report.drives[1].result.is_ok());
 }
