@@ -67,12 +67,17 @@ pub async fn find(
     verifier: Option<&Verifier>,
     depth: Depth,
 ) -> Catalog {
-    // Collected first: a lazy `map` would make its closure part of the future's type, which
-    // then is not `Send` for every lifetime (rust-lang/rust#102211).
-    let listings: Vec<_> = pairs(sources, drives)
+    let listings = pairs(sources, drives)
         .into_iter()
         .map(|(drive, source)| list_pair(drive, source, verifier, depth))
         .collect();
+    run_listings(listings).await
+}
+
+/// Runs the listings, [`LISTINGS_AT_ONCE`] at a time, into one catalog. They come
+/// collected: a lazy `map` would make its closure part of the future's type, which then is
+/// not `Send` for every lifetime (rust-lang/rust#102211).
+async fn run_listings(listings: Vec<impl Future<Output = Listed>>) -> Catalog {
     let listed: Vec<Listed> = stream::iter(listings)
         .buffer_unordered(LISTINGS_AT_ONCE)
         .collect()
@@ -112,15 +117,11 @@ pub async fn refresh(
         .iter()
         .map(|f| ((f.drive.label(), f.backup.key.as_str()), &f.backup))
         .collect();
-    let listings: Vec<_> = pairs(sources, drives)
+    let listings = pairs(sources, drives)
         .into_iter()
         .map(|(drive, source)| relist_pair(drive, source, verifier, &known))
         .collect();
-    let listed: Vec<Listed> = stream::iter(listings)
-        .buffer_unordered(LISTINGS_AT_ONCE)
-        .collect()
-        .await;
-    assemble(listed)
+    run_listings(listings).await
 }
 
 /// Backups already inspected, by drive label and key.

@@ -1,29 +1,10 @@
 //! The service's catalog: kept in memory, refreshed so backups made by another process
 //! appear, and never believing a planted manifest's dates.
 
-use std::time::{Duration, Instant};
-
 use chrono::Utc;
 
 use crate::common::backupman;
-use crate::server::{LOCAL_DISK, Server, curl, finished, setup};
-
-/// The `backupman_last_success_timestamp_seconds` of source Demo, once the service has it.
-fn last_success(server: &Server) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, body) = curl(&server.url("/metrics"), &[]);
-        let text = String::from_utf8(body).unwrap();
-        if let Some(line) = text
-            .lines()
-            .find(|l| l.starts_with("backupman_last_success_timestamp_seconds{source=\"Demo\"}"))
-        {
-            return line.rsplit(' ').next().unwrap().parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "{text}\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use crate::server::{LOCAL_DISK, Server, finished, setup};
 
 #[test]
 fn a_backup_made_by_another_process_appears_after_the_refresh() {
@@ -67,7 +48,7 @@ fn a_manifest_dated_2099_never_sets_the_last_success() {
     )
     .unwrap();
     let server = Server::start(tmp.path(), &config);
-    let seen = last_success(&server);
+    let seen = server.last_success("Demo");
     let now = Utc::now().timestamp_millis() as f64 / 1000.0;
     assert!(seen <= now && seen > now - 600.0, "{seen} vs now {now}");
     let results = server.wait_for_backups(|r| r.len() == 2);

@@ -114,6 +114,22 @@ impl Server {
         }
     }
 
+    /// The `backupman_last_success_timestamp_seconds` of `source`, once the service has it
+    /// (polled for at most 20 s: it is read from the drives in the background).
+    pub fn last_success(&self, source: &str) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let prefix = format!("backupman_last_success_timestamp_seconds{{source=\"{source}\"}}");
+        loop {
+            let (_, body) = curl(&self.url("/metrics"), &[]);
+            let text = String::from_utf8(body).unwrap();
+            if let Some(line) = text.lines().find(|l| l.starts_with(&prefix)) {
+                return line.rsplit(' ').next().unwrap().parse().unwrap();
+            }
+            assert!(Instant::now() < deadline, "{text}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Sends `signal` (`-TERM`, `-INT`) and waits at most `within` for the exit code.
     pub fn stop(mut self, signal: &str, within: Duration) -> (Option<i32>, String) {
         let sent = Command::new("kill")
