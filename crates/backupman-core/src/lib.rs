@@ -64,7 +64,7 @@ pub use engine::{
 };
 pub use local::LocalDrive;
 pub use manifest::{Manifest, Mismatch};
-pub use naming::{BackupKey, slugify};
+pub use naming::{BackupKey, random_hex, slugify};
 pub use secret::Secret;
 pub use source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
 pub use stream_reader::{CheckError, StreamReader, check_against_manifest, check_object};
