@@ -4,7 +4,8 @@
 //! paths, same JSON field names), plus Prometheus metrics at `/metrics` and an OpenAPI
 //! document at `/openapi.json`.
 //!
-//! - `GET /ping`, `GET /health`: open;
+//! - `GET /ping`: open; `GET /health`: open, answered from the last check (run in the
+//!   background every minute), or a fresh check with a valid `X-Api-Key`;
 //! - `GET /api/backups`, `POST /api/backups`, `GET /api/backups/{id}/generate-download-url`:
 //!   need an `X-Api-Key` from `http.api_keys`;
 //! - `GET /api/backups/{id}/download`: the key, or a signed link from
@@ -31,8 +32,11 @@
 
 mod api;
 mod auth;
+mod disposition;
 mod error;
+mod health;
 mod links;
+mod listen;
 mod metrics;
 mod openapi;
 mod runs;
@@ -58,6 +62,9 @@ pub const DEFAULT_PORT: u16 = 8080;
 /// backup (if any) has ended.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
 
+/// API keys shorter than this are warned about at start.
+const SHORT_KEY: usize = 16;
+
 /// Where to listen and when to stop.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -80,6 +87,16 @@ impl ServeOptions {
 pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
     if config.http.api_keys.is_empty() {
         return Err(ServeError::NoApiKeys);
+    }
+    for (i, key) in config.http.api_keys.iter().enumerate() {
+        let length = key.expose().chars().count();
+        if length < SHORT_KEY {
+            // Only the length is said: the key itself never reaches a log.
+            tracing::warn!(
+                "http.api_keys[{i}] has only {length} characters: whoever reaches the server \
+                 can guess a short key; use a long random one, e.g. `openssl rand -hex 32`"
+            );
+        }
     }
     let listener = tokio::net::TcpListener::bind(options.bind)
         .await
@@ -106,12 +123,13 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         async move { service.load_last_successes().await }
     });
 
+    // At start and every minute, one check at a time: `GET /health` without a key answers
+    // from it, so a flood of requests never starts a dump.
+    tokio::spawn(health::refresh(service.clone(), stop.clone()));
+
     let router = api::router(service.clone());
-    let mut http = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
-            .into_future(),
-    );
+    let limits = listen::Limits::of(&service.config.http);
+    let mut http = tokio::spawn(listen::serve(listener, router, limits, stop.clone()));
     tracing::info!("listening on http://{addr}");
     let scheduler = job.map(|job| {
         tracing::info!(
@@ -134,7 +152,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
             http_ended = true;
             // The listener failed on its own: stop everything else the same way.
             stop.cancel();
-            if let Ok(Err(err)) = ended {
+            if let Err(err) = ended {
                 tracing::error!("the HTTP server stopped: {err}");
             }
         }
