@@ -7,6 +7,8 @@ mod server;
 
 mod api;
 mod drives;
+mod hostile_folder;
 mod memory;
+mod open_network;
 mod shutdown;
 mod tools;

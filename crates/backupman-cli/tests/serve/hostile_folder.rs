@@ -1,0 +1,62 @@
+//! Someone with write access to a local drive's folder, and nothing else: links planted
+//! there never take a write (or a health probe) outside the folder.
+
+use std::os::unix::fs::symlink;
+
+use crate::common::{backupman, files};
+use crate::server::{LOCAL_DISK, Server, setup};
+
+#[test]
+fn a_linked_source_folder_gets_nothing_and_the_backup_to_it_fails_clearly() {
+    let (tmp, config) = setup(LOCAL_DISK, "");
+    let disk = tmp.path().join("disk");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&disk).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    // The Demo source's folder is `demo/`.
+    symlink(&elsewhere, disk.join("demo")).unwrap();
+    let run = backupman(tmp.path(), &["run", "-c", &config]);
+    assert_ne!(run.code, 0, "{}", run.all());
+    let link = disk.join("demo").display().to_string();
+    assert!(
+        run.all().contains(&link) && run.all().contains("symbolic link"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.all().contains("stored"), "{}", run.all());
+    assert_eq!(files(&elsewhere), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn a_linked_health_probe_folder_is_not_followed() {
+    let (tmp, config) = setup(LOCAL_DISK, "");
+    let disk = tmp.path().join("disk");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&disk).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    // Where the probe used to be written, and deleted.
+    symlink(&elsewhere, disk.join(".backupman-health")).unwrap();
+    std::fs::write(elsewhere.join("probe-1"), b"theirs").unwrap();
+    let server = Server::start(tmp.path(), &config);
+    for with_key in [false, true] {
+        let (status, body) = if with_key {
+            server.get("/health")
+        } else {
+            crate::server::curl(&server.url("/health"), &[])
+        };
+        assert_eq!(status, 200);
+        let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            report["Details"]["Drives"]["Components"]["Disk"]["Status"],
+            "UP",
+            "{report}\n{}",
+            server.log()
+        );
+    }
+    assert_eq!(
+        files(&elsewhere),
+        vec![elsewhere.join("probe-1")],
+        "nothing written or deleted through the link"
+    );
+    assert_eq!(std::fs::read(elsewhere.join("probe-1")).unwrap(), b"theirs");
+}
