@@ -367,3 +367,128 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use axum::routing::get;
+
+    use super::*;
+
+    const MIB: usize = 1024 * 1024;
+
+    /// The server on a loopback port with `limits`: a 256 MiB download, and a handler that
+    /// works 2 s before answering.
+    async fn start(limits: Limits) -> (u16, CancellationToken, tokio::task::JoinHandle<()>) {
+        let router = Router::new()
+            .route(
+                "/big",
+                get(|| async {
+                    let chunk = Bytes::from(vec![0u8; MIB]);
+                    let chunks = futures::stream::iter(
+                        (0..256).map(move |_| Ok::<_, io::Error>(chunk.clone())),
+                    );
+                    Body::from_stream(chunks)
+                }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    "done"
+                }),
+            );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(serve(listener, router, limits, stop.clone()));
+        (port, stop, task)
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_connections: 8,
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn request(port: u16, path: &str) -> std::net::TcpStream {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        // `close`: the answer ends with the connection, so it reads to its end.
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        conn
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_download_nobody_reads_is_closed_after_the_idle_timeout() {
+        let (port, stop, task) = start(limits()).await;
+        let received = tokio::task::spawn_blocking(move || {
+            let mut conn = request(port, "/big");
+            let mut head = [0u8; 12];
+            conn.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200");
+            // Stop reading: the socket buffers fill and nothing moves any more.
+            std::thread::sleep(Duration::from_secs(4));
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest);
+            rest.len()
+        })
+        .await
+        .unwrap();
+        assert!(received < 200 * MIB, "{received} bytes: never cut");
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handler_still_working_is_not_cut_by_the_idle_timeout() {
+        let (port, stop, task) = start(limits()).await;
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut conn = request(port, "/slow");
+            let mut answer = String::new();
+            let _ = conn.read_to_string(&mut answer);
+            answer
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("done"), "{answer}");
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_the_limit_the_oldest_idle_connection_makes_room() {
+        let (port, stop, task) = start(limits()).await;
+        let (first_closed, answer) = tokio::task::spawn_blocking(move || {
+            let idle: Vec<_> = (0..8)
+                .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+                .collect();
+            // Let the server take them all before the next one comes.
+            std::thread::sleep(Duration::from_millis(300));
+            let mut conn = request(port, "/slow");
+            let mut answer = String::new();
+            let _ = conn.read_to_string(&mut answer);
+            let mut first = &idle[0];
+            first
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let closed = matches!(first.read(&mut [0u8; 1]), Ok(0));
+            (closed, answer)
+        })
+        .await
+        .unwrap();
+        assert!(answer.ends_with("done"), "{answer}");
+        assert!(first_closed, "the oldest idle connection was closed");
+        stop.cancel();
+        task.await.unwrap();
+    }
+}
