@@ -60,3 +60,47 @@ fn a_linked_health_probe_folder_is_not_followed() {
     );
     assert_eq!(std::fs::read(elsewhere.join("probe-1")).unwrap(), b"theirs");
 }
+
+#[test]
+fn a_planted_name_with_quotes_and_non_ascii_downloads_under_a_safe_header() {
+    let (tmp, config) = setup(LOCAL_DISK, "");
+    let folder = tmp.path().join("disk/demo");
+    std::fs::create_dir_all(&folder).unwrap();
+    // A name the listing takes for a backup, made to inject a parameter.
+    let name = "demo-20261127T031322.123Z-7f3a9c.sql\"; filename=evil; x=ü.gz";
+    std::fs::write(folder.join(name), b"planted").unwrap();
+    let server = Server::start(tmp.path(), &config);
+    // Listed for downloads though not in /api/backups (it has no manifest): its id is the
+    // drive file id of its key.
+    let id = backupman_ops::record::drive_file_id("Disk", &format!("demo/{name}"));
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "-H"])
+        .arg(format!("X-Api-Key: {}", crate::server::KEY))
+        .arg(server.url(&format!("/api/backups/{id}/download")))
+        .output()
+        .unwrap();
+    let head = String::from_utf8(out.stdout).expect("headers are ASCII");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let value = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-disposition: "))
+        .unwrap_or_else(|| panic!("{head}"));
+    // Parsed as a client does: two parameters, the quoted one ends at its closing quote.
+    let rest = value.strip_prefix("attachment; filename=\"").unwrap();
+    let (fallback, rest) = rest.split_once('"').unwrap();
+    assert!(
+        !fallback.contains(['"', '\\', '%']) && fallback.is_ascii(),
+        "{value}"
+    );
+    let encoded = rest.strip_prefix("; filename*=UTF-8''").unwrap();
+    assert!(!encoded.contains([';', ' ', '"']), "one parameter: {value}");
+    let decoded = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.parse; print(urllib.parse.unquote(sys.argv[1]), end='')",
+        ])
+        .arg(encoded)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(decoded.stdout).unwrap(), name);
+}
