@@ -14,6 +14,11 @@
 //! Finished backups are read from the drives and their manifests, so a restart loses
 //! nothing; runs in progress and failed runs since the start are kept in memory.
 //!
+//! It holds on an open network: header and idle timeouts and a connection limit that closes
+//! the oldest idle connection to make room (`http.header_timeout_seconds`,
+//! `idle_timeout_seconds`, `max_connections`), and `/health` never starts a check for a
+//! caller without a key.
+//!
 //! ```no_run
 //! use backupman_serve::{ServeOptions, serve};
 //! use backupman_core::CancellationToken;
