@@ -70,6 +70,9 @@ fn main() -> ExitCode {
             }
         }
     });
+    // The command is done: a blocking task still running (the dump tool of `serve`'s
+    // background health check, which nothing can interrupt) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match outcome {
         Ok(outcome) => outcome.into(),
         Err(report) => {

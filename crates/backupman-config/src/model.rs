@@ -265,6 +265,15 @@ pub struct HttpConfig {
     /// `catalog_refresh_seconds`: how often the service lists the drives again, so backups
     /// made by another process (a CronJob, a `run` by hand) appear (default 60).
     pub catalog_refresh_seconds: u64,
+    /// `max_connections`: open HTTP connections at most (default 512); beyond it, the
+    /// oldest connection with no request in progress is closed to make room.
+    pub max_connections: u32,
+    /// `header_timeout_seconds`: how long a connection may take to send a request's head,
+    /// from when it opens or its previous answer ends (default 10).
+    pub header_timeout_seconds: u64,
+    /// `idle_timeout_seconds`: a connection on which no byte moves either way for this long,
+    /// outside a request being worked on, is closed (default 60).
+    pub idle_timeout_seconds: u64,
 }
 
 impl Default for HttpConfig {
@@ -276,6 +285,9 @@ impl Default for HttpConfig {
             shutdown_grace_seconds: DEFAULT_SHUTDOWN_GRACE_SECONDS,
             download_url_minutes: DEFAULT_DOWNLOAD_URL_MINUTES,
             catalog_refresh_seconds: DEFAULT_CATALOG_REFRESH_SECONDS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout_seconds: DEFAULT_HEADER_TIMEOUT_SECONDS,
+            idle_timeout_seconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
         }
     }
 }
@@ -287,6 +299,12 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 60;
 pub const DEFAULT_DOWNLOAD_URL_MINUTES: u32 = 60;
 /// How often the service lists the drives again when `catalog_refresh_seconds` is left out.
 pub const DEFAULT_CATALOG_REFRESH_SECONDS: u64 = 60;
+/// Open HTTP connections at most when `max_connections` is left out.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 512;
+/// Seconds for a request's head when `header_timeout_seconds` is left out.
+pub const DEFAULT_HEADER_TIMEOUT_SECONDS: u64 = 10;
+/// Seconds without a byte moving when `idle_timeout_seconds` is left out.
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: u64 = 60;
 
 /// `http.backup_job`: when `backupman serve` backs up.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -219,6 +219,9 @@ pub(crate) struct RawHttp {
     pub shutdown_grace_seconds: Option<S<u64>>,
     pub download_url_minutes: Option<S<u32>>,
     pub catalog_refresh_seconds: Option<S<u64>>,
+    pub max_connections: Option<S<u32>>,
+    pub header_timeout_seconds: Option<S<u64>>,
+    pub idle_timeout_seconds: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

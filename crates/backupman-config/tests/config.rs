@@ -578,6 +578,14 @@ fn the_originals_http_section_is_read_with_its_schedule() {
     assert_eq!(job.timezone, chrono_tz::UTC);
     assert_eq!(http.shutdown_grace_seconds, 60);
     assert_eq!(http.download_url_minutes, 60);
+    assert_eq!(
+        (
+            http.max_connections,
+            http.header_timeout_seconds,
+            http.idle_timeout_seconds
+        ),
+        (512, 10, 60)
+    );
 
     // 5 fields, a time zone, our own options; `enabled: false` keeps the keys, drops the job.
     let loaded = load(&format!(
@@ -587,6 +595,18 @@ fn the_originals_http_section_is_read_with_its_schedule() {
     assert_eq!(job.timezone, chrono_tz::Europe::Paris);
     assert_eq!(loaded.config.http.shutdown_grace_seconds, 5);
     assert_eq!(loaded.config.http.download_url_minutes, 10);
+    let limits = load(&format!(
+        "{HTTP_BASE}http:\n  api_keys: [k]\n  max_connections: 100\n  header_timeout_seconds: 2\n  idle_timeout_seconds: 30\n"
+    ));
+    let http = &limits.config.http;
+    assert_eq!(
+        (
+            http.max_connections,
+            http.header_timeout_seconds,
+            http.idle_timeout_seconds
+        ),
+        (100, 2, 30)
+    );
     let off = load(&format!(
         "{HTTP_BASE}http:\n  api_keys: [k]\n  backup_job:\n    enabled: false\n    cron: \"* * * * * *\"\n"
     ));
@@ -618,6 +638,18 @@ fn a_bad_schedule_or_time_zone_is_a_located_error() {
     assert_eq!(at("http.app_url").0, 10);
     assert_eq!(at("http.api_keys[0]").0, 11);
     assert_eq!(at("http.download_url_minutes").0, 12);
+    let zeros = problems(&format!(
+        "{HTTP_BASE}http:\n  max_connections: 0\n  header_timeout_seconds: 0\n  idle_timeout_seconds: 0\n"
+    ));
+    let paths: Vec<(usize, &str)> = zeros.iter().map(|(l, p, _)| (*l, p.as_str())).collect();
+    assert_eq!(
+        paths,
+        [
+            (10, "http.max_connections"),
+            (11, "http.header_timeout_seconds"),
+            (12, "http.idle_timeout_seconds")
+        ]
+    );
     let (line, _, message) = at("http.backup_job.cron");
     assert_eq!(*line, 14);
     assert!(

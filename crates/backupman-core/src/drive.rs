@@ -29,6 +29,9 @@ pub enum DriveErrorKind {
     AlreadyExists,
     /// The drive ran out of space.
     NoSpace,
+    /// A path under a local drive's folder is a symbolic link: writing through it could land
+    /// outside the drive, so it is refused, never followed.
+    Symlink,
     /// Anything else.
     Other,
 }

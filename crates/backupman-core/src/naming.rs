@@ -174,6 +174,26 @@ fn parse_seconds(rest: &str) -> Option<(DateTime<Utc>, Option<String>, &str)> {
     Some((at.and_utc(), None, ext))
 }
 
+/// `2 × bytes` random hex digits for scratch names (health probes, temp files), so that two
+/// of them, in one process or several, never meet. Without the OS's randomness, the clock and
+/// a counter of this process still keep names apart within it.
+pub fn random_hex(bytes: usize) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut random = vec![0u8; bytes];
+    if getrandom::fill(&mut random).is_ok() {
+        return hex::encode(random);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{nanos:x}{:x}{:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

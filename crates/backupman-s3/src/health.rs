@@ -25,7 +25,12 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    let key = format!("{HEALTH_PREFIX}probe-{stamp}-{}", std::process::id());
+    // A random suffix: two probes in one nanosecond (concurrent `health` runs, or a clock
+    // that ticks coarsely) still never write, read or delete each other's object.
+    let key = format!(
+        "{HEALTH_PREFIX}probe-{stamp}-{}",
+        backupman_core::random_hex(8)
+    );
     let body = Bytes::from(format!("backupman health probe {stamp}\n"));
     let mut results = Vec::with_capacity(7);
     let result = |check: &str, result| CheckResult {

@@ -4,7 +4,8 @@
 //! paths, same JSON field names), plus Prometheus metrics at `/metrics` and an OpenAPI
 //! document at `/openapi.json`.
 //!
-//! - `GET /ping`, `GET /health`: open;
+//! - `GET /ping`: open; `GET /health`: open, answered from the last check (run in the
+//!   background every minute), or a fresh check with a valid `X-Api-Key`;
 //! - `GET /api/backups`, `POST /api/backups`, `GET /api/backups/{id}/generate-download-url`:
 //!   need an `X-Api-Key` from `http.api_keys`;
 //! - `GET /api/backups/{id}/download`: the key, or a signed link from
@@ -12,6 +13,11 @@
 //!
 //! Finished backups are read from the drives and their manifests, so a restart loses
 //! nothing; runs in progress and failed runs since the start are kept in memory.
+//!
+//! It holds on an open network: header and idle timeouts and a connection limit that closes
+//! the oldest idle connection to make room (`http.header_timeout_seconds`,
+//! `idle_timeout_seconds`, `max_connections`), and `/health` never starts a check for a
+//! caller without a key.
 //!
 //! ```no_run
 //! use backupman_serve::{ServeOptions, serve};
@@ -31,8 +37,11 @@
 
 mod api;
 mod auth;
+mod disposition;
 mod error;
+mod health;
 mod links;
+mod listen;
 mod metrics;
 mod openapi;
 mod runs;
@@ -59,6 +68,9 @@ pub const DEFAULT_PORT: u16 = 8080;
 /// backup (if any) has ended.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
 
+/// API keys shorter than this are warned about at start.
+const SHORT_KEY: usize = 16;
+
 /// Where to listen and when to stop.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -81,6 +93,16 @@ impl ServeOptions {
 pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
     if config.http.api_keys.is_empty() {
         return Err(ServeError::NoApiKeys);
+    }
+    for (i, key) in config.http.api_keys.iter().enumerate() {
+        let length = key.expose().chars().count();
+        if length < SHORT_KEY {
+            // Only the length is said: the key itself never reaches a log.
+            tracing::warn!(
+                "http.api_keys[{i}] has only {length} characters: whoever reaches the server \
+                 can guess a short key; use a long random one, e.g. `openssl rand -hex 32`"
+            );
+        }
     }
     let listener = tokio::net::TcpListener::bind(options.bind)
         .await
@@ -112,12 +134,13 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         }
     });
 
+    // At start and every minute, one check at a time: `GET /health` without a key answers
+    // from it, so a flood of requests never starts a dump.
+    tokio::spawn(health::refresh(service.clone(), stop.clone()));
+
     let router = api::router(service.clone());
-    let mut http = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
-            .into_future(),
-    );
+    let limits = listen::Limits::of(&service.config.http);
+    let mut http = tokio::spawn(listen::serve(listener, router, limits, stop.clone()));
     tracing::info!("listening on http://{addr}");
     let scheduler = job.map(|job| {
         tracing::info!(
@@ -140,7 +163,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
             http_ended = true;
             // The listener failed on its own: stop everything else the same way.
             stop.cancel();
-            if let Ok(Err(err)) = ended {
+            if let Err(err) = ended {
                 tracing::error!("the HTTP server stopped: {err}");
             }
         }

@@ -9,6 +9,7 @@ use backupman_ops::catalog::Catalog;
 use backupman_ops::wiring;
 
 use crate::auth::ApiKeys;
+use crate::health::HealthCache;
 use crate::links::LinkSigner;
 use crate::metrics::Metrics;
 use crate::runs::Runs;
@@ -26,6 +27,8 @@ pub(crate) struct Service {
     pub links: LinkSigner,
     pub metrics: Metrics,
     pub runs: Runs,
+    /// The last health check, and the one running.
+    pub health: HealthCache,
     /// `http.app_url`, or `http://localhost:PORT`: the base of the server's own links.
     pub base_url: String,
     /// Cancelled when the service is stopping: no run starts after it.
@@ -51,6 +54,7 @@ impl Service {
             links: LinkSigner::new(&config.http.api_keys),
             metrics: Metrics::new(),
             runs: Runs::default(),
+            health: HealthCache::default(),
             base_url,
             stopping,
             config,

@@ -8,6 +8,8 @@ mod server;
 mod api;
 mod catalog;
 mod drives;
+mod hostile_folder;
 mod memory;
+mod open_network;
 mod shutdown;
 mod tools;

@@ -30,9 +30,24 @@ pub struct Server {
 impl Server {
     /// Starts `backupman serve` in `dir` and waits until it answers `/ping`.
     pub fn start(dir: &Path, config: &str) -> Self {
+        Self::start_with_fd_limit(dir, config, None)
+    }
+
+    /// [`Server::start`], with at most `fd_limit` open files (`ulimit -n`) when given.
+    pub fn start_with_fd_limit(dir: &Path, config: &str, fd_limit: Option<u32>) -> Self {
         let port = free_port();
         let log = dir.join("serve.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_backupman"))
+        let mut command = match fd_limit {
+            // exec: the child is `backupman` itself, so its pid and its signals are the server's.
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
+                    .arg(env!("CARGO_BIN_EXE_backupman"));
+                sh
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_backupman")),
+        };
+        let child = command
             .args(["serve", "-c", config, "--bind", "127.0.0.1", "-p"])
             .arg(port.to_string())
             .current_dir(dir)

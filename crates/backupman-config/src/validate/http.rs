@@ -1,7 +1,9 @@
 //! Checks the `http` section `backupman serve` reads: the original backupman's `app_url`,
 //! `api_keys` and `backup_job` (its `cron` parsed here, so a bad schedule is a located error
 //! at load time rather than a server that never backs up), plus our `timezone`,
-//! `shutdown_grace_seconds`, `download_url_minutes` and `catalog_refresh_seconds`.
+//! `shutdown_grace_seconds`, `download_url_minutes`, `catalog_refresh_seconds`, and the
+//! limits of an open network (`max_connections`, `header_timeout_seconds`,
+//! `idle_timeout_seconds`).
 
 use croner::parser::{CronParser, Seconds, Year};
 use serde_saphyr::Spanned;
@@ -61,17 +63,51 @@ pub(super) fn http(c: &mut Checker, h: &Spanned<RawHttp>) -> HttpConfig {
             out.download_url_minutes = minutes.value;
         }
     }
-    if let Some(seconds) = &h.catalog_refresh_seconds {
-        if seconds.value == 0 {
-            c.problem(
-                seconds.referenced,
-                "http.catalog_refresh_seconds".into(),
-                "must be at least 1",
-                Some("how often, in seconds, serve lists the drives again (default 60)"),
-            );
-        } else {
-            out.catalog_refresh_seconds = seconds.value;
-        }
+    let mut at_least_one =
+        |value: Option<(u64, serde_saphyr::Location)>, name: &str, hint: &str| {
+            let (value, at) = value?;
+            if value == 0 {
+                c.problem(at, format!("http.{name}"), "must be at least 1", Some(hint));
+                None
+            } else {
+                Some(value)
+            }
+        };
+    if let Some(n) = at_least_one(
+        h.max_connections
+            .as_ref()
+            .map(|n| (u64::from(n.value), n.referenced)),
+        "max_connections",
+        "how many HTTP connections may be open at once (default 512)",
+    ) {
+        out.max_connections = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(s) = at_least_one(
+        h.header_timeout_seconds
+            .as_ref()
+            .map(|s| (s.value, s.referenced)),
+        "header_timeout_seconds",
+        "seconds a client has to send a request's head (default 10)",
+    ) {
+        out.header_timeout_seconds = s;
+    }
+    if let Some(s) = at_least_one(
+        h.idle_timeout_seconds
+            .as_ref()
+            .map(|s| (s.value, s.referenced)),
+        "idle_timeout_seconds",
+        "seconds a connection may stay silent before it is closed (default 60)",
+    ) {
+        out.idle_timeout_seconds = s;
+    }
+    if let Some(s) = at_least_one(
+        h.catalog_refresh_seconds
+            .as_ref()
+            .map(|s| (s.value, s.referenced)),
+        "catalog_refresh_seconds",
+        "how often, in seconds, serve lists the drives again (default 60)",
+    ) {
+        out.catalog_refresh_seconds = s;
     }
     out.backup_job = h.backup_job.as_ref().and_then(|job| backup_job(c, job));
     out

@@ -94,10 +94,11 @@ pub(crate) async fn download(
         HeaderValue::from_static("application/octet-stream"),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(f.backup.size));
-    // Keys are slugs, digits and `-._`: always a valid header value.
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, value);
-    }
+    // Encoded whatever the name holds: a name from a drive is not trusted to be a slug.
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        crate::disposition::attachment(name),
+    );
     response
 }
 

@@ -1,5 +1,6 @@
 //! The open routes: `GET /ping`, `GET /health` (the original's `Status` and `Details`
-//! layout), `GET /metrics` and `GET /openapi.json`.
+//! layout: the last background check, or a fresh one with a valid key), `GET /metrics` and
+//! `GET /openapi.json`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use backupman_config::Config;
 use backupman_ops::health;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -39,7 +41,7 @@ impl HealthStatus {
 }
 
 /// The original's health report.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct HealthReport {
     /// backupman's version.
@@ -56,7 +58,7 @@ pub(crate) struct HealthReport {
 }
 
 /// Sources or drives: down when any is.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct HealthGroup {
     /// `UP` when every component is.
@@ -66,7 +68,7 @@ pub(crate) struct HealthGroup {
 }
 
 /// One source or drive.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct HealthComponent {
     /// `UP` or `DOWN` (why is logged, not served: this route needs no key).
@@ -81,11 +83,32 @@ pub(crate) async fn ping() -> Json<Pong> {
     })
 }
 
-/// Can every source be dumped, and does every drive allow what a backup needs? Answered
-/// with 200 whatever the status, as the original does.
-#[utoipa::path(get, path = "/health", tag = "status", responses((status = 200, body = HealthReport)))]
-pub(crate) async fn health(State(service): State<Arc<Service>>) -> Json<HealthReport> {
-    let report = health::health(&service.config).await;
+/// Can every source be dumped, and does every drive allow what a backup needs? Without a
+/// key, the last check (run at start and every minute in the background, so requests never
+/// start dumps); with a valid `X-Api-Key`, a check begun after the request (one at a time).
+/// Answered with 200 whatever the status, as the original does.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "status",
+    security((), ("api_key" = [])),
+    responses((status = 200, body = HealthReport))
+)]
+pub(crate) async fn health(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+) -> Json<HealthReport> {
+    let report = if service.keys.accepts(&headers) {
+        service.health.fresh(&service.config).await
+    } else {
+        service.health.latest(&service.config).await
+    };
+    Json(HealthReport::clone(&report))
+}
+
+/// Runs every check once; why a component is down is logged here, once per check.
+pub(crate) async fn check(config: &Config) -> HealthReport {
+    let report = health::health(config).await;
     let sources: BTreeMap<String, HealthComponent> = report
         .sources
         .iter()
@@ -125,7 +148,7 @@ pub(crate) async fn health(State(service): State<Arc<Service>>) -> Json<HealthRe
         status: HealthStatus::of(components.values().all(|c| c.status == HealthStatus::Up)),
         components,
     };
-    Json(HealthReport {
+    HealthReport {
         version: env!("CARGO_PKG_VERSION").into(),
         commit_sha: option_env!("BACKUPMAN_COMMIT_SHA").unwrap_or("").into(),
         build_date: option_env!("BACKUPMAN_BUILD_DATE").unwrap_or("").into(),
@@ -134,7 +157,7 @@ pub(crate) async fn health(State(service): State<Arc<Service>>) -> Json<HealthRe
             ("DataSources".to_owned(), group(sources)),
             ("Drives".to_owned(), group(drives)),
         ]),
-    })
+    }
 }
 
 /// Prometheus metrics, text format.
