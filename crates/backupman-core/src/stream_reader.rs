@@ -79,7 +79,7 @@ pub enum CheckError {
     Mismatch(#[from] Mismatch),
     /// It unpacks to more than its manifest's `size`: decoding stopped at the first byte
     /// beyond it (a decompression bomb, or a damaged backup).
-    #[error("damaged: {key} {oversized}")]
+    #[error("damaged: {key}: {oversized}")]
     Oversized {
         /// The object.
         key: String,
