@@ -94,7 +94,10 @@ pub enum RestoreError {
         partially_applied: bool,
     },
     /// The object could not be read or decompressed to its end (truncated, corrupt).
-    #[error("the backup cannot be read to its end ({cause}); {}", applied_note(*partially_applied))]
+    #[error(
+        "the backup is damaged: it cannot be read to its end ({cause}); {}",
+        applied_note(*partially_applied)
+    )]
     Corrupt {
         /// Why reading stopped.
         #[source]
