@@ -55,6 +55,19 @@ const DELIMITER_KEYWORD: &[u8] = b"delimiter ";
 /// The longest delimiter accepted.
 const DELIMITER_MAX: usize = 16;
 
+/// The bytes that matter outside strings and comments when no word is being read: quotes,
+/// comment starts, backslashes, line ends and the first letter of `delimiter`.
+const NOTABLE: [bool; 256] = {
+    let mut table = [false; 256];
+    let bytes = b"'\"`\\#/-\ndD";
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// The filter in front of the `mariadb` client.
 pub(crate) struct MariadbFilter {
     lines: LineCounter,
@@ -119,6 +132,16 @@ impl Filter for MariadbFilter {
             // backslash.
             if let State::Quoted(q) = self.state {
                 match memchr::memchr2(q, b'\\', &chunk[i..]) {
+                    Some(p) => i += p,
+                    None => break,
+                }
+            } else if matches!(self.state, State::Normal)
+                && self.keyword == 0
+                && self.first_word.is_none()
+                && !self.line_start
+            {
+                // Outside strings, only a few bytes change anything.
+                match chunk[i..].iter().position(|&b| NOTABLE[usize::from(b)]) {
                     Some(p) => i += p,
                     None => break,
                 }
