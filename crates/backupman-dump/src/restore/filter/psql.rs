@@ -14,9 +14,13 @@
 //! where a statement ends and so whether `COPY` data follows.
 //!
 //! Can pg_dump write a line starting with a backslash outside `COPY` data? Only its own
-//! `\connect` (with `--create`) and `\restrict`/`\unrestrict` (its newer releases), each alone
-//! on a line between statements: those are let through in exactly the shape pg_dump gives
-//! them. Every other backslash it writes is data: inside `COPY` rows (`\N`, `\\`, `\t`...),
+//! `\restrict KEY`/`\unrestrict KEY` (its newer releases) and `\connect DB` (with `--create`),
+//! each alone on a line between statements. The first two are let through in exactly that
+//! shape. `\connect` is refused: a `--create` dump starts with `CREATE DATABASE` (or `DROP
+//! DATABASE`), which fails inside `--single-transaction` before its `\connect` is reached, so
+//! no dump a restore can apply holds one, while a planted one would move the rest of the
+//! dump into another database, outside the transaction (so no longer all or nothing), or to
+//! another host with the restore's password. Every other backslash it writes is data: inside `COPY` rows (`\N`, `\\`, `\t`...),
 //! inside string literals and dollar-quoted bodies (which may span lines, so a line of a
 //! function body or of a multi-line text value can start with `\`), or in comments; the
 //! filter knows each of those states, so such lines pass and the same text outside them is
@@ -48,8 +52,7 @@
 
 use super::{Filter, LineCounter, Refusal, RefusalKind, excerpt};
 
-/// The longest meta-command line of the shapes let through (`\connect` with a quoted
-/// database name of at most 63 bytes, escaped).
+/// The longest meta-command line let through (`\restrict` and a key of at most 256 bytes).
 const META_MAX: usize = 512;
 
 /// The longest dollar-quote tag accepted (pg_dump's are `$$`, `$_$`, `$__$`...).
@@ -784,7 +787,7 @@ impl PsqlFilter {
 }
 
 /// The meta-command names let through, as they may begin a line.
-const ALLOWED: [&[u8]; 4] = [b"\\restrict", b"\\unrestrict", b"\\connect", b"\\c"];
+const ALLOWED: [&[u8]; 2] = [b"\\restrict", b"\\unrestrict"];
 
 /// True while `text` (a meta-command line being read) may still become one of pg_dump's.
 fn could_be_allowed(text: &[u8]) -> bool {
@@ -797,63 +800,16 @@ fn could_be_allowed(text: &[u8]) -> bool {
     }
 }
 
-/// True for the meta-command lines pg_dump writes: `\restrict KEY`, `\unrestrict KEY` (KEY
-/// alphanumeric) and `\connect DB` with DB a plain name, a quoted name, or
-/// `-reuse-previous=on "dbname=..."`; never a connection string naming a host or anything
-/// else (psql would connect there with the restore's password).
+/// True for the meta-command lines pg_dump writes that a restore can apply: `\restrict KEY`
+/// and `\unrestrict KEY`, KEY alphanumeric.
 fn allowed_meta(text: &[u8]) -> bool {
     let text = text.strip_suffix(b"\r").unwrap_or(text);
     let Some(space) = text.iter().position(|&b| b == b' ') else {
         return false;
     };
-    let (name, arg) = (&text[..space], &text[space + 1..]);
-    match name {
-        b"\\restrict" | b"\\unrestrict" => {
-            !arg.is_empty() && arg.len() <= 256 && arg.iter().all(u8::is_ascii_alphanumeric)
-        }
-        b"\\connect" | b"\\c" => connect_target_is_plain(arg),
-        _ => false,
-    }
-}
-
-/// pg_dump's `\connect` argument: a simple name, a quoted name that libpq cannot take for a
-/// connection string (no `=`, no `:`), or `-reuse-previous=on "dbname=VALUE"`.
-fn connect_target_is_plain(arg: &[u8]) -> bool {
-    let simple = |s: &[u8]| {
-        !s.is_empty()
-            && s.iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-    };
-    if simple(arg) {
-        return true;
-    }
-    if let Some(connstr) = arg
-        .strip_prefix(b"-reuse-previous=on \"dbname=")
-        .and_then(|s| s.strip_suffix(b"\""))
-    {
-        return simple(connstr) || single_quoted_value(connstr);
-    }
-    arg.len() >= 3
-        && arg.starts_with(b"\"")
-        && arg.ends_with(b"\"")
-        && arg[1..arg.len() - 1]
-            .iter()
-            .all(|&b| !matches!(b, b'"' | b'\\' | b'=' | b':' | b'\''))
-}
-
-/// `'...'` with `\'` and `\\` escapes and nothing after the closing quote.
-fn single_quoted_value(s: &[u8]) -> bool {
-    let Some(inner) = s.strip_prefix(b"'") else {
-        return false;
-    };
-    let mut i = 0;
-    while i < inner.len() {
-        match inner[i] {
-            b'\\' if matches!(inner.get(i + 1), Some(b'\'' | b'\\')) => i += 2,
-            b'\\' | b'"' => return false,
-            b'\'' => return i + 1 == inner.len(),
-            _ => i += 1,
-        }
-    }
-    false
+    let (name, key) = (&text[..space], &text[space + 1..]);
+    ALLOWED.contains(&name)
+        && !key.is_empty()
+        && key.len() <= 256
+        && key.iter().all(u8::is_ascii_alphanumeric)
 }
