@@ -11,19 +11,19 @@
 //! `\.`, `\T`...), except `\N` (NULL) and `\-` (the sandbox switch genuine dumps begin
 //! with); inside `/*!...*/` and `/*M!...*/` comments, which the server executes, commands are
 //! read as well; `#` and `-- ` comments run to the end of the line; `delimiter ` anywhere
-//! outside strings and comments takes the rest of its line unread (mariadb-dump writes
-//! `DELIMITER ;;` around triggers and routines); and the client takes a line whose first word
-//! is a command name (`system ...`, `source ...`, `tee ...`) as that command when it starts a
-//! statement. The filter refuses such a line wherever it stands (no dump tool starts a line
-//! outside a string with those words), so it need not know where statements start; `USE` is
-//! let through. A dump whose `SET sql_mode` turns on `NO_BACKSLASH_ESCAPES` or `ANSI_QUOTES`
+//! outside strings and comments takes the rest of its line unread as the new delimiter
+//! (mariadb-dump writes `DELIMITER ;;` around triggers and routines), which then ends
+//! statements; and at the start of a statement the client takes a line whose first word is
+//! a command name (`system ...`, `source ...`, `connect ...`) as that command, while inside a
+//! statement (a routine's body, say) such a line is SQL (`  source FROM t;`). `USE` is let
+//! through. A dump whose `SET sql_mode` turns on `NO_BACKSLASH_ESCAPES` or `ANSI_QUOTES`
 //! changes how the client reads quotes; the filter assumes neither (mariadb-dump sets
 //! neither), and `--sandbox` still stops any command it would miss.
 
 use super::{Filter, LineCounter, Refusal, RefusalKind, excerpt};
 
-/// The client's long command names (lowercase) a line may not start with: all of them but
-/// `delimiter` and `use`, which genuine dumps write.
+/// The client's long command names (lowercase) a statement may not start with: all of them
+/// but `delimiter` and `use`, which genuine dumps write.
 const COMMANDS: [&str; 22] = [
     "?",
     "charset",
@@ -74,6 +74,12 @@ pub(crate) struct MariadbFilter {
     state: State,
     /// How much of [`DELIMITER_KEYWORD`] the last bytes matched.
     keyword: usize,
+    /// What ends a statement.
+    delimiter: Vec<u8>,
+    /// How much of the delimiter the last bytes matched.
+    matched: usize,
+    /// Nothing but blanks and comments since the last statement ended.
+    stmt_empty: bool,
     /// The first word of the current line, while it is being read (letters only).
     first_word: Option<Vec<u8>>,
     /// Only blanks since the line began.
@@ -87,6 +93,9 @@ impl MariadbFilter {
             lines: LineCounter::default(),
             state: State::Normal,
             keyword: 0,
+            delimiter: b";".to_vec(),
+            matched: 0,
+            stmt_empty: true,
             first_word: None,
             line_start: true,
         }
@@ -137,11 +146,17 @@ impl Filter for MariadbFilter {
                 }
             } else if matches!(self.state, State::Normal)
                 && self.keyword == 0
+                && self.matched == 0
                 && self.first_word.is_none()
                 && !self.line_start
+                && !self.stmt_empty
             {
-                // Outside strings, only a few bytes change anything.
-                match chunk[i..].iter().position(|&b| NOTABLE[usize::from(b)]) {
+                // Inside a statement, only a few bytes change anything.
+                let ends = self.delimiter[0];
+                match chunk[i..]
+                    .iter()
+                    .position(|&b| NOTABLE[usize::from(b)] || b == ends)
+                {
                     Some(p) => i += p,
                     None => break,
                 }
@@ -200,17 +215,24 @@ impl MariadbFilter {
                     arg.push(b);
                     return Ok(Flow::Next);
                 }
-                let delimiter = arg.split(u8::is_ascii_whitespace).find(|w| !w.is_empty());
-                let plain = delimiter.is_some_and(|d| {
-                    d.len() <= DELIMITER_MAX
-                        && !d.iter().any(|c| matches!(c, b'\\' | b'\'' | b'"' | b'`'))
-                });
+                let delimiter = arg
+                    .split(u8::is_ascii_whitespace)
+                    .find(|w| !w.is_empty())
+                    .unwrap_or_default();
+                let plain = !delimiter.is_empty()
+                    && delimiter.len() <= DELIMITER_MAX
+                    && !delimiter
+                        .iter()
+                        .any(|c| matches!(c, b'\\' | b'\'' | b'"' | b'`'));
                 if !plain {
                     return Err((
                         excerpt(arg),
                         RefusalKind::Ambiguous("a DELIMITER that mariadb-dump does not write"),
                     ));
                 }
+                self.delimiter = delimiter.to_vec();
+                self.matched = 0;
+                self.stmt_empty = true;
                 self.state = State::Normal;
                 Ok(Flow::Again)
             }
@@ -230,6 +252,7 @@ impl MariadbFilter {
             State::Backslash => match b {
                 // `\N` is NULL; `\-` turns the sandbox on.
                 b'N' | b'-' => {
+                    self.stmt_empty &= b == b'-';
                     self.state = State::Normal;
                     Ok(Flow::Next)
                 }
@@ -244,6 +267,7 @@ impl MariadbFilter {
                     self.state = State::SlashStar;
                     return Ok(Flow::Next);
                 }
+                self.stmt_empty = false;
                 self.state = State::Normal;
                 Ok(Flow::Again)
             }
@@ -255,10 +279,12 @@ impl MariadbFilter {
                     b'M' => State::SlashStarM,
                     _ => State::Comment,
                 };
+                self.stmt_empty &= matches!(self.state, State::Comment | State::SlashStarM);
                 Ok(Flow::Next)
             }
             State::SlashStarM => {
                 self.state = if b == b'!' {
+                    self.stmt_empty = false;
                     State::Normal
                 } else {
                     State::Comment
@@ -284,6 +310,7 @@ impl MariadbFilter {
                     self.state = State::DashDash;
                     return Ok(Flow::Next);
                 }
+                self.stmt_empty = false;
                 self.state = State::Normal;
                 Ok(Flow::Again)
             }
@@ -291,6 +318,7 @@ impl MariadbFilter {
                 self.state = if matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c) {
                     State::LineComment
                 } else {
+                    self.stmt_empty = false;
                     State::Normal
                 };
                 Ok(Flow::Again)
@@ -320,7 +348,7 @@ impl MariadbFilter {
                     return Err(command(&found));
                 }
             }
-        } else if self.line_start && (b.is_ascii_alphabetic() || b == b'?') {
+        } else if self.line_start && self.stmt_empty && (b.is_ascii_alphabetic() || b == b'?') {
             self.first_word = Some(vec![b]);
         }
         if self.first_word.as_deref() == Some(b"?") {
@@ -338,13 +366,28 @@ impl MariadbFilter {
         } else {
             self.keyword = usize::from(b.to_ascii_lowercase() == DELIMITER_KEYWORD[0]);
         }
+        // The delimiter ends a statement wherever it stands outside strings and comments.
+        if b == self.delimiter[self.matched] {
+            self.matched += 1;
+            if self.matched == self.delimiter.len() {
+                self.matched = 0;
+                self.stmt_empty = true;
+                return Ok(Flow::Next);
+            }
+        } else {
+            self.matched = usize::from(b == self.delimiter[0]);
+        }
         match b {
-            b'\'' | b'"' | b'`' => self.state = State::Quoted(b),
+            b'\'' | b'"' | b'`' => {
+                self.stmt_empty = false;
+                self.state = State::Quoted(b);
+            }
             b'\\' => self.state = State::Backslash,
             b'#' => self.state = State::LineComment,
             b'/' => self.state = State::Slash,
             b'-' => self.state = State::Dash,
-            _ => {}
+            b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c => {}
+            _ => self.stmt_empty = false,
         }
         Ok(Flow::Next)
     }

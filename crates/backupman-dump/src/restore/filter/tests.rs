@@ -291,6 +291,27 @@ fn mariadb_refuses_planted_commands() {
 }
 
 #[test]
+fn mariadb_reads_command_words_as_sql_inside_a_statement() {
+    // Inside a statement the client sends such lines to the server: a routine's body may
+    // well have a column called `source` at a line start.
+    mariadb(
+        "DELIMITER ;;\nCREATE PROCEDURE p() BEGIN\n  DECLARE\n  EXIT HANDLER FOR SQLEXCEPTION BEGIN END;\n  SELECT id,\n  source FROM t;\nEND ;;\nDELIMITER ;\nSELECT\nstatus FROM t;\n",
+    )
+    .unwrap();
+    // After the statement ends they are commands again, with the current delimiter.
+    refused_at(
+        mariadb("DELIMITER ;;\nSELECT 1 ;;\nsource /etc/passwd\n"),
+        3,
+        "source /etc",
+    );
+    refused_at(
+        mariadb("SELECT 1;\n/* a comment */\nsystem id\n"),
+        3,
+        "system id",
+    );
+}
+
+#[test]
 fn mariadb_reads_the_delimiter_line_unlexed() {
     // The client takes the rest of a `delimiter ` line as its argument, quotes and all.
     let r = mariadb("select 1; delimiter '\n\\! id\n").unwrap_err();
