@@ -1,3 +1,6 @@
+//! Tests of the restore filters: genuine dumps pass whole and in any chunking, planted
+//! client commands and text the clients could read two ways are refused at their line.
+
 use super::*;
 
 /// Runs `dump` through `filter` whole, byte by byte and in chunks of 2 to 7 bytes: a state
