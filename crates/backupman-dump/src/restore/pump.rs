@@ -79,3 +79,56 @@ pub(crate) fn pump<R: Read, W: Write>(
 pub(crate) fn check_read(options: &RestoreOptions, read: &StoredCheck) -> Result<(), Mismatch> {
     options.expected.as_ref().map_or(Ok(()), |m| m.check(read))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use backupman_core::Manifest;
+
+    use super::*;
+
+    fn options_claiming(size: u64) -> RestoreOptions {
+        RestoreOptions {
+            expected: Some(Manifest {
+                version: 1,
+                source: "s".into(),
+                provider: "sqlite".into(),
+                database: "d".into(),
+                key: "s/s.sqlite.gz".into(),
+                started_at: chrono::Utc::now(),
+                finished_at: chrono::Utc::now(),
+                size,
+                compressed_size: 0,
+                sha256: String::new(),
+                compression: "gzip-1".into(),
+                encryption: None,
+                recipients: Vec::new(),
+                tool_version: None,
+                backupman_version: "test".into(),
+            }),
+            force: false,
+            identities: None,
+        }
+    }
+
+    #[test]
+    fn no_byte_beyond_the_manifests_size_reaches_the_sink() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&vec![0u8; 8 << 20]).unwrap();
+        let packed = gz.finish().unwrap();
+        for claimed in [0, 1_000, 300_000, (8 << 20) - 1] {
+            let mut sink = Vec::new();
+            let err = pump(&packed[..], &options_claiming(claimed), None, &mut sink);
+            assert!(
+                matches!(err, Err(PumpError::TooLarge { limit }) if limit == claimed),
+                "{claimed}"
+            );
+            assert!(sink.len() as u64 <= claimed, "{} > {claimed}", sink.len());
+        }
+        let mut sink = Vec::new();
+        let read = pump(&packed[..], &options_claiming(8 << 20), None, &mut sink);
+        assert_eq!(read.ok().and_then(|r| r.plain_size), Some(8 << 20));
+        assert_eq!(sink.len(), 8 << 20);
+    }
+}
