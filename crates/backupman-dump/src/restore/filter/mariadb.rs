@@ -135,6 +135,41 @@ fn rest_of_line(rest: &[u8]) -> &[u8] {
 
 impl Filter for MariadbFilter {
     fn check(&mut self, chunk: &[u8]) -> Result<(), Refusal> {
+        // mariadb-dump escapes NUL in strings (`\0`) and writes blobs in hex; the client may
+        // stop reading a line at a raw one, so what follows it there is not what it reads.
+        match memchr::memchr(0, chunk) {
+            None => self.scan(chunk),
+            Some(at) => {
+                self.scan(&chunk[..at])?;
+                Err(Refusal {
+                    line: self.lines.line_of(b"", 0),
+                    found: "a NUL byte".into(),
+                    kind: RefusalKind::Ambiguous("the client may stop reading a line at it"),
+                })
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), Refusal> {
+        let line = self.lines.line_of(b"", 0);
+        let refuse = |found: &[u8]| {
+            Err(Refusal {
+                line,
+                found: excerpt(found),
+                kind: RefusalKind::ClientCommand,
+            })
+        };
+        match (&self.state, &self.first_word) {
+            (State::Backslash, _) => refuse(b"\\"),
+            (_, Some(word)) if is_command(word) => refuse(word),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl MariadbFilter {
+    /// Checks a chunk holding no NUL byte.
+    fn scan(&mut self, chunk: &[u8]) -> Result<(), Refusal> {
         let mut i = 0;
         while i < chunk.len() {
             // Most of a dump is INSERT lines: jump inside a string to its next quote or
@@ -175,22 +210,6 @@ impl Filter for MariadbFilter {
         }
         self.lines.advance(chunk);
         Ok(())
-    }
-
-    fn finish(&mut self) -> Result<(), Refusal> {
-        let line = self.lines.line_of(b"", 0);
-        let refuse = |found: &[u8]| {
-            Err(Refusal {
-                line,
-                found: excerpt(found),
-                kind: RefusalKind::ClientCommand,
-            })
-        };
-        match (&self.state, &self.first_word) {
-            (State::Backslash, _) => refuse(b"\\"),
-            (_, Some(word)) if is_command(word) => refuse(word),
-            _ => Ok(()),
-        }
     }
 }
 

@@ -315,6 +315,12 @@ fn mariadb_reads_command_words_as_sql_inside_a_statement() {
 }
 
 #[test]
+fn mariadb_refuses_nul_bytes() {
+    let r = mariadb("SELECT 1;\nSELECT 'a\0' \\! id;\n").unwrap_err();
+    assert_eq!((r.line, r.found.as_str()), (2, "a NUL byte"));
+}
+
+#[test]
 fn mariadb_reads_the_delimiter_line_unlexed() {
     // The client takes the rest of a `delimiter ` line as its argument, quotes and all.
     let r = mariadb("select 1; delimiter '\n\\! id\n").unwrap_err();
