@@ -72,9 +72,21 @@ pub fn check_stored<R: Read>(
     reader: R,
     identities: Option<&Identities>,
 ) -> Result<StoredCheck, OpenError> {
+    check_stored_within(reader, identities, None)
+}
+
+/// [`check_stored`], but decoding stops as soon as the plain bytes exceed `limit` (the
+/// manifest's `size`): the error is then an [`OpenError::Io`] carrying [`Oversized`] (see
+/// [`Oversized::find`]). A decompression bomb costs a read up to its first byte too many,
+/// not the gigabytes it unpacks to.
+pub fn check_stored_within<R: Read>(
+    reader: R,
+    identities: Option<&Identities>,
+    limit: Option<u64>,
+) -> Result<StoredCheck, OpenError> {
     let mut hashing = HashingReader::new(reader);
     let plain_size = match open(&mut hashing, identities) {
-        Ok(mut plain) => Some(io::copy(&mut plain, &mut io::sink())?),
+        Ok(plain) => Some(drain_within(plain, limit)?),
         Err(OpenError::NoIdentity) => None,
         Err(e) => return Err(e),
     };
@@ -86,6 +98,39 @@ pub fn check_stored<R: Read>(
         plain_size,
         sha256,
     })
+}
+
+/// Reads `plain` to its end and returns its length, or fails with [`Oversized`] once more than
+/// `limit` bytes came out.
+fn drain_within(mut plain: impl Read, limit: Option<u64>) -> io::Result<u64> {
+    let Some(limit) = limit else {
+        return io::copy(&mut plain, &mut io::sink());
+    };
+    // One byte past the limit is enough to know the object is not what its manifest says.
+    let read = io::copy(
+        &mut plain.by_ref().take(limit.saturating_add(1)),
+        &mut io::sink(),
+    )?;
+    if read > limit {
+        return Err(io::Error::other(Oversized { limit }));
+    }
+    Ok(read)
+}
+
+/// An object that unpacks to more bytes than its manifest's `size`: decoding stopped at the
+/// first byte beyond it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("it unpacks to more than the {limit} bytes its manifest says (decoding stopped there)")]
+pub struct Oversized {
+    /// The manifest's `size`.
+    pub limit: u64,
+}
+
+impl Oversized {
+    /// The [`Oversized`] inside an I/O error from [`check_stored_within`], if that is what it is.
+    pub fn find(err: &io::Error) -> Option<Oversized> {
+        err.get_ref()?.downcast_ref::<Oversized>().copied()
+    }
 }
 
 /// A reader that counts and SHA-256-hashes what passes through it.
@@ -141,6 +186,23 @@ mod tests {
         assert_eq!(check.plain_size, Some(data.len() as u64));
         assert_eq!(check.compressed_size, packed.len() as u64);
         assert_eq!(check.sha256, hex::encode(Sha256::digest(&packed)));
+    }
+
+    #[test]
+    fn decoding_stops_past_the_limit() {
+        let data = vec![0u8; 4 << 20];
+        let packed = gz(&data);
+        let exact = check_stored_within(&packed[..], None, Some(data.len() as u64)).unwrap();
+        assert_eq!(exact.plain_size, Some(data.len() as u64));
+        let err = check_stored_within(&packed[..], None, Some(1000)).unwrap_err();
+        let OpenError::Io(err) = err else {
+            panic!("not an I/O error: {err}")
+        };
+        assert_eq!(Oversized::find(&err), Some(Oversized { limit: 1000 }));
+        assert!(
+            err.to_string().contains("more than the 1000 bytes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -52,7 +52,9 @@ mod stream_reader;
 mod units;
 
 pub use codec::{Codec, Compression, available_threads};
-pub use compress::{HashingReader, StoredCheck, check_stored, decoder, open};
+pub use compress::{
+    HashingReader, Oversized, StoredCheck, check_stored, check_stored_within, decoder, open,
+};
 pub use drive::{
     ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo,
     StoredObject, Upload, read_all, upload_bytes,
@@ -72,6 +74,8 @@ pub use signing::{
     BadSignature, SIGNATURE_SUFFIX, Signer, SigningKeyError, Verifier, signature_key,
 };
 pub use source::{Dump, DumpStatus, Source, SourceError, SourceErrorKind};
-pub use stream_reader::{CheckError, StreamReader, check_against_manifest, check_object};
+pub use stream_reader::{
+    CheckError, StreamReader, check_against_manifest, check_object, check_object_within,
+};
 pub use tokio_util::sync::CancellationToken;
 pub use units::{human_bytes, human_duration};

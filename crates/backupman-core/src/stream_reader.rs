@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::compress::{StoredCheck, check_stored};
+use crate::compress::{Oversized, StoredCheck, check_stored_within};
 use crate::drive::{ByteStream, Drive, DriveError, DriveErrorKind};
 use crate::encryption::{Identities, OpenError};
 use crate::manifest::{Manifest, Mismatch};
@@ -77,6 +77,15 @@ pub enum CheckError {
     /// It reads to its end but is not what its manifest describes.
     #[error("damaged: {0}")]
     Mismatch(#[from] Mismatch),
+    /// It unpacks to more than its manifest's `size`: decoding stopped at the first byte
+    /// beyond it (a decompression bomb, or a damaged backup).
+    #[error("damaged: {key}: {oversized}")]
+    Oversized {
+        /// The object.
+        key: String,
+        /// The size it went beyond.
+        oversized: Oversized,
+    },
     /// It is age-encrypted and cannot be decrypted with the identities given (none match,
     /// or its header is unreadable).
     #[error("cannot decrypt {key}: {error}")]
@@ -89,16 +98,17 @@ pub enum CheckError {
 }
 
 /// Reads an object back end to end and checks it against its manifest: what `run
-/// --test-mode`, `verify` and the MySQL/MariaDB restore's pre-check all do. An encrypted
-/// object is decrypted with `identities`; without them only its stored bytes are checked
-/// ([`StoredCheck::plain_size`] is then `None`).
+/// --test-mode` and `verify` do. An encrypted object is decrypted with `identities`; without
+/// them only its stored bytes are checked ([`StoredCheck::plain_size`] is then `None`).
+/// Decoding stops as soon as the object unpacks to more than the manifest's `size`
+/// ([`CheckError::Oversized`]), so a decompression bomb is not decoded to its end.
 pub async fn check_against_manifest(
     drive: &dyn Drive,
     key: &str,
     manifest: &Manifest,
     identities: Option<&Identities>,
 ) -> Result<StoredCheck, CheckError> {
-    let read = check_object(drive, key, identities).await?;
+    let read = check_object_within(drive, key, identities, Some(manifest.size)).await?;
     manifest.check(&read)?;
     Ok(read)
 }
@@ -110,16 +120,35 @@ pub async fn check_object(
     key: &str,
     identities: Option<&Identities>,
 ) -> Result<StoredCheck, CheckError> {
+    check_object_within(drive, key, identities, None).await
+}
+
+/// [`check_object`], stopping with [`CheckError::Oversized`] as soon as the plain bytes
+/// exceed `limit`.
+pub async fn check_object_within(
+    drive: &dyn Drive,
+    key: &str,
+    identities: Option<&Identities>,
+    limit: Option<u64>,
+) -> Result<StoredCheck, CheckError> {
     let reader = StreamReader::new(drive.read(key).await?);
     let identities = identities.cloned();
-    let checked = tokio::task::spawn_blocking(move || check_stored(reader, identities.as_ref()))
-        .await
-        .map_err(|e| DriveError::new(DriveErrorKind::Other, format!("check task failed: {e}")))?;
+    let checked = tokio::task::spawn_blocking(move || {
+        check_stored_within(reader, identities.as_ref(), limit)
+    })
+    .await
+    .map_err(|e| DriveError::new(DriveErrorKind::Other, format!("check task failed: {e}")))?;
     checked.map_err(|error| match error {
-        OpenError::Io(e) => CheckError::Read(DriveError::new(
-            DriveErrorKind::Integrity,
-            format!("damaged: {key} does not decode to its end: {e}"),
-        )),
+        OpenError::Io(e) => match Oversized::find(&e) {
+            Some(oversized) => CheckError::Oversized {
+                key: key.to_owned(),
+                oversized,
+            },
+            None => CheckError::Read(DriveError::new(
+                DriveErrorKind::Integrity,
+                format!("damaged: {key} does not decode to its end: {e}"),
+            )),
+        },
         error => CheckError::Decrypt {
             key: key.to_owned(),
             error: Arc::new(error),

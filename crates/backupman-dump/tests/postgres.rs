@@ -128,6 +128,84 @@ async fn awkward_data_round_trips_through_our_restore_and_plain_psql() {
     assert_alive(&plain);
 }
 
+/// Backslashes where the restore filter must see data: at line starts inside COPY rows
+/// (the first column starts with one), inside multi-line text values (a column default, a
+/// comment), and on lines of dollar-quoted function bodies.
+const BACKSLASHES: &str = r#"
+CREATE TABLE lines (
+    body text,
+    id int PRIMARY KEY,
+    note text DEFAULT E'first\n\\! a default''s second line\n\\.'
+);
+INSERT INTO lines (body, id) VALUES
+ (E'\\! starts with a backslash', 1),
+ (E'multi\n\\! second line\n\\.\n\\o last', 2),
+ (E'\\.', 3),
+ (E'\\', 4),
+ (E'tab\tand \\\\ two', 5);
+COMMENT ON TABLE lines IS E'a comment\n\\! whose second line starts with a backslash';
+CREATE FUNCTION shout() RETURNS text LANGUAGE sql AS $fn$
+SELECT 'first line
+\! a line of the body
+\o and another'::text
+$fn$;
+CREATE FUNCTION whisper() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN 'x
+\y';
+END $$;
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+async fn backslashes_at_line_starts_in_data_restore_row_for_row_through_the_filter() {
+    let source_db = PgDb::create("pg_bs_src");
+    source_db.sql(BACKSLASHES);
+    let expected = source_db.fingerprint();
+    let store = LocalStore::new();
+    let report = store
+        .backup(PostgresSource::new(source_db.settings()))
+        .await;
+    let (object, manifest) = stored_and_checked(&report, &store);
+
+    // The dump does hold such lines, outside and inside COPY data, so the filter meets them.
+    let plain = shell(&format!("gunzip -c '{}'", object.display()));
+    for start in [
+        r"\\! starts with a backslash",
+        r"\\.",
+        r"\! a default''s second line",
+        r"\! whose second line",
+        r"\! a line of the body",
+        r"\y';",
+    ] {
+        assert!(
+            plain.lines().any(|l| l.starts_with(start)),
+            "no line starts with {start:?}:\n{plain}"
+        );
+    }
+
+    let copy = PgDb::reserve("pg_bs_copy");
+    let (target, outcome) = restore_into_new(source_db.settings(), &copy.name, &object, &manifest);
+    assert_eq!(outcome.plain_size, Some(manifest.size));
+    assert_eq!(copy.fingerprint(), expected);
+    assert_eq!(summarize(&target).unwrap().rows_of("public.lines"), Some(5));
+    assert_eq!(
+        copy.sql("SELECT body FROM lines WHERE id = 2").trim_end(),
+        "multi\n\\! second line\n\\.\n\\o last"
+    );
+    assert_eq!(
+        copy.sql("SELECT shout()").trim_end(),
+        "first line\n\\! a line of the body\n\\o and another"
+    );
+    assert_eq!(copy.sql("SELECT whisper()").trim_end(), "x\n\\y");
+    assert_eq!(
+        copy.sql("SELECT obj_description('lines'::regclass)")
+            .trim_end(),
+        "a comment\n\\! whose second line starts with a backslash"
+    );
+    drop_database(&target).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 async fn restoring_over_an_existing_database_needs_force_and_replaces_it() {

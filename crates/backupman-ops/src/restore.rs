@@ -1,9 +1,9 @@
 //! `restore`: stream one backup from its drive into a database, checked against its manifest
 //! on the way.
 
-use backupman_core::{CheckError, DriveError, Identities, check_against_manifest};
+use backupman_core::{DriveError, Identities};
 use backupman_dump::restore::{
-    RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, restore_stream,
+    RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, check_stream, restore_stream,
 };
 use chrono::{DateTime, Utc};
 
@@ -50,7 +50,7 @@ pub enum RestoreStep<'a> {
         target: &'a RestoreTarget,
     },
     /// MySQL/MariaDB cannot roll back a partial restore: the whole object is read and checked
-    /// first.
+    /// first (hash, size, and the client's filter for planted commands).
     CheckingFirst {
         /// The backup's key.
         key: &'a str,
@@ -89,11 +89,12 @@ pub enum RestoreFailure {
     )]
     /// A backup without a manifest cannot be checked, so it is not restored.
     NoManifest(String),
-    #[error("the backup is not intact ({error}); nothing was applied to {target}")]
-    /// MySQL/MariaDB: the object failed its check before anything was applied.
+    #[error("{error} (checked before restoring into {target})")]
+    /// MySQL/MariaDB: the object failed its check before anything was applied (damaged,
+    /// larger than its manifest says, holding a client command, or not decryptable).
     NotIntact {
-        /// How it failed.
-        error: CheckError,
+        /// How it failed; it says nothing was applied.
+        error: RestoreError,
         /// Where it would have gone.
         target: RestoreTarget,
     },
@@ -102,15 +103,6 @@ pub enum RestoreFailure {
     )]
     /// The backup is encrypted and no identity was given.
     NoIdentity(String),
-    #[error("{error}; nothing was applied to {target}")]
-    /// MySQL/MariaDB: the object could not be decrypted in the check before anything was
-    /// applied (no identity matches, or its header is damaged).
-    Decrypt {
-        /// Why.
-        error: CheckError,
-        /// Where it would have gone.
-        target: RestoreTarget,
-    },
     #[error("cannot read {key}: {error}")]
     /// The object could not be read from its drive.
     Read {
@@ -184,33 +176,32 @@ pub async fn restore(
         drive: chosen.drive.label(),
         target: &target,
     });
-    // MySQL/MariaDB cannot roll back DDL: statements streamed before a damaged part of the
-    // object would stay applied. Read the whole object once and check it first, so a damaged
-    // backup applies nothing there either (PostgreSQL and SQLite need no second read).
-    if !target.is_transactional() {
-        on_step(RestoreStep::CheckingFirst { key: &key });
-        let identities = request.identities.as_ref();
-        match check_against_manifest(chosen.drive.as_ref(), &key, &manifest, identities).await {
-            Ok(_) => {}
-            Err(error @ CheckError::Decrypt { .. }) => {
-                return Err(RestoreFailure::Decrypt { error, target });
-            }
-            Err(error) => return Err(RestoreFailure::NotIntact { error, target }),
-        }
-    }
-    let stream = chosen
-        .drive
-        .read(&key)
-        .await
-        .map_err(|error| RestoreFailure::Read {
-            key: key.clone(),
-            error,
-        })?;
     let options = RestoreOptions {
         expected: Some(manifest),
         force: request.force,
         identities: request.identities.clone(),
     };
+    let read = |key: String| async {
+        chosen
+            .drive
+            .read(&key)
+            .await
+            .map_err(|error| RestoreFailure::Read { key, error })
+    };
+    // MySQL/MariaDB cannot roll back DDL: statements streamed before a damaged part of the
+    // object, or before a planted client command, would stay applied. Read the whole object
+    // once through the same checks first (hash, size bound, the client's filter), so such a
+    // backup applies nothing there either (PostgreSQL and SQLite need no second read).
+    if !target.is_transactional() {
+        on_step(RestoreStep::CheckingFirst { key: &key });
+        match check_stream(read(key.clone()).await?, target.clone(), options.clone()).await {
+            Ok(_) => {}
+            // The client cannot be used (missing, or without --sandbox): not the backup's fault.
+            Err(error @ RestoreError::Tool(_)) => return Err(RestoreFailure::Restore(error)),
+            Err(error) => return Err(RestoreFailure::NotIntact { error, target }),
+        }
+    }
+    let stream = read(key.clone()).await?;
     let read = restore_stream(stream, target.clone(), options)
         .await
         .map_err(RestoreFailure::Restore)?;

@@ -1,14 +1,21 @@
 //! Restoring into MySQL or MariaDB with the `mariadb` / `mysql` client. DDL commits
 //! implicitly, so statements executed before a failure stay applied: the target says so
 //! ([`RestoreTarget::is_transactional`](crate::restore::RestoreTarget::is_transactional)).
+//!
+//! The client runs with `--sandbox`, which refuses every client command that reaches the
+//! shell or the file system (`\!`, `system`, `source`, `tee`...): its own parser decides, so
+//! nothing the filter could miss gets run. A client without that option (MySQL's `mysql`,
+//! MariaDB's before 10.5.25, 10.6.18, 10.11.8 and 11.0.6) is refused. The dump also passes
+//! [`MariadbFilter`], which finds planted commands before anything is applied.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::process::Command;
 
 use super::{MysqlConnection, is_mariadb_tool};
-use crate::process::{find_tool, tool_version};
+use crate::process::{find_tool, run_capture, tool_version};
 use crate::restore::client::SqlClient;
+use crate::restore::filter::{Filter, MariadbFilter};
 use crate::restore::{DatabaseSummary, PlainName, RestoreError, TableCount};
 
 /// Clients tried, in order.
@@ -76,8 +83,21 @@ impl SqlClient for MysqlClient<'_> {
 
     fn restore_command(&self) -> Command {
         let mut cmd = self.command(Some(self.database()));
-        cmd.arg("--batch");
+        cmd.args(["--batch", "--sandbox"]);
         cmd
+    }
+
+    fn filter(&self) -> Result<Box<dyn Filter>, RestoreError> {
+        let help = run_capture(Command::new(&self.tool).arg("--help"), None)
+            .map_err(|e| RestoreError::Tool(format!("cannot run {}: {e}", self.tool.display())))?;
+        if !help.contains("--sandbox") {
+            let version = tool_version(&self.tool).unwrap_or_else(|| "unknown version".into());
+            return Err(RestoreError::Tool(format!(
+                "{} ({version}) has no --sandbox option, without which a restore could run client commands planted in a backup; install a client that has it: MariaDB 10.5.25, 10.6.18, 10.11.8, 11.0.6 or newer",
+                self.tool.display()
+            )));
+        }
+        Ok(Box::new(MariadbFilter::new()))
     }
 
     /// Fields separated by tabs.

@@ -1,13 +1,17 @@
 //! Restoring into PostgreSQL with `psql`: the whole dump runs in one transaction
 //! (`--single-transaction`) that commits only at the end of its input, so a failed restore
-//! applies nothing.
+//! applies nothing. psql runs without a psqlrc (`-X`), stops at the first error
+//! (`ON_ERROR_STOP=1`), and reads the dump through [`PsqlFilter`], so no meta-command from a
+//! backup reaches it.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::process::Command;
 
 use super::PostgresConnection;
+use crate::process::tool_version;
 use crate::restore::client::SqlClient;
+use crate::restore::filter::{Filter, PsqlFilter};
 use crate::restore::{DatabaseSummary, PlainName, RestoreError, TableCount};
 
 /// `psql`, connected to a restore target.
@@ -71,6 +75,19 @@ impl SqlClient for Psql<'_> {
         cmd
     }
 
+    fn filter(&self) -> Result<Box<dyn Filter>, RestoreError> {
+        // psql's version decides how it reads BEGIN ... END bodies, which the filter follows.
+        let version = tool_version(&self.tool);
+        let major = version.as_deref().and_then(psql_major).ok_or_else(|| {
+            RestoreError::Tool(format!(
+                "cannot tell the version of {} (it printed {:?})",
+                self.tool.display(),
+                version.unwrap_or_default()
+            ))
+        })?;
+        Ok(Box::new(PsqlFilter::new(major)))
+    }
+
     /// Fields separated by NUL.
     fn query_command(&self, sql: &str) -> Command {
         let mut cmd = self.command(self.database());
@@ -106,5 +123,31 @@ impl SqlClient for Psql<'_> {
             });
         }
         Ok(DatabaseSummary { tables })
+    }
+}
+
+/// The major version in psql's `--version` line: `psql (PostgreSQL) 15.20 (Debian ...)` → 15,
+/// `psql (PostgreSQL) 9.6.24` → 9.
+fn psql_major(line: &str) -> Option<u32> {
+    let number = line
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    number.split(['.', 'b', 'r', 'd']).next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::psql_major;
+
+    #[test]
+    fn majors_are_read_from_version_lines() {
+        assert_eq!(
+            psql_major("psql (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(psql_major("psql (PostgreSQL) 9.6.24"), Some(9));
+        assert_eq!(psql_major("psql (PostgreSQL) 18beta1"), Some(18));
+        assert_eq!(psql_major("psql (PostgreSQL) 17rc1"), Some(17));
+        assert_eq!(psql_major("psql (PostgreSQL)"), None);
     }
 }

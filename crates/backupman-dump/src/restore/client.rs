@@ -1,12 +1,14 @@
 //! Restoring into a database server through its command-line client (`psql`, `mariadb`):
 //! what each engine states about its client, and what is the same for all of them: the
-//! refusal to restore over data, streaming the dump into the client's stdin, killing it
-//! before its input ends when the backup proves damaged, and the wording of its failures.
+//! refusal to restore over data, streaming the dump into the client's stdin through the
+//! client's filter, killing it before its input ends when the backup proves damaged or holds
+//! a command, and the wording of its failures.
 
 use std::fmt;
 use std::io::Read;
 use std::process::Command;
 
+use super::filter::Filter;
 use super::pump::{PumpError, check_read, pump};
 use super::{DatabaseSummary, RestoreError, RestoreOptions, RestoreOutcome};
 use crate::process::{Streaming, run_capture};
@@ -23,6 +25,10 @@ pub(crate) trait SqlClient: fmt::Display {
 
     /// The client reading the dump on its stdin.
     fn restore_command(&self) -> Command;
+
+    /// The filter the dump passes on its way to the client, so that only data reaches it.
+    /// Fails when the client cannot be run safely (a `mariadb` client without `--sandbox`).
+    fn filter(&self) -> Result<Box<dyn Filter>, RestoreError>;
 
     /// The client running `sql` in the target database, printing rows of fields.
     fn query_command(&self, sql: &str) -> Command;
@@ -90,9 +96,12 @@ pub(crate) fn restore_through<C: SqlClient, R: Read>(
         message,
         transactional,
     };
+    let mut filter = client.filter()?;
     let (running, mut stdin) =
         Streaming::spawn(client.restore_command()).map_err(RestoreError::Tool)?;
-    let pumped = match pump(reader, options.identities.as_ref(), &mut stdin) {
+    // Every early return below kills the client while its stdin is still open: on end of
+    // input psql would commit, and run a command line it holds only part of.
+    let pumped = match pump(reader, options, Some(filter.as_mut()), &mut stdin) {
         Ok(pumped) => pumped,
         Err(PumpError::Write(_)) => {
             drop(stdin);
@@ -111,6 +120,20 @@ pub(crate) fn restore_through<C: SqlClient, R: Read>(
             running.kill();
             return Err(RestoreError::Corrupt {
                 cause,
+                partially_applied: !transactional,
+            });
+        }
+        Err(PumpError::Refused(refusal)) => {
+            running.kill();
+            return Err(RestoreError::Refused {
+                refusal,
+                partially_applied: !transactional,
+            });
+        }
+        Err(PumpError::TooLarge { limit }) => {
+            running.kill();
+            return Err(RestoreError::TooLarge {
+                limit,
                 partially_applied: !transactional,
             });
         }

@@ -6,8 +6,13 @@
 //!                                                   └──> temp file ─ check ─ rename   (SQLite)
 //! ```
 //!
-//! The hash of the stored bytes is checked while they stream. The client's stdin is only
-//! closed once the hash matched, so:
+//! The hash of the stored bytes is checked while they stream, and decoding stops as soon as
+//! the plain bytes exceed the manifest's `size` ([`RestoreError::TooLarge`]: a decompression
+//! bomb never unpacks further than the backup it claims to be). A SQL dump passes its
+//! client's filter ([`filter`]) before each chunk is written to the client, so
+//! a client command planted in a backup (`\!` for psql, `\!` or `system` for the `mariadb`
+//! client) is refused ([`RestoreError::Refused`]) and never runs: restores apply data, never
+//! commands. The client's stdin is only closed once the hash matched, so:
 //!
 //! - PostgreSQL: `psql` runs the whole dump in one transaction that commits only at the end
 //!   of its input; on a mismatch, a truncated or corrupt object, or an SQL error the client is
@@ -15,19 +20,23 @@
 //! - SQLite: the file is written beside the target and renamed over it only when it is
 //!   complete, matches and passes `PRAGMA quick_check`;
 //! - MySQL/MariaDB: DDL commits implicitly, so statements executed before a failure stay
-//!   applied. [`RestoreTarget::is_transactional`] says so; callers verify the object first
-//!   (`verify`) when that matters, or restore into a scratch database.
+//!   applied. [`RestoreTarget::is_transactional`] says so; callers read the whole object
+//!   through [`check`] first (hash, size bound and filter, applying nothing), or restore into
+//!   a scratch database. The client runs with `--sandbox` as well.
 //!
 //! Also here: creating and dropping scratch databases (`verify --restore`) and counting the
 //! tables and rows of a database (the report after a restore). This module holds what every
 //! engine shares and hands each target to its engine (`postgres`, `mysql`, `sqlite`).
 
 pub(crate) mod client;
+pub mod filter;
 pub(crate) mod pump;
+mod space;
 mod target;
 
 use std::fmt;
 use std::io::{self, Read};
+use std::path::PathBuf;
 
 use backupman_core::{
     ByteStream, Identities, Manifest, Mismatch, OpenError, StoredCheck, StreamReader,
@@ -37,7 +46,10 @@ use crate::mysql::restore::MysqlClient;
 use crate::postgres::restore::Psql;
 use crate::sqlite;
 use client::{SqlClient, restore_through};
+use filter::{Filter, Refusal};
+use pump::{PumpError, check_read, pump};
 
+pub(crate) use space::ensure_space;
 pub use target::RestoreTarget;
 
 /// What to check and allow while restoring.
@@ -82,13 +94,55 @@ pub enum RestoreError {
         partially_applied: bool,
     },
     /// The object could not be read or decompressed to its end (truncated, corrupt).
-    #[error("the backup cannot be read to its end ({cause}); {}", applied_note(*partially_applied))]
+    #[error(
+        "the backup is damaged: it cannot be read to its end ({cause}); {}",
+        applied_note(*partially_applied)
+    )]
     Corrupt {
         /// Why reading stopped.
         #[source]
         cause: io::Error,
         /// True when statements before the failure stay applied (MySQL/MariaDB).
         partially_applied: bool,
+    },
+    /// The dump holds what its client would run as a command (or could read as one): it is
+    /// refused before that part reaches the client, so the command never runs.
+    #[error(
+        "refusing the backup: {refusal}; a restore applies data, never commands; {}",
+        applied_note(*partially_applied)
+    )]
+    Refused {
+        /// Where, and what was found.
+        refusal: Refusal,
+        /// True when statements before it stay applied (MySQL/MariaDB streaming without the
+        /// check first).
+        partially_applied: bool,
+    },
+    /// The dump unpacks to more bytes than its manifest's `size`: decoding stopped at the
+    /// first byte beyond it (a decompression bomb, or a damaged backup).
+    #[error(
+        "the backup unpacks to more than the {limit} bytes its manifest says (a decompression bomb or a damaged backup), so decoding stopped there; {}",
+        applied_note(*partially_applied)
+    )]
+    TooLarge {
+        /// The manifest's `size`.
+        limit: u64,
+        /// True when statements before it stay applied (MySQL/MariaDB).
+        partially_applied: bool,
+    },
+    /// The folder a restore writes its file in has less free space than the manifest's
+    /// `size`: checked before anything is written.
+    #[error(
+        "not enough free space in {}: restoring needs {needed} bytes (the backup's size) and {available} are available; nothing was written",
+        folder.display()
+    )]
+    NoSpace {
+        /// The folder.
+        folder: PathBuf,
+        /// The manifest's `size`.
+        needed: u64,
+        /// What the file system says is available to this process.
+        available: u64,
     },
     /// The backup is age-encrypted and cannot be decrypted: no identity given, none matching,
     /// or a damaged header. Detected before the first byte reaches the database.
@@ -160,6 +214,60 @@ pub async fn restore_stream(
         .unwrap_or_else(|e| {
             Err(RestoreError::Io {
                 context: "the restore task failed".into(),
+                cause: io::Error::other(e.to_string()),
+            })
+        })
+}
+
+/// Reads a backup the way [`restore`] into `target` would, through the same size bound and
+/// the same filter of its client, but applies nothing: the check a MySQL/MariaDB restore
+/// runs before it starts, since those engines cannot roll back. Finds the client tool (a
+/// `mariadb` client without `--sandbox` fails here, before anything is applied).
+pub fn check<R: Read>(
+    reader: R,
+    target: &RestoreTarget,
+    options: &RestoreOptions,
+) -> Result<RestoreOutcome, RestoreError> {
+    let mut filter: Option<Box<dyn Filter>> = match target {
+        RestoreTarget::Postgres(c) => Some(Psql::find(c)?.filter()?),
+        RestoreTarget::Mysql(c) => Some(MysqlClient::find(c)?.filter()?),
+        RestoreTarget::Sqlite { .. } => None,
+    };
+    let filter = filter.as_mut().map(|f| f.as_mut() as &mut dyn Filter);
+    let read = pump(reader, options, filter, &mut io::sink()).map_err(|e| match e {
+        PumpError::Read(cause) | PumpError::Write(cause) => RestoreError::Corrupt {
+            cause,
+            partially_applied: false,
+        },
+        PumpError::Decrypt(cause) => RestoreError::Decrypt(cause),
+        PumpError::Refused(refusal) => RestoreError::Refused {
+            refusal,
+            partially_applied: false,
+        },
+        PumpError::TooLarge { limit } => RestoreError::TooLarge {
+            limit,
+            partially_applied: false,
+        },
+    })?;
+    check_read(options, &read).map_err(|mismatch| RestoreError::Damaged {
+        mismatch,
+        partially_applied: false,
+    })?;
+    Ok(read)
+}
+
+/// [`check`] over a backup read from a drive, on a blocking thread.
+pub async fn check_stream(
+    stream: ByteStream,
+    target: RestoreTarget,
+    options: RestoreOptions,
+) -> Result<RestoreOutcome, RestoreError> {
+    let reader = StreamReader::new(stream);
+    tokio::task::spawn_blocking(move || check(reader, &target, &options))
+        .await
+        .unwrap_or_else(|e| {
+            Err(RestoreError::Io {
+                context: "the check task failed".into(),
                 cause: io::Error::other(e.to_string()),
             })
         })

@@ -1,7 +1,10 @@
 //! Restoring into SQLite: the file is written beside the target (or in the staging folder of
 //! the source's settings, then copied beside the target when that is another file system)
 //! and renamed over it only when it is complete, matches the manifest and passes
-//! `PRAGMA quick_check`, so a failed restore applies nothing.
+//! `PRAGMA quick_check`, so a failed restore applies nothing. The folders written to must
+//! have the manifest's `size` free before anything is written, and the staged file never
+//! grows past that size (decoding stops at the first byte beyond it); a failed restore
+//! removes it.
 
 use std::fs::{self, File, Permissions};
 use std::io::{self, Read};
@@ -12,7 +15,9 @@ use tempfile::NamedTempFile;
 
 use super::{HEADER, open_read_only};
 use crate::restore::pump::{PumpError, check_read, pump};
-use crate::restore::{DatabaseSummary, RestoreError, RestoreOptions, RestoreOutcome, TableCount};
+use crate::restore::{
+    DatabaseSummary, RestoreError, RestoreOptions, RestoreOutcome, TableCount, ensure_space,
+};
 
 /// Journals SQLite may keep beside a database file.
 const JOURNALS: [&str; 3] = ["-wal", "-shm", "-journal"];
@@ -49,20 +54,36 @@ pub(crate) fn restore<R: Read>(
             cause,
         })?;
     }
-    let mut temp = temp_file(staging_dir.unwrap_or(&dir), &name)?;
+    let stage = staging_dir.unwrap_or(&dir);
+    if let Some(size) = options.expected.as_ref().map(|m| m.size) {
+        ensure_space(stage, size)?;
+        // A file staged on another file system is copied beside the target as well.
+        if !same_file_system(stage, &dir) {
+            ensure_space(&dir, size)?;
+        }
+    }
+    let mut temp = temp_file(stage, &name)?;
     let temp_name = temp.path().display().to_string();
-    let pumped =
-        pump(reader, options.identities.as_ref(), temp.as_file_mut()).map_err(|e| match e {
-            PumpError::Decrypt(cause) => RestoreError::Decrypt(cause),
-            PumpError::Read(cause) => RestoreError::Corrupt {
-                cause,
-                partially_applied: false,
-            },
-            PumpError::Write(cause) => RestoreError::Io {
-                context: format!("cannot write {temp_name}"),
-                cause,
-            },
-        })?;
+    let pumped = pump(reader, options, None, temp.as_file_mut()).map_err(|e| match e {
+        PumpError::Decrypt(cause) => RestoreError::Decrypt(cause),
+        PumpError::Read(cause) => RestoreError::Corrupt {
+            cause,
+            partially_applied: false,
+        },
+        PumpError::Write(cause) => RestoreError::Io {
+            context: format!("cannot write {temp_name}"),
+            cause,
+        },
+        PumpError::TooLarge { limit } => RestoreError::TooLarge {
+            limit,
+            partially_applied: false,
+        },
+        // SQLite files pass no filter: they are data to the SQLite library, not commands.
+        PumpError::Refused(refusal) => RestoreError::Refused {
+            refusal,
+            partially_applied: false,
+        },
+    })?;
     if let Err(mismatch) = check_read(options, &pumped) {
         return Err(RestoreError::Damaged {
             mismatch,
@@ -117,7 +138,7 @@ fn temp_file(dir: &Path, name: &str) -> Result<NamedTempFile, RestoreError> {
         })
 }
 
-/// True when `file` and the folder `dir` are on the same file system (or when that cannot be
+/// True when `file` (or a folder) and the folder `dir` are on the same file system (or when that cannot be
 /// told, so that the rename is tried and fails with its own error).
 fn same_file_system(file: &Path, dir: &Path) -> bool {
     match (fs::metadata(file), fs::metadata(dir)) {

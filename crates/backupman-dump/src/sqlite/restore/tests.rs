@@ -90,6 +90,8 @@ fn sqlite_restores_atomically_and_checks_the_hash() {
         ),
         "{err}"
     );
+    // A manifest that says less stops decoding at its size; one that says more is found
+    // at the end.
     let shorter = RestoreOptions {
         expected: Some(Manifest {
             size: manifest.size - 1,
@@ -102,6 +104,26 @@ fn sqlite_restores_atomically_and_checks_the_hash() {
     assert!(
         matches!(
             err,
+            RestoreError::TooLarge {
+                limit,
+                partially_applied: false,
+            } if limit == manifest.size - 1
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nothing was applied"));
+    let longer = RestoreOptions {
+        expected: Some(Manifest {
+            size: manifest.size + 1,
+            ..manifest.clone()
+        }),
+        force: false,
+        identities: None,
+    };
+    let err = restore(&packed[..], &target, &longer).unwrap_err();
+    assert!(
+        matches!(
+            err,
             RestoreError::Damaged {
                 mismatch: Mismatch::PlainSize { .. },
                 ..
@@ -109,7 +131,6 @@ fn sqlite_restores_atomically_and_checks_the_hash() {
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("nothing was applied"));
     let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "only the source file remains");
 
