@@ -36,6 +36,8 @@
 
 mod codec;
 mod compress;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod drive;
 mod encryption;
 mod engine;
