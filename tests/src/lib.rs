@@ -4,7 +4,8 @@
 //! - [`db`]: scratch PostgreSQL and MariaDB databases, their command-line clients, and
 //!   fingerprints that compare two databases' contents.
 //! - [`s3`]: S3 servers (s3s-fs, rclone, moto, MinIO) in each addressing style.
-//! - [`conformance`]: the one `Drive` behaviour suite, run against every drive.
+//! - [`conformance`]: each S3 server described to the one `Drive` behaviour suite
+//!   (`backupman_core::conformance`): what it is known to do, and an inspector of its bucket.
 //! - [`smtp`]: an SMTP server (aiosmtpd) in plain, STARTTLS and implicit-TLS mode, keeping
 //!   every message it receives for the test to read.
 //! - [`tls`]: a test CA, a certificate it signed, and a TLS proxy in front of any server.

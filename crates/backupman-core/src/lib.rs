@@ -13,7 +13,9 @@
 //!   none), encrypted with age when given [`Recipients`], and hashed off the async threads,
 //!   fanned out to every drive at once through bounded channels, so memory stays flat
 //!   whatever the database size; [`open`] reads a stored object back ([`Identities`] for an
-//!   encrypted one).
+//!   encrypted one);
+//! - `conformance` (with the `conformance` feature): the one suite every [`Drive`] must pass,
+//!   for the tests of a drive of one's own.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -36,6 +38,8 @@
 
 mod codec;
 mod compress;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod drive;
 mod encryption;
 mod engine;

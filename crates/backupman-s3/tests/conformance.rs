@@ -1,20 +1,13 @@
-//! The test kit's `Drive` conformance suite (`backupman_testkit::conformance`), run against the
-//! local drive and every S3 server in each addressing style it supports.
+//! The `Drive` conformance suite (`backupman_core::conformance`, with each server described by
+//! `backupman_testkit::conformance`), run against every S3 server in each addressing style it
+//! supports. The local drive runs it in `backupman-core`'s own tests.
 //!
 //! MinIO runs when `minio` is on PATH or `BACKUPMAN_TEST_S3_ENDPOINT` names one (CI's service
 //! container); otherwise its test fails, and `cargo xtask test`, which probes for MinIO first,
 //! leaves it out and counts it as skipped.
 
-use backupman_core::LocalDrive;
-use backupman_testkit::conformance::{conformance, s3_server};
+use backupman_testkit::conformance::s3_server;
 use backupman_testkit::s3::{S3Server, Style};
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_drive() {
-    let dir = tempfile::tempdir().unwrap();
-    let drive = LocalDrive::new("local", dir.path());
-    conformance(&drive, None).await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs real S3 servers: run cargo xtask test"]

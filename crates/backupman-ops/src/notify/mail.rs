@@ -268,7 +268,7 @@ pub(crate) async fn notify(config: &MailConfig, digest: &Digest) -> Option<Notif
 }
 
 /// Connects, secures the connection and logs in as a send would, without sending anything.
-pub async fn check(config: &MailConfig) -> Result<(), MailError> {
+pub(crate) async fn check(config: &MailConfig) -> Result<(), MailError> {
     let transport = transport(config)?;
     let target = server(config);
     match transport.test_connection().await {

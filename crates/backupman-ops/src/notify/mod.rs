@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use crate::backup::RunReport;
 pub use retry::ATTEMPTS;
-pub use webhook::{Envelope, RunSummary};
 
 /// Which notifier a warning is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

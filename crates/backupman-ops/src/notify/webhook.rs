@@ -19,18 +19,18 @@ pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The body of every POST: the event's name and what it is about, with the original's
 /// field names.
 #[derive(Debug, Serialize)]
-pub struct Envelope<T> {
+pub(crate) struct Envelope<T> {
     /// `backup_report` or `run_summary`.
     #[serde(rename = "Event")]
-    pub event: &'static str,
+    pub(crate) event: &'static str,
     /// A [`BackupRecord`](crate::record::BackupRecord) or a [`RunSummary`].
     #[serde(rename = "Payload")]
-    pub payload: T,
+    pub(crate) payload: T,
 }
 
 /// The `run_summary` event's payload: `run --json`'s report plus where and when it ran.
 #[derive(Debug, Serialize)]
-pub struct RunSummary<'a> {
+pub(crate) struct RunSummary<'a> {
     /// The run's report, its fields at the top level.
     #[serde(flatten)]
     pub run: &'a RunReport,
@@ -48,7 +48,7 @@ pub struct RunSummary<'a> {
 
 impl<'a> RunSummary<'a> {
     /// The summary of `run`, from this machine.
-    pub fn new(run: &'a RunReport) -> Self {
+    pub(crate) fn new(run: &'a RunReport) -> Self {
         Self {
             run,
             hostname: super::digest::hostname(),
