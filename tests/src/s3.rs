@@ -27,8 +27,10 @@ use backupman_s3::{S3Credentials, S3Drive, S3Settings, SharedHttpClient};
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The checks an S3 drive's `health` runs, in order: tests name them from here so that a
-/// renamed or added check shows up in one place.
-pub const HEALTH_CHECKS: [&str; 7] = [
+/// renamed or added check shows up in one place. The first names where the credentials came
+/// from: the kit's drives carry `access_key`/`secret_key`, so `config file`.
+pub const HEALTH_CHECKS: [&str; 8] = [
+    "credentials (config file)",
     "PutObject",
     "GetObject",
     "ListBucket",

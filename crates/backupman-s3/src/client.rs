@@ -30,10 +30,12 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 ///
 /// `http_client` replaces the default HTTPS client (tests use it for a loopback DNS resolver);
 /// the default one trusts the system's CAs plus those of `ca_file` (or `AWS_CA_BUNDLE`).
+/// The credentials provider comes back beside the client because the SDK no longer lets a
+/// built client hand it out, and `health` asks it where the credentials came from.
 pub(crate) fn build_client(
     cfg: &S3Settings,
     http_client: Option<SharedHttpClient>,
-) -> Result<Client, DriveError> {
+) -> Result<(Client, SharedCredentialsProvider), DriveError> {
     let invalid = |message: String, hint: &str| {
         DriveError::new(DriveErrorKind::Other, message).with_hint(hint.to_owned())
     };
@@ -53,13 +55,17 @@ pub(crate) fn build_client(
     let attempts = cfg.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
 
     let credentials = match &cfg.credentials {
-        Some(keys) => SharedCredentialsProvider::new(Credentials::new(
-            keys.access_key.trim(),
-            keys.secret_key.expose().trim(),
-            None,
-            None,
-            "backupman-settings",
-        )),
+        Some(keys) => {
+            let mut keys = Credentials::new(
+                keys.access_key.trim(),
+                keys.secret_key.expose().trim(),
+                None,
+                None,
+                "backupman-settings",
+            );
+            keys.set_property(CredentialSource::ConfigFile);
+            SharedCredentialsProvider::new(keys)
+        }
         None => SharedCredentialsProvider::new(DefaultChain {
             region: region.clone(),
             chain: OnceCell::new(),
@@ -69,7 +75,7 @@ pub(crate) fn build_client(
     let mut builder = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(region)
-        .credentials_provider(credentials)
+        .credentials_provider(credentials.clone())
         .force_path_style(cfg.force_path_style)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
@@ -100,7 +106,7 @@ pub(crate) fn build_client(
         None => default_http_client(extra_ca(cfg)?)?,
     };
     builder = builder.http_client(http_client);
-    Ok(Client::from_conf(builder.build()))
+    Ok((Client::from_conf(builder.build()), credentials))
 }
 
 /// The SDK's default HTTPS client (rustls on aws-lc), except that `*.localhost` names resolve
@@ -191,6 +197,85 @@ impl ResolveDns for LocalhostAware {
     }
 }
 
+/// Where a drive's credentials came from, as `health` names it: never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CredentialSource {
+    /// `access_key`/`secret_key` in the configuration file.
+    ConfigFile,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
+    Environment,
+    /// A profile of the shared config and credentials files, by name.
+    Profile(String),
+    /// STS `AssumeRoleWithWebIdentity` with a token file (Kubernetes service accounts).
+    WebIdentity,
+    /// The ECS or EKS container credentials endpoint.
+    Container,
+    /// The EC2 instance metadata service.
+    Instance,
+    /// A source of the default chain not named above.
+    DefaultChain,
+}
+
+impl std::fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ConfigFile => f.write_str("config file"),
+            Self::Environment => f.write_str("environment"),
+            Self::Profile(name) => write!(f, "profile {name}"),
+            Self::WebIdentity => f.write_str("web identity"),
+            Self::Container => f.write_str("container role"),
+            Self::Instance => f.write_str("instance role"),
+            Self::DefaultChain => f.write_str("default AWS credential chain"),
+        }
+    }
+}
+
+impl CredentialSource {
+    /// Reads the source off credentials of the default chain, from the features its providers
+    /// record (the SDK keeps no other trace of which provider answered).
+    fn of_chain(credentials: &Credentials) -> Self {
+        use aws_credential_types::credential_feature::AwsCredentialFeature as F;
+        let features = credentials
+            .get_property::<Vec<F>>()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let has = |f: F| features.contains(&f);
+        // A profile may itself name a token file or a role: the most specific source wins.
+        if has(F::CredentialsProfileStsWebIdToken)
+            || has(F::CredentialsEnvVarsStsWebIdToken)
+            || has(F::CredentialsStsAssumeRoleWebId)
+        {
+            Self::WebIdentity
+        } else if has(F::CredentialsProfile) {
+            let name = std::env::var("AWS_PROFILE")
+                .ok()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "default".to_owned());
+            Self::Profile(name)
+        } else if has(F::CredentialsEnvVars) {
+            Self::Environment
+        } else if has(F::CredentialsHttp) {
+            Self::Container
+        } else if has(F::CredentialsImds) {
+            Self::Instance
+        } else {
+            Self::DefaultChain
+        }
+    }
+}
+
+/// Which source `provider`'s credentials come from, asking for them as a request would; the
+/// chain's own error when none of its sources has any.
+pub(crate) async fn credential_source(
+    provider: &SharedCredentialsProvider,
+) -> Result<CredentialSource, provider::error::CredentialsError> {
+    let credentials = provider.provide_credentials().await?;
+    Ok(credentials
+        .get_property::<CredentialSource>()
+        .cloned()
+        .unwrap_or(CredentialSource::DefaultChain))
+}
+
 /// The default AWS credential chain (environment, profile, web identity, container and
 /// instance roles), set up on first use so that building a drive stays synchronous.
 #[derive(Debug)]
@@ -213,7 +298,10 @@ impl ProvideCredentials for DefaultChain {
                         .build()
                 })
                 .await;
-            chain.provide_credentials().await
+            let mut credentials = chain.provide_credentials().await?;
+            let source = CredentialSource::of_chain(&credentials);
+            credentials.set_property(source);
+            Ok(credentials)
         })
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::SharedHttpClient;
+use aws_sdk_s3::config::{SharedCredentialsProvider, SharedHttpClient};
 use aws_sdk_s3::presigning::PresigningConfig;
 use backupman_core::{
     ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo,
@@ -28,6 +28,8 @@ pub const DEFAULT_PART_SIZE_MB: u64 = 8;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub client: Client,
+    /// The client's credentials provider, which `health` asks where they came from.
+    pub credentials: SharedCredentialsProvider,
     pub bucket: String,
     pub prefix: String,
     pub part_size: usize,
@@ -173,7 +175,7 @@ impl S3Drive {
     }
 
     fn build(cfg: &S3Settings, http: Option<SharedHttpClient>) -> Result<Self, DriveError> {
-        let client = build_client(cfg, http)?;
+        let (client, credentials) = build_client(cfg, http)?;
         let custom = cfg
             .endpoint
             .as_deref()
@@ -189,6 +191,7 @@ impl S3Drive {
             .max(MIN_PART_SIZE);
         let shared = Shared {
             client,
+            credentials,
             bucket: cfg.bucket.clone(),
             prefix: cfg.prefix.trim_matches('/').to_owned(),
             part_size,

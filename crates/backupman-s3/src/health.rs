@@ -32,12 +32,13 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
         backupman_core::random_hex(8)
     );
     let body = Bytes::from(format!("backupman health probe {stamp}\n"));
-    let mut results = Vec::with_capacity(7);
+    let mut results = Vec::with_capacity(8);
     let result = |check: &str, result| CheckResult {
         check: check.to_owned(),
         result,
         required: true,
     };
+    results.push(credentials(drive).await);
 
     let put = upload_bytes(drive, &key, body.clone()).await.map(|_| ());
     let stored = put.is_ok();
@@ -132,6 +133,55 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
         ));
     }
     results
+}
+
+/// Where the credentials come from, in the check's name (a passing check has no text of its
+/// own): `credentials (environment)`, `credentials (profile NAME)`, `credentials (web
+/// identity)`, `credentials (config file)`. Never the key ID or the secret.
+async fn credentials(drive: &S3Drive) -> CheckResult {
+    let s = drive.shared();
+    match crate::client::credential_source(&s.credentials).await {
+        Ok(source) => CheckResult {
+            check: format!("credentials ({source})"),
+            result: Ok(()),
+            required: true,
+        },
+        Err(err) => CheckResult {
+            check: "credentials".to_owned(),
+            result: Err(DriveError::new(
+                DriveErrorKind::Auth,
+                format!(
+                    "no source of the default AWS credential chain has credentials: {}",
+                    one_line(&err)
+                ),
+            )
+            .with_hint(
+                "set `access_key` and `secret_key` on the drive, or AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with a shared credentials file, or \
+                 AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN",
+            )),
+            required: true,
+        },
+    }
+}
+
+/// `err` and its sources on one line: the chain's error lists each provider it tried on lines
+/// of their own, and a health check is one line.
+fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Whether the bucket has Object Lock enabled, which `object_lock` needs: S3 refuses

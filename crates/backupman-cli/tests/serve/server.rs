@@ -146,12 +146,23 @@ impl Server {
     }
 
     /// Sends `signal` (`-TERM`, `-INT`) and waits at most `within` for the exit code.
-    pub fn stop(mut self, signal: &str, within: Duration) -> (Option<i32>, String) {
+    pub fn stop(self, signal: &str, within: Duration) -> (Option<i32>, String) {
+        self.signal(signal);
+        self.wait_exit(&format!("after {signal}"), within)
+    }
+
+    /// Sends `signal` (`-TERM`, `-INT`) and returns at once.
+    pub fn signal(&self, signal: &str) {
         let sent = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(sent.success());
+    }
+
+    /// Waits at most `within` for the exit code, without a signal of its own (`after` says
+    /// what should have ended it, for the failure message).
+    pub fn wait_exit(mut self, after: &str, within: Duration) -> (Option<i32>, String) {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -159,7 +170,7 @@ impl Server {
             }
             assert!(
                 Instant::now() < deadline,
-                "serve did not stop within {within:?} after {signal}:\n{}",
+                "serve did not stop within {within:?} {after}:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
