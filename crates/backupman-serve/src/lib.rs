@@ -140,7 +140,16 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
 
     let router = api::router(service.clone());
     let limits = listen::Limits::of(&service.config.http);
-    let mut http = tokio::spawn(listen::serve(listener, router, limits, stop.clone()));
+    // The listener outlives `stop`: during the grace period the service keeps answering
+    // (503 for new runs, `/ping` and `/health` say it is stopping), so a readiness probe sees
+    // the change rather than a refused connection. It closes once the running backup ended.
+    let close_listener = CancellationToken::new();
+    let mut http = tokio::spawn(listen::serve(
+        listener,
+        router,
+        limits,
+        close_listener.clone(),
+    ));
     tracing::info!("listening on http://{addr}");
     let scheduler = job.map(|job| {
         tracing::info!(
@@ -176,6 +185,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         let _ = scheduler.await;
     }
     service.runs.finish_or_cancel(grace).await;
+    close_listener.cancel();
     if !http_ended && tokio::time::timeout(HTTP_DRAIN, &mut http).await.is_err() {
         http.abort();
     }

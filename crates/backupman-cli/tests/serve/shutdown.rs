@@ -81,9 +81,6 @@ fn sigint_lets_a_running_backup_finish_within_the_grace_period() {
 /// `STOPPING` (so a Kubernetes readiness probe on `/health` takes the pod out of its Service
 /// at once), until the running backup finishes and the process exits 0.
 #[test]
-#[ignore = "serve closes its listener at the first signal, so during the grace period every \
-            request is refused (curl status 0) instead of answered 503 as docs/serve.md says; \
-            due with the change to backupman-serve's accept loop"]
 fn during_the_grace_period_new_runs_get_503_and_ping_and_health_say_stopping() {
     let tmp = tempfile::tempdir().unwrap();
     let config = write_config(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use backupman_config::Config;
 use backupman_ops::health;
@@ -32,6 +32,9 @@ pub(crate) enum HealthStatus {
     /// Does not.
     #[serde(rename = "DOWN")]
     Down,
+    /// The service is stopping: it takes no new runs and is about to go away.
+    #[serde(rename = "STOPPING")]
+    Stopping,
 }
 
 impl HealthStatus {
@@ -75,11 +78,17 @@ pub(crate) struct HealthComponent {
     pub status: HealthStatus,
 }
 
-/// Liveness.
+/// Liveness: `pong`, or `stopping` during the shutdown's grace period (still 200: a
+/// liveness probe must not kill a service that is finishing a backup).
 #[utoipa::path(get, path = "/ping", tag = "status", responses((status = 200, body = Pong)))]
-pub(crate) async fn ping() -> Json<Pong> {
+pub(crate) async fn ping(State(service): State<Arc<Service>>) -> Json<Pong> {
+    let message = if service.stopping.is_cancelled() {
+        "stopping"
+    } else {
+        "pong"
+    };
     Json(Pong {
-        message: "pong".into(),
+        message: message.into(),
     })
 }
 
@@ -92,18 +101,41 @@ pub(crate) async fn ping() -> Json<Pong> {
     path = "/health",
     tag = "status",
     security((), ("api_key" = [])),
-    responses((status = 200, body = HealthReport))
+    responses(
+        (status = 200, body = HealthReport),
+        (status = 503, description = "The service is stopping (`Status: STOPPING`)", body = HealthReport),
+    )
 )]
 pub(crate) async fn health(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
-) -> Json<HealthReport> {
+) -> Response {
+    if service.stopping.is_cancelled() {
+        // Readiness: no new work here; nothing is checked.
+        let stopping = HealthReport {
+            status: HealthStatus::Stopping,
+            details: BTreeMap::new(),
+            ..skeleton()
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(stopping)).into_response();
+    }
     let report = if service.keys.accepts(&headers) {
         service.health.fresh(&service.config).await
     } else {
         service.health.latest(&service.config).await
     };
-    Json(HealthReport::clone(&report))
+    Json(HealthReport::clone(&report)).into_response()
+}
+
+/// A report with this build's facts and nothing checked yet.
+fn skeleton() -> HealthReport {
+    HealthReport {
+        version: env!("CARGO_PKG_VERSION").into(),
+        commit_sha: option_env!("BACKUPMAN_COMMIT_SHA").unwrap_or("").into(),
+        build_date: option_env!("BACKUPMAN_BUILD_DATE").unwrap_or("").into(),
+        status: HealthStatus::Up,
+        details: BTreeMap::new(),
+    }
 }
 
 /// Runs every check once; why a component is down is logged here, once per check.
@@ -149,14 +181,12 @@ pub(crate) async fn check(config: &Config) -> HealthReport {
         components,
     };
     HealthReport {
-        version: env!("CARGO_PKG_VERSION").into(),
-        commit_sha: option_env!("BACKUPMAN_COMMIT_SHA").unwrap_or("").into(),
-        build_date: option_env!("BACKUPMAN_BUILD_DATE").unwrap_or("").into(),
         status: HealthStatus::of(report.ok),
         details: BTreeMap::from([
             ("DataSources".to_owned(), group(sources)),
             ("Drives".to_owned(), group(drives)),
         ]),
+        ..skeleton()
     }
 }
 
