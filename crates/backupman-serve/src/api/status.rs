@@ -106,10 +106,7 @@ pub(crate) async fn ping(State(service): State<Arc<Service>>) -> Json<Pong> {
         (status = 503, description = "The service is stopping (`Status: STOPPING`)", body = HealthReport),
     )
 )]
-pub(crate) async fn health(
-    State(service): State<Arc<Service>>,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn health(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
     if service.stopping.is_cancelled() {
         // Readiness: no new work here; nothing is checked.
         let stopping = HealthReport {
