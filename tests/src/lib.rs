@@ -3,6 +3,8 @@
 //!
 //! - [`db`]: scratch PostgreSQL and MariaDB databases, their command-line clients, and
 //!   fingerprints that compare two databases' contents.
+//! - [`faults`]: a proxy in front of an S3 server that drops, refuses (503 SlowDown) or
+//!   stalls a chosen share of requests.
 //! - [`s3`]: S3 servers (s3s-fs, rclone, moto, MinIO) in each addressing style.
 //! - [`conformance`]: the one `Drive` behaviour suite, run against every drive.
 //! - [`smtp`]: an SMTP server (aiosmtpd) in plain, STARTTLS and implicit-TLS mode, keeping
@@ -16,6 +18,7 @@
 
 pub mod conformance;
 pub mod db;
+pub mod faults;
 pub mod s3;
 pub mod smtp;
 pub mod tls;

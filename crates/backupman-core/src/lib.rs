@@ -34,6 +34,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backoff;
 mod codec;
 mod compress;
 mod drive;
