@@ -183,7 +183,7 @@ impl S3Upload {
         let target = self.target();
         // A lost answer leaves an upload nobody knows the id of: the sweep of incomplete
         // uploads removes it once it is old enough.
-        let (out, extras) = WRITE_RETRY
+        let (out, extras) = write_retry(s)
             .retry(
                 || {
                     send_write(
@@ -264,7 +264,7 @@ impl S3Upload {
                         )
                     })
             };
-            let out = WRITE_RETRY
+            let out = write_retry(&shared)
                 .retry(send, DriveError::is_transient, |err, n, pause| {
                     log_retry("UploadPart", err, n, pause)
                 })
@@ -372,7 +372,7 @@ impl S3Upload {
             }
         };
         let target = self.target();
-        let sent = WRITE_RETRY
+        let sent = write_retry(s)
             .retry(
                 || {
                     send_write(
@@ -388,12 +388,14 @@ impl S3Upload {
             )
             .await;
         if let Err(gave_up) = sent {
-            // An attempt whose answer was lost may have completed it: the upload is then gone
-            // (NoSuchUpload) or the key taken (412), and the object is there at our size.
-            let maybe_done = matches!(
-                gave_up.error.kind,
-                DriveErrorKind::NotFound | DriveErrorKind::AlreadyExists
-            );
+            // After a round that failed on the way, an attempt whose answer was lost may have
+            // completed it: the upload is then gone (NoSuchUpload) or the key taken (412), and
+            // the object is there at our size. On a first round a clash is a clash.
+            let maybe_done = gave_up.attempts > 1
+                && matches!(
+                    gave_up.error.kind,
+                    DriveErrorKind::NotFound | DriveErrorKind::AlreadyExists
+                );
             if !(maybe_done && stored_size(s, &self.object_key).await == Some(self.size)) {
                 return Err(gave_up.error);
             }
@@ -444,7 +446,7 @@ pub(crate) async fn put_new(s: &Shared, object_key: &str, data: Bytes) -> Result
         req.send()
     };
     let url = s.url(object_key);
-    let sent = WRITE_RETRY
+    let sent = write_retry(s)
         .retry(
             || send_write(s, "PutObject", &url, Extras::BOTH, &request),
             DriveError::is_transient,
@@ -453,10 +455,12 @@ pub(crate) async fn put_new(s: &Shared, object_key: &str, data: Bytes) -> Result
         .await;
     match sent {
         Ok(_) => Ok(()),
-        // An attempt whose answer was lost may have stored it already: the very same bytes
-        // under the key are this write done, not a clash (nothing was replaced).
+        // After a round that failed on the way, an attempt whose answer was lost may have
+        // stored it already: the very same bytes under the key are this write done, not a
+        // clash (nothing was replaced). On a first round a clash is a clash.
         Err(gave_up)
-            if gave_up.error.kind == DriveErrorKind::AlreadyExists
+            if gave_up.attempts > 1
+                && gave_up.error.kind == DriveErrorKind::AlreadyExists
                 && holds(s, object_key, &data).await =>
         {
             Ok(())
@@ -608,13 +612,16 @@ const ABORT_RETRY: Backoff = Backoff {
 /// Rounds of the client's own attempts (`max_attempts` each) for a write whose bytes are
 /// still in memory (a part, a small object, the completion): worth far more tries than the
 /// whole backup a failure would cost. A store failing every request makes the write give up
-/// after about 90 s of pauses and attempts.
-pub(crate) const WRITE_RETRY: Backoff = Backoff {
-    first_pause: Duration::from_millis(500),
-    max_pause: Duration::from_secs(8),
-    give_up_after: Duration::from_secs(90),
-    max_attempts: 8,
-};
+/// after about 90 s of pauses and attempts. A drive with `max_attempts: 1` asked for no
+/// retries at all, and gets one round.
+pub(crate) fn write_retry(s: &Shared) -> Backoff {
+    Backoff {
+        first_pause: Duration::from_millis(500),
+        max_pause: Duration::from_secs(8),
+        give_up_after: Duration::from_secs(90),
+        max_attempts: if s.errors.max_attempts <= 1 { 1 } else { 8 },
+    }
+}
 
 /// Logs one retried failure of `op`, for `--debug`.
 fn log_retry(op: &str, err: &DriveError, attempt: u32, pause: Duration) {
