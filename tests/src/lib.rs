@@ -3,6 +3,8 @@
 //!
 //! - [`db`]: scratch PostgreSQL and MariaDB databases, their command-line clients, and
 //!   fingerprints that compare two databases' contents.
+//! - [`faults`]: a proxy in front of an S3 server that drops, refuses (503 SlowDown) or
+//!   stalls a chosen share of requests.
 //! - [`s3`]: S3 servers (s3s-fs, rclone, moto, MinIO) in each addressing style.
 //! - [`conformance`]: each S3 server described to the one `Drive` behaviour suite
 //!   (`backupman_core::conformance`): what it is known to do, and an inspector of its bucket.
@@ -17,6 +19,7 @@
 
 pub mod conformance;
 pub mod db;
+pub mod faults;
 pub mod s3;
 pub mod smtp;
 pub mod tls;

@@ -255,10 +255,9 @@ fn prune_reports_what_it_deleted_when_it_fails_partway() {
         )
         .unwrap();
     }
-    // The second-newest backup's manifest cannot be deleted (a folder stands in its place):
-    // its object goes first, then deleting stops there.
-    let blocker = disk.join(format!("{}.json", keys[1]));
-    std::fs::remove_file(&blocker).unwrap();
+    // The second-newest backup's records cannot be deleted (a folder stands where its
+    // signature would be): its object goes first, then deleting stops there.
+    let blocker = disk.join(format!("{}.json.minisig", keys[1]));
     std::fs::create_dir_all(blocker.join("inside")).unwrap();
 
     let run = backupman(tmp.path(), &["prune", "-c", &config, "--json"]);

@@ -21,6 +21,9 @@ pub enum DriveErrorKind {
     NotFound,
     /// The server could not be reached, or did not answer in time.
     Connection,
+    /// The store is busy or failed on its side (HTTP 500, 503 SlowDown): another attempt a
+    /// little later may succeed.
+    Busy,
     /// The data itself is wrong (checksum, truncated stream).
     Integrity,
     /// The write was cancelled because the source failed.
@@ -49,6 +52,12 @@ pub struct DriveError {
 }
 
 impl DriveError {
+    /// Another attempt may succeed: the store could not be reached, did not answer in time,
+    /// or was busy.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.kind, DriveErrorKind::Connection | DriveErrorKind::Busy)
+    }
+
     /// An error of `kind`, with no hint.
     pub fn new(kind: DriveErrorKind, message: impl Into<String>) -> Self {
         Self {

@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backoff;
 mod codec;
 mod compress;
 #[cfg(any(test, feature = "conformance"))]

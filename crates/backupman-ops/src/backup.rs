@@ -168,7 +168,9 @@ pub async fn backup(
         test_mode: options.test_mode,
     };
     if !options.test_mode {
-        report.sweeps = prune::sweep_incomplete(&drives, config.abort_incomplete_after_hours).await;
+        let labels: Vec<&str> = plan.sources.iter().map(|s| s.label.as_str()).collect();
+        report.sweeps =
+            prune::sweep_incomplete(&drives, config.abort_incomplete_after_hours, &labels).await;
         for sweep in &report.sweeps {
             on_event(RunEvent::Swept(sweep));
         }

@@ -78,12 +78,17 @@ pub struct SweepReport {
     pub error: Option<DriveError>,
 }
 
-/// Discards incomplete uploads a killed run left on each drive, once older than `hours`.
-pub async fn sweep_incomplete(drives: &[Arc<dyn Drive>], hours: u32) -> Vec<SweepReport> {
+/// Discards incomplete uploads a killed run left on each drive, and objects of `sources` it
+/// left without their manifest, once older than `hours`.
+pub async fn sweep_incomplete(
+    drives: &[Arc<dyn Drive>],
+    hours: u32,
+    sources: &[&str],
+) -> Vec<SweepReport> {
     let max_age = chrono::Duration::hours(i64::from(hours));
     let mut reports = Vec::with_capacity(drives.len());
     for drive in drives {
-        let swept = stale::sweep(drive.as_ref(), max_age, Utc::now()).await;
+        let swept = stale::sweep(drive.as_ref(), max_age, Utc::now(), sources).await;
         if let Some(err) = &swept.error {
             tracing::debug!(
                 drive = drive.label(),
@@ -137,7 +142,8 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
         ..PruneRun::default()
     };
     if !dry_run {
-        run.sweeps = sweep_incomplete(&drives, config.abort_incomplete_after_hours).await;
+        let sources: Vec<&str> = config.sources.iter().map(|s| s.label.as_str()).collect();
+        run.sweeps = sweep_incomplete(&drives, config.abort_incomplete_after_hours, &sources).await;
     }
     let verifier = wiring::verifier(config);
     for drive in &drives {

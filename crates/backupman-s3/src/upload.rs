@@ -10,6 +10,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use backupman_core::backoff::Backoff;
 use backupman_core::{DriveError, DriveErrorKind, StoredObject, Upload};
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinSet;
@@ -179,14 +180,25 @@ impl S3Upload {
                 req.send()
             }
         };
-        let (out, extras) = send_write(
-            s,
-            "CreateMultipartUpload",
-            &self.target(),
-            Extras::CHECKSUM,
-            request,
-        )
-        .await?;
+        let target = self.target();
+        // A lost answer leaves an upload nobody knows the id of: the sweep of incomplete
+        // uploads removes it once it is old enough.
+        let (out, extras) = write_retry(s)
+            .retry(
+                || {
+                    send_write(
+                        s,
+                        "CreateMultipartUpload",
+                        &target,
+                        Extras::CHECKSUM,
+                        &request,
+                    )
+                },
+                DriveError::is_transient,
+                |err, n, pause| log_retry("CreateMultipartUpload", err, n, pause),
+            )
+            .await
+            .map_err(|gave_up| gave_up.error)?;
         self.checksum = extras.checksum;
         out.upload_id.ok_or_else(|| {
             DriveError::new(
@@ -230,26 +242,34 @@ impl S3Upload {
             // Given back when the request has ended, however it ended.
             let _reserved = reserved;
             let buffer = data.clone();
-            let out = shared
-                .client
-                .upload_part()
-                .bucket(&shared.bucket)
-                .key(&object_key)
-                .upload_id(upload_id)
-                .part_number(part_number)
-                .content_length(data.len() as i64)
-                .set_checksum_algorithm(checksum.is_some().then_some(ChecksumAlgorithm::Crc32C))
-                .set_checksum_crc32_c(checksum.clone())
-                .body(SdkByteStream::from(data))
-                .send()
+            let send = || async {
+                shared
+                    .client
+                    .upload_part()
+                    .bucket(&shared.bucket)
+                    .key(&object_key)
+                    .upload_id(&upload_id)
+                    .part_number(part_number)
+                    .content_length(data.len() as i64)
+                    .set_checksum_algorithm(checksum.is_some().then_some(ChecksumAlgorithm::Crc32C))
+                    .set_checksum_crc32_c(checksum.clone())
+                    .body(SdkByteStream::from(data.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        shared.errors.map(
+                            "UploadPart",
+                            &format!("{} (part {part_number})", shared.url(&object_key)),
+                            &e,
+                        )
+                    })
+            };
+            let out = write_retry(&shared)
+                .retry(send, DriveError::is_transient, |err, n, pause| {
+                    log_retry("UploadPart", err, n, pause)
+                })
                 .await
-                .map_err(|e| {
-                    shared.errors.map(
-                        "UploadPart",
-                        &format!("{} (part {part_number})", shared.url(&object_key)),
-                        &e,
-                    )
-                })?;
+                .map_err(|gave_up| gave_up.error)?;
             Ok(SentPart {
                 part: CompletedPart::builder()
                     .part_number(part_number)
@@ -351,14 +371,39 @@ impl S3Upload {
                 req.send()
             }
         };
-        send_write(
-            s,
-            "CompleteMultipartUpload",
-            &self.target(),
-            Extras::CONDITIONAL,
-            request,
-        )
-        .await?;
+        let target = self.target();
+        let sent = write_retry(s)
+            .retry(
+                || {
+                    send_write(
+                        s,
+                        "CompleteMultipartUpload",
+                        &target,
+                        Extras::CONDITIONAL,
+                        &request,
+                    )
+                },
+                DriveError::is_transient,
+                |err, n, pause| log_retry("CompleteMultipartUpload", err, n, pause),
+            )
+            .await;
+        if let Err(gave_up) = sent {
+            // After a round that failed on the way, an attempt whose answer was lost may have
+            // completed it: the upload is then gone (NoSuchUpload) or the key taken (412), and
+            // the object is there at our size. On a first round a clash is a clash.
+            let maybe_done = gave_up.attempts > 1
+                && matches!(
+                    gave_up.error.kind,
+                    DriveErrorKind::NotFound | DriveErrorKind::AlreadyExists
+                );
+            if !(maybe_done && stored_size(s, &self.object_key).await == Some(self.size)) {
+                return Err(gave_up.error);
+            }
+            tracing::debug!(
+                "CompleteMultipartUpload {target}: an earlier attempt had completed it ({})",
+                gave_up.error
+            );
+        }
         crate::lock::ensure_retention(s, &self.object_key).await
     }
 
@@ -400,9 +445,65 @@ pub(crate) async fn put_new(s: &Shared, object_key: &str, data: Bytes) -> Result
         }
         req.send()
     };
-    send_write(s, "PutObject", &s.url(object_key), Extras::BOTH, request)
+    let url = s.url(object_key);
+    let sent = write_retry(s)
+        .retry(
+            || send_write(s, "PutObject", &url, Extras::BOTH, &request),
+            DriveError::is_transient,
+            |err, n, pause| log_retry("PutObject", err, n, pause),
+        )
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        // After a round that failed on the way, an attempt whose answer was lost may have
+        // stored it already: the very same bytes under the key are this write done, not a
+        // clash (nothing was replaced). On a first round a clash is a clash.
+        Err(gave_up)
+            if gave_up.attempts > 1
+                && gave_up.error.kind == DriveErrorKind::AlreadyExists
+                && holds(s, object_key, &data).await =>
+        {
+            Ok(())
+        }
+        Err(gave_up) => Err(gave_up.error),
+    }
+}
+
+/// Whether `object_key` holds exactly `data` (a small object: read whole, and no further
+/// than one byte past `data`).
+async fn holds(s: &Shared, object_key: &str, data: &[u8]) -> bool {
+    let Ok(out) = s
+        .client
+        .get_object()
+        .bucket(&s.bucket)
+        .key(object_key)
+        .send()
         .await
-        .map(|_| ())
+    else {
+        return false;
+    };
+    let mut body = out.body;
+    let mut stored = Vec::with_capacity(data.len());
+    while let Some(Ok(chunk)) = body.next().await {
+        stored.extend_from_slice(&chunk);
+        if stored.len() > data.len() {
+            return false;
+        }
+    }
+    stored == data
+}
+
+/// The size of `object_key` on the store, `None` when it is not there (or cannot be asked).
+async fn stored_size(s: &Shared, object_key: &str) -> Option<u64> {
+    let head = s
+        .client
+        .head_object()
+        .bucket(&s.bucket)
+        .key(object_key)
+        .send()
+        .await
+        .ok()?;
+    head.content_length().and_then(|n| u64::try_from(n).ok())
 }
 
 /// The base64 CRC32C of `data`, as `x-amz-checksum-crc32c` carries it.
@@ -498,15 +599,36 @@ where
     }
 }
 
-/// Pauses between attempts to abort when the store cannot be reached (about 15 s in all, on
-/// top of the client's own retries): a store that restarts right after failing a part still
-/// gets the abort, so its parts are not left behind.
-const ABORT_UNREACHABLE_RETRIES: [Duration; 4] = [
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-    Duration::from_secs(8),
-];
+/// Rounds of the client's own attempts for an abort when the store cannot be reached (about
+/// 15 s of pauses in all): a store that restarts right after failing a part still gets the
+/// abort, so its parts are not left behind.
+const ABORT_RETRY: Backoff = Backoff {
+    first_pause: Duration::from_secs(1),
+    max_pause: Duration::from_secs(8),
+    give_up_after: Duration::from_secs(30),
+    max_attempts: 5,
+};
+
+/// Rounds of the client's own attempts (`max_attempts` each) for a write whose bytes are
+/// still in memory (a part, a small object, the completion): worth far more tries than the
+/// whole backup a failure would cost. A store failing every request makes the write give up
+/// after about 90 s of pauses and attempts. A drive with `max_attempts: 1` asked for no
+/// retries at all, and gets one round.
+pub(crate) fn write_retry(s: &Shared) -> Backoff {
+    Backoff {
+        first_pause: Duration::from_millis(500),
+        max_pause: Duration::from_secs(8),
+        give_up_after: Duration::from_secs(90),
+        max_attempts: if s.errors.max_attempts <= 1 { 1 } else { 8 },
+    }
+}
+
+/// Logs one retried failure of `op`, for `--debug`.
+fn log_retry(op: &str, err: &DriveError, attempt: u32, pause: Duration) {
+    tracing::debug!(
+        "{op}: round {attempt} of the client's attempts failed ({err}); trying again in {pause:.1?}"
+    );
+}
 
 /// Aborts a multipart upload so its parts are deleted. An upload the store no longer knows
 /// (completed or aborted meanwhile, or aborted by an attempt whose answer was lost) leaves no
@@ -516,31 +638,32 @@ pub(crate) async fn abort_multipart(
     object_key: &str,
     upload_id: &str,
 ) -> Result<(), DriveError> {
-    let mut pauses = ABORT_UNREACHABLE_RETRIES.iter();
-    loop {
-        let result = match shared
-            .client
-            .abort_multipart_upload()
-            .bucket(&shared.bucket)
-            .key(object_key)
-            .upload_id(upload_id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_no_such_upload(&e) => Ok(()),
-            Err(e) => Err(shared
-                .errors
-                .map("AbortMultipartUpload", &shared.url(object_key), &e)),
-        };
-        match (result, pauses.next()) {
-            (Err(err), Some(pause)) if err.kind == DriveErrorKind::Connection => {
-                tracing::debug!(error = %err, "the store is unreachable; trying the abort again in {pause:?}");
-                tokio::time::sleep(*pause).await;
-            }
-            (result, _) => return result,
-        }
-    }
+    let sent = ABORT_RETRY
+        .retry(
+            || async {
+                match shared
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&shared.bucket)
+                    .key(object_key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_no_such_upload(&e) => Ok(()),
+                    Err(e) => {
+                        Err(shared
+                            .errors
+                            .map("AbortMultipartUpload", &shared.url(object_key), &e))
+                    }
+                }
+            },
+            DriveError::is_transient,
+            |err, n, pause| log_retry("AbortMultipartUpload", err, n, pause),
+        )
+        .await;
+    sent.map_err(|gave_up| gave_up.error)
 }
 
 #[async_trait]

@@ -320,7 +320,8 @@ async fn minimal_policy_cannot_clean_up_incomplete_uploads() {
 
     // What `backupman run` and `prune` do: the refusal is reported, nothing panics.
     let sweep =
-        backupman_core::stale::sweep(&drive, chrono::Duration::zero(), chrono::Utc::now()).await;
+        backupman_core::stale::sweep(&drive, chrono::Duration::zero(), chrono::Utc::now(), &[])
+            .await;
     assert!(sweep.discarded.is_empty());
     assert_eq!(
         sweep.error.map(|e| e.kind),

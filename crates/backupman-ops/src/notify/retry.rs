@@ -4,10 +4,19 @@
 use std::future::Future;
 use std::time::Duration;
 
+use backupman_core::backoff::Backoff;
+
 /// Attempts per message before giving up.
 pub const ATTEMPTS: u32 = 3;
-/// Wait before the second attempt; doubled before each further one.
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Core's one retry policy: half a second, then a second (jittered), and never more than
+/// half a minute for one message.
+const DELIVERY: Backoff = Backoff {
+    first_pause: Duration::from_millis(500),
+    max_pause: Duration::from_secs(4),
+    give_up_after: Duration::from_secs(30),
+    max_attempts: ATTEMPTS,
+};
 
 /// Why one attempt failed.
 #[derive(Debug)]
@@ -30,30 +39,24 @@ pub(crate) struct Undelivered {
 
 /// Runs `attempt` until it succeeds, fails for good, or [`ATTEMPTS`] are used up. `what`
 /// names the message in debug logs.
-pub(crate) async fn deliver<F, Fut>(what: &str, mut attempt: F) -> Result<(), Undelivered>
+pub(crate) async fn deliver<F, Fut>(what: &str, attempt: F) -> Result<(), Undelivered>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), Failure>>,
 {
-    let mut backoff = FIRST_BACKOFF;
-    let mut n = 1;
-    loop {
-        match attempt().await {
-            Ok(()) => return Ok(()),
-            Err(failure) if failure.retry && n < ATTEMPTS => {
+    DELIVERY
+        .retry(
+            attempt,
+            |failure| failure.retry,
+            |failure, n, _| {
                 tracing::debug!("{what}: attempt {n} failed ({}), retrying", failure.message);
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-                n += 1;
-            }
-            Err(failure) => {
-                return Err(Undelivered {
-                    attempts: n,
-                    message: failure.message,
-                });
-            }
-        }
-    }
+            },
+        )
+        .await
+        .map_err(|gave_up| Undelivered {
+            attempts: gave_up.attempts,
+            message: gave_up.error.message,
+        })
 }
 
 /// An error and its causes on one line.

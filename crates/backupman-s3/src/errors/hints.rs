@@ -18,7 +18,7 @@ pub(crate) fn already_exists(url: &str) -> DriveError {
 impl ErrorContext {
     /// Turns the facts of a failure into the message and hint a person acts on.
     pub(crate) fn classify(&self, op: &str, target: &str, facts: &Facts) -> DriveError {
-        use DriveErrorKind::{Auth, Connection, NotFound, Other};
+        use DriveErrorKind::{Auth, Busy, Connection, NotFound, Other};
         let at = format!("{op} {target}");
         let code = facts.code.as_deref().unwrap_or("");
         let region_hint = match &facts.bucket_region {
@@ -249,6 +249,23 @@ impl ErrorContext {
                     (None, Some(m)) => one_line(m),
                     (None, None) => last_cause(&facts.chain),
                 };
+                // Busy or failing on the store's side: worth another attempt a little later.
+                let busy = matches!(facts.status, Some(500 | 502 | 503 | 504))
+                    || matches!(
+                        facts.code.as_deref(),
+                        Some(
+                            "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout"
+                        )
+                    );
+                if busy {
+                    return DriveError::new(Busy, format!("{at} failed: {what} ({status})"))
+                        .with_hint(format!(
+                            "the store is overloaded or failing on its side; backupman retried \
+                             with growing pauses before giving up; raise `max_attempts` (now {}) \
+                             if it is often this busy",
+                            self.max_attempts
+                        ));
+                }
                 DriveError::new(Other, format!("{at} failed: {what} ({status})"))
             }
         }
@@ -433,12 +450,17 @@ mod tests {
     }
 
     #[test]
-    fn unknown_errors_stay_on_one_line() {
+    fn busy_errors_stay_on_one_line_and_are_worth_another_attempt() {
         let e = map(code("SlowDown", 503));
         assert_eq!(
             e.message,
             "PutObject s3://backups/k failed: SlowDown: server says something (HTTP 503)"
         );
         assert!(!e.to_string().contains('\n'));
+        assert_eq!(e.kind, DriveErrorKind::Busy);
+        assert!(e.is_transient());
+        let other = map(code("InvalidArgument", 400));
+        assert_eq!(other.kind, DriveErrorKind::Other);
+        assert!(!other.is_transient());
     }
 }
