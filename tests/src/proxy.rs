@@ -214,7 +214,9 @@ impl Requests {
         while !bytes.is_empty() {
             match &mut self.state {
                 Parse::Body(left) | Parse::Chunk(left) => {
-                    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(bytes.len());
+                    let take = usize::try_from(*left)
+                        .unwrap_or(usize::MAX)
+                        .min(bytes.len());
                     *left -= take as u64;
                     bytes = &bytes[take..];
                     if *left == 0 {
@@ -265,11 +267,13 @@ impl Requests {
         let header = |name: &str| {
             head.iter().skip(1).find_map(|h| {
                 let (n, v) = h.split_once(':')?;
-                n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                n.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
             })
         };
-        let chunked = header("transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let chunked =
+            header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         let length = header("content-length")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);

@@ -177,7 +177,10 @@ fn a_hanging_source_holds_only_its_own_slot() {
         .read_to_string(&mut stdout)
         .unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("✘ Hangs: dump failed: interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("✘ Hangs: dump failed: interrupted"),
+        "{stderr}"
+    );
     assert_eq!(
         report_sources(&stdout),
         [
@@ -294,7 +297,10 @@ fn drives_are_swept_once_per_run_not_once_per_source() {
         ),
     )
     .unwrap();
-    let run = backupman(tmp.path(), &["run", "-c", config.to_str().unwrap(), "--json"]);
+    let run = backupman(
+        tmp.path(),
+        &["run", "-c", config.to_str().unwrap(), "--json"],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     let sweeps: Vec<String> = proxy
         .requests()
@@ -378,7 +384,10 @@ fn health_with_drives_down_answers_in_time_and_names_them() {
     assert_eq!(hung["checks"][0]["check"], "reachable");
     let silent_msg = hung["checks"][0]["error"].as_str().unwrap();
     assert!(
-        silent_msg.contains(&format!("no answer from {} (bucket `backups`) within 8 s", hanging.endpoint())),
+        silent_msg.contains(&format!(
+            "no answer from {} (bucket `backups`) within 8 s",
+            hanging.endpoint()
+        )),
         "{silent_msg}"
     );
     assert_eq!(drive("Disk")["ok"], true);

@@ -661,8 +661,14 @@ fn concurrency_defaults_to_four_and_is_bounded_where_it_is_written() {
         load(base).config.concurrency,
         backupman_config::DEFAULT_CONCURRENCY
     );
-    assert_eq!(load(&format!("{base}concurrency: 1\n")).config.concurrency, 1);
-    assert_eq!(load(&format!("{base}concurrency: 64\n")).config.concurrency, 64);
+    assert_eq!(
+        load(&format!("{base}concurrency: 1\n")).config.concurrency,
+        1
+    );
+    assert_eq!(
+        load(&format!("{base}concurrency: 64\n")).config.concurrency,
+        64
+    );
     for bad in [0, 65] {
         assert_problems(
             &problems(&format!("{base}concurrency: {bad}\n")),

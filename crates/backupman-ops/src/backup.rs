@@ -351,7 +351,11 @@ impl SourceRun {
     }
 
     /// A source that failed before its dump began still runs its `on_failure` hook.
-    async fn failed_before_start(&self, cfg: &SourceConfig, mut entry: SourceReport) -> SourceReport {
+    async fn failed_before_start(
+        &self,
+        cfg: &SourceConfig,
+        mut entry: SourceReport,
+    ) -> SourceReport {
         let facts = HookFacts::of(&entry, self.test_mode);
         if let Some((report, _)) =
             hooks::run_stage(HookStage::OnFailure, cfg, &facts, &self.cancel).await

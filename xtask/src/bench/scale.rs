@@ -112,7 +112,13 @@ pub(super) fn scale(root: &Path) -> Result<()> {
     if found < STORED {
         bail!("list found {found} backups, {STORED} were seeded");
     }
-    let list = times(|| timed(Command::new(&bin).args(["-q", "list", "--json", "-c"]).arg(&many)))?;
+    let list = times(|| {
+        timed(
+            Command::new(&bin)
+                .args(["-q", "list", "--json", "-c"])
+                .arg(&many),
+        )
+    })?;
     rows.push((
         format!("`list --json`, {STORED} stored backups"),
         secs(list),
@@ -202,11 +208,7 @@ pub(super) fn scale(root: &Path) -> Result<()> {
                 .find(|(p, d, _)| *p == parallel && *d == drives)
                 .map_or(0.0, |r| r.2)
         };
-        println!(
-            "| {parallel} | {:.1} MiB | {:.1} MiB |",
-            at(1),
-            at(2)
-        );
+        println!("| {parallel} | {:.1} MiB | {:.1} MiB |", at(1), at(2));
     }
     Ok(())
 }
@@ -275,7 +277,10 @@ fn peak_rss(bin: &Path, config: &Path, parallel: usize) -> Result<u64> {
     }
     let kib: u64 = report
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
         .and_then(|v| v.trim().parse().ok())
         .context("no maximum resident set size in /usr/bin/time -v's report")?;
     Ok(kib * 1024)
@@ -338,7 +343,15 @@ fn serve_timings(bin: &Path, config: &Path) -> Result<Vec<(String, f64, f64)>> {
         .local_addr()?
         .port();
     let mut child = Command::new(bin)
-        .args(["-q", "serve", "--bind", "127.0.0.1", "--port", &port.to_string(), "-c"])
+        .args([
+            "-q",
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-c",
+        ])
         .arg(config)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -357,7 +370,11 @@ fn serve_timings(bin: &Path, config: &Path) -> Result<Vec<(String, f64, f64)>> {
         let mut out = Vec::new();
         let (first, body) = curl(&list)?;
         let next = times(|| curl(&list).map(|(t, _)| t))?;
-        out.push((format!("`serve` `GET /api/backups`, {STORED} stored backups"), first, next));
+        out.push((
+            format!("`serve` `GET /api/backups`, {STORED} stored backups"),
+            first,
+            next,
+        ));
         let listing: serde_json::Value = serde_json::from_slice(&body)?;
         let id = listing["Results"][0]["DriveFiles"][0]["Id"]
             .as_str()

@@ -38,7 +38,11 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         return Ok(Outcome::Invalid);
     }
     if args.dry_run {
-        print_plan(&config, &plan, args.parallel.map_or(config.concurrency, usize::from));
+        print_plan(
+            &config,
+            &plan,
+            args.parallel.map_or(config.concurrency, usize::from),
+        );
         return Ok(Outcome::Success);
     }
     let quiet = global.quiet;

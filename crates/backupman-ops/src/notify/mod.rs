@@ -174,8 +174,7 @@ pub async fn health(config: &Config) -> Vec<NotifierHealth> {
     } else if cfg.smtp_user.is_some() {
         checked.push("not logged in (smtp_user is only used over TLS)".into());
     }
-    let result = match tokio::time::timeout(crate::health::CHECK_DEADLINE, mail::check(cfg)).await
-    {
+    let result = match tokio::time::timeout(crate::health::CHECK_DEADLINE, mail::check(cfg)).await {
         Ok(checked) => checked.map_err(|e| e.to_string()),
         Err(_) => Err(crate::health::no_answer(&format!(
             "{}:{}",
