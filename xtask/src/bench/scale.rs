@@ -32,15 +32,12 @@ const API_KEY: &str = "bench-scale-key";
 
 pub(super) fn scale(root: &Path) -> Result<()> {
     let bin = release_binary(root)?;
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "backupman-testkit",
-        "--bin",
-        "latency-proxy",
-    ]))?;
-    let proxy_bin = bin.with_file_name("latency-proxy");
+    // A debug build is plenty for relaying on loopback, and shares the test kit's build with
+    // the tests instead of compiling the AWS SDK once more for release.
+    run(cargo().args(["build", "-p", "backupman-testkit", "--bin", "latency-proxy"]))?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let proxy_bin = target.join("debug/latency-proxy");
     let dir = root.join("target/bench/scale");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
