@@ -11,6 +11,8 @@
 //! - [`smtp`]: an SMTP server (aiosmtpd) in plain, STARTTLS and implicit-TLS mode, keeping
 //!   every message it receives for the test to read.
 //! - [`tls`]: a test CA, a certificate it signed, and a TLS proxy in front of any server.
+//! - [`proxy`]: a TCP relay adding a one-way delay in each direction and counting the HTTP
+//!   requests it relays.
 //!
 //! The servers' binaries come from environment variables that `cargo xtask test` sets after
 //! provisioning them; a missing variable fails loudly instead of skipping.
@@ -20,6 +22,7 @@
 pub mod conformance;
 pub mod db;
 pub mod faults;
+pub mod proxy;
 pub mod s3;
 pub mod smtp;
 pub mod tls;

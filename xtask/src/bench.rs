@@ -10,6 +10,8 @@
 //!   `pg_dump | gzip -6 | aws s3 cp -`.
 //! - `codecs`: every codec on data that compresses like real data, beside the gzip, pigz and
 //!   zstd pipelines and the bare dump, and restores beside `gunzip -c | psql` (`bench/codecs.rs`).
+//! - `scale`: 50 small sources, and 1,000 stored backups (list, run, `aws s3 ls`, `serve`),
+//!   behind a 10 ms one-way delay; peak RSS against `--parallel` and drives (`bench/scale.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +22,7 @@ use anyhow::{Context, Result, bail};
 use crate::{cargo, run};
 
 mod codecs;
+mod scale;
 
 const RUNS: usize = 3;
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -99,7 +102,8 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         "s3" => s3(root),
         "postgres" => postgres(root),
         "codecs" => codecs::codecs(root),
-        other => bail!("unknown benchmark {other:?}: memory, s3, postgres or codecs"),
+        "scale" => scale::scale(root),
+        other => bail!("unknown benchmark {other:?}: memory, s3, postgres, codecs or scale"),
     }
 }
 

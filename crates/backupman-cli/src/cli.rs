@@ -101,6 +101,11 @@ pub struct RunArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Back up this many sources at the same time (1 to 64; default: the configuration's
+    /// `concurrency`, else 4). 1 backs up one source after another.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=backupman_config::MAX_CONCURRENCY as i64))]
+    pub parallel: Option<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use backupman_core::{ProgressEvent, ProgressObserver};
+use backupman_ops::backup::SourceProgress;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::output;
@@ -13,9 +14,17 @@ use crate::output;
 /// The bars on screen, if any: log lines are written around them (see [`LogWriter`]).
 static ON_SCREEN: Mutex<Option<Screen>> = Mutex::new(None);
 
+/// One set of bars for the whole run: sources backed up at the same time each add their
+/// own rows and take them away when done.
 struct Screen {
     multi: MultiProgress,
-    bars: Vec<ProgressBar>,
+    /// Each running source's label and its rows (dump, then one per drive).
+    rows: Vec<(String, Vec<ProgressBar>)>,
+}
+
+fn on_screen() -> std::sync::MutexGuard<'static, Option<Screen>> {
+    // The screen is only ever replaced whole, so a panic elsewhere cannot leave it half-set.
+    ON_SCREEN.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// How `backupman run` shows its progress.
@@ -23,7 +32,7 @@ struct Screen {
 pub enum Style {
     /// Bars, redrawn in place: only when stderr is a terminal.
     Bars,
-    /// One log line every [`LINE_EVERY`] while a backup runs.
+    /// One log line every [`LINE_EVERY`] per running backup.
     Lines,
     /// Nothing (`--quiet`).
     Off,
@@ -44,43 +53,67 @@ impl Style {
         }
     }
 
-    /// The observer to hand the engine, if this style shows anything.
-    pub fn observer(self) -> Option<ProgressObserver> {
+    /// What makes each source's observer, if this style shows anything.
+    pub fn observer(self) -> Option<SourceProgress> {
         match self {
             Self::Off => None,
-            Self::Bars => {
+            Self::Bars => Some(SourceProgress::new(|_| {
                 let bars = Mutex::new(None::<Bars>);
-                Some(ProgressObserver::new(move |event| {
+                ProgressObserver::new(move |event| {
                     let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
                     if let ProgressEvent::Started { source, drives } = &event {
                         *bars = Some(Bars::new(source, drives));
                     } else if let Some(bars) = bars.as_mut() {
                         bars.update(&event);
                     }
-                }))
-            }
-            Self::Lines => {
+                })
+            })),
+            Self::Lines => Some(SourceProgress::new(|_| {
                 let lines = Mutex::new(Lines::default());
-                Some(ProgressObserver::new(move |event| {
+                ProgressObserver::new(move |event| {
                     lines
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .update(event);
-                }))
-            }
+                })
+            })),
         }
     }
 
-    /// Clears the bars of the backup that just ended, before its summary is printed.
-    pub fn finish(self) {
-        let screen = ON_SCREEN.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(screen) = screen {
-            for bar in &screen.bars {
-                bar.finish_and_clear();
+    /// Takes away the bars of `source`, whose backup just ended, before its summary is
+    /// printed; the bars of sources still running stay.
+    pub fn finish(self, source: &str) {
+        let mut screen = on_screen();
+        let Some(current) = screen.as_mut() else {
+            return;
+        };
+        current.rows.retain(|(label, bars)| {
+            if label != source {
+                return true;
             }
-            let _ = screen.multi.clear();
+            for bar in bars {
+                bar.finish_and_clear();
+                current.multi.remove(bar);
+            }
+            false
+        });
+        if current.rows.is_empty()
+            && let Some(done) = screen.take()
+        {
+            let _ = done.multi.clear();
         }
     }
+}
+
+/// Writes `lines` to stderr in one piece, with any bars on screen lifted out of the way:
+/// lines of sources finishing at the same moment never mix, and never overwrite a bar.
+pub fn print_lines(lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    let _ = LogWriter.write_all(text.as_bytes());
 }
 
 struct Bars {
@@ -90,7 +123,6 @@ struct Bars {
 
 impl Bars {
     fn new(source: &str, drives: &[String]) -> Self {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
         let (spin, bold) = if output::use_colour() {
             ("{spinner:.cyan}", ".bold")
         } else {
@@ -111,7 +143,12 @@ impl Bars {
         let drive_style =
             ProgressStyle::with_template(&format!("  {name}  uploaded {{bytes:>10}}"))
                 .expect("valid template");
-        let dump = multi.add(
+        let mut screen = on_screen();
+        let screen = screen.get_or_insert_with(|| Screen {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
+            rows: Vec::new(),
+        });
+        let dump = screen.multi.add(
             ProgressBar::no_length()
                 .with_style(dump_style)
                 .with_prefix(source.to_owned())
@@ -121,16 +158,16 @@ impl Bars {
         let drives = drives
             .iter()
             .map(|d| {
-                multi.add(
+                screen.multi.add(
                     ProgressBar::no_length()
                         .with_style(drive_style.clone())
                         .with_prefix(format!("→ {d}")),
                 )
             })
             .collect::<Vec<_>>();
-        let mut bars = vec![dump.clone()];
-        bars.extend(drives.iter().cloned());
-        *ON_SCREEN.lock().unwrap_or_else(|p| p.into_inner()) = Some(Screen { multi, bars });
+        let mut rows = vec![dump.clone()];
+        rows.extend(drives.iter().cloned());
+        screen.rows.push((source.to_owned(), rows));
         Self { dump, drives }
     }
 
@@ -218,11 +255,7 @@ impl Write for LogWriter {
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        let bars = ON_SCREEN
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|s| s.multi.clone());
+        let bars = on_screen().as_ref().map(|s| s.multi.clone());
         match bars {
             Some(bars) => bars.suspend(|| io::stderr().write_all(buf)),
             None => io::stderr().write_all(buf),

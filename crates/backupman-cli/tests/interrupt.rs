@@ -23,7 +23,8 @@ fn interrupted_run_leaves_nothing(signal: &str) {
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_backupman"))
-        .args(["run", "-c", config.to_str().unwrap()])
+        // One source after another, so the second is never started.
+        .args(["run", "-c", config.to_str().unwrap(), "--parallel", "1"])
         .current_dir(tmp.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

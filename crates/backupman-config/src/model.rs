@@ -32,6 +32,9 @@ pub struct Config {
     /// Uploads left incomplete by a killed run are discarded by the next `run` or `prune`
     /// once this many hours old (`incomplete_uploads.abort_after_hours`, default 24).
     pub abort_incomplete_after_hours: u32,
+    /// How many sources a run backs up at the same time (`concurrency`, 1 to
+    /// [`MAX_CONCURRENCY`], default [`DEFAULT_CONCURRENCY`]); `run --parallel` overrides it.
+    pub concurrency: usize,
     /// Webhook endpoints (`notifiers.webhook.endpoints`); empty when `enabled: false`.
     pub webhooks: Vec<WebhookConfig>,
     /// The run's mail (`notifiers.mail`); `None` without it or with `enabled: false`.
@@ -56,6 +59,14 @@ pub struct SigningConfig {
     /// key is given, its own public key is used.
     pub public_key: Option<backupman_core::Verifier>,
 }
+/// Sources a run backs up at the same time when `concurrency` is not set. Small on purpose:
+/// each source in flight holds its own dump pipeline (compression threads, chunks in the
+/// channels to the drives), so memory grows with it, while the gain flattens once the
+/// drives' round trips overlap.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// The most sources `concurrency` (and `run --parallel`) may run at the same time.
+pub const MAX_CONCURRENCY: usize = 64;
 
 /// The kind of database a source is (`data_sources[].provider`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

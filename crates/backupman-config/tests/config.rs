@@ -685,3 +685,30 @@ fn a_bad_schedule_or_time_zone_is_a_located_error() {
     assert_eq!(found[0].1, "http.backup_job.cron");
     assert_eq!(found[0].2, "missing required option");
 }
+
+#[test]
+fn concurrency_defaults_to_four_and_is_bounded_where_it_is_written() {
+    let base = "data_sources:\n  - provider: sqlite\n    label: a\n    db_path: /a.db\ndrives:\n  - provider: local\n    label: l\n    folder: /b\n";
+    assert_eq!(
+        load(base).config.concurrency,
+        backupman_config::DEFAULT_CONCURRENCY
+    );
+    assert_eq!(
+        load(&format!("{base}concurrency: 1\n")).config.concurrency,
+        1
+    );
+    assert_eq!(
+        load(&format!("{base}concurrency: 64\n")).config.concurrency,
+        64
+    );
+    for bad in [0, 65] {
+        assert_problems(
+            &problems(&format!("{base}concurrency: {bad}\n")),
+            &[(
+                9,
+                "concurrency",
+                &format!("must be between 1 and 64, not {bad}"),
+            )],
+        );
+    }
+}

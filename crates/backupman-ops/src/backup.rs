@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use backupman_config::{Config, DriveConfig, SourceConfig};
+use backupman_config::{Config, DriveConfig, MAX_CONCURRENCY, SourceConfig};
 use backupman_core::retention::Policy;
 use backupman_core::{
     BackupReport, CancellationToken, Drive, Engine, ProgressObserver, Verifier,
@@ -12,6 +12,7 @@ use backupman_core::{
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::task::{Id, JoinSet};
 
 use crate::hooks::{self, HookError, HookFacts, HookReport, HookStage};
 use crate::prune::{self, PruneReport, SweepReport};
@@ -32,8 +33,33 @@ pub struct RunOptions {
     /// Cancelling it stops the run: the dump tool is killed, uploads are aborted, sources
     /// not started are skipped.
     pub cancel: CancellationToken,
+    /// Sources backed up at the same time (`run --parallel`); `None`: the configuration's
+    /// `concurrency`. Clamped to 1..=[`MAX_CONCURRENCY`].
+    pub parallel: Option<usize>,
     /// Told how far each backup has come.
-    pub progress: Option<ProgressObserver>,
+    pub progress: Option<SourceProgress>,
+}
+
+/// Makes the progress observer of each source's backup: sources run at the same time, so
+/// each is told apart by having an observer of its own.
+#[derive(Clone)]
+pub struct SourceProgress(Arc<dyn Fn(&str) -> ProgressObserver + Send + Sync>);
+
+impl SourceProgress {
+    /// Calls `observer_for` with each source's label as its backup begins.
+    pub fn new(observer_for: impl Fn(&str) -> ProgressObserver + Send + Sync + 'static) -> Self {
+        Self(Arc::new(observer_for))
+    }
+
+    fn observer_for(&self, source: &str) -> ProgressObserver {
+        (self.0)(source)
+    }
+}
+
+impl std::fmt::Debug for SourceProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SourceProgress")
+    }
 }
 
 /// The sources and drives a run would use, resolved from the configuration.
@@ -148,7 +174,10 @@ pub enum RunEvent<'a> {
     SourceDone(&'a SourceReport),
 }
 
-/// The `run` operation.
+/// The `run` operation. Drives are built and swept once, then up to `parallel` sources are
+/// backed up at the same time, each on a task of its own, so a slow or hanging source holds
+/// only its own slot. Events come as each source finishes; the report keeps the configured
+/// order.
 pub async fn backup(
     config: &Config,
     options: RunOptions,
@@ -179,10 +208,6 @@ pub async fn backup(
     if options.test_mode {
         engine = engine.with_key_prefix(TEST_PREFIX);
     }
-    if let Some(observer) = options.progress.clone() {
-        engine = engine.with_progress(observer);
-    }
-    let policy = wiring::retention_policy(config);
     // A signing key that cannot be loaded stops every source: a backup must never be stored
     // unsigned when signing is configured.
     let keys = wiring::signer(config).and_then(|signer| {
@@ -196,102 +221,175 @@ pub async fn backup(
         }
         Err(_) => None,
     };
-    for cfg in plan.sources {
-        let mut entry = if options.cancel.is_cancelled() {
-            SourceReport {
-                skipped: true,
-                ..not_started(cfg, "not started, the run was interrupted".into())
+    let parallel = options
+        .parallel
+        .unwrap_or(config.concurrency)
+        .clamp(1, MAX_CONCURRENCY);
+    let run = Arc::new(SourceRun {
+        engine,
+        drives,
+        policy: wiring::retention_policy(config),
+        verifier,
+        test_mode: options.test_mode,
+        cancel: options.cancel.clone(),
+        progress: options.progress.clone(),
+    });
+    let mut done: Vec<Option<SourceReport>> = vec![None; plan.sources.len()];
+    let mut waiting = plan.sources.iter().enumerate();
+    // Dropping the set (the run's future dropped) aborts the tasks; their uploads abort on drop.
+    let mut running = JoinSet::new();
+    let mut slot_of: Vec<(Id, usize)> = Vec::with_capacity(parallel);
+    loop {
+        while running.len() < parallel {
+            let Some((i, cfg)) = waiting.next() else {
+                break;
+            };
+            if options.cancel.is_cancelled() {
+                let entry = SourceReport {
+                    skipped: true,
+                    ..not_started(cfg, "not started, the run was interrupted".into())
+                };
+                finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
+                continue;
             }
-        } else if let Err(err) = &keys {
-            not_started(cfg, format!("not started: {err}"))
-        } else {
-            let retention = policy.map(|p| (p, verifier.as_ref()));
-            back_up_source(cfg, &engine, &drives, retention, &options).await
+            if let Err(err) = &keys {
+                let entry = not_started(cfg, format!("not started: {err}"));
+                finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
+                continue;
+            }
+            let handle = running.spawn(run.clone().back_up((*cfg).clone()));
+            slot_of.push((handle.id(), i));
+        }
+        let Some(joined) = running.join_next_with_id().await else {
+            break;
         };
-        add_broken(&mut entry, &broken);
-        report.ok &= entry.ok;
-        on_event(RunEvent::SourceDone(&entry));
-        report.sources.push(entry);
+        let id = match &joined {
+            Ok((id, _)) => *id,
+            Err(err) => err.id(),
+        };
+        let Some(at) = slot_of.iter().position(|(task, _)| *task == id) else {
+            continue;
+        };
+        let i = slot_of.swap_remove(at).1;
+        let entry = match joined {
+            Ok((_, entry)) => entry,
+            // A bug, not a state of the source: reported as its failure, never a crash of
+            // the whole run.
+            Err(err) => not_started(
+                plan.sources[i],
+                format!("internal error: the backup of this source stopped: {err}"),
+            ),
+        };
+        finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
     }
+    report.sources = done.into_iter().flatten().collect();
     report.finished_at = Utc::now();
     Ok(report)
 }
 
-/// One source: its `before` hook, the backup, its `after` or `on_failure` hook, then
-/// retention where the backup landed (or, in test mode, the read-back check).
-async fn back_up_source(
-    cfg: &SourceConfig,
-    engine: &Engine,
-    drives: &[Arc<dyn Drive>],
-    retention: Option<(Policy, Option<&Verifier>)>,
-    options: &RunOptions,
-) -> SourceReport {
-    let source = match wiring::source(cfg) {
-        Ok(source) => source,
-        Err(err) => {
-            return failed_before_start(cfg, not_started(cfg, err.to_string()), options).await;
-        }
-    };
-    let facts = HookFacts {
-        status: "started",
-        test_mode: options.test_mode,
-        ..HookFacts::default()
-    };
-    let before = hooks::run_stage(HookStage::Before, cfg, &facts, &options.cancel).await;
-    if let Some((report, Err(err))) = before {
-        // Nothing is dumped, so nothing is stored.
-        let mut entry = not_started(cfg, err.to_string());
-        entry.hooks.push(report);
-        entry.hook_failure = Some(err);
-        return failed_before_start(cfg, entry, options).await;
-    }
-    tracing::info!(source = %cfg.label, drives = drives.len(), encrypted = cfg.encryption.is_some(), "backing up");
-    let done = engine
-        .clone()
-        .with_encryption(cfg.encryption.clone())
-        .backup(source, drives)
-        .await;
-    let mut entry = SourceReport::from(&done);
-    entry.hooks.extend(before.map(|(report, _)| report));
-    let stage = if entry.ok {
-        HookStage::After
-    } else {
-        HookStage::OnFailure
-    };
-    let facts = HookFacts::of(&entry, options.test_mode);
-    if let Some((report, _)) = hooks::run_stage(stage, cfg, &facts, &options.cancel).await {
-        entry.hooks.push(report);
-    }
-    if options.test_mode {
-        check_and_delete(&done, drives, &mut entry).await;
-    } else if let Some((policy, verifier)) = retention {
-        let trust = wiring::trust_policy(cfg, verifier);
-        // Only where this backup landed: a failed run never deletes.
-        for (drive, outcome) in drives.iter().zip(&done.drives) {
-            if outcome.result.is_ok() {
-                let pruned =
-                    prune::apply_one(drive.as_ref(), &cfg.label, policy, &trust, false).await;
-                entry.ok &= pruned.ok;
-                entry.retention.push(pruned);
-            }
-        }
-    }
-    entry
+/// Records a source's final report in its configured place and tells the front end.
+fn finish(
+    report: &mut RunReport,
+    done: &mut [Option<SourceReport>],
+    i: usize,
+    mut entry: SourceReport,
+    broken: &[BrokenDrive],
+    on_event: &mut impl FnMut(RunEvent<'_>),
+) {
+    add_broken(&mut entry, broken);
+    report.ok &= entry.ok;
+    on_event(RunEvent::SourceDone(&entry));
+    done[i] = Some(entry);
 }
 
-/// A source that failed before its dump began still runs its `on_failure` hook.
-async fn failed_before_start(
-    cfg: &SourceConfig,
-    mut entry: SourceReport,
-    options: &RunOptions,
-) -> SourceReport {
-    let facts = HookFacts::of(&entry, options.test_mode);
-    if let Some((report, _)) =
-        hooks::run_stage(HookStage::OnFailure, cfg, &facts, &options.cancel).await
-    {
-        entry.hooks.push(report);
+/// What every source of one run shares: the engine, the drives built once for the run,
+/// retention and the run's switches.
+struct SourceRun {
+    engine: Engine,
+    drives: Vec<Arc<dyn Drive>>,
+    policy: Option<Policy>,
+    /// What retention requires of a backup to count it (`signing`'s public key).
+    verifier: Option<Verifier>,
+    test_mode: bool,
+    cancel: CancellationToken,
+    progress: Option<SourceProgress>,
+}
+
+impl SourceRun {
+    /// One source: its `before` hook, the backup, its `after` or `on_failure` hook, then
+    /// retention where the backup landed (or, in test mode, the read-back check).
+    async fn back_up(self: Arc<Self>, cfg: SourceConfig) -> SourceReport {
+        let cfg = &cfg;
+        let source = match wiring::source(cfg) {
+            Ok(source) => source,
+            Err(err) => {
+                return self
+                    .failed_before_start(cfg, not_started(cfg, err.to_string()))
+                    .await;
+            }
+        };
+        let facts = HookFacts {
+            status: "started",
+            test_mode: self.test_mode,
+            ..HookFacts::default()
+        };
+        let before = hooks::run_stage(HookStage::Before, cfg, &facts, &self.cancel).await;
+        if let Some((report, Err(err))) = before {
+            // Nothing is dumped, so nothing is stored.
+            let mut entry = not_started(cfg, err.to_string());
+            entry.hooks.push(report);
+            entry.hook_failure = Some(err);
+            return self.failed_before_start(cfg, entry).await;
+        }
+        let drives = &self.drives;
+        tracing::info!(source = %cfg.label, drives = drives.len(), encrypted = cfg.encryption.is_some(), "backing up");
+        let mut engine = self.engine.clone().with_encryption(cfg.encryption.clone());
+        if let Some(progress) = &self.progress {
+            engine = engine.with_progress(progress.observer_for(&cfg.label));
+        }
+        let done = engine.backup(source, drives).await;
+        let mut entry = SourceReport::from(&done);
+        entry.hooks.extend(before.map(|(report, _)| report));
+        let stage = if entry.ok {
+            HookStage::After
+        } else {
+            HookStage::OnFailure
+        };
+        let facts = HookFacts::of(&entry, self.test_mode);
+        if let Some((report, _)) = hooks::run_stage(stage, cfg, &facts, &self.cancel).await {
+            entry.hooks.push(report);
+        }
+        if self.test_mode {
+            check_and_delete(&done, drives, &mut entry).await;
+        } else if let Some(policy) = self.policy {
+            let trust = wiring::trust_policy(cfg, self.verifier.as_ref());
+            // Only where this backup landed: a failed run never deletes.
+            for (drive, outcome) in drives.iter().zip(&done.drives) {
+                if outcome.result.is_ok() {
+                    let pruned =
+                        prune::apply_one(drive.as_ref(), &cfg.label, policy, &trust, false).await;
+                    entry.ok &= pruned.ok;
+                    entry.retention.push(pruned);
+                }
+            }
+        }
+        entry
     }
-    entry
+
+    /// A source that failed before its dump began still runs its `on_failure` hook.
+    async fn failed_before_start(
+        &self,
+        cfg: &SourceConfig,
+        mut entry: SourceReport,
+    ) -> SourceReport {
+        let facts = HookFacts::of(&entry, self.test_mode);
+        if let Some((report, _)) =
+            hooks::run_stage(HookStage::OnFailure, cfg, &facts, &self.cancel).await
+        {
+            entry.hooks.push(report);
+        }
+        entry
+    }
 }
 
 impl HookFacts {

@@ -1,8 +1,15 @@
 //! `health`: can every source be dumped, does every drive allow each action a backup
 //! needs, and can the mail be sent? Nothing is backed up and no mail is sent.
+//!
+//! Every source, drive and mail server is checked at the same time, each within
+//! [`CHECK_DEADLINE`], so one that is down or hanging is reported as such and `health`
+//! (and the service's `GET /health`) answers within ten seconds whatever the others do.
 
-use backupman_config::Config;
+use std::time::Duration;
+
+use backupman_config::{Config, DriveConfig, SourceConfig};
 use backupman_core::CheckResult;
+use futures::future::join_all;
 use serde::Serialize;
 
 use crate::notify::{self, NotifierHealth};
@@ -74,48 +81,92 @@ impl From<&CheckResult> for CheckReport {
     }
 }
 
-/// The `health` operation over every configured source, drive and mail server.
+/// How long each source, drive or mail server may take to answer its checks. They run at
+/// the same time, so the whole of `health` answers within about this long.
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(8);
+
+/// The `health` operation over every configured source, drive and mail server, all at once.
 pub async fn health(config: &Config) -> HealthReport {
-    let mut report = HealthReport {
-        ok: true,
-        sources: Vec::new(),
-        drives: Vec::new(),
-        notifiers: Vec::new(),
-    };
-    for cfg in &config.sources {
-        let result = match wiring::source(cfg) {
-            Ok(source) => source.check().await.map_err(|e| e.to_string()),
-            Err(err) => Err(err.to_string()),
-        };
-        report.ok &= result.is_ok();
-        report.sources.push(SourceHealth {
-            source: cfg.label.clone(),
-            provider: cfg.provider.to_string(),
-            ok: result.is_ok(),
-            error: result.err(),
-        });
+    let (sources, drives, notifiers) = tokio::join!(
+        join_all(config.sources.iter().map(source_health)),
+        join_all(config.drives.iter().map(drive_health)),
+        notify::health(config),
+    );
+    let ok = sources.iter().all(|s| s.ok)
+        && drives.iter().all(|d| d.ok)
+        && notifiers.iter().all(|n| n.ok);
+    HealthReport {
+        ok,
+        sources,
+        drives,
+        notifiers,
     }
-    for cfg in &config.drives {
-        let checks = match wiring::drive(cfg) {
-            Ok(drive) => drive.health().await.iter().map(CheckReport::from).collect(),
-            Err(err) => vec![CheckReport {
-                check: "configure drive".into(),
+}
+
+/// The message of a check that found no answer within [`CHECK_DEADLINE`].
+pub(crate) fn no_answer(what: &str) -> String {
+    format!(
+        "no answer from {what} within {} s: it accepts no connection, or accepts and does not respond",
+        CHECK_DEADLINE.as_secs()
+    )
+}
+
+async fn source_health(cfg: &SourceConfig) -> SourceHealth {
+    let result = match wiring::source(cfg) {
+        Ok(source) => match tokio::time::timeout(CHECK_DEADLINE, source.check()).await {
+            Ok(checked) => checked.map_err(|e| e.to_string()),
+            Err(_) => Err(no_answer(&format!("{}:{}", cfg.host, cfg.port))),
+        },
+        Err(err) => Err(err.to_string()),
+    };
+    SourceHealth {
+        source: cfg.label.clone(),
+        provider: cfg.provider.to_string(),
+        ok: result.is_ok(),
+        error: result.err(),
+    }
+}
+
+async fn drive_health(cfg: &DriveConfig) -> DriveHealth {
+    let checks = match wiring::drive(cfg) {
+        Ok(drive) => match tokio::time::timeout(CHECK_DEADLINE, drive.health()).await {
+            Ok(checks) => checks.iter().map(CheckReport::from).collect(),
+            Err(_) => vec![CheckReport {
+                check: "reachable".into(),
                 ok: false,
                 required: true,
-                error: Some(err.to_string()),
-                hint: None,
+                error: Some(no_answer(&where_is(cfg))),
+                hint: Some(
+                    "check that the store is up and that `endpoint` names it; a firewall that \
+                     drops packets, or a proxy that hangs, looks the same"
+                        .into(),
+                ),
             }],
-        };
-        let ok = checks.iter().all(|c| c.ok || !c.required);
-        report.ok &= ok;
-        report.drives.push(DriveHealth {
-            drive: cfg.label().to_owned(),
-            provider: cfg.provider().to_owned(),
-            ok,
-            checks,
-        });
+        },
+        Err(err) => vec![CheckReport {
+            check: "configure drive".into(),
+            ok: false,
+            required: true,
+            error: Some(err.to_string()),
+            hint: None,
+        }],
+    };
+    DriveHealth {
+        drive: cfg.label().to_owned(),
+        provider: cfg.provider().to_owned(),
+        ok: checks.iter().all(|c| c.ok || !c.required),
+        checks,
     }
-    report.notifiers = notify::health(config).await;
-    report.ok &= report.notifiers.iter().all(|n| n.ok);
-    report
+}
+
+/// Where a drive is, for a message: its endpoint and bucket, or its folder.
+fn where_is(cfg: &DriveConfig) -> String {
+    match cfg {
+        DriveConfig::Local(local) => local.folder.display().to_string(),
+        DriveConfig::S3(s3) => format!(
+            "{} (bucket `{}`)",
+            s3.endpoint.as_deref().unwrap_or("Amazon S3"),
+            s3.bucket
+        ),
+    }
 }

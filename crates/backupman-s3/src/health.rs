@@ -41,6 +41,23 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
     results.push(credentials(drive).await);
 
     let put = upload_bytes(drive, &key, body.clone()).await.map(|_| ());
+    if let Err(err) = &put
+        && err.kind == DriveErrorKind::Connection
+    {
+        // Every other check would wait on the same unreachable store, retries and all: the
+        // drive is reported at once, its one failure said once.
+        results.push(result("PutObject", put));
+        for check in ["GetObject", "ListBucket", "DeleteObject"] {
+            results.push(result(
+                check,
+                Err(DriveError::new(
+                    DriveErrorKind::Connection,
+                    "not checked: the store could not be reached (see PutObject)",
+                )),
+            ));
+        }
+        return results;
+    }
     let stored = put.is_ok();
     results.push(result("PutObject", put));
     // The same bytes again, so GetObject below reads the probe as written either way.

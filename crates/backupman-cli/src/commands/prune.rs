@@ -10,7 +10,15 @@ use crate::wiring;
 
 /// The lines of one source's retention on one drive: each deletion, then what failed.
 pub fn print_retention(report: &PruneReport, quiet: bool) {
+    for line in retention_lines(report, quiet) {
+        eprintln!("{line}");
+    }
+}
+
+/// The lines [`print_retention`] prints, for a caller that prints them with others at once.
+pub fn retention_lines(report: &PruneReport, quiet: bool) -> Vec<String> {
     let (source, drive) = (&report.source, &report.drive);
+    let mut lines = Vec::new();
     if !quiet {
         let verb = if report.dry_run {
             "would delete"
@@ -18,14 +26,14 @@ pub fn print_retention(report: &PruneReport, quiet: bool) {
             "deleted"
         };
         for key in &report.deleted {
-            eprintln!("  retention {verb} {source} → {drive}: {key}");
+            lines.push(format!("  retention {verb} {source} → {drive}: {key}"));
         }
         for locked in &report.locked {
-            eprintln!(
+            lines.push(format!(
                 "  retention skipped {source} → {drive}: {}: locked until {} (Object Lock)",
                 locked.key,
                 locked.locked_until.format("%Y-%m-%d %H:%M:%S UTC")
-            );
+            ));
         }
     }
     if let Some(err) = &report.error {
@@ -33,8 +41,9 @@ pub fn print_retention(report: &PruneReport, quiet: bool) {
             0 => "nothing deleted".to_owned(),
             n => format!("stopped after deleting {n} (listed above)"),
         };
-        eprintln!("✘ retention {source} → {drive}: {so_far}: {err}");
+        lines.push(format!("✘ retention {source} → {drive}: {so_far}: {err}"));
     }
+    lines
 }
 
 /// What sweeping a drive for incomplete uploads discarded (errors are for `health`).

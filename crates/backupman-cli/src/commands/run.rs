@@ -8,7 +8,7 @@ use backupman_ops::notify;
 use crate::Outcome;
 use crate::cli::{Global, RunArgs};
 use crate::commands::or_exit;
-use crate::commands::prune::{print_retention, print_sweep};
+use crate::commands::prune::{print_sweep, retention_lines};
 use crate::output;
 use crate::progress;
 use crate::signals;
@@ -26,6 +26,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         cancel: signals::on_interrupt(
             "interrupted: stopping the dump and aborting uploads (interrupt again to quit at once)",
         ),
+        parallel: args.parallel.map(usize::from),
         progress: progress.observer(),
     };
     let plan = or_exit!(backup::plan(&config, &options).map_err(wiring::usage));
@@ -37,15 +38,19 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         return Ok(Outcome::Invalid);
     }
     if args.dry_run {
-        print_plan(&config, &plan);
+        print_plan(
+            &config,
+            &plan,
+            args.parallel.map_or(config.concurrency, usize::from),
+        );
         return Ok(Outcome::Success);
     }
     let quiet = global.quiet;
     let report = backup::backup(&config, options, |event| match event {
         RunEvent::Swept(sweep) => print_sweep(sweep, quiet),
         RunEvent::SourceDone(source) => {
-            progress.finish();
-            print_source(source, quiet);
+            progress.finish(&source.source);
+            progress::print_lines(&source_lines(source, quiet));
         }
         _ => {}
     })
@@ -66,7 +71,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     })
 }
 
-fn print_plan(config: &Config, plan: &Plan<'_>) {
+fn print_plan(config: &Config, plan: &Plan<'_>, parallel: usize) {
     use backupman_config::DriveConfig;
     println!("configuration is valid; a run would back up:");
     for s in &plan.sources {
@@ -116,6 +121,10 @@ fn print_plan(config: &Config, plan: &Plan<'_>) {
         };
         println!("  to drive {:?} ({}: {where_})", d.label(), d.provider());
     }
+    println!(
+        "  {} source(s) at a time",
+        parallel.min(plan.sources.len()).max(1)
+    );
     let compression = &config.compression;
     println!(
         "  compressed: {} on {} threads",
@@ -128,23 +137,25 @@ fn print_plan(config: &Config, plan: &Plan<'_>) {
     }
 }
 
-/// One source's lines: the dump, each drive, then test mode's read-back or retention.
-fn print_source(report: &SourceReport, quiet: bool) {
+/// One source's lines: the dump, each drive, then test mode's read-back or retention. They
+/// are printed together, so sources finishing at the same time never mix their lines.
+fn source_lines(report: &SourceReport, quiet: bool) -> Vec<String> {
     let source = &report.source;
+    let mut lines = Vec::new();
     if report.skipped || report.key.is_empty() {
         if let Some(error) = &report.error {
-            eprintln!("✘ {source}: {error}");
+            lines.push(format!("✘ {source}: {error}"));
         }
     } else if let Some(error) = &report.error {
-        eprintln!("✘ {source}: dump failed: {error}");
+        lines.push(format!("✘ {source}: dump failed: {error}"));
     }
     if let Some(warnings) = &report.warnings {
-        eprintln!("⚠ {source}: the dump tool warned: {warnings}");
+        lines.push(format!("⚠ {source}: the dump tool warned: {warnings}"));
     }
     // A failed `before` hook is the source's error, printed above; the others are warnings.
     for hook in report.hooks.iter().filter(|h| h.hook != HookStage::Before) {
         if let Some(error) = &hook.error {
-            eprintln!("⚠ {source}: {error}");
+            lines.push(format!("⚠ {source}: {error}"));
         }
     }
     let size = output::bytes(report.compressed_size.unwrap_or(0));
@@ -152,24 +163,26 @@ fn print_source(report: &SourceReport, quiet: bool) {
     for drive in &report.drives {
         // Stored is stored: a test-mode read-back failure has a line of its own below.
         match (&drive.location, &drive.error) {
-            (Some(location), _) if !quiet => {
-                eprintln!("✔ {source} → {}: {location} ({size}, {took})", drive.drive)
-            }
-            (None, Some(error)) => eprintln!("✘ {source} → {}: {error}", drive.drive),
+            (Some(location), _) if !quiet => lines.push(format!(
+                "✔ {source} → {}: {location} ({size}, {took})",
+                drive.drive
+            )),
+            (None, Some(error)) => lines.push(format!("✘ {source} → {}: {error}", drive.drive)),
             _ => {}
         }
     }
     for check in &report.test_mode {
         match &check.result {
-            Ok(checked) if !quiet => eprintln!(
+            Ok(checked) if !quiet => lines.push(format!(
                 "✔ test mode {source} → {}: written, read back ({checked}), deleted",
                 check.drive
-            ),
+            )),
             Ok(_) => {}
-            Err(err) => eprintln!("✘ test mode {source} → {}: {err}", check.drive),
+            Err(err) => lines.push(format!("✘ test mode {source} → {}: {err}", check.drive)),
         }
     }
     for pruned in &report.retention {
-        print_retention(pruned, quiet);
+        lines.extend(retention_lines(pruned, quiet));
     }
+    lines
 }

@@ -183,6 +183,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str, text: &str) -> Result<Loade
         .as_ref()
         .and_then(|i| i.value.abort_after_hours.as_ref())
         .map_or(DEFAULT_ABORT_INCOMPLETE_AFTER_HOURS, |h| h.value);
+    let concurrency = sections::concurrency(&mut c, raw.concurrency.as_ref());
     let Notifiers {
         webhooks,
         mail,
@@ -222,6 +223,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str, text: &str) -> Result<Loade
             encryption,
             signing,
             abort_incomplete_after_hours,
+            concurrency,
             webhooks,
             mail,
             slack,

@@ -1,5 +1,6 @@
-//! Checks the `retention` policy (age, count or GFS). The notifiers are checked in
-//! `notifiers`, compression in `compression`; incomplete uploads are read in `validate` itself.
+//! Checks the `retention` policy (age, count or GFS) and `concurrency`. The notifiers are
+//! checked in `notifiers`, compression in `compression`; incomplete uploads are read in
+//! `validate` itself.
 
 use serde_saphyr::Spanned;
 
@@ -91,4 +92,23 @@ pub(super) fn retention(c: &mut Checker, r: &Spanned<RawRetention>) -> Option<Re
         }
     };
     Some(RetentionConfig { enabled, policy })
+}
+
+/// `concurrency`: sources backed up at the same time, 1 to [`MAX_CONCURRENCY`].
+pub(super) fn concurrency(c: &mut Checker, raw: Option<&Spanned<u32>>) -> usize {
+    let Some(n) = raw else {
+        return DEFAULT_CONCURRENCY;
+    };
+    match usize::try_from(n.value) {
+        Ok(value) if (1..=MAX_CONCURRENCY).contains(&value) => value,
+        _ => {
+            c.problem(
+                n.referenced,
+                "concurrency".into(),
+                format!("must be between 1 and {MAX_CONCURRENCY}, not {}", n.value),
+                Some("1 backs up one source after another; leave it out for the default of 4"),
+            );
+            DEFAULT_CONCURRENCY
+        }
+    }
 }

@@ -173,13 +173,19 @@ pub async fn health(config: &Config) -> Vec<NotifierHealth> {
     } else if cfg.smtp_user.is_some() {
         checked.push("not logged in (smtp_user is only used over TLS)".into());
     }
-    let result = mail::check(cfg).await;
+    let result = match tokio::time::timeout(crate::health::CHECK_DEADLINE, mail::check(cfg)).await {
+        Ok(checked) => checked.map_err(|e| e.to_string()),
+        Err(_) => Err(crate::health::no_answer(&format!(
+            "{}:{}",
+            cfg.smtp_host, cfg.smtp_port
+        ))),
+    };
     vec![NotifierHealth {
         notifier: Notifier::Mail,
         target: format!("{}:{} ({})", cfg.smtp_host, cfg.smtp_port, cfg.smtp_crypto),
         checked: checked.join(", "),
         ok: result.is_ok(),
-        error: result.err().map(|e| e.to_string()),
+        error: result.err(),
     }]
 }
 
