@@ -21,6 +21,9 @@ pub enum DriveErrorKind {
     NotFound,
     /// The server could not be reached, or did not answer in time.
     Connection,
+    /// The store's TLS certificate is not trusted here: another attempt will not change
+    /// that, a trusted CA will.
+    Certificate,
     /// The store is busy or failed on its side (HTTP 500, 503 SlowDown): another attempt a
     /// little later may succeed.
     Busy,

@@ -42,7 +42,10 @@ pub(crate) async fn check(drive: &S3Drive) -> Vec<CheckResult> {
 
     let put = upload_bytes(drive, &key, body.clone()).await.map(|_| ());
     if let Err(err) = &put
-        && err.kind == DriveErrorKind::Connection
+        && matches!(
+            err.kind,
+            DriveErrorKind::Connection | DriveErrorKind::Certificate
+        )
     {
         // Every other check would wait on the same unreachable store, retries and all: the
         // drive is reported at once, its one failure said once.

@@ -385,7 +385,7 @@ async fn self_signed_certificate_is_not_trusted() {
     let tls = SelfSignedTlsServer::start();
     let drive = S3Drive::new(cfg(&format!("https://127.0.0.1:{}", tls.port), true)).unwrap();
     let err = put_error(&drive).await;
-    assert_eq!(err.kind, DriveErrorKind::Connection, "{err}");
+    assert_eq!(err.kind, DriveErrorKind::Certificate, "{err}");
     assert!(
         err.message.starts_with("certificate is not trusted"),
         "{err}"

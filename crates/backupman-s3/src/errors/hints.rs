@@ -18,7 +18,7 @@ pub(crate) fn already_exists(url: &str) -> DriveError {
 impl ErrorContext {
     /// Turns the facts of a failure into the message and hint a person acts on.
     pub(crate) fn classify(&self, op: &str, target: &str, facts: &Facts) -> DriveError {
-        use DriveErrorKind::{Auth, Busy, Connection, NotFound, Other};
+        use DriveErrorKind::{Auth, Busy, Certificate, Connection, NotFound, Other};
         let at = format!("{op} {target}");
         let code = facts.code.as_deref().unwrap_or("");
         let region_hint = match &facts.bucket_region {
@@ -181,7 +181,7 @@ impl ErrorContext {
             }
             if facts.untrusted_certificate {
                 return DriveError::new(
-                    Connection,
+                    Certificate,
                     format!(
                         "certificate is not trusted: {} presented a TLS certificate this machine \
                          does not accept ({at})",
