@@ -613,14 +613,25 @@ const ABORT_RETRY: Backoff = Backoff {
 /// still in memory (a part, a small object, the completion): worth far more tries than the
 /// whole backup a failure would cost. A store failing every request makes the write give up
 /// after about 90 s of pauses and attempts. A drive with `max_attempts: 1` asked for no
-/// retries at all, and gets one round.
+/// retries at all, and gets one round, as do `health`'s probes ([`PROBING`]).
 pub(crate) fn write_retry(s: &Shared) -> Backoff {
+    let probing = PROBING.try_with(|p| *p).unwrap_or(false);
     Backoff {
         first_pause: Duration::from_millis(500),
         max_pause: Duration::from_secs(8),
         give_up_after: Duration::from_secs(90),
-        max_attempts: if s.errors.max_attempts <= 1 { 1 } else { 8 },
+        max_attempts: if probing || s.errors.max_attempts <= 1 {
+            1
+        } else {
+            8
+        },
     }
+}
+
+tokio::task_local! {
+    /// Set while `health` probes the drive: it must say at once what the store does, so its
+    /// writes get the client's attempts only (its own deadline bounds it).
+    pub(crate) static PROBING: bool;
 }
 
 /// Logs one retried failure of `op`, for `--debug`.
