@@ -20,7 +20,7 @@
 //! changes how the client reads quotes; the filter assumes neither (mariadb-dump sets
 //! neither), and `--sandbox` still stops any command it would miss.
 
-use super::{Filter, LineCounter, Refusal, RefusalKind, excerpt};
+use super::{Filter, LineCounter, Refusal, RefusalKind, check_up_to_nul, excerpt, rest_of_line};
 
 /// The client's long command names (lowercase) a statement may not start with: all of them
 /// but `delimiter` and `use`, which genuine dumps write.
@@ -129,25 +129,16 @@ fn command(found: &[u8]) -> (String, RefusalKind) {
     (excerpt(found), RefusalKind::ClientCommand)
 }
 
-fn rest_of_line(rest: &[u8]) -> &[u8] {
-    &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
-}
-
 impl Filter for MariadbFilter {
     fn check(&mut self, chunk: &[u8]) -> Result<(), Refusal> {
-        // mariadb-dump escapes NUL in strings (`\0`) and writes blobs in hex; the client may
-        // stop reading a line at a raw one, so what follows it there is not what it reads.
-        match memchr::memchr(0, chunk) {
-            None => self.scan(chunk),
-            Some(at) => {
-                self.scan(&chunk[..at])?;
-                Err(Refusal {
-                    line: self.lines.line_of(b"", 0),
-                    found: "a NUL byte".into(),
-                    kind: RefusalKind::Ambiguous("the client may stop reading a line at it"),
-                })
-            }
-        }
+        // mariadb-dump escapes NUL in strings (`\0`) and writes blobs in hex.
+        check_up_to_nul(
+            self,
+            chunk,
+            Self::scan,
+            |f| f.lines.line_of(b"", 0),
+            "the client may stop reading a line at it",
+        )
     }
 
     fn finish(&mut self) -> Result<(), Refusal> {

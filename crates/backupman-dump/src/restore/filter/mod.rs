@@ -83,6 +83,32 @@ pub(crate) fn excerpt(bytes: &[u8]) -> String {
     quoted
 }
 
+/// The current line up to its end (or the chunk's), for a refusal.
+pub(crate) fn rest_of_line(rest: &[u8]) -> &[u8] {
+    &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
+}
+
+/// Checks `chunk` with `scan` up to its first NUL byte, which is refused: a client may stop
+/// reading a line at one (`why`), so what follows it there is not what it reads. `line_now`
+/// says where the scan stopped.
+pub(crate) fn check_up_to_nul<F: ?Sized>(
+    filter: &mut F,
+    chunk: &[u8],
+    scan: impl Fn(&mut F, &[u8]) -> Result<(), Refusal>,
+    line_now: impl Fn(&F) -> u64,
+    why: &'static str,
+) -> Result<(), Refusal> {
+    let Some(at) = memchr::memchr(0, chunk) else {
+        return scan(filter, chunk);
+    };
+    scan(filter, &chunk[..at])?;
+    Err(Refusal {
+        line: line_now(filter),
+        found: "a NUL byte".into(),
+        kind: RefusalKind::Ambiguous(why),
+    })
+}
+
 /// Counts lines across chunks, so a refusal can say where it is without a second pass.
 #[derive(Debug, Default)]
 pub(crate) struct LineCounter {

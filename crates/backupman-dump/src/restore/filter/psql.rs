@@ -50,7 +50,7 @@
 //! `SQLSTATE`...), none of them text from the dump; `LAST_ERROR_MESSAGE` is only set by a
 //! failed statement, after which `ON_ERROR_STOP=1` ends psql.
 
-use super::{Filter, LineCounter, Refusal, RefusalKind, excerpt};
+use super::{Filter, LineCounter, Refusal, RefusalKind, check_up_to_nul, excerpt, rest_of_line};
 
 /// The longest meta-command line let through (`\restrict` and a key of at most 256 bytes).
 const META_MAX: usize = 512;
@@ -236,24 +236,15 @@ fn is_tag_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 
-/// The current line up to its end (or the chunk's), for a refusal.
-fn rest_of_line(rest: &[u8]) -> &[u8] {
-    &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())]
-}
-
 impl Filter for PsqlFilter {
     fn check(&mut self, chunk: &[u8]) -> Result<(), Refusal> {
-        match memchr::memchr(0, chunk) {
-            None => self.scan(chunk),
-            Some(at) => {
-                self.scan(&chunk[..at])?;
-                Err(Refusal {
-                    line: self.lines.line_of(b"", 0),
-                    found: "a NUL byte".into(),
-                    kind: RefusalKind::Ambiguous("psql stops reading a line at it"),
-                })
-            }
-        }
+        check_up_to_nul(
+            self,
+            chunk,
+            Self::scan,
+            |f| f.lines.line_of(b"", 0),
+            "psql stops reading a line at it",
+        )
     }
 
     fn finish(&mut self) -> Result<(), Refusal> {
