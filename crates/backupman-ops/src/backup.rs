@@ -210,10 +210,7 @@ pub async fn backup(
     }
     // A signing key that cannot be loaded stops every source: a backup must never be stored
     // unsigned when signing is configured.
-    let keys = wiring::signer(config).and_then(|signer| {
-        let verifier = wiring::verifier(config)?;
-        Ok((signer, verifier))
-    });
+    let keys = wiring::signing_keys(config);
     let verifier = match &keys {
         Ok((signer, verifier)) => {
             engine = engine.with_signer(signer.clone());

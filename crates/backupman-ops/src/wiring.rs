@@ -268,10 +268,24 @@ pub fn signer(config: &Config) -> Result<Option<Signer>, SigningKeyError> {
 /// The key every manifest read back must be signed by: `signing.public_key`, or else the
 /// secret key's own public half; `None` without a `signing` section.
 pub fn verifier(config: &Config) -> Result<Option<Verifier>, SigningKeyError> {
-    match config.signing.as_ref().and_then(|s| s.public_key.clone()) {
-        Some(public) => Ok(Some(public)),
-        None => Ok(signer(config)?.map(|s| s.verifier())),
+    if let Some(public) = config.signing.as_ref().and_then(|s| s.public_key.clone()) {
+        // A restore host holds no secret key: none is read.
+        return Ok(Some(public));
     }
+    signing_keys(config).map(|(_, verifier)| verifier)
+}
+
+/// Both keys a run needs, the secret key file read once: what signs its manifests and what
+/// retention checks the stored ones against.
+pub fn signing_keys(
+    config: &Config,
+) -> Result<(Option<Signer>, Option<Verifier>), SigningKeyError> {
+    let signer = signer(config)?;
+    let verifier = match config.signing.as_ref().and_then(|s| s.public_key.clone()) {
+        Some(public) => Some(public),
+        None => signer.as_ref().map(Signer::verifier),
+    };
+    Ok((signer, verifier))
 }
 
 /// What a backup of `source` read back must be to be trusted now: signed by `verifier`,
