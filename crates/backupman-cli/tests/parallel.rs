@@ -272,7 +272,7 @@ fn parallel_out_of_range_is_refused() {
 /// every source still lands on both.
 #[test]
 #[ignore = "needs real S3 servers: run cargo xtask test"]
-fn drives_are_swept_once_per_run_not_once_per_source() {
+fn drives_are_swept_and_folders_listed_once_per_run_not_once_per_source() {
     let server = S3Server::rclone(Style::Path);
     rt().block_on(server.create_bucket("backups"));
     let proxy = LatencyProxy::start(server.port, Duration::from_millis(2));
@@ -318,6 +318,20 @@ fn drives_are_swept_once_per_run_not_once_per_source() {
             "{sweeps:#?}"
         );
     }
+    // Each source's folder is listed once per drive, by a single page here: the sweep and
+    // retention share that listing, and retention by count reads no manifest.
+    let listings: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|l| l.starts_with("GET ") && l.contains("list-type=2"))
+        .collect();
+    assert_eq!(listings.len(), labels.len() * 2, "{listings:#?}");
+    for prefix in ["east", "west"] {
+        let on_drive = listings.iter().filter(|l| l.contains(&format!("prefix={prefix}")));
+        assert_eq!(on_drive.count(), labels.len(), "{listings:#?}");
+    }
+    let manifest_reads = proxy.count(|l| l.starts_with("GET ") && l.contains(".json"));
+    assert_eq!(manifest_reads, 0, "{:#?}", proxy.requests());
     // Each source: its object and its manifest on each drive.
     let puts = proxy.count(|l| l.starts_with("PUT ") && !l.contains(".backupman"));
     assert_eq!(puts, labels.len() * 2 * 2, "{:#?}", proxy.requests());

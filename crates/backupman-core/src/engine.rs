@@ -176,6 +176,11 @@ impl Engine {
         self
     }
 
+    /// Whether every manifest it stores is signed.
+    pub fn signs(&self) -> bool {
+        self.signer.is_some()
+    }
+
     /// Signs every manifest with `signer`, storing the signature beside it
     /// (`KEY.json.minisig`); `None` leaves manifests unsigned.
     pub fn with_signer(mut self, signer: Option<Signer>) -> Self {

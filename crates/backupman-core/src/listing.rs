@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, stream};
 
-use crate::drive::{Drive, DriveError, DriveErrorKind};
+use crate::drive::{Drive, DriveError, DriveErrorKind, ObjectInfo};
 use crate::manifest::Manifest;
 use crate::naming::BackupKey;
 use crate::signing::{SIGNATURE_SUFFIX, Verifier, signature_key};
@@ -30,7 +30,7 @@ pub const MAX_FUTURE: Duration = Duration::days(1);
 
 /// Manifests read at once when many are needed (`list`, the service's catalog): enough to
 /// hide the store's latency, few enough to stay polite to it.
-pub const READ_CONCURRENCY: usize = 16;
+pub const READ_CONCURRENCY: usize = 64;
 
 /// What the reader may believe about a backup.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -164,6 +164,44 @@ impl StoredBackup {
         }
     }
 
+    /// A backup this process has just stored, with the manifest it wrote (and signed, when
+    /// `signed`): not read back, since the writer is the one party that need not be doubted,
+    /// but held to `policy` as any other (unsigned where a signature is required, say).
+    pub fn written(
+        key: &str,
+        size: u64,
+        manifest: Manifest,
+        signed: bool,
+        policy: &TrustPolicy,
+    ) -> Option<Self> {
+        let parsed = BackupKey::parse(key)?;
+        let mut backup = Self {
+            key: key.to_owned(),
+            taken_at: parsed.taken_at,
+            size,
+            manifest: None,
+            standing: Standing::Unread,
+            manifest_size: Some(0),
+            has_signature: signed,
+            encrypted_key: parsed.encrypted,
+        };
+        backup.standing = match backup.judge_listing(policy) {
+            Some(condemned) => condemned,
+            None => match judge_manifest(&backup, &manifest, policy) {
+                Standing::Unread => Standing::Trusted { signed },
+                condemned => condemned,
+            },
+        };
+        backup.manifest = Some(manifest);
+        Some(backup)
+    }
+
+    /// Whether the listing showed a manifest beside it: one without is no backup, only what
+    /// a killed run left.
+    pub fn has_manifest(&self) -> bool {
+        self.manifest_size.is_some()
+    }
+
     /// The key of its manifest.
     pub fn manifest_key(&self) -> String {
         format!("{}.json", self.key)
@@ -203,12 +241,22 @@ pub async fn list_source(
     source_label: &str,
     policy: &TrustPolicy,
 ) -> Result<Vec<StoredBackup>, DriveError> {
+    let objects = drive.list(&BackupKey::source_folder(source_label)).await?;
+    Ok(backups_in(&objects, source_label, policy))
+}
+
+/// The backups of the source labelled `source_label` among a listing of its folder, judged
+/// as [`list_source`] judges them.
+pub fn backups_in(
+    objects: &[ObjectInfo],
+    source_label: &str,
+    policy: &TrustPolicy,
+) -> Vec<StoredBackup> {
     let folder = BackupKey::source_folder(source_label);
     let slug = folder.trim_end_matches('/');
-    let objects = drive.list(&folder).await?;
     let sizes: HashMap<&str, u64> = objects.iter().map(|o| (o.key.as_str(), o.size)).collect();
     let mut out = Vec::new();
-    for object in &objects {
+    for object in objects {
         // Only this source's own backups: never a file in a sub-folder or of another layout.
         let Some(key) = BackupKey::parse(&object.key).filter(|k| k.source_slug == slug) else {
             continue;
@@ -230,7 +278,7 @@ pub async fn list_source(
         out.push(backup);
     }
     out.sort_by(|a, b| b.taken_at.cmp(&a.taken_at).then_with(|| b.key.cmp(&a.key)));
-    Ok(out)
+    out
 }
 
 /// Reads and checks one backup's manifest (and signature), giving it its final standing. A

@@ -131,7 +131,28 @@ pub async fn decide(
     policy: Policy,
     trust: &TrustPolicy,
 ) -> Result<RetentionPlan, DriveError> {
-    let mut backups = list_source(drive, source_label, trust).await?;
+    let listed = list_source(drive, source_label, trust).await?;
+    decide_among(drive, listed, policy, trust).await
+}
+
+/// [`decide`] on a listing already made ([`crate::listing::list_source`] or
+/// [`crate::listing::backups_in`]), so a run that lists a source's folder for other reasons
+/// does not list it twice.
+pub async fn decide_among(
+    drive: &dyn Drive,
+    mut backups: Vec<StoredBackup>,
+    policy: Policy,
+    trust: &TrustPolicy,
+) -> Result<RetentionPlan, DriveError> {
+    let undated = |b: &&StoredBackup| !matches!(b.standing, Standing::Suspect(_));
+    let dated: Vec<StoredBackup> = backups.iter().filter(undated).cloned().collect();
+    let every_plan = plan(&dated, policy, trust.now);
+    // Nothing is past the policy even counting every backup: nothing can be deleted, so no
+    // signature needs reading (the steady state of a count policy between two runs).
+    if every_plan.delete.is_empty() {
+        let kept = every_plan.keep.into_iter().map(|(b, why)| (b.key, why));
+        return Ok(arrange(backups, &HashSet::new(), &kept.collect()));
+    }
     let trusted_plan = loop {
         let counted: Vec<StoredBackup> = backups
             .iter()
@@ -162,13 +183,6 @@ pub async fn decide(
         .into_iter()
         .map(|(b, why)| (b.key, why))
         .collect();
-    let dated: Vec<StoredBackup> = backups
-        .iter()
-        .filter(|b| !matches!(b.standing, Standing::Suspect(_)))
-        .cloned()
-        .collect();
-    let every_plan = plan(&dated, policy, trust.now);
-    let mut out = RetentionPlan::default();
     let doomed: HashSet<&str> = if kept_trusted.is_empty() {
         HashSet::new()
     } else {
@@ -179,21 +193,32 @@ pub async fn decide(
             .filter(|k| !kept_trusted.contains_key(*k))
             .collect()
     };
+    let doomed: HashSet<String> = doomed.into_iter().map(str::to_owned).collect();
+    Ok(arrange(backups, &doomed, &kept_trusted))
+}
+
+/// The plan, newest first: `doomed` deleted, the rest kept with the policy's reason where
+/// `kept` has one, else why they were not counted or are not yet past the policy.
+fn arrange(
+    mut backups: Vec<StoredBackup>,
+    doomed: &HashSet<String>,
+    kept: &HashMap<String, String>,
+) -> RetentionPlan {
+    let mut out = RetentionPlan::default();
     backups.sort_by(|a, b| b.taken_at.cmp(&a.taken_at).then_with(|| b.key.cmp(&a.key)));
     for b in backups {
-        if doomed.contains(b.key.as_str()) {
+        if doomed.contains(&b.key) {
             out.delete.push(b);
-        } else if let Some(why) = kept_trusted.get(&b.key) {
-            out.keep.push((b, why.clone()));
-        } else {
-            let why = match b.standing.reason() {
-                Some(reason) => format!("not counted: {reason}"),
-                None => "not yet past the policy".to_owned(),
-            };
-            out.keep.push((b, why));
+            continue;
         }
+        let why = match (b.standing.reason(), kept.get(&b.key)) {
+            (Some(reason), _) => format!("not counted: {reason}"),
+            (None, Some(why)) => why.clone(),
+            (None, None) => "not yet past the policy".to_owned(),
+        };
+        out.keep.push((b, why));
     }
-    Ok(out)
+    out
 }
 
 /// What applying retention to one source on one drive did.
@@ -243,9 +268,25 @@ pub async fn apply(
     trust: &TrustPolicy,
     dry_run: bool,
 ) -> Applied {
+    let listed = list_source(drive, source_label, trust).await;
+    apply_among(drive, listed, policy, trust, dry_run).await
+}
+
+/// [`apply`] on a listing already made (or the error that listing met).
+pub async fn apply_among(
+    drive: &dyn Drive,
+    listed: Result<Vec<StoredBackup>, DriveError>,
+    policy: Policy,
+    trust: &TrustPolicy,
+    dry_run: bool,
+) -> Applied {
     let now = trust.now;
     let mut applied = Applied::default();
-    applied.plan = match decide(drive, source_label, policy, trust).await {
+    let decided = match listed {
+        Ok(backups) => decide_among(drive, backups, policy, trust).await,
+        Err(err) => Err(err),
+    };
+    applied.plan = match decided {
         Ok(plan) => plan,
         Err(err) => {
             applied.error = Some(err);

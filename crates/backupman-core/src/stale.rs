@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::collections::HashSet;
 
 use crate::drive::{CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload};
-use crate::naming::BackupKey;
+use crate::listing::StoredBackup;
 
 /// What one sweep of a drive found and did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -32,13 +32,21 @@ pub fn is_stale(upload: &IncompleteUpload, max_age: Duration, now: DateTime<Utc>
     }
 }
 
+/// A source's folder as listed once for a run: its backups as the listing judged them, or
+/// why the listing failed. The sweep and retention share it, so a run lists each folder once.
+pub type Listed = Result<Vec<StoredBackup>, DriveError>;
+
 /// Discards every incomplete upload on `drive` older than `max_age`, and every backup object
-/// of the sources labelled `sources` left without its manifest for as long.
+/// in `listed` left without its manifest for as long; those are taken out of `listed`.
+///
+/// An object without its manifest is only counted as left behind when its key's time is a
+/// second or more before `now`: the listing may be made while this very run is writing, and
+/// its own object is listed before its manifest lands.
 pub async fn sweep(
     drive: &dyn Drive,
     max_age: Duration,
     now: DateTime<Utc>,
-    sources: &[&str],
+    listed: &mut [Listed],
 ) -> StaleSweep {
     let mut out = StaleSweep::default();
     let found = match drive.incomplete_uploads().await {
@@ -48,62 +56,64 @@ pub async fn sweep(
             return out;
         }
     };
-    for upload in found.into_iter().chain(orphans(drive, sources).await) {
-        if !is_stale(&upload, max_age, now) || out.error.is_some() {
-            out.remaining += 1;
-            continue;
+    for upload in found {
+        out.discard(drive, &upload, max_age, now).await;
+    }
+    for backups in listed.iter_mut().flatten() {
+        let mut gone = HashSet::new();
+        for backup in backups.iter() {
+            if backup.has_manifest() || backup.taken_at > now - OWN_WRITES {
+                continue;
+            }
+            let orphan = IncompleteUpload {
+                key: backup.key.clone(),
+                id: ORPHAN.to_owned(),
+                started_at: Some(backup.taken_at),
+            };
+            if out.discard(drive, &orphan, max_age, now).await {
+                gone.insert(backup.key.clone());
+            }
+        }
+        backups.retain(|b| !gone.contains(&b.key));
+    }
+    out
+}
+
+impl StaleSweep {
+    /// Discards one leftover if it is stale and nothing failed before it; whether it did.
+    async fn discard(
+        &mut self,
+        drive: &dyn Drive,
+        upload: &IncompleteUpload,
+        max_age: Duration,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if !is_stale(upload, max_age, now) || self.error.is_some() {
+            self.remaining += 1;
+            return false;
         }
         let discarded = if upload.id == ORPHAN {
             drive.delete(&upload.key).await
         } else {
-            drive.discard_incomplete(&upload).await
+            drive.discard_incomplete(upload).await
         };
         match discarded {
             Ok(()) => {
                 tracing::info!(drive = drive.label(), key = %upload.key, what = %upload.id, "discarded an incomplete upload");
-                out.discarded.push(upload.key);
+                self.discarded.push(upload.key.clone());
+                true
             }
             Err(err) => {
-                out.remaining += 1;
-                out.error = Some(err);
+                self.remaining += 1;
+                self.error = Some(err);
+                false
             }
         }
     }
-    out
 }
 
-/// The backup objects of the sources labelled `sources` with no manifest beside them, as
-/// incomplete uploads (their key's time as their start) that `discard_incomplete` would not
-/// know: they are deleted like objects. A listing that fails finds none (the next sweep tries
-/// again).
-async fn orphans(drive: &dyn Drive, sources: &[&str]) -> Vec<IncompleteUpload> {
-    let mut out = Vec::new();
-    for label in sources {
-        let folder = BackupKey::source_folder(label);
-        let Ok(objects) = drive.list(&folder).await else {
-            continue;
-        };
-        out.extend(without_manifest(&objects, folder.trim_end_matches('/')));
-    }
-    out
-}
-
-/// The objects of the source whose folder is `slug` that have no manifest beside them.
-fn without_manifest(objects: &[crate::drive::ObjectInfo], slug: &str) -> Vec<IncompleteUpload> {
-    let keys: HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-    objects
-        .iter()
-        .filter(|o| !keys.contains(format!("{}.json", o.key).as_str()))
-        .filter_map(|o| {
-            let parsed = BackupKey::parse(&o.key).filter(|k| k.source_slug == slug)?;
-            Some(IncompleteUpload {
-                key: o.key.clone(),
-                id: ORPHAN.to_owned(),
-                started_at: Some(parsed.taken_at),
-            })
-        })
-        .collect()
-}
+/// How recent an object's key may be and still be this run's own, being written now.
+const OWN_WRITES: Duration = Duration::seconds(1);
 
 /// The `id` of an object without its manifest, in place of an upload id.
 const ORPHAN: &str = "object without manifest";
@@ -148,6 +158,7 @@ mod tests {
     use super::*;
     use crate::LocalDrive;
     use crate::drive::upload_bytes;
+    use crate::listing::{TrustPolicy, list_source};
 
     #[tokio::test]
     async fn an_old_object_without_its_manifest_is_swept_and_nothing_else() {
@@ -169,10 +180,20 @@ mod tests {
             .await
             .unwrap();
 
-        let swept = sweep(&drive, Duration::hours(24), now, &["S"]).await;
+        let trust = TrustPolicy::unsigned(now);
+        let mut listed = [list_source(&drive, "S", &trust).await];
+        let swept = sweep(&drive, Duration::hours(24), now, &mut listed).await;
         assert!(swept.error.is_none(), "{:?}", swept.error);
         assert_eq!(swept.discarded, vec![orphan]);
         assert_eq!(swept.remaining, 1);
+        // The listing the run goes on with no longer holds what was discarded.
+        let still: Vec<&str> = listed[0]
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|b| b.key.as_str())
+            .collect();
+        assert_eq!(still, vec![young.as_str(), whole.as_str()]);
         let mut left: Vec<String> = drive
             .list("")
             .await
@@ -189,5 +210,20 @@ mod tests {
         ];
         expected.sort();
         assert_eq!(left, expected);
+    }
+
+    #[tokio::test]
+    async fn an_object_this_run_is_writing_is_never_an_orphan_even_at_age_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::new("disk", dir.path());
+        let now = Utc::now();
+        let own = format!("s/s-{}-0a1b2c.sql.gz", now.format("%Y%m%dT%H%M%S%.3fZ"));
+        upload_bytes(&drive, &own, "dump, manifest not yet written".into())
+            .await
+            .unwrap();
+        let mut listed = [list_source(&drive, "S", &TrustPolicy::unsigned(now)).await];
+        let swept = sweep(&drive, Duration::zero(), now, &mut listed).await;
+        assert!(swept.discarded.is_empty(), "{:?}", swept.discarded);
+        assert_eq!(drive.list("s/").await.unwrap().len(), 1);
     }
 }

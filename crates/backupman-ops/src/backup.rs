@@ -2,20 +2,26 @@
 //! the backup landed; or, in test mode, write beside the real backups, read every object
 //! back, check it against its manifest, and delete it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use backupman_config::{Config, DriveConfig, MAX_CONCURRENCY, SourceConfig};
+use backupman_core::listing::{StoredBackup, TrustPolicy};
 use backupman_core::retention::Policy;
+use backupman_core::stale::Listed;
 use backupman_core::{
-    BackupReport, CancellationToken, Drive, Engine, ProgressObserver, Verifier,
-    check_against_manifest,
+    BackupReport, CancellationToken, Drive, DriveError, DriveErrorKind, Engine, ProgressObserver,
+    StoredObject, Verifier, check_against_manifest,
 };
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use serde::Serialize;
 use tokio::task::{Id, JoinSet};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::hooks::{self, HookError, HookFacts, HookReport, HookStage};
-use crate::prune::{self, PruneReport, SweepReport};
+use crate::prune::{self, Prepared, PruneReport, SweepReport};
 use crate::wiring::{self, BrokenDrive, UnknownLabel};
 
 /// Where test mode writes, beside (never over) the real backups.
@@ -196,14 +202,6 @@ pub async fn backup(
         finished_at: Utc::now(),
         test_mode: options.test_mode,
     };
-    if !options.test_mode {
-        let labels: Vec<&str> = plan.sources.iter().map(|s| s.label.as_str()).collect();
-        report.sweeps =
-            prune::sweep_incomplete(&drives, config.abort_incomplete_after_hours, &labels).await;
-        for sweep in &report.sweeps {
-            on_event(RunEvent::Swept(sweep));
-        }
-    }
     let mut engine = Engine::new(config.compression).with_cancel(options.cancel.clone());
     if options.test_mode {
         engine = engine.with_key_prefix(TEST_PREFIX);
@@ -218,6 +216,22 @@ pub async fn backup(
         }
         Err(_) => None,
     };
+    // Each drive is swept and each source's folder listed while the first dumps run, once
+    // per run: retention finds the listing ready when a backup lands.
+    let prepared: Vec<PreparedDrive> = if options.test_mode {
+        Vec::new()
+    } else {
+        let sources: Vec<_> = plan
+            .sources
+            .iter()
+            .map(|s| (s.label.clone(), wiring::trust_policy(s, verifier.as_ref())))
+            .collect();
+        let hours = config.abort_incomplete_after_hours;
+        drives
+            .iter()
+            .map(|d| PreparedDrive::start(d.clone(), sources.clone(), hours))
+            .collect()
+    };
     let parallel = options
         .parallel
         .unwrap_or(config.concurrency)
@@ -225,6 +239,7 @@ pub async fn backup(
     let run = Arc::new(SourceRun {
         engine,
         drives,
+        prepared: prepared.clone(),
         policy: wiring::retention_policy(config),
         verifier,
         test_mode: options.test_mode,
@@ -280,6 +295,12 @@ pub async fn backup(
         finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
     }
     report.sources = done.into_iter().flatten().collect();
+    for drive in prepared {
+        if let Some(sweep) = &drive.0.await.sweep {
+            on_event(RunEvent::Swept(sweep));
+            report.sweeps.push(sweep.clone());
+        }
+    }
     report.finished_at = Utc::now();
     Ok(report)
 }
@@ -299,11 +320,60 @@ fn finish(
     done[i] = Some(entry);
 }
 
+/// A drive's [`prune::prepare`] for this run, begun at once and awaited by whoever needs it
+/// first; dropping the run aborts it.
+#[derive(Clone)]
+struct PreparedDrive(Shared<BoxFuture<'static, Arc<Prepared>>>);
+
+impl PreparedDrive {
+    fn start(drive: Arc<dyn Drive>, sources: Vec<(String, TrustPolicy)>, hours: u32) -> Self {
+        let label = drive.label().to_owned();
+        let task =
+            AbortOnDropHandle::new(tokio::spawn(prune::prepare(drive, sources, Some(hours))));
+        let done = async move {
+            Arc::new(task.await.unwrap_or_else(|err| Prepared {
+                sweep: Some(SweepReport::failed(
+                    &label,
+                    hours,
+                    DriveError::new(
+                        DriveErrorKind::Other,
+                        format!("internal error: the sweep of this drive stopped: {err}"),
+                    ),
+                )),
+                listed: HashMap::new(),
+            }))
+        };
+        Self(done.boxed().shared())
+    }
+
+    /// The source's folder as listed at the start of the run, with the backup this run
+    /// has just stored there; `None` when it could not be listed then (retention lists it
+    /// again).
+    async fn listing(
+        &self,
+        label: &str,
+        done: &BackupReport,
+        stored: &StoredObject,
+        signed: bool,
+        trust: &TrustPolicy,
+    ) -> Option<Listed> {
+        let mut backups = self.0.clone().await.listed.get(label)?.clone().ok()?;
+        let manifest = done.manifest.clone()?;
+        let own = StoredBackup::written(&stored.key, stored.size, manifest, signed, trust)?;
+        // The listing may have caught this very backup half-written.
+        backups.retain(|b| b.key != own.key);
+        backups.push(own);
+        Some(Ok(backups))
+    }
+}
+
 /// What every source of one run shares: the engine, the drives built once for the run,
 /// retention and the run's switches.
 struct SourceRun {
     engine: Engine,
     drives: Vec<Arc<dyn Drive>>,
+    /// Per drive, in the same order (empty in test mode).
+    prepared: Vec<PreparedDrive>,
     policy: Option<Policy>,
     /// What retention requires of a backup to count it (`signing`'s public key).
     verifier: Option<Verifier>,
@@ -361,13 +431,24 @@ impl SourceRun {
         } else if let Some(policy) = self.policy {
             let trust = wiring::trust_policy(cfg, self.verifier.as_ref());
             // Only where this backup landed: a failed run never deletes.
-            for (drive, outcome) in drives.iter().zip(&done.drives) {
-                if outcome.result.is_ok() {
-                    let pruned =
-                        prune::apply_one(drive.as_ref(), &cfg.label, policy, &trust, false).await;
-                    entry.ok &= pruned.ok;
-                    entry.retention.push(pruned);
-                }
+            for (i, (drive, outcome)) in drives.iter().zip(&done.drives).enumerate() {
+                let Ok(stored) = &outcome.result else {
+                    continue;
+                };
+                let listed = match self.prepared.get(i) {
+                    Some(prepared) => {
+                        let signed = self.engine.signs();
+                        prepared
+                            .listing(&cfg.label, &done, stored, signed, &trust)
+                            .await
+                    }
+                    None => None,
+                };
+                let pruned =
+                    prune::apply_one(drive.as_ref(), &cfg.label, listed, policy, &trust, false)
+                        .await;
+                entry.ok &= pruned.ok;
+                entry.retention.push(pruned);
             }
         }
         entry

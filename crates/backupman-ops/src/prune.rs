@@ -1,13 +1,16 @@
 //! `prune`: retention applied now (also what a run does after each stored backup), and the
 //! sweep of incomplete uploads that killed runs left behind.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use backupman_config::Config;
-use backupman_core::listing::TrustPolicy;
+use backupman_core::listing::{self, TrustPolicy};
 use backupman_core::retention::{self, LockedBackup, Policy};
+use backupman_core::stale::Listed;
 use backupman_core::{Drive, DriveError, stale};
 use chrono::Utc;
+use futures::{StreamExt, stream};
 use serde::Serialize;
 
 use crate::wiring::{self, BrokenDrive};
@@ -36,15 +39,20 @@ pub struct PruneReport {
     pub dry_run: bool,
 }
 
-/// Applies `policy` to one source on one drive, counting only what `trust` trusts.
+/// Applies `policy` to one source on one drive, counting only what `trust` trusts, on the
+/// listing of its folder made for this run (`None`: listed now).
 pub async fn apply_one(
     drive: &dyn Drive,
     source: &str,
+    listed: Option<Listed>,
     policy: Policy,
     trust: &TrustPolicy,
     dry_run: bool,
 ) -> PruneReport {
-    let applied = retention::apply(drive, source, policy, trust, dry_run).await;
+    let applied = match listed {
+        Some(listed) => retention::apply_among(drive, listed, policy, trust, dry_run).await,
+        None => retention::apply(drive, source, policy, trust, dry_run).await,
+    };
     PruneReport {
         source: source.to_owned(),
         drive: drive.label().to_owned(),
@@ -78,34 +86,76 @@ pub struct SweepReport {
     pub error: Option<DriveError>,
 }
 
-/// Discards incomplete uploads a killed run left on each drive, and objects of `sources` it
-/// left without their manifest, once older than `hours`.
-pub async fn sweep_incomplete(
-    drives: &[Arc<dyn Drive>],
-    hours: u32,
-    sources: &[&str],
-) -> Vec<SweepReport> {
-    let max_age = chrono::Duration::hours(i64::from(hours));
-    let mut reports = Vec::with_capacity(drives.len());
-    for drive in drives {
-        let swept = stale::sweep(drive.as_ref(), max_age, Utc::now(), sources).await;
-        if let Some(err) = &swept.error {
-            tracing::debug!(
-                drive = drive.label(),
-                remaining = swept.remaining,
-                error = %err,
-                "incomplete uploads could not be cleaned up"
-            );
-        }
-        reports.push(SweepReport {
-            drive: drive.label().to_owned(),
+impl SweepReport {
+    /// A sweep of `drive` that could not be made at all.
+    pub(crate) fn failed(drive: &str, hours: u32, error: DriveError) -> Self {
+        Self {
+            drive: drive.to_owned(),
             older_than_hours: hours,
-            discarded: swept.discarded,
-            remaining: swept.remaining,
-            error: swept.error,
-        });
+            discarded: Vec::new(),
+            remaining: 0,
+            error: Some(error),
+        }
     }
-    reports
+}
+
+/// A drive made ready for a run or a prune: each source's folder listed once (the sweep and
+/// retention share the listing), and, when asked, swept of what killed runs left.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The sweep (`None` when not asked for).
+    pub sweep: Option<SweepReport>,
+    /// Each source's listing by label, without what the sweep discarded.
+    pub listed: HashMap<String, Listed>,
+}
+
+/// How many source folders of one drive are listed at once.
+const LISTINGS_AT_ONCE: usize = 8;
+
+/// Lists the folder of each of `sources` (label and what it requires to be trusted) on
+/// `drive`, and with `sweep_after_hours` discards incomplete uploads and objects left without
+/// their manifest older than that.
+pub(crate) async fn prepare(
+    drive: Arc<dyn Drive>,
+    sources: Vec<(String, TrustPolicy)>,
+    sweep_after_hours: Option<u32>,
+) -> Prepared {
+    let now = Utc::now();
+    let drive = drive.as_ref();
+    // By index, not by reference: a closure taking a reference makes this future
+    // unprovably `Send` (rust-lang/rust#102211), and the run spawns it.
+    let mut listed: Vec<Listed> = stream::iter(0..sources.len())
+        .map(|i| listing::list_source(drive, &sources[i].0, &sources[i].1))
+        .buffered(LISTINGS_AT_ONCE)
+        .collect()
+        .await;
+    let sweep = match sweep_after_hours {
+        Some(hours) => {
+            let max_age = chrono::Duration::hours(i64::from(hours));
+            let swept = stale::sweep(drive, max_age, now, &mut listed).await;
+            if let Some(err) = &swept.error {
+                tracing::debug!(
+                    drive = drive.label(),
+                    remaining = swept.remaining,
+                    error = %err,
+                    "incomplete uploads could not be cleaned up"
+                );
+            }
+            Some(SweepReport {
+                drive: drive.label().to_owned(),
+                older_than_hours: hours,
+                discarded: swept.discarded,
+                remaining: swept.remaining,
+                error: swept.error,
+            })
+        }
+        None => None,
+    };
+    let listed = sources.into_iter().map(|(label, _)| label).zip(listed);
+    Prepared {
+        sweep,
+        listed: listed.collect(),
+    }
 }
 
 /// `prune` needs retention to apply.
@@ -141,17 +191,22 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
         broken_drives,
         ..PruneRun::default()
     };
-    if !dry_run {
-        let sources: Vec<&str> = config.sources.iter().map(|s| s.label.as_str()).collect();
-        run.sweeps = sweep_incomplete(&drives, config.abort_incomplete_after_hours, &sources).await;
-    }
     let verifier = wiring::verifier(config);
+    let known = verifier.as_ref().ok().cloned().flatten();
+    let sources: Vec<(String, TrustPolicy)> = config
+        .sources
+        .iter()
+        .map(|s| (s.label.clone(), wiring::trust_policy(s, known.as_ref())))
+        .collect();
+    let sweep_after = (!dry_run).then_some(config.abort_incomplete_after_hours);
     for drive in &drives {
-        for source in &config.sources {
+        let mut prepared = prepare(drive.clone(), sources.clone(), sweep_after).await;
+        run.sweeps.extend(prepared.sweep.take());
+        for (source, (label, trust)) in config.sources.iter().zip(&sources) {
             let report = match &verifier {
-                Ok(verifier) => {
-                    let trust = wiring::trust_policy(source, verifier.as_ref());
-                    apply_one(drive.as_ref(), &source.label, policy, &trust, dry_run).await
+                Ok(_) => {
+                    let listed = prepared.listed.remove(label);
+                    apply_one(drive.as_ref(), label, listed, policy, trust, dry_run).await
                 }
                 // Without the key nothing can be told trusted: delete nothing.
                 Err(err) => PruneReport {

@@ -319,9 +319,13 @@ async fn minimal_policy_cannot_clean_up_incomplete_uploads() {
     assert_eq!(admin.incomplete_uploads().await.unwrap(), left);
 
     // What `backupman run` and `prune` do: the refusal is reported, nothing panics.
-    let sweep =
-        backupman_core::stale::sweep(&drive, chrono::Duration::zero(), chrono::Utc::now(), &[])
-            .await;
+    let sweep = backupman_core::stale::sweep(
+        &drive,
+        chrono::Duration::zero(),
+        chrono::Utc::now(),
+        &mut [],
+    )
+    .await;
     assert!(sweep.discarded.is_empty());
     assert_eq!(
         sweep.error.map(|e| e.kind),
