@@ -1,8 +1,10 @@
 //! Tidy checks over the source tree itself, run with the ordinary test suite: every Rust
-//! file says what it is for, and nothing is left half-done.
+//! file says what it is for, nothing is left half-done, and the architecture page's "may use"
+//! column is what the crates' manifests say.
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
     use std::path::{Path, PathBuf};
 
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -60,6 +62,99 @@ mod tests {
                     file.display()
                 );
             }
+        }
+    }
+
+    /// The short names the architecture page gives our crates.
+    const CRATES: [&str; 7] = ["core", "config", "dump", "s3", "ops", "serve", "cli"];
+
+    /// The "may use" column of docs/architecture.md, per crate: the crates named in
+    /// backticks, every crate of the rows above for "all of the above", none for "nothing of
+    /// ours".
+    fn documented_uses() -> Vec<(String, BTreeSet<String>)> {
+        let page =
+            std::fs::read_to_string(crate::project_root().join("docs/architecture.md")).unwrap();
+        let mut rows: Vec<(String, BTreeSet<String>)> = Vec::new();
+        for line in page.lines() {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let Some(name) = cells
+                .first()
+                .and_then(|c| c.strip_prefix("| `backupman-"))
+                .and_then(|c| c.strip_suffix('`'))
+            else {
+                continue;
+            };
+            let may_use = cells.last().unwrap().trim_end_matches(" |");
+            let uses: BTreeSet<String> = if may_use.starts_with("all of the above") {
+                rows.iter().map(|(n, _)| n.clone()).collect()
+            } else {
+                may_use
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .flat_map(|quoted| quoted.split('/'))
+                    .filter(|word| CRATES.contains(word))
+                    .map(str::to_owned)
+                    .collect()
+            };
+            rows.push((name.to_owned(), uses));
+        }
+        rows
+    }
+
+    /// Each of our crates' normal (not dev) dependencies on our crates, from `cargo metadata`.
+    fn manifest_uses() -> Vec<(String, BTreeSet<String>)> {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--no-deps",
+                "--offline",
+            ])
+            .current_dir(crate::project_root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ours = |name: &str| name.strip_prefix("backupman-").map(str::to_owned);
+        let mut rows = Vec::new();
+        for package in metadata["packages"].as_array().unwrap() {
+            let Some(name) = package["name"].as_str().and_then(ours) else {
+                continue;
+            };
+            let uses = package["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["kind"].is_null())
+                .filter_map(|d| d["name"].as_str().and_then(ours))
+                .collect();
+            rows.push((name, uses));
+        }
+        rows
+    }
+
+    #[test]
+    fn the_architecture_page_says_what_each_crate_may_use() {
+        let documented = documented_uses();
+        assert_eq!(documented.len(), CRATES.len(), "rows found: {documented:?}");
+        let mut manifests = manifest_uses();
+        manifests.retain(|(name, _)| CRATES.contains(&name.as_str()));
+        for (name, uses) in manifests {
+            let said = documented
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, u)| u.clone())
+                .unwrap_or_else(|| panic!("docs/architecture.md has no row for backupman-{name}"));
+            assert_eq!(
+                said, uses,
+                "backupman-{name}: docs/architecture.md's \"may use\" says {said:?}, its Cargo.toml depends on {uses:?}"
+            );
         }
     }
 }

@@ -327,7 +327,9 @@ fn drives_are_swept_and_folders_listed_once_per_run_not_once_per_source() {
         .collect();
     assert_eq!(listings.len(), labels.len() * 2, "{listings:#?}");
     for prefix in ["east", "west"] {
-        let on_drive = listings.iter().filter(|l| l.contains(&format!("prefix={prefix}")));
+        let on_drive = listings
+            .iter()
+            .filter(|l| l.contains(&format!("prefix={prefix}")));
         assert_eq!(on_drive.count(), labels.len(), "{listings:#?}");
     }
     let manifest_reads = proxy.count(|l| l.starts_with("GET ") && l.contains(".json"));
