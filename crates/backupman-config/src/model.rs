@@ -217,29 +217,11 @@ pub struct S3DriveConfig {
     /// First part size of multipart uploads, in MiB (parts grow as the stream grows).
     pub part_size_mb: Option<u64>,
     /// `object_lock`: S3 Object Lock retention put on every backup and manifest written.
-    pub object_lock: Option<ObjectLockConfig>,
+    pub object_lock: Option<backupman_core::ObjectLock>,
     /// `ca_file`: a PEM file of CA certificates trusted besides the system's (a store behind
     /// a private CA); a relative path is taken from the configuration file's folder. Wins over
     /// `AWS_CA_BUNDLE`.
     pub ca_file: Option<PathBuf>,
-}
-
-/// `object_lock: {mode, days}` on an S3 drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ObjectLockConfig {
-    /// `mode`: `GOVERNANCE` or `COMPLIANCE`.
-    pub mode: ObjectLockMode,
-    /// `days`: how long after it is written each object is retained (at least 1).
-    pub days: u32,
-}
-
-/// The Object Lock retention modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectLockMode {
-    /// `GOVERNANCE`: users with `s3:BypassGovernanceRetention` may still delete early.
-    Governance,
-    /// `COMPLIANCE`: nobody can delete before the date.
-    Compliance,
 }
 
 /// `retention`: which backups to keep, per source and per drive.

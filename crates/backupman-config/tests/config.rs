@@ -428,8 +428,8 @@ fn object_lock_and_ca_file() {
     let s3 = s3(&loaded, 0);
     assert_eq!(
         s3.object_lock,
-        Some(backupman_config::ObjectLockConfig {
-            mode: backupman_config::ObjectLockMode::Compliance,
+        Some(backupman_core::ObjectLock {
+            mode: backupman_core::LockMode::Compliance,
             days: 30
         })
     );

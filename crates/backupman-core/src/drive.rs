@@ -118,6 +118,37 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
+/// Retention a store holds new objects under (S3 Object Lock): until `days` after each
+/// write, in `mode`. The configuration, the S3 drive and retention's skipping of locked
+/// backups share this one type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectLock {
+    /// Who may shorten the retention or delete before the date.
+    pub mode: LockMode,
+    /// Days each object is retained after it was written (at least 1).
+    pub days: u32,
+}
+
+/// The Object Lock retention modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// `GOVERNANCE`: users with `s3:BypassGovernanceRetention` may still delete or shorten it.
+    Governance,
+    /// `COMPLIANCE`: nobody, not even the account's root user, can delete the object before
+    /// the date.
+    Compliance,
+}
+
+impl LockMode {
+    /// The mode as S3 spells it: `GOVERNANCE` or `COMPLIANCE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Governance => "GOVERNANCE",
+            Self::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
 /// What a completed upload left on the drive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {

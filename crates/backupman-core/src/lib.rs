@@ -61,8 +61,8 @@ pub use compress::{
     HashingReader, Oversized, StoredCheck, check_stored, check_stored_within, decoder, open,
 };
 pub use drive::{
-    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo,
-    StoredObject, Upload, read_all, upload_bytes,
+    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, LockMode,
+    ObjectInfo, ObjectLock, StoredObject, Upload, read_all, upload_bytes,
 };
 pub use encryption::{
     AGE_ENCRYPTION, AGE_KEY_SUFFIX, Identities, IdentityError, OpenError, RecipientError,

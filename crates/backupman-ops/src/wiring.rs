@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use backupman_config::{
-    Config, ConfigError, DriveConfig, Loaded, ObjectLockMode, S3DriveConfig, SourceConfig,
-    SourceProvider,
+    Config, ConfigError, DriveConfig, Loaded, S3DriveConfig, SourceConfig, SourceProvider,
 };
 use backupman_core::listing::TrustPolicy;
 use backupman_core::retention::Policy;
@@ -20,7 +19,7 @@ use backupman_dump::{
     DatabaseSettings, MysqlFlavor, MysqlSettings, PostgresSettings, ServerSettings, SqliteSettings,
     SqliteSource,
 };
-use backupman_s3::{LockMode, ObjectLock, S3Credentials, S3Drive, S3Settings};
+use backupman_s3::{S3Credentials, S3Drive, S3Settings};
 
 /// Loads a configuration file. Relative paths in it (SQLite files and staging folders,
 /// local folders, the SMTP and S3 CA files) are resolved against the file's own folder, so a
@@ -194,9 +193,28 @@ pub fn drive(cfg: &DriveConfig) -> Result<Arc<dyn Drive>, WiringError> {
     }
 }
 
-/// The S3 drive's settings for a configured one.
+/// The S3 drive's settings for a configured one. Every option is named here (no `..`): an
+/// option added to the configuration does not compile until it is mapped or said unused.
 pub fn s3_settings(cfg: &S3DriveConfig) -> Result<S3Settings, DriveError> {
-    let credentials = match (&cfg.access_key, &cfg.secret_key) {
+    let S3DriveConfig {
+        label,
+        bucket,
+        region,
+        access_key,
+        secret_key,
+        endpoint,
+        prefix,
+        force_path_style,
+        storage_class,
+        server_side_encryption,
+        sse_kms_key_id,
+        timeout_seconds,
+        max_attempts,
+        part_size_mb,
+        object_lock,
+        ca_file,
+    } = cfg;
+    let credentials = match (access_key, secret_key) {
         (Some(access), Some(secret)) => Some(S3Credentials::new(access.expose(), secret.expose())),
         (None, None) => None,
         // Validation already refuses half a pair; falling back to the default chain here would
@@ -204,35 +222,26 @@ pub fn s3_settings(cfg: &S3DriveConfig) -> Result<S3Settings, DriveError> {
         _ => {
             return Err(DriveError::new(
                 DriveErrorKind::Other,
-                format!(
-                    "drive `{}`: `access_key` and `secret_key` must be set together",
-                    cfg.label
-                ),
+                format!("drive `{label}`: `access_key` and `secret_key` must be set together"),
             )
             .with_hint(
                 "set both, or neither to use the default AWS credential chain (environment, profile, instance role)",
             ));
         }
     };
-    let mut settings = S3Settings::new(&cfg.label, &cfg.bucket, &cfg.region);
-    settings.endpoint = cfg.endpoint.clone();
-    settings.prefix = cfg.prefix.clone();
-    settings.force_path_style = cfg.force_path_style;
+    let mut settings = S3Settings::new(label, bucket, region);
+    settings.endpoint = endpoint.clone();
+    settings.prefix = prefix.clone();
+    settings.force_path_style = *force_path_style;
     settings.credentials = credentials;
-    settings.storage_class = cfg.storage_class.clone();
-    settings.server_side_encryption = cfg.server_side_encryption.clone();
-    settings.sse_kms_key_id = cfg.sse_kms_key_id.clone();
-    settings.timeout_seconds = cfg.timeout_seconds;
-    settings.max_attempts = cfg.max_attempts;
-    settings.part_size_mb = cfg.part_size_mb;
-    settings.object_lock = cfg.object_lock.map(|lock| ObjectLock {
-        mode: match lock.mode {
-            ObjectLockMode::Governance => LockMode::Governance,
-            ObjectLockMode::Compliance => LockMode::Compliance,
-        },
-        days: lock.days,
-    });
-    settings.ca_file = cfg.ca_file.clone();
+    settings.storage_class = storage_class.clone();
+    settings.server_side_encryption = server_side_encryption.clone();
+    settings.sse_kms_key_id = sse_kms_key_id.clone();
+    settings.timeout_seconds = *timeout_seconds;
+    settings.max_attempts = *max_attempts;
+    settings.part_size_mb = *part_size_mb;
+    settings.object_lock = *object_lock;
+    settings.ca_file = ca_file.clone();
     Ok(settings)
 }
 
@@ -388,6 +397,7 @@ pub struct BrokenDrive {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use backupman_core::{LockMode, ObjectLock};
 
     #[test]
     fn relative_paths_are_resolved_against_the_config_folder_lexically() {
@@ -489,8 +499,8 @@ mod tests {
             timeout_seconds: Some(5),
             max_attempts: Some(1),
             part_size_mb: Some(16),
-            object_lock: Some(backupman_config::ObjectLockConfig {
-                mode: ObjectLockMode::Compliance,
+            object_lock: Some(ObjectLock {
+                mode: LockMode::Compliance,
                 days: 30,
             }),
             ca_file: Some(PathBuf::from("/etc/ssl/private-ca.pem")),

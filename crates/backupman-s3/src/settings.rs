@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub use backupman_core::{LockMode, ObjectLock};
+
 /// How to reach a bucket and how to write into it. Built with [`S3Settings::new`], then
 /// adjusted through its public fields; unset options take the drive's defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -45,34 +47,6 @@ pub struct S3Settings {
     /// private CA; `None`: `AWS_CA_BUNDLE` when set, else the system's alone. Only the
     /// default HTTPS client reads it (see [`S3Drive::with_http_client`](crate::S3Drive::with_http_client)).
     pub ca_file: Option<PathBuf>,
-}
-
-/// S3 Object Lock retention for new objects: until `days` after each write, in `mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ObjectLock {
-    /// Who may shorten the retention or delete before the date.
-    pub mode: LockMode,
-    /// Days each object is retained after it was written (at least 1).
-    pub days: u32,
-}
-
-/// The Object Lock retention modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LockMode {
-    /// Users with `s3:BypassGovernanceRetention` may still delete or shorten it.
-    Governance,
-    /// Nobody, not even the account's root user, can delete the object before the date.
-    Compliance,
-}
-
-impl LockMode {
-    /// The mode as S3 spells it: `GOVERNANCE` or `COMPLIANCE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Governance => "GOVERNANCE",
-            Self::Compliance => "COMPLIANCE",
-        }
-    }
 }
 
 impl S3Settings {

@@ -9,6 +9,7 @@ use serde_saphyr::{Location, Spanned};
 use super::{Checker, loc, text};
 use crate::model::*;
 use crate::raw::*;
+use backupman_core::{LockMode, ObjectLock};
 
 const STORAGE_CLASSES: &[&str] = &[
     "STANDARD",
@@ -261,11 +262,7 @@ fn s3_drive(
 }
 
 /// `object_lock: {mode: GOVERNANCE|COMPLIANCE, days: N}`: both are required.
-fn object_lock(
-    c: &mut Checker,
-    base: &str,
-    raw: &Spanned<RawObjectLock>,
-) -> Option<ObjectLockConfig> {
+fn object_lock(c: &mut Checker, base: &str, raw: &Spanned<RawObjectLock>) -> Option<ObjectLock> {
     let at = raw.referenced;
     let mode = c.required(
         &raw.value.mode,
@@ -275,8 +272,8 @@ fn object_lock(
     );
     let mode = match mode.map(|m| m.to_ascii_uppercase()).as_deref() {
         None => None,
-        Some("GOVERNANCE") => Some(ObjectLockMode::Governance),
-        Some("COMPLIANCE") => Some(ObjectLockMode::Compliance),
+        Some("GOVERNANCE") => Some(LockMode::Governance),
+        Some("COMPLIANCE") => Some(LockMode::Compliance),
         Some(other) => {
             c.problem(
                 loc(&raw.value.mode).unwrap_or(at),
@@ -308,7 +305,7 @@ fn object_lock(
             None
         }
     };
-    Some(ObjectLockConfig {
+    Some(ObjectLock {
         mode: mode?,
         days: days?,
     })
