@@ -61,6 +61,7 @@ mod errors;
 mod health;
 mod lock;
 mod settings;
+mod shared;
 mod upload;
 
 pub use client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS};

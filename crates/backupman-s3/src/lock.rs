@@ -2,7 +2,7 @@
 
 use backupman_core::DriveError;
 
-use crate::drive::Shared;
+use crate::shared::Shared;
 
 /// Makes sure the object just completed under `object_key` carries its retention. Some stores
 /// (moto among them) drop the Object Lock headers of CreateMultipartUpload, so the object's
