@@ -10,6 +10,7 @@ use backupman_core::{Drive, DriveError, stale};
 use chrono::Utc;
 use serde::Serialize;
 
+use crate::servers;
 use crate::wiring::{self, BrokenDrive};
 
 /// Retention of one source on one drive.
@@ -147,7 +148,29 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
     }
     let verifier = wiring::verifier(config);
     for drive in &drives {
+        let mut sources = Vec::new();
         for source in &config.sources {
+            if source.databases.is_none() {
+                sources.push(source.clone());
+                continue;
+            }
+            // Every database the drive holds backups of, the server's current ones or not:
+            // a database that disappeared keeps its backups under the same retention.
+            match servers::on_drive(source, drive.as_ref()).await {
+                Ok(parts) => sources.extend(parts),
+                Err(err) => run.results.push(PruneReport {
+                    source: source.label.clone(),
+                    drive: drive.label().to_owned(),
+                    ok: false,
+                    error: Some(err.to_string()),
+                    kept: Vec::new(),
+                    deleted: Vec::new(),
+                    locked: Vec::new(),
+                    dry_run,
+                }),
+            }
+        }
+        for source in &sources {
             let report = match &verifier {
                 Ok(verifier) => {
                     let trust = wiring::trust_policy(source, verifier.as_ref());

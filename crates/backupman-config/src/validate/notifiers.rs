@@ -18,6 +18,7 @@ pub(super) struct Notifiers {
     pub mail: Option<MailConfig>,
     pub slack: Option<IncomingWebhookConfig>,
     pub discord: Option<IncomingWebhookConfig>,
+    pub pings: Vec<PingConfig>,
 }
 
 pub(super) fn notifiers(c: &mut Checker, n: &Spanned<RawNotifiers>) -> Notifiers {
@@ -37,7 +38,42 @@ pub(super) fn notifiers(c: &mut Checker, n: &Spanned<RawNotifiers>) -> Notifiers
             .discord
             .as_ref()
             .and_then(|d| incoming(c, "notifiers.discord", d)),
+        pings: n.ping.as_ref().map(|p| pings(c, p)).unwrap_or_default(),
     }
+}
+
+fn pings(c: &mut Checker, ping: &Spanned<RawPing>) -> Vec<PingConfig> {
+    if disabled(&ping.value.enabled) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, e) in ping.value.endpoints.iter().flatten().enumerate() {
+        let base = format!("notifiers.ping.endpoints[{i}]");
+        c.secret_at(e.value.url.as_ref(), format!("{base}.url"));
+        let Some(url) = c.required(
+            &e.value.url,
+            e.referenced,
+            format!("{base}.url"),
+            "the check's ping URL, e.g. `url: https://hc-ping.com/<uuid>`",
+        ) else {
+            continue;
+        };
+        if let Err(why) = check_endpoint(&url) {
+            // The URL is a secret: the message names the option, not its value.
+            c.problem(
+                loc(&e.value.url).unwrap_or(e.referenced),
+                format!("{base}.url"),
+                format!("invalid URL: {why}"),
+                Some("an http:// or https:// URL"),
+            );
+            continue;
+        }
+        out.push(PingConfig {
+            name: text(&e.value.name),
+            url: Secret::new(url.trim_end_matches('/')),
+        });
+    }
+    out
 }
 
 fn disabled(enabled: &Option<Spanned<bool>>) -> bool {
