@@ -89,16 +89,17 @@ async fn run_listings(listings: Vec<impl Future<Output = Vec<Listed>>>) -> Catal
 
 /// What a source is on a drive: itself, or for a whole-server source each database (and
 /// the globals) the drive holds backups of.
+/// A drive that cannot be listed for the parts gives the source's listing error.
 async fn parts_on(
     drive: &Arc<dyn Drive>,
     source: SourceConfig,
-) -> Result<Vec<SourceConfig>, (SourceConfig, DriveError)> {
+) -> Result<Vec<SourceConfig>, Vec<Listed>> {
     if source.databases.is_none() {
         return Ok(vec![source]);
     }
     servers::on_drive(&source, drive.as_ref())
         .await
-        .map_err(|e| (source, e))
+        .map_err(|e| vec![(drive.clone(), source, Err(e))])
 }
 
 /// One source on one drive, read as deep as `depth` says.
@@ -110,20 +111,20 @@ async fn list_pair(
 ) -> Vec<Listed> {
     let parts = match parts_on(&drive, source).await {
         Ok(parts) => parts,
-        Err((source, error)) => return vec![(drive, source, Err(error))],
+        Err(failed) => return failed,
     };
     let mut out = Vec::new();
     for source in parts {
-        let policy = wiring::trust_policy(&source, verifier);
-        let listed = match depth {
-            Depth::Everything => {
-                listing::list_inspected(drive.as_ref(), &source.label, &policy).await
+        out.push(match depth {
+            Depth::Everything => relist_one(drive.clone(), source, verifier, &Known::new()).await,
+            Depth::LatestTrusted => {
+                let policy = wiring::trust_policy(&source, verifier);
+                let latest = listing::latest_trusted(drive.as_ref(), &source.label, &policy)
+                    .await
+                    .map(|b| b.into_iter().collect());
+                (drive.clone(), source, latest)
             }
-            Depth::LatestTrusted => listing::latest_trusted(drive.as_ref(), &source.label, &policy)
-                .await
-                .map(|b| b.into_iter().collect()),
-        };
-        out.push((drive.clone(), source, listed));
+        });
     }
     out
 }
@@ -160,15 +161,16 @@ async fn relist_pair(
     verifier: Option<&Verifier>,
     known: &Known<'_>,
 ) -> Vec<Listed> {
-    let parts = match parts_on(&drive, source).await {
-        Ok(parts) => parts,
-        Err((source, error)) => return vec![(drive, source, Err(error))],
-    };
-    let mut out = Vec::new();
-    for source in parts {
-        out.push(relist_one(drive.clone(), source, verifier, known).await);
+    match parts_on(&drive, source).await {
+        Ok(parts) => {
+            let mut out = Vec::new();
+            for source in parts {
+                out.push(relist_one(drive.clone(), source, verifier, known).await);
+            }
+            out
+        }
+        Err(failed) => failed,
     }
-    out
 }
 
 async fn relist_one(

@@ -37,6 +37,22 @@ pub struct PruneReport {
     pub dry_run: bool,
 }
 
+impl PruneReport {
+    /// Retention of `source` on `drive` that could not run, and deleted nothing.
+    fn failed(source: &str, drive: &str, error: String, dry_run: bool) -> Self {
+        Self {
+            source: source.to_owned(),
+            drive: drive.to_owned(),
+            ok: false,
+            error: Some(error),
+            kept: Vec::new(),
+            deleted: Vec::new(),
+            locked: Vec::new(),
+            dry_run,
+        }
+    }
+}
+
 /// Applies `policy` to one source on one drive, counting only what `trust` trusts.
 pub async fn apply_one(
     drive: &dyn Drive,
@@ -158,16 +174,12 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
             // a database that disappeared keeps its backups under the same retention.
             match servers::on_drive(source, drive.as_ref()).await {
                 Ok(parts) => sources.extend(parts),
-                Err(err) => run.results.push(PruneReport {
-                    source: source.label.clone(),
-                    drive: drive.label().to_owned(),
-                    ok: false,
-                    error: Some(err.to_string()),
-                    kept: Vec::new(),
-                    deleted: Vec::new(),
-                    locked: Vec::new(),
+                Err(err) => run.results.push(PruneReport::failed(
+                    &source.label,
+                    drive.label(),
+                    err.to_string(),
                     dry_run,
-                }),
+                )),
             }
         }
         for source in &sources {
@@ -177,16 +189,9 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
                     apply_one(drive.as_ref(), &source.label, policy, &trust, dry_run).await
                 }
                 // Without the key nothing can be told trusted: delete nothing.
-                Err(err) => PruneReport {
-                    source: source.label.clone(),
-                    drive: drive.label().to_owned(),
-                    ok: false,
-                    error: Some(err.to_string()),
-                    kept: Vec::new(),
-                    deleted: Vec::new(),
-                    locked: Vec::new(),
-                    dry_run,
-                },
+                Err(err) => {
+                    PruneReport::failed(&source.label, drive.label(), err.to_string(), dry_run)
+                }
             };
             run.results.push(report);
         }
