@@ -1,6 +1,7 @@
 //! Test harness for backupman's integration tests: real servers on loopback ports, each
 //! behind a guard that stops it and removes its files when dropped.
 //!
+//! - [`cluster`]: a PostgreSQL cluster of a test's own (`initdb`, `pg_ctl`) on a free port.
 //! - [`db`]: scratch PostgreSQL and MariaDB databases, their command-line clients, and
 //!   fingerprints that compare two databases' contents.
 //! - [`faults`]: a proxy in front of an S3 server that drops, refuses (503 SlowDown) or
@@ -19,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cluster;
 pub mod conformance;
 pub mod db;
 pub mod faults;

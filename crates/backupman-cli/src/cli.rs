@@ -88,6 +88,11 @@ pub struct RunArgs {
     #[arg(long = "source", value_name = "LABEL")]
     pub sources: Vec<String>,
 
+    /// Of a whole-server source: only this database (repeatable; `globals` for PostgreSQL's
+    /// roles and tablespaces). The same as `--source "LABEL/NAME"`.
+    #[arg(long = "database", value_name = "NAME", requires = "sources")]
+    pub databases: Vec<String>,
+
     /// Only this drive (by label; repeatable).
     #[arg(long = "drive", value_name = "LABEL")]
     pub drives: Vec<String>,
@@ -150,6 +155,11 @@ pub struct ListArgs {
     #[arg(long = "source", value_name = "LABEL")]
     pub sources: Vec<String>,
 
+    /// Of a whole-server source: only this database (repeatable; `globals` for PostgreSQL's
+    /// roles and tablespaces). The same as `--source "LABEL/NAME"`.
+    #[arg(long = "database", value_name = "NAME", requires = "sources")]
+    pub databases: Vec<String>,
+
     /// Only this drive (by label; repeatable).
     #[arg(long = "drive", value_name = "LABEL")]
     pub drives: Vec<String>,
@@ -172,6 +182,11 @@ pub struct VerifyArgs {
     /// With --latest: only this source (by label; repeatable).
     #[arg(long = "source", value_name = "LABEL")]
     pub sources: Vec<String>,
+
+    /// Of a whole-server source: only this database (repeatable; `globals` for PostgreSQL's
+    /// roles and tablespaces). The same as `--source "LABEL/NAME"`.
+    #[arg(long = "database", value_name = "NAME", requires = "sources")]
+    pub databases: Vec<String>,
 
     /// Only this drive (by label; repeatable).
     #[arg(long = "drive", value_name = "LABEL")]
@@ -201,6 +216,11 @@ pub struct RestoreArgs {
     /// The source whose backup to restore (by label).
     #[arg(long)]
     pub source: String,
+
+    /// Of a whole-server source: the database whose backup to restore (`globals` for
+    /// PostgreSQL's roles and tablespaces). The same as `--source "LABEL/NAME"`.
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
 
     /// The backup's key, as `backupman list` shows it.
     #[arg(conflicts_with = "latest", required_unless_present = "latest")]

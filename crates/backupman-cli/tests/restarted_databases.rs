@@ -17,6 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use backupman_core::Drive;
+use backupman_testkit::cluster::{PrivatePostgres, check};
 use backupman_testkit::s3::{S3Server, Style, free_port};
 use common::{backupman_command, files, rt, s3_drive_yaml};
 
@@ -27,130 +28,6 @@ const HELD_MIB: u32 = 16;
 /// Rows of the table dumped: about 50 MiB of hex text, more than [`HELD_MIB`] plus what the
 /// pipe and socket buffers hold, so the dump is still reading from the server when it stops.
 const ROWS: u32 = 250_000;
-
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-/// Runs `program` as the `postgres` user when we are root (initdb refuses root), else as is.
-fn as_postgres(program: &str) -> Command {
-    if is_root() {
-        let mut cmd = Command::new("runuser");
-        cmd.args(["-u", "postgres", "--", program]);
-        cmd
-    } else {
-        Command::new(program)
-    }
-}
-
-fn is_root() -> bool {
-    let out = Command::new("id").arg("-u").output().expect("id runs");
-    String::from_utf8_lossy(&out.stdout).trim() == "0"
-}
-
-/// Runs `cmd` and panics with its output unless it succeeds.
-fn check(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A PostgreSQL 15 cluster of our own: `initdb` in a temp folder, trust authentication on
-/// 127.0.0.1:`port`. Stopped (immediate) when dropped.
-struct PrivatePostgres {
-    root: tempfile::TempDir,
-    port: u16,
-}
-
-impl PrivatePostgres {
-    fn start() -> Self {
-        let root = tempfile::tempdir().unwrap();
-        let data = root.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        if is_root() {
-            // The `postgres` user must reach the folder and own the cluster's.
-            check(
-                Command::new("chmod").arg("755").arg(root.path()),
-                "chmod the temp folder",
-            );
-            check(
-                Command::new("chown").arg("postgres").arg(&data),
-                "chown the data folder to postgres",
-            );
-        }
-        check(
-            as_postgres(&format!("{PG_BIN}/initdb"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]),
-            "initdb",
-        );
-        let pg = Self {
-            root,
-            port: free_port(),
-        };
-        pg.start_again();
-        pg
-    }
-
-    fn data(&self) -> PathBuf {
-        self.root.path().join("data")
-    }
-
-    fn start_again(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.data().display()
-        );
-        check(
-            as_postgres(&format!("{PG_BIN}/pg_ctl"))
-                .arg("-D")
-                .arg(self.data())
-                .arg("-l")
-                .arg(self.data().join("server.log"))
-                .args(["-w", "-t", "60", "-o", &options, "start"]),
-            "pg_ctl start",
-        );
-    }
-
-    /// `pg_ctl stop -m immediate`: every backend is killed at once, as in a crash.
-    fn stop_immediate(&self) {
-        check(
-            as_postgres(&format!("{PG_BIN}/pg_ctl"))
-                .arg("-D")
-                .arg(self.data())
-                .args(["-m", "immediate", "-w", "stop"]),
-            "pg_ctl stop -m immediate",
-        );
-    }
-
-    fn sql(&self, db: &str, sql: &str) -> String {
-        check(
-            Command::new("psql")
-                .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-                .args(["-U", "postgres", "-d", db, "-XAtq", "-v", "ON_ERROR_STOP=1"])
-                .args(["-c", sql]),
-            &format!("psql {sql}"),
-        )
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        // Already stopped is fine: whatever state the test left, nothing keeps running.
-        let _ = as_postgres(&format!("{PG_BIN}/pg_ctl"))
-            .arg("-D")
-            .arg(self.data())
-            .args(["-m", "immediate", "-w", "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
 
 /// A `mariadbd` of our own: `mariadb-install-db` in a temp folder, root without a password on
 /// 127.0.0.1:`port` and its own socket. Killed when dropped.

@@ -40,7 +40,8 @@ pub use error::{ConfigError, Problem};
 pub use hooks::HooksConfig;
 pub use model::*;
 pub use notifiers::{
-    IncomingWebhookConfig, MailConfig, MailDestination, SmtpCrypto, WebhookConfig, WebhookEvent,
+    IncomingWebhookConfig, MailConfig, MailDestination, PingConfig, SmtpCrypto, WebhookConfig,
+    WebhookEvent,
 };
 
 /// A loaded configuration, the warnings it deserves and the notes worth telling once.

@@ -3,9 +3,10 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::hooks::HooksConfig;
-use crate::notifiers::{IncomingWebhookConfig, MailConfig, WebhookConfig};
+use crate::notifiers::{IncomingWebhookConfig, MailConfig, PingConfig, WebhookConfig};
 
 /// A secret value (password, secret key, token): core's one redacting type, whose `Debug` and
 /// `Display` never show it.
@@ -43,6 +44,8 @@ pub struct Config {
     pub slack: Option<IncomingWebhookConfig>,
     /// A Discord incoming webhook (`notifiers.discord`); `None` without it or with `enabled: false`.
     pub discord: Option<IncomingWebhookConfig>,
+    /// Dead-man's-switch endpoints (`notifiers.ping`); empty without it or with `enabled: false`.
+    pub pings: Vec<PingConfig>,
     /// `backupman serve`: its API keys and backup schedule (`http`); the defaults when the
     /// section is left out.
     pub http: HttpConfig,
@@ -143,7 +146,146 @@ pub struct SourceConfig {
     /// The age public keys this source's backups are encrypted to: its own
     /// `encryption.age_recipients`, else the top-level ones; `None`: stored unencrypted.
     pub encryption: Option<backupman_core::Recipients>,
+    /// `databases` (with `exclude`): a whole-server source, every database of which is a
+    /// backup object of its own; `None` for a source with `db_name`, and for SQLite.
+    pub databases: Option<DatabaseSelection>,
+    /// `exclude_tables`: tables left out of the dump, schema and data.
+    pub exclude_tables: Vec<String>,
+    /// `exclude_table_data`: tables whose schema is dumped, but not their rows.
+    pub exclude_table_data: Vec<String>,
+    /// `retry`: this source's own, else the top-level one; one attempt when neither is set.
+    pub retry: RetryConfig,
+    /// `schedule`: when `backupman serve` backs this source up, besides (or instead of)
+    /// `http.backup_job`; `None` when left out or `enabled: false`.
+    pub schedule: Option<BackupJobConfig>,
+    /// Set on the configuration of one part of a whole-server source (a database, or
+    /// PostgreSQL's globals) when it is expanded for an operation; `None` as loaded.
+    pub part_of: Option<ServerPart>,
 }
+
+/// Which databases of a server a whole-server source backs up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSelection {
+    /// `databases: all` or the names listed.
+    pub databases: Databases,
+    /// `exclude`: glob patterns (`*`, `?`, `[abc]`) of databases left out.
+    pub exclude: Vec<DatabasePattern>,
+}
+
+impl DatabaseSelection {
+    /// Whether `name` is backed up by this selection, among the server's databases: listed
+    /// (a listed system database included), or any but a system database with `all`, and not
+    /// excluded.
+    pub fn includes(&self, name: &str, system: bool) -> bool {
+        let chosen = match &self.databases {
+            Databases::All => !system,
+            Databases::Only(names) => names.iter().any(|n| n == name),
+        };
+        chosen && !self.exclude.iter().any(|p| p.matches(name))
+    }
+}
+
+/// `databases:` of a whole-server source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Databases {
+    /// `databases: all`: every database the server has when a run starts, the system ones
+    /// left out.
+    All,
+    /// The names listed (system databases only when listed).
+    Only(Vec<String>),
+}
+
+/// One `exclude` pattern, as written and compiled.
+#[derive(Debug, Clone)]
+pub struct DatabasePattern {
+    text: String,
+    matcher: globset::GlobMatcher,
+}
+
+impl DatabasePattern {
+    /// Compiles a glob; `*` matches any run of characters, `?` one, `[abc]` one of a set.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let glob = globset::GlobBuilder::new(text)
+            .literal_separator(false)
+            .build()
+            .map_err(|e| e.kind().to_string())?;
+        Ok(Self {
+            text: text.to_owned(),
+            matcher: glob.compile_matcher(),
+        })
+    }
+
+    /// Whether the database `name` matches.
+    pub fn matches(&self, name: &str) -> bool {
+        self.matcher.is_match(name)
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for DatabasePattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for DatabasePattern {}
+
+/// What one part of a whole-server source is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerPart {
+    /// The whole-server source's `label`.
+    pub server: String,
+    /// The database, or the globals.
+    pub object: ServerObject,
+}
+
+/// One backup object of a whole-server source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerObject {
+    /// A database of the server.
+    Database(String),
+    /// PostgreSQL's roles and tablespaces (`pg_dumpall --globals-only`).
+    Globals,
+}
+
+impl ServerObject {
+    /// The name operations know it by (`--database NAME`): the database's, or `globals`.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Database(name) => name,
+            Self::Globals => GLOBALS,
+        }
+    }
+}
+
+/// The name of PostgreSQL's globals among a whole-server source's databases.
+pub use backupman_core::GLOBALS_DATABASE as GLOBALS;
+
+/// `retry`: how often a source whose dump failed, or whose every drive failed, is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// `attempts`: tries in all, the first included (1: no retry).
+    pub attempts: u32,
+    /// `delay_seconds`: the wait before the second attempt; it doubles for each one after,
+    /// with jitter.
+    pub delay: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            delay: Duration::from_secs(DEFAULT_RETRY_DELAY_SECONDS),
+        }
+    }
+}
+
+/// The wait before a second attempt when `retry.delay_seconds` is left out.
+pub const DEFAULT_RETRY_DELAY_SECONDS: u64 = 30;
 
 /// Where backups go (`drives[]`).
 // A handful of these exist per process, built once: boxing would only add noise.

@@ -142,3 +142,15 @@ pub struct IncomingWebhookConfig {
     /// channel, so it is never shown.
     pub webhook_url: Secret,
 }
+
+/// One dead-man's-switch endpoint (`notifiers.ping.endpoints[]`), in the healthchecks.io
+/// convention: `URL/start` when a run begins, `URL` when it succeeded, `URL/fail` when it did
+/// not, so the service alerts when none arrives in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingConfig {
+    /// `name`: a name for the endpoint in messages; `None` when left out.
+    pub name: Option<String>,
+    /// `url`: the check's ping URL (`http://` or `https://`), without a trailing `/`. A
+    /// secret: whoever has it can report the check as up.
+    pub url: Secret,
+}

@@ -22,6 +22,7 @@ pub(crate) struct RawConfig {
     pub signing: Option<S<RawSigning>>,
     pub incomplete_uploads: Option<S<RawIncompleteUploads>>,
     pub concurrency: Option<S<u32>>,
+    pub retry: Option<S<RawRetry>>,
     pub notifiers: Option<S<RawNotifiers>>,
     pub http: Option<S<RawHttp>>,
     pub database: Option<S<RawDatabase>>,
@@ -61,6 +62,28 @@ pub(crate) struct RawSource {
     pub dump_options: Option<S<Vec<String>>>,
     pub hooks: Option<S<RawHooks>>,
     pub encryption: Option<S<RawEncryption>>,
+    pub databases: Option<S<RawDatabases>>,
+    pub exclude: Option<S<Vec<S<String>>>>,
+    pub exclude_tables: Option<S<Vec<S<String>>>>,
+    pub exclude_table_data: Option<S<Vec<S<String>>>>,
+    pub retry: Option<S<RawRetry>>,
+    pub schedule: Option<S<RawBackupJob>>,
+}
+
+/// `databases: all`, or a list of names. Untagged, so its items carry no span of their own
+/// (serde buffers an untagged value): a problem in one is located at `databases`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawDatabases {
+    Word(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetry {
+    pub attempts: Option<S<u32>>,
+    pub delay_seconds: Option<S<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +188,21 @@ pub(crate) struct RawNotifiers {
     pub webhook: Option<S<RawWebhook>>,
     pub slack: Option<S<RawIncomingWebhook>>,
     pub discord: Option<S<RawIncomingWebhook>>,
+    pub ping: Option<S<RawPing>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPing {
+    pub enabled: Option<S<bool>>,
+    pub endpoints: Option<Vec<S<RawPingEndpoint>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPingEndpoint {
+    pub name: Option<S<String>>,
+    pub url: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,6 +301,7 @@ pub(crate) fn parse(
             signing: None,
             incomplete_uploads: None,
             concurrency: None,
+            retry: None,
             notifiers: None,
             http: None,
             database: None,

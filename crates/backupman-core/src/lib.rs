@@ -73,7 +73,7 @@ pub use engine::{
 };
 pub use local::LocalDrive;
 pub use manifest::{Manifest, Mismatch};
-pub use naming::{BackupKey, random_hex, slugify};
+pub use naming::{BackupKey, GLOBALS_DATABASE, random_hex, slugify};
 pub use secret::Secret;
 pub use signing::{
     BadSignature, SIGNATURE_SUFFIX, Signer, SigningKeyError, Verifier, signature_key,

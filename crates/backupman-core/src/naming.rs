@@ -21,6 +21,10 @@ const SECONDS_LEN: usize = "20261127T031322Z".len();
 /// 255-byte file-name limit of local file systems.
 const MAX_SLUG_CHARS: usize = 48;
 
+/// The database name a whole PostgreSQL server's roles and tablespaces are stored under,
+/// beside its databases (`{label}/globals`, so in the folder `{slug}-globals`).
+pub const GLOBALS_DATABASE: &str = "globals";
+
 /// The folder name of a source label: letters and digits of any script, lower-cased, every
 /// other run of characters one `-`, no `-` at either end (`Продакшн DB` → `продакшн-db`).
 ///

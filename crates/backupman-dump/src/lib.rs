@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+mod databases;
 pub mod mysql;
 pub mod postgres;
 mod process;
@@ -45,6 +46,7 @@ mod settings;
 mod sqlite;
 mod tool_source;
 
+pub use databases::{ServerDatabase, list_databases};
 pub use mysql::MysqlSource;
 pub use postgres::PostgresSource;
 pub use process::{failure_message, kill_process_group};

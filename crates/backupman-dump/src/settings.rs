@@ -23,6 +23,14 @@ pub struct PostgresSettings {
     pub dump_tool: Option<PathBuf>,
     /// Arguments added to `pg_dump`'s own.
     pub dump_options: Vec<String>,
+    /// Tables left out of the dump, schema and data (`pg_dump --exclude-table`, whose
+    /// patterns these are: `audit`, `public.audit`, `logs_*`).
+    pub exclude_tables: Vec<String>,
+    /// Tables whose definition is dumped but not their rows (`pg_dump --exclude-table-data`).
+    pub exclude_table_data: Vec<String>,
+    /// Dump the server's roles and tablespaces (`pg_dumpall --globals-only`, found beside
+    /// `pg_dump`) instead of the database; restoring it recreates them on a server.
+    pub globals: bool,
 }
 
 impl PostgresSettings {
@@ -79,6 +87,12 @@ pub struct MysqlSettings {
     pub dump_tool: Option<PathBuf>,
     /// Arguments added to the dump tool's own (before the database name).
     pub dump_options: Vec<String>,
+    /// Tables left out of the dump, schema and data (`--ignore-table=DATABASE.TABLE`).
+    pub exclude_tables: Vec<String>,
+    /// Tables whose definition is dumped but not their rows (`--ignore-table-data`, which
+    /// `mariadb-dump` has and MySQL's `mysqldump` has not: with it such a source fails, saying
+    /// so).
+    pub exclude_table_data: Vec<String>,
 }
 
 impl MysqlSettings {

@@ -28,6 +28,11 @@ pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
     /// The database server the tool connects to.
     fn server(&self) -> &ServerSettings;
 
+    /// The database its manifests name: the server's, unless the source dumps something else.
+    fn database_name(&self) -> String {
+        self.server().database.clone()
+    }
+
     /// Finds the tool and spawns it with [`ToolSource::spawn_dump`] (blocking):
     /// `Source::start`.
     fn start_blocking(&self, cancel: CancellationToken) -> Result<Dump, SourceError>;
@@ -98,9 +103,7 @@ macro_rules! impl_source {
             }
 
             fn database(&self) -> String {
-                $crate::tool_source::ToolSource::server(self)
-                    .database
-                    .clone()
+                $crate::tool_source::ToolSource::database_name(self)
             }
 
             fn extension(&self) -> &str {

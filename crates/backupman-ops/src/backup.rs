@@ -2,11 +2,14 @@
 //! the backup landed; or, in test mode, write beside the real backups, read every object
 //! back, check it against its manifest, and delete it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use backupman_config::{Config, DriveConfig, MAX_CONCURRENCY, SourceConfig};
-use backupman_core::listing::{StoredBackup, TrustPolicy};
+use backupman_core::backoff::Backoff;
+use backupman_core::listing::{self, StoredBackup, TrustPolicy};
 use backupman_core::retention::Policy;
 use backupman_core::stale::Listed;
 use backupman_core::{
@@ -22,6 +25,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::hooks::{self, HookError, HookFacts, HookReport, HookStage};
 use crate::prune::{self, Prepared, PruneReport, SweepReport};
+use crate::servers;
 use crate::wiring::{self, BrokenDrive, UnknownLabel};
 
 /// Where test mode writes, beside (never over) the real backups.
@@ -71,8 +75,9 @@ impl std::fmt::Debug for SourceProgress {
 /// The sources and drives a run would use, resolved from the configuration.
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
-    /// Sources to back up, in configuration order.
-    pub sources: Vec<&'a SourceConfig>,
+    /// Sources to back up, in configuration order (a whole-server source as configured: its
+    /// databases are asked of the server when the run starts).
+    pub sources: Vec<Cow<'a, SourceConfig>>,
     /// Drives to store on.
     pub drives: Vec<&'a DriveConfig>,
 }
@@ -110,10 +115,24 @@ pub struct RunReport {
 /// One source's backup.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
-    /// The source's label.
+    /// The source's label; for a database of a whole-server source, `{label}/{database}`.
     pub source: String,
+    /// The database, for a part of a whole-server source (`globals` for PostgreSQL's roles
+    /// and tablespaces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// A database of a whole-server source that no drive held a backup of before this run:
+    /// one created since the last run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub new_database: bool,
     /// This source succeeded on every drive.
     pub ok: bool,
+    /// Attempts made (`retry`): 1 unless the dump, or every drive, failed and it was tried
+    /// again.
+    pub attempts: u32,
+    /// Why each attempt before the last failed, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_attempts: Vec<String>,
     /// The object key, relative to each drive's prefix (empty when the source never started).
     pub key: String,
     /// Why the dump failed.
@@ -202,6 +221,7 @@ pub async fn backup(
         finished_at: Utc::now(),
         test_mode: options.test_mode,
     };
+    let entries = expand_servers(&plan.sources).await;
     let mut engine = Engine::new(config.compression).with_cancel(options.cancel.clone());
     if options.test_mode {
         engine = engine.with_key_prefix(TEST_PREFIX);
@@ -221,10 +241,9 @@ pub async fn backup(
     let prepared: Vec<PreparedDrive> = if options.test_mode {
         Vec::new()
     } else {
-        let sources: Vec<_> = plan
-            .sources
+        let sources: Vec<_> = entries
             .iter()
-            .map(|s| (s.label.clone(), wiring::trust_policy(s, verifier.as_ref())))
+            .map(|(s, _)| (s.label.clone(), wiring::trust_policy(s, verifier.as_ref())))
             .collect();
         let hours = config.abort_incomplete_after_hours;
         drives
@@ -246,16 +265,21 @@ pub async fn backup(
         cancel: options.cancel.clone(),
         progress: options.progress.clone(),
     });
-    let mut done: Vec<Option<SourceReport>> = vec![None; plan.sources.len()];
-    let mut waiting = plan.sources.iter().enumerate();
+    let mut done: Vec<Option<SourceReport>> = vec![None; entries.len()];
+    let mut waiting = entries.iter().enumerate();
     // Dropping the set (the run's future dropped) aborts the tasks; their uploads abort on drop.
     let mut running = JoinSet::new();
     let mut slot_of: Vec<(Id, usize)> = Vec::with_capacity(parallel);
     loop {
         while running.len() < parallel {
-            let Some((i, cfg)) = waiting.next() else {
+            let Some((i, (cfg, refused))) = waiting.next() else {
                 break;
             };
+            if let Some(why) = refused {
+                let entry = not_started(cfg, why.clone());
+                finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
+                continue;
+            }
             if options.cancel.is_cancelled() {
                 let entry = SourceReport {
                     skipped: true,
@@ -269,7 +293,7 @@ pub async fn backup(
                 finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
                 continue;
             }
-            let handle = running.spawn(run.clone().back_up((*cfg).clone()));
+            let handle = running.spawn(run.clone().back_up(cfg.clone()));
             slot_of.push((handle.id(), i));
         }
         let Some(joined) = running.join_next_with_id().await else {
@@ -288,7 +312,7 @@ pub async fn backup(
             // A bug, not a state of the source: reported as its failure, never a crash of
             // the whole run.
             Err(err) => not_started(
-                plan.sources[i],
+                &entries[i].0,
                 format!("internal error: the backup of this source stopped: {err}"),
             ),
         };
@@ -303,6 +327,27 @@ pub async fn backup(
     }
     report.finished_at = Utc::now();
     Ok(report)
+}
+
+/// What a run backs up, in order: each source, a whole-server source as each of its
+/// databases (and PostgreSQL's globals), asked of the server now; with a reason when one
+/// cannot be backed up (the server did not answer, two databases would share a folder).
+async fn expand_servers(sources: &[Cow<'_, SourceConfig>]) -> Vec<(SourceConfig, Option<String>)> {
+    let mut out = Vec::new();
+    for cfg in sources {
+        if cfg.databases.is_none() {
+            out.push((cfg.clone().into_owned(), None));
+            continue;
+        }
+        match servers::expand(cfg).await {
+            Ok(expansion) => {
+                out.extend(expansion.parts.into_iter().map(|p| (p, None)));
+                out.extend(expansion.refused.into_iter().map(|(p, why)| (p, Some(why))));
+            }
+            Err(err) => out.push((cfg.clone().into_owned(), Some(err.to_string()))),
+        }
+    }
+    out
 }
 
 /// Records a source's final report in its configured place and tells the front end.
@@ -414,8 +459,13 @@ impl SourceRun {
         if let Some(progress) = &self.progress {
             engine = engine.with_progress(progress.observer_for(&cfg.label));
         }
-        let done = engine.backup(source, drives).await;
+        let new_database = self.holds_none(cfg).await;
+        let (done, failed_attempts) = self.with_retries(cfg, &engine, source).await;
         let mut entry = SourceReport::from(&done);
+        entry.attempts = failed_attempts.len() as u32 + 1;
+        entry.failed_attempts = failed_attempts;
+        entry.database = part_name(cfg);
+        entry.new_database = new_database;
         entry.hooks.extend(before.map(|(report, _)| report));
         let stage = if entry.ok {
             HookStage::After
@@ -452,6 +502,70 @@ impl SourceRun {
             }
         }
         entry
+    }
+
+    /// Backs `source` up, again after a pause while its dump, or every drive, failed and
+    /// `retry.attempts` allows: each attempt is a new backup with a new key. A backup that
+    /// reached some drives is not retried (that would store it twice); the report says which
+    /// failed. Returns the last attempt and why each earlier one failed.
+    async fn with_retries(
+        &self,
+        cfg: &SourceConfig,
+        engine: &Engine,
+        source: Arc<dyn backupman_core::Source>,
+    ) -> (BackupReport, Vec<String>) {
+        let policy = Backoff {
+            first_pause: cfg.retry.delay,
+            max_pause: cfg
+                .retry
+                .delay
+                .saturating_mul(16)
+                .max(Duration::from_secs(1)),
+            // The number of attempts bounds it: a source may take hours to dump.
+            give_up_after: Duration::MAX,
+            max_attempts: cfg.retry.attempts,
+        };
+        let mut failures = Vec::new();
+        let outcome = policy
+            .retry(
+                || {
+                    let source = source.clone();
+                    async move {
+                        let done = engine.backup(source, &self.drives).await;
+                        let lost = done.failure.is_some()
+                            || (!done.drives.is_empty()
+                                && done.drives.iter().all(|d| d.result.is_err()));
+                        if lost { Err(done) } else { Ok(done) }
+                    }
+                },
+                |_| !self.cancel.is_cancelled(),
+                |done, attempt, pause| {
+                    let why = attempt_error(done);
+                    tracing::warn!(source = %cfg.label, attempt, "backup failed ({why}); trying again in {:.1} s", pause.as_secs_f64());
+                    failures.push(why);
+                },
+            )
+            .await;
+        match outcome {
+            Ok(done) => (done, failures),
+            Err(gave_up) => (gave_up.error, failures),
+        }
+    }
+
+    /// A database of a whole-server source that no drive holds a backup of yet (a drive that
+    /// cannot be listed says nothing either way).
+    async fn holds_none(&self, cfg: &SourceConfig) -> bool {
+        if cfg.part_of.is_none() || self.test_mode {
+            return false;
+        }
+        let trust = wiring::trust_policy(cfg, self.verifier.as_ref());
+        for drive in &self.drives {
+            match listing::list_source(drive.as_ref(), &cfg.label, &trust).await {
+                Ok(backups) if backups.is_empty() => {}
+                _ => return false,
+            }
+        }
+        !self.drives.is_empty()
     }
 
     /// A source that failed before its dump began still runs its `on_failure` hook.
@@ -492,9 +606,31 @@ impl HookFacts {
     }
 }
 
+/// One attempt's failure in a line: the dump's, or each drive's.
+fn attempt_error(done: &BackupReport) -> String {
+    match &done.failure {
+        Some(failure) => failure.to_string(),
+        None => done
+            .drives
+            .iter()
+            .filter_map(|d| d.result.as_ref().err().map(|e| format!("{}: {e}", d.drive)))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// The database a part of a whole-server source is.
+fn part_name(cfg: &SourceConfig) -> Option<String> {
+    cfg.part_of.as_ref().map(|p| p.object.name().to_owned())
+}
+
 fn not_started(cfg: &SourceConfig, error: String) -> SourceReport {
     SourceReport {
         source: cfg.label.clone(),
+        database: part_name(cfg),
+        new_database: false,
+        attempts: 0,
+        failed_attempts: Vec::new(),
         ok: false,
         key: String::new(),
         error: Some(error),
@@ -533,6 +669,10 @@ impl From<&BackupReport> for SourceReport {
         let manifest = report.manifest.as_ref();
         Self {
             source: report.source.clone(),
+            database: None,
+            new_database: false,
+            attempts: 1,
+            failed_attempts: Vec::new(),
             ok: report.succeeded(),
             key: report.key.clone(),
             error: report.failure.as_ref().map(ToString::to_string),

@@ -4,6 +4,7 @@
 //! named key reads its own. Every manifest is a stranger's input (see
 //! `backupman_core::listing`).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use serde::Serialize;
 
+use crate::servers;
 use crate::wiring::{self, BrokenDrive, UnknownLabel};
 
 /// Source × drive listings run at once: each is a page or a few of one store.
@@ -77,12 +79,27 @@ pub async fn find(
 /// Runs the listings, [`LISTINGS_AT_ONCE`] at a time, into one catalog. They come
 /// collected: a lazy `map` would make its closure part of the future's type, which then is
 /// not `Send` for every lifetime (rust-lang/rust#102211).
-async fn run_listings(listings: Vec<impl Future<Output = Listed>>) -> Catalog {
-    let listed: Vec<Listed> = stream::iter(listings)
+async fn run_listings(listings: Vec<impl Future<Output = Vec<Listed>>>) -> Catalog {
+    let listed: Vec<Vec<Listed>> = stream::iter(listings)
         .buffer_unordered(LISTINGS_AT_ONCE)
         .collect()
         .await;
-    assemble(listed)
+    assemble(listed.into_iter().flatten().collect())
+}
+
+/// What a source is on a drive: itself, or for a whole-server source each database (and
+/// the globals) the drive holds backups of.
+/// A drive that cannot be listed for the parts gives the source's listing error.
+async fn parts_on(
+    drive: &Arc<dyn Drive>,
+    source: SourceConfig,
+) -> Result<Vec<SourceConfig>, Vec<Listed>> {
+    if source.databases.is_none() {
+        return Ok(vec![source]);
+    }
+    servers::on_drive(&source, drive.as_ref())
+        .await
+        .map_err(|e| vec![(drive.clone(), source, Err(e))])
 }
 
 /// One source on one drive, read as deep as `depth` says.
@@ -91,15 +108,25 @@ async fn list_pair(
     source: SourceConfig,
     verifier: Option<&Verifier>,
     depth: Depth,
-) -> Listed {
-    let policy = wiring::trust_policy(&source, verifier);
-    let listed = match depth {
-        Depth::Everything => listing::list_inspected(drive.as_ref(), &source.label, &policy).await,
-        Depth::LatestTrusted => listing::latest_trusted(drive.as_ref(), &source.label, &policy)
-            .await
-            .map(|b| b.into_iter().collect()),
+) -> Vec<Listed> {
+    let parts = match parts_on(&drive, source).await {
+        Ok(parts) => parts,
+        Err(failed) => return failed,
     };
-    (drive, source, listed)
+    let mut out = Vec::new();
+    for source in parts {
+        out.push(match depth {
+            Depth::Everything => relist_one(drive.clone(), source, verifier, &Known::new()).await,
+            Depth::LatestTrusted => {
+                let policy = wiring::trust_policy(&source, verifier);
+                let latest = listing::latest_trusted(drive.as_ref(), &source.label, &policy)
+                    .await
+                    .map(|b| b.into_iter().collect());
+                (drive.clone(), source, latest)
+            }
+        });
+    }
+    out
 }
 
 /// [`find`] with [`Depth::Everything`], reading only the manifests `previous` has not: a
@@ -129,6 +156,24 @@ type Known<'a> = HashMap<(&'a str, &'a str), &'a StoredBackup>;
 
 /// One source on one drive listed again, inspecting only what `known` lacks.
 async fn relist_pair(
+    drive: Arc<dyn Drive>,
+    source: SourceConfig,
+    verifier: Option<&Verifier>,
+    known: &Known<'_>,
+) -> Vec<Listed> {
+    match parts_on(&drive, source).await {
+        Ok(parts) => {
+            let mut out = Vec::new();
+            for source in parts {
+                out.push(relist_one(drive.clone(), source, verifier, known).await);
+            }
+            out
+        }
+        Err(failed) => failed,
+    }
+}
+
+async fn relist_one(
     drive: Arc<dyn Drive>,
     source: SourceConfig,
     verifier: Option<&Verifier>,
@@ -216,13 +261,19 @@ pub fn latest(found: Vec<Found>) -> Vec<Found> {
         .collect()
 }
 
-/// The source a key belongs to, by the one slug rule.
-pub fn source_of_key<'a>(config: &'a Config, key: &str) -> Option<&'a SourceConfig> {
+/// The source a key belongs to, by the one slug rule: a configured source's own folder, or
+/// the folder of a part of a whole-server source.
+pub fn source_of_key<'a>(config: &'a Config, key: &str) -> Option<Cow<'a, SourceConfig>> {
     let parsed = BackupKey::parse(key)?;
-    config
-        .sources
-        .iter()
-        .find(|s| slugify(&s.label) == parsed.source_slug)
+    let folder = parsed.source_slug;
+    if let Some(own) = config.sources.iter().find(|s| slugify(&s.label) == folder) {
+        return Some(Cow::Borrowed(own));
+    }
+    config.sources.iter().find_map(|s| {
+        let database = folder.strip_prefix(&format!("{}-", slugify(&s.label)))?;
+        s.databases.as_ref()?;
+        servers::named(config, &servers::part_label(&s.label, database)).map(Cow::Owned)
+    })
 }
 
 /// One line of `list`.
@@ -294,6 +345,7 @@ pub async fn list(
     drives: &[String],
 ) -> Result<ListReport, UnknownLabel> {
     let sources = wiring::select_sources(config, sources)?;
+    let sources: Vec<&SourceConfig> = sources.iter().map(|s| &**s).collect();
     let (drives, broken_drives) = wiring::build_drives(&wiring::select_drives(config, drives)?);
     // A key that cannot be loaded still lets the listing show what is there; every backup is
     // then judged as if no signature were required, and the report fails.
@@ -393,7 +445,7 @@ pub async fn pick(config: &Config, pick: &Pick) -> Result<Picked, PickError> {
     let verifier = wiring::verifier(config)?;
     if let Some(key) = &pick.key {
         let source = source_of_key(config, key).ok_or_else(|| PickError::NotAKey(key.clone()))?;
-        let policy = wiring::trust_policy(source, verifier.as_ref());
+        let policy = wiring::trust_policy(&source, verifier.as_ref());
         let mut picked = Picked {
             broken,
             ..Picked::default()
@@ -401,7 +453,7 @@ pub async fn pick(config: &Config, pick: &Pick) -> Result<Picked, PickError> {
         for drive in &drives {
             match named(drive.as_ref(), &source.label, key, &policy).await {
                 Ok(Some(backup)) => picked.found.push(Found {
-                    source: source.clone(),
+                    source: source.clone().into_owned(),
                     drive: drive.clone(),
                     backup,
                 }),
@@ -433,6 +485,7 @@ pub async fn pick(config: &Config, pick: &Pick) -> Result<Picked, PickError> {
         return Err(PickError::NothingNamed);
     }
     let sources = wiring::select_sources(config, &pick.sources)?;
+    let sources: Vec<&SourceConfig> = sources.iter().map(|s| &**s).collect();
     let catalog = find(&sources, &drives, verifier.as_ref(), Depth::LatestTrusted).await;
     if catalog.found.is_empty() && catalog.errors.is_empty() {
         // Distinguish "nothing there" from "nothing trusted there": one more listing each.

@@ -13,7 +13,7 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::notify::{self, NotifierHealth};
-use crate::wiring;
+use crate::{servers, wiring};
 
 /// The whole verdict.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +39,10 @@ pub struct SourceHealth {
     pub ok: bool,
     /// Why not.
     pub error: Option<String>,
+    /// A whole-server source: the databases the next run backs up (and `globals` for
+    /// PostgreSQL's roles and tablespaces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub databases: Option<Vec<String>>,
 }
 
 /// One drive, check by check.
@@ -112,6 +116,9 @@ pub(crate) fn no_answer(what: &str) -> String {
 }
 
 async fn source_health(cfg: &SourceConfig) -> SourceHealth {
+    if cfg.databases.is_some() {
+        return server_health(cfg).await;
+    }
     let result = match wiring::source(cfg) {
         Ok(source) => match tokio::time::timeout(CHECK_DEADLINE, source.check()).await {
             Ok(checked) => checked.map_err(|e| e.to_string()),
@@ -124,6 +131,36 @@ async fn source_health(cfg: &SourceConfig) -> SourceHealth {
         provider: cfg.provider.to_string(),
         ok: result.is_ok(),
         error: result.err(),
+        databases: None,
+    }
+}
+
+/// A whole-server source: the server says which databases it has, and the first part (the
+/// globals, or a database) is checked as a source of its own would be.
+async fn server_health(cfg: &SourceConfig) -> SourceHealth {
+    let checked = tokio::time::timeout(CHECK_DEADLINE, async {
+        let expansion = servers::expand(cfg).await.map_err(|e| e.to_string())?;
+        if let Some((part, why)) = expansion.refused.first() {
+            return Err(format!("{}: {why}", part.label));
+        }
+        if let Some(first) = expansion.parts.first() {
+            let source = wiring::source(first).map_err(|e| e.to_string())?;
+            source.check().await.map_err(|e| e.to_string())?;
+        }
+        Ok(expansion
+            .parts
+            .iter()
+            .filter_map(|p| p.part_of.as_ref().map(|o| o.object.name().to_owned()))
+            .collect::<Vec<_>>())
+    })
+    .await
+    .unwrap_or_else(|_| Err(no_answer(&format!("{}:{}", cfg.host, cfg.port))));
+    SourceHealth {
+        source: cfg.label.clone(),
+        provider: cfg.provider.to_string(),
+        ok: checked.is_ok(),
+        databases: checked.as_ref().ok().cloned(),
+        error: checked.err(),
     }
 }
 

@@ -32,5 +32,6 @@ pub mod notify;
 pub mod prune;
 pub mod record;
 pub mod restore;
+pub mod servers;
 pub mod verify;
 pub mod wiring;

@@ -13,6 +13,7 @@ use chrono::Utc;
 use futures::{StreamExt, stream};
 use serde::Serialize;
 
+use crate::servers;
 use crate::wiring::{self, BrokenDrive};
 
 /// Retention of one source on one drive.
@@ -37,6 +38,22 @@ pub struct PruneReport {
     /// Whether this was a dry run.
     #[serde(skip)]
     pub dry_run: bool,
+}
+
+impl PruneReport {
+    /// Retention of `source` on `drive` that could not run, and deleted nothing.
+    fn failed(source: &str, drive: &str, error: String, dry_run: bool) -> Self {
+        Self {
+            source: source.to_owned(),
+            drive: drive.to_owned(),
+            ok: false,
+            error: Some(error),
+            kept: Vec::new(),
+            deleted: Vec::new(),
+            locked: Vec::new(),
+            dry_run,
+        }
+    }
 }
 
 /// Applies `policy` to one source on one drive, counting only what `trust` trusts, on the
@@ -193,32 +210,42 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
     };
     let verifier = wiring::verifier(config);
     let known = verifier.as_ref().ok().cloned().flatten();
-    let sources: Vec<(String, TrustPolicy)> = config
-        .sources
-        .iter()
-        .map(|s| (s.label.clone(), wiring::trust_policy(s, known.as_ref())))
-        .collect();
     let sweep_after = (!dry_run).then_some(config.abort_incomplete_after_hours);
     for drive in &drives {
-        let mut prepared = prepare(drive.clone(), sources.clone(), sweep_after).await;
+        let mut sources = Vec::new();
+        for source in &config.sources {
+            if source.databases.is_none() {
+                sources.push(source.clone());
+                continue;
+            }
+            // Every database the drive holds backups of, the server's current ones or not:
+            // a database that disappeared keeps its backups under the same retention.
+            match servers::on_drive(source, drive.as_ref()).await {
+                Ok(parts) => sources.extend(parts),
+                Err(err) => run.results.push(PruneReport::failed(
+                    &source.label,
+                    drive.label(),
+                    err.to_string(),
+                    dry_run,
+                )),
+            }
+        }
+        let trusts: Vec<(String, TrustPolicy)> = sources
+            .iter()
+            .map(|s| (s.label.clone(), wiring::trust_policy(s, known.as_ref())))
+            .collect();
+        let mut prepared = prepare(drive.clone(), trusts.clone(), sweep_after).await;
         run.sweeps.extend(prepared.sweep.take());
-        for (source, (label, trust)) in config.sources.iter().zip(&sources) {
+        for (source, (label, trust)) in sources.iter().zip(&trusts) {
             let report = match &verifier {
                 Ok(_) => {
                     let listed = prepared.listed.remove(label);
                     apply_one(drive.as_ref(), label, listed, policy, trust, dry_run).await
                 }
                 // Without the key nothing can be told trusted: delete nothing.
-                Err(err) => PruneReport {
-                    source: source.label.clone(),
-                    drive: drive.label().to_owned(),
-                    ok: false,
-                    error: Some(err.to_string()),
-                    kept: Vec::new(),
-                    deleted: Vec::new(),
-                    locked: Vec::new(),
-                    dry_run,
-                },
+                Err(err) => {
+                    PruneReport::failed(&source.label, drive.label(), err.to_string(), dry_run)
+                }
             };
             run.results.push(report);
         }

@@ -60,6 +60,13 @@ pub struct BackupRecord {
     /// damaged, without a manifest); left out when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub untrusted: Option<String>,
+    /// The database, for a backup of a whole-server source (`globals`: its roles and
+    /// tablespaces); left out otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Attempts a run made (`retry`), for a backup a run just made; left out otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
 }
 
 /// One backup's copy on one drive.
@@ -135,6 +142,12 @@ impl BackupRecord {
                     sha256: f.backup.manifest.as_ref().map(|m| m.sha256.clone()),
                     error: None,
                     untrusted: f.backup.standing.reason(),
+                    database: f
+                        .source
+                        .part_of
+                        .as_ref()
+                        .map(|p| p.object.name().to_owned()),
+                    attempts: None,
                 });
                 records.len() - 1
             });
@@ -188,6 +201,8 @@ impl BackupRecord {
             sha256: None,
             error: None,
             untrusted: None,
+            database: None,
+            attempts: None,
         }
     }
 
@@ -237,6 +252,8 @@ impl BackupRecord {
             sha256: report.sha256.clone(),
             error: report.error.clone(),
             untrusted: None,
+            database: report.database.clone(),
+            attempts: Some(report.attempts),
         }
     }
 }
@@ -291,6 +308,8 @@ mod tests {
             sha256: None,
             error: None,
             untrusted: None,
+            database: None,
+            attempts: None,
         };
         let json = serde_json::to_value(&record).unwrap();
         for field in [

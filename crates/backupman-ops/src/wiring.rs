@@ -1,11 +1,13 @@
 //! From configuration to live sources and drives: the one place that knows which
 //! implementation serves which provider, and how labels on a command line pick them.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use backupman_config::{
-    Config, ConfigError, DriveConfig, Loaded, S3DriveConfig, SourceConfig, SourceProvider,
+    Config, ConfigError, DriveConfig, Loaded, S3DriveConfig, ServerObject, SourceConfig,
+    SourceProvider,
 };
 use backupman_core::listing::TrustPolicy;
 use backupman_core::retention::Policy;
@@ -20,6 +22,8 @@ use backupman_dump::{
     SqliteSource,
 };
 use backupman_s3::{S3Credentials, S3Drive, S3Settings};
+
+use crate::servers;
 
 /// Loads a configuration file. Relative paths in it (SQLite files and staging folders,
 /// local folders, the SMTP and S3 CA files) are resolved against the file's own folder, so a
@@ -138,6 +142,12 @@ pub fn postgres_settings(cfg: &SourceConfig) -> PostgresSettings {
     let mut settings = PostgresSettings::new(&cfg.label, server_settings(cfg));
     settings.dump_tool = cfg.dump_tool.clone();
     settings.dump_options = cfg.dump_options.clone();
+    settings.exclude_tables = cfg.exclude_tables.clone();
+    settings.exclude_table_data = cfg.exclude_table_data.clone();
+    settings.globals = cfg
+        .part_of
+        .as_ref()
+        .is_some_and(|p| p.object == ServerObject::Globals);
     settings
 }
 
@@ -151,6 +161,8 @@ pub fn mysql_settings(cfg: &SourceConfig) -> MysqlSettings {
     let mut settings = MysqlSettings::new(&cfg.label, flavor, server_settings(cfg));
     settings.dump_tool = cfg.dump_tool.clone();
     settings.dump_options = cfg.dump_options.clone();
+    settings.exclude_tables = cfg.exclude_tables.clone();
+    settings.exclude_table_data = cfg.exclude_table_data.clone();
     settings
 }
 
@@ -328,12 +340,34 @@ fn known_list(known: &[String]) -> String {
 }
 
 /// The configured sources whose labels were asked for (all when none were), matched without
-/// regard to case.
+/// regard to case. `{label}/{database}` names one part of a whole-server source.
 pub fn select_sources<'a>(
     config: &'a Config,
     wanted: &[String],
-) -> Result<Vec<&'a SourceConfig>, UnknownLabel> {
-    select("source", &config.sources, |s| s.label.as_str(), wanted)
+) -> Result<Vec<Cow<'a, SourceConfig>>, UnknownLabel> {
+    if wanted.is_empty() {
+        return Ok(config.sources.iter().map(Cow::Borrowed).collect());
+    }
+    wanted
+        .iter()
+        .map(|want| {
+            if let Ok(mut found) = select(
+                "source",
+                &config.sources,
+                |s| s.label.as_str(),
+                std::slice::from_ref(want),
+            ) {
+                return Ok(Cow::Borrowed(found.remove(0)));
+            }
+            servers::named(config, want)
+                .map(Cow::Owned)
+                .ok_or_else(|| UnknownLabel {
+                    kind: "source",
+                    wanted: want.clone(),
+                    known: config.sources.iter().map(|s| s.label.clone()).collect(),
+                })
+        })
+        .collect()
 }
 
 /// The configured drives whose labels were asked for (all when none were).
@@ -439,6 +473,12 @@ mod tests {
             tmp_folder: None,
             hooks: Default::default(),
             encryption: None,
+            databases: None,
+            exclude_tables: Vec::new(),
+            exclude_table_data: Vec::new(),
+            retry: Default::default(),
+            schedule: None,
+            part_of: None,
         }
     }
 

@@ -120,7 +120,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         .clone()
         .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
-    let job = config.http.backup_job.clone();
+    let jobs = scheduler::jobs(&config);
     let stop = options.shutdown;
     let refresh_every = Duration::from_secs(config.http.catalog_refresh_seconds);
     let service = Arc::new(Service::new(config, base_url, stop.clone())?);
@@ -151,16 +151,22 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         close_listener.clone(),
     ));
     tracing::info!("listening on http://{addr}");
-    let scheduler = job.map(|job| {
+    let schedulers: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            tracing::info!(
+                "{:?} backed up by {:?} ({})",
+                job.sources,
+                job.job.cron,
+                job.job.timezone.name()
+            );
+            tokio::spawn(scheduler::schedule(service.clone(), job, stop.clone()))
+        })
+        .collect();
+    if schedulers.is_empty() {
         tracing::info!(
-            "backups scheduled by {:?} ({})",
-            job.cron,
-            job.timezone.name()
+            "no backup schedule (http.backup_job, or a source's schedule): backups start by POST /api/backups"
         );
-        tokio::spawn(scheduler::schedule(service.clone(), job, stop.clone()))
-    });
-    if scheduler.is_none() {
-        tracing::info!("no backup schedule (http.backup_job): backups start by POST /api/backups");
     }
 
     // Both may be ready at once (the graceful shutdown is quick): remember which ended, as
@@ -181,7 +187,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         "stopping: no more scheduled backups; a running backup gets {} s to finish",
         grace.as_secs()
     );
-    if let Some(scheduler) = scheduler {
+    for scheduler in schedulers {
         let _ = scheduler.await;
     }
     service.runs.finish_or_cancel(grace).await;

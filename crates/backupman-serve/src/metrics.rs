@@ -6,7 +6,8 @@
 //! - `backupman_backups_total{source,status}`: backups since start, `finished` or `failed`;
 //! - `backupman_backup_duration_seconds{source}`: how long the source's last backup took;
 //! - `backupman_backup_bytes{source,drive}`: size of the last backup stored on each drive;
-//! - `backupman_scheduler_skipped_total`: scheduled ticks skipped because a run was going on.
+//! - `backupman_scheduler_skipped_total`: scheduled ticks skipped because a run was going on;
+//! - `backupman_next_run_timestamp_seconds{source}`: when a scheduled source is backed up next.
 
 use std::sync::atomic::AtomicU64;
 
@@ -46,6 +47,7 @@ pub(crate) struct Metrics {
     duration: Family<SourceLabel, FloatGauge>,
     bytes: Family<DriveLabels, Gauge>,
     skipped: Counter,
+    next_run: Family<SourceLabel, FloatGauge>,
 }
 
 impl Metrics {
@@ -58,6 +60,7 @@ impl Metrics {
             duration: Family::default(),
             bytes: Family::default(),
             skipped: Counter::default(),
+            next_run: Family::default(),
         };
         registry.register(
             "backupman_last_success_timestamp_seconds",
@@ -85,10 +88,24 @@ impl Metrics {
             "Scheduled backups skipped because the previous run was still going on",
             metrics.skipped.clone(),
         );
+        registry.register(
+            "backupman_next_run_timestamp_seconds",
+            "Unix time of the source's next scheduled backup (its own schedule, or http.backup_job)",
+            metrics.next_run.clone(),
+        );
         Self {
             registry,
             ..metrics
         }
+    }
+
+    /// `source`'s next scheduled backup is at `at`.
+    pub(crate) fn next_run(&self, source: &str, at: DateTime<Utc>) {
+        self.next_run
+            .get_or_create(&SourceLabel {
+                source: source.to_owned(),
+            })
+            .set(at.timestamp_millis() as f64 / 1000.0);
     }
 
     /// Counts one source's backup as it ends.

@@ -21,6 +21,7 @@ use crate::api;
         api::backups::create,
         api::download::download,
         api::download::generate_url,
+        api::schedule::schedule,
     ),
     modifiers(&KeyScheme),
     tags(

@@ -1,9 +1,11 @@
-//! Backup runs the service starts, one at a time: a run holds the run lock from start to
-//! end, so a second start while it goes on is refused (never queued), and shutdown waits on
-//! the same lock. Runs in progress and failed backups since the start are kept here, as
-//! the drives know only what was stored.
+//! Backup runs the service starts. A source is backed up by one run at a time: a run claims
+//! its sources from start to end, so a start that finds one of them claimed is refused (never
+//! queued). Runs of other sources (a source's own `schedule` beside `http.backup_job`) go on
+//! side by side; each holds the run lock for reading, and shutdown waits on it for writing.
+//! Runs in progress and failed backups since the start are kept here, as the drives know only
+//! what was stored.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,10 +29,22 @@ pub(crate) enum NotStarted {
     Stopping,
 }
 
-/// The run lock, the token that cancels the running backup, and the records since start.
+/// Which sources a run backs up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Which {
+    /// Every configured source (`POST /api/backups`).
+    All,
+    /// These, by label (a schedule's).
+    Sources(Vec<String>),
+}
+
+/// The run lock, the sources being backed up, the token that cancels the running backups,
+/// and the records since start.
 #[derive(Debug, Default)]
 pub(crate) struct Runs {
-    lock: Arc<tokio::sync::Mutex<()>>,
+    lock: Arc<tokio::sync::RwLock<()>>,
+    /// Labels of the sources a run is backing up.
+    claimed: Mutex<BTreeSet<String>>,
     cancel: CancellationToken,
     /// Pending and failed backups, newest first.
     records: Mutex<VecDeque<BackupRecord>>,
@@ -51,7 +65,7 @@ impl Runs {
     /// Waits up to `grace` for the running backup, then cancels it and waits for its uploads
     /// to be aborted.
     pub(crate) async fn finish_or_cancel(&self, grace: Duration) {
-        if tokio::time::timeout(grace, self.lock.lock()).await.is_ok() {
+        if tokio::time::timeout(grace, self.lock.write()).await.is_ok() {
             return;
         }
         tracing::warn!(
@@ -59,13 +73,49 @@ impl Runs {
             grace.as_secs()
         );
         self.cancel.cancel();
-        let _ = self.lock.lock().await;
+        let _ = self.lock.write().await;
+    }
+
+    /// Claims `labels` for a run, all or none; released when the claim is dropped.
+    fn claim(self: &Arc<Self>, labels: Vec<String>) -> Option<Claim> {
+        let mut claimed = self.claimed.lock().unwrap_or_else(PoisonError::into_inner);
+        if labels.iter().any(|l| claimed.contains(l)) {
+            return None;
+        }
+        claimed.extend(labels.iter().cloned());
+        Some(Claim {
+            runs: self.clone(),
+            labels,
+        })
     }
 }
 
-/// Starts a backup of every source to every drive in the background, unless one is going
-/// on. `trigger` names who asked, for the log.
-pub(crate) fn start(service: &Arc<Service>, trigger: &'static str) -> Result<(), NotStarted> {
+/// Sources a run backs up, released when it ends.
+struct Claim {
+    runs: Arc<Runs>,
+    labels: Vec<String>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut claimed = self
+            .runs
+            .claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for label in &self.labels {
+            claimed.remove(label);
+        }
+    }
+}
+
+/// Starts a backup of `which` sources to every drive in the background, unless one of them
+/// is being backed up. `trigger` names who asked, for the log.
+pub(crate) fn start(
+    service: &Arc<Service>,
+    trigger: &'static str,
+    which: Which,
+) -> Result<(), NotStarted> {
     if service.stopping.is_cancelled() {
         return Err(NotStarted::Stopping);
     }
@@ -73,27 +123,48 @@ pub(crate) fn start(service: &Arc<Service>, trigger: &'static str) -> Result<(),
         .runs
         .lock
         .clone()
-        .try_lock_owned()
-        .map_err(|_| NotStarted::Busy)?;
+        .try_read_owned()
+        .map_err(|_| NotStarted::Stopping)?;
+    let labels = match &which {
+        Which::All => service
+            .config
+            .sources
+            .iter()
+            .map(|s| s.label.clone())
+            .collect(),
+        Which::Sources(labels) => labels.clone(),
+    };
+    let claim = service.runs.claim(labels).ok_or(NotStarted::Busy)?;
     let service = service.clone();
     tokio::spawn(async move {
-        run(&service, trigger).await;
+        run(&service, trigger, &which).await;
+        drop(claim);
         drop(guard);
     });
     Ok(())
 }
 
-async fn run(service: &Service, trigger: &str) {
+async fn run(service: &Service, trigger: &str, which: &Which) {
     let config = &service.config;
     let started_at = Utc::now();
     tracing::info!("backup started ({trigger})");
+    let sources = match which {
+        Which::All => Vec::new(),
+        Which::Sources(labels) => labels.clone(),
+    };
     {
         let mut records = service.runs.lock_records();
         for source in config.sources.iter().rev() {
-            records.push_front(BackupRecord::pending(&source.label, config, started_at));
+            if sources.is_empty() || sources.contains(&source.label) {
+                records.push_front(BackupRecord::pending(&source.label, config, started_at));
+            }
         }
     }
+    for warning in notify::before_run(config).await {
+        tracing::warn!("{warning}");
+    }
     let options = RunOptions {
+        sources,
         cancel: service.runs.cancel.clone(),
         ..RunOptions::default()
     };
@@ -102,7 +173,12 @@ async fn run(service: &Service, trigger: &str) {
             let finished_at = Utc::now();
             service.metrics.observe(source, finished_at);
             let mut records = service.runs.lock_records();
-            records.retain(|r| !(r.status == RecordStatus::Pending && r.label == source.source));
+            // A whole-server source's pending record ends with its first database.
+            records.retain(|r| {
+                !(r.status == RecordStatus::Pending
+                    && (r.label == source.source
+                        || source.source.starts_with(&format!("{}/", r.label))))
+            });
             if !source.ok {
                 records.push_front(BackupRecord::from_report(source, config, finished_at));
                 records.truncate(KEPT_FAILURES);
@@ -117,7 +193,7 @@ async fn run(service: &Service, trigger: &str) {
     service
         .runs
         .lock_records()
-        .retain(|r| r.status != RecordStatus::Pending);
+        .retain(|r| r.status != RecordStatus::Pending || r.created_at != started_at);
     match report {
         Ok(report) => {
             let failed = report.sources.iter().filter(|s| !s.ok).count();

@@ -13,6 +13,7 @@ use crate::health::HealthCache;
 use crate::links::LinkSigner;
 use crate::metrics::Metrics;
 use crate::runs::Runs;
+use crate::scheduler::NextRun;
 use crate::stored::StoredCatalog;
 
 /// The running service's shared state.
@@ -26,7 +27,9 @@ pub(crate) struct Service {
     pub keys: ApiKeys,
     pub links: LinkSigner,
     pub metrics: Metrics,
-    pub runs: Runs,
+    pub runs: Arc<Runs>,
+    /// Each scheduled source's schedule and next run, by label.
+    pub schedules: std::sync::Mutex<std::collections::BTreeMap<String, NextRun>>,
     /// The last health check, and the one running.
     pub health: HealthCache,
     /// `http.app_url`, or `http://localhost:PORT`: the base of the server's own links.
@@ -53,7 +56,8 @@ impl Service {
             keys: ApiKeys::new(&config.http.api_keys),
             links: LinkSigner::new(&config.http.api_keys),
             metrics: Metrics::new(),
-            runs: Runs::default(),
+            runs: Arc::default(),
+            schedules: Default::default(),
             health: HealthCache::default(),
             base_url,
             stopping,

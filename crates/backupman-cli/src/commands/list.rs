@@ -12,9 +12,13 @@ use crate::wiring;
 pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome> {
     let config = or_exit!(wiring::load_config(&global.config));
     let report = or_exit!(
-        catalog::list(&config, &args.sources, &args.drives)
-            .await
-            .map_err(wiring::usage)
+        catalog::list(
+            &config,
+            &backupman_ops::servers::with_databases(&args.sources, &args.databases),
+            &args.drives,
+        )
+        .await
+        .map_err(wiring::usage)
     );
     for broken in &report.broken_drives {
         eprintln!("✘ {}", broken.error);

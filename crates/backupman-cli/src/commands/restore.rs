@@ -12,7 +12,10 @@ pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<O
     let config = or_exit!(wiring::load_config(&global.config));
     let identities = or_exit!(wiring::load_identity(&args.identity));
     let request = RestoreRequest {
-        source: args.source,
+        source: match &args.database {
+            Some(database) => backupman_ops::servers::part_label(&args.source, database),
+            None => args.source,
+        },
         key: args.key,
         latest: args.latest,
         drives: args.drives,

@@ -18,7 +18,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     let config = or_exit!(wiring::load_config(&global.config));
     let progress = progress::Style::pick(global.quiet, args.json);
     let options = RunOptions {
-        sources: args.sources,
+        sources: backupman_ops::servers::with_databases(&args.sources, &args.databases),
         drives: args.drives,
         test_mode: args.test_mode,
         // The run then kills the dump tool and aborts every upload, so an interrupted run
@@ -46,6 +46,13 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         return Ok(Outcome::Success);
     }
     let quiet = global.quiet;
+    if !args.test_mode {
+        for warning in notify::before_run(&config).await {
+            if !quiet {
+                eprintln!("⚠ {warning}");
+            }
+        }
+    }
     let report = backup::backup(&config, options, |event| match event {
         RunEvent::Swept(sweep) => print_sweep(sweep, quiet),
         RunEvent::SourceDone(source) => {
@@ -75,9 +82,18 @@ fn print_plan(config: &Config, plan: &Plan<'_>, parallel: usize) {
     use backupman_config::DriveConfig;
     println!("configuration is valid; a run would back up:");
     for s in &plan.sources {
-        let what = match &s.db_path {
-            Some(path) => path.display().to_string(),
-            None => format!(
+        let what = match (&s.db_path, &s.databases) {
+            (Some(path), _) => path.display().to_string(),
+            (None, Some(selection)) => format!(
+                "{} on {}:{}, asked of the server when the run starts",
+                match &selection.databases {
+                    backupman_config::Databases::All => "every database".to_owned(),
+                    backupman_config::Databases::Only(names) => names.join(", "),
+                },
+                s.host,
+                s.port
+            ),
+            (None, None) => format!(
                 "{}@{}:{}",
                 s.db_name.as_deref().unwrap_or("?"),
                 s.host,
@@ -148,6 +164,18 @@ fn source_lines(report: &SourceReport, quiet: bool) -> Vec<String> {
         }
     } else if let Some(error) = &report.error {
         lines.push(format!("✘ {source}: dump failed: {error}"));
+    }
+    for (n, error) in report.failed_attempts.iter().enumerate() {
+        lines.push(format!(
+            "⚠ {source}: attempt {} of {} failed: {error}",
+            n + 1,
+            report.attempts
+        ));
+    }
+    if report.new_database && !quiet {
+        lines.push(format!(
+            "✚ {source}: a new database, backed up for the first time"
+        ));
     }
     if let Some(warnings) = &report.warnings {
         lines.push(format!("⚠ {source}: the dump tool warned: {warnings}"));

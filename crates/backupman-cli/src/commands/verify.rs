@@ -45,7 +45,7 @@ pub async fn verify(global: &Global, args: VerifyArgs) -> color_eyre::Result<Out
     let wanted = Pick {
         key: args.key,
         latest: args.latest,
-        sources: args.sources,
+        sources: backupman_ops::servers::with_databases(&args.sources, &args.databases),
         drives: args.drives,
         allow_untrusted: args.allow_untrusted,
     };

@@ -11,5 +11,6 @@ mod drives;
 mod hostile_folder;
 mod memory;
 mod open_network;
+mod schedules;
 mod shutdown;
 mod tools;

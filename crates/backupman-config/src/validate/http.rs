@@ -109,11 +109,19 @@ pub(super) fn http(c: &mut Checker, h: &Spanned<RawHttp>) -> HttpConfig {
     ) {
         out.catalog_refresh_seconds = s;
     }
-    out.backup_job = h.backup_job.as_ref().and_then(|job| backup_job(c, job));
+    out.backup_job = h
+        .backup_job
+        .as_ref()
+        .and_then(|job| backup_job(c, "http.backup_job", job));
     out
 }
 
-fn backup_job(c: &mut Checker, job: &Spanned<RawBackupJob>) -> Option<BackupJobConfig> {
+/// A schedule: `http.backup_job`, or a source's own `schedule` (`base` is its path).
+pub(super) fn backup_job(
+    c: &mut Checker,
+    base: &str,
+    job: &Spanned<RawBackupJob>,
+) -> Option<BackupJobConfig> {
     let at = job.referenced;
     let job = &job.value;
     // Both are checked before either is given up on, so every problem is reported at once.
@@ -124,7 +132,7 @@ fn backup_job(c: &mut Checker, job: &Spanned<RawBackupJob>) -> Option<BackupJobC
             if parsed.is_none() {
                 c.problem(
                     tz.referenced,
-                    "http.backup_job.timezone".into(),
+                    format!("{base}.timezone"),
                     format!("{:?} is not an IANA time zone", tz.value),
                     Some("use a name such as `UTC`, `Europe/Paris` or `America/New_York`"),
                 );
@@ -137,7 +145,7 @@ fn backup_job(c: &mut Checker, job: &Spanned<RawBackupJob>) -> Option<BackupJobC
     // A job switched off needs no schedule; one that is given is still checked, so that
     // switching the job back on does not meet an old typo.
     let cron = if enabled || job.cron.is_some() {
-        c.required(&job.cron, at, "http.backup_job.cron".into(), hint)
+        c.required(&job.cron, at, format!("{base}.cron"), hint)
     } else {
         None
     };
@@ -153,7 +161,7 @@ fn backup_job(c: &mut Checker, job: &Spanned<RawBackupJob>) -> Option<BackupJobC
             {
                 c.problem(
                     loc(&job.cron).unwrap_or(at),
-                    "http.backup_job.cron".into(),
+                    format!("{base}.cron"),
                     format!("cron expression {cron:?} never matches a real time"),
                     Some(hint),
                 );
@@ -163,7 +171,7 @@ fn backup_job(c: &mut Checker, job: &Spanned<RawBackupJob>) -> Option<BackupJobC
             Err(err) => {
                 c.problem(
                     loc(&job.cron).unwrap_or(at),
-                    "http.backup_job.cron".into(),
+                    format!("{base}.cron"),
                     format!("invalid cron expression {cron:?}: {err}"),
                     Some(hint),
                 );

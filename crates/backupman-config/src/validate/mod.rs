@@ -149,11 +149,17 @@ pub(crate) fn validate(raw: RawConfig, origin: &str, text: &str) -> Result<Loade
         .signing
         .as_ref()
         .and_then(|s| encryption::signing(&mut c, s));
+    let retry = raw
+        .retry
+        .as_ref()
+        .map(|r| sources::retry(&mut c, "retry", r))
+        .unwrap_or_default();
     let sources = sources_raw
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| source(&mut c, i, s, encryption.as_ref()))
+        .filter_map(|(i, s)| source(&mut c, i, s, encryption.as_ref(), retry))
         .collect::<Vec<_>>();
+    sources::whole_server_folders(&mut c, &sources);
     let drives_raw = raw.drives.unwrap_or_default();
     if drives_raw.is_empty() {
         c.problems.push(Problem {
@@ -189,6 +195,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str, text: &str) -> Result<Loade
         mail,
         slack,
         discord,
+        pings,
     } = raw
         .notifiers
         .as_ref()
@@ -228,6 +235,7 @@ pub(crate) fn validate(raw: RawConfig, origin: &str, text: &str) -> Result<Loade
             mail,
             slack,
             discord,
+            pings,
             http,
         },
         literal_secrets: written_secrets(&c.secrets, text),

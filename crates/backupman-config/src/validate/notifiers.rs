@@ -18,6 +18,7 @@ pub(super) struct Notifiers {
     pub mail: Option<MailConfig>,
     pub slack: Option<IncomingWebhookConfig>,
     pub discord: Option<IncomingWebhookConfig>,
+    pub pings: Vec<PingConfig>,
 }
 
 pub(super) fn notifiers(c: &mut Checker, n: &Spanned<RawNotifiers>) -> Notifiers {
@@ -37,6 +38,53 @@ pub(super) fn notifiers(c: &mut Checker, n: &Spanned<RawNotifiers>) -> Notifiers
             .discord
             .as_ref()
             .and_then(|d| incoming(c, "notifiers.discord", d)),
+        pings: n.ping.as_ref().map(|p| pings(c, p)).unwrap_or_default(),
+    }
+}
+
+fn pings(c: &mut Checker, ping: &Spanned<RawPing>) -> Vec<PingConfig> {
+    if disabled(&ping.value.enabled) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, e) in ping.value.endpoints.iter().flatten().enumerate() {
+        let base = format!("notifiers.ping.endpoints[{i}]");
+        c.secret_at(e.value.url.as_ref(), format!("{base}.url"));
+        let hint = "the check's ping URL, e.g. `url: https://hc-ping.com/<uuid>`";
+        // The URL is a secret: a message names the option, not its value.
+        let Some(url) = endpoint_url(c, &base, &e.value.url, e.referenced, hint, false) else {
+            continue;
+        };
+        out.push(PingConfig {
+            name: text(&e.value.name),
+            url: Secret::new(url.trim_end_matches('/')),
+        });
+    }
+    out
+}
+
+/// An endpoint's `url`: required, `http://` or `https://`; `shown` when it may appear in the
+/// message (not when it is a secret).
+fn endpoint_url(
+    c: &mut Checker,
+    base: &str,
+    url: &Option<Spanned<String>>,
+    at: serde_saphyr::Location,
+    hint: &str,
+    shown: bool,
+) -> Option<String> {
+    let value = c.required(url, at, format!("{base}.url"), hint)?;
+    match check_endpoint(&value) {
+        Ok(()) => Some(value),
+        Err(why) => {
+            let message = if shown {
+                format!("invalid URL {value:?}: {why}")
+            } else {
+                format!("invalid URL: {why}")
+            };
+            c.problem(loc(url).unwrap_or(at), format!("{base}.url"), message, None);
+            None
+        }
     }
 }
 
@@ -53,23 +101,10 @@ fn webhooks(c: &mut Checker, webhook: &Spanned<RawWebhook>) -> Vec<WebhookConfig
         let base = format!("notifiers.webhook.endpoints[{i}]");
         c.secret_at(e.value.token.as_ref(), format!("{base}.token"));
         let events = events(c, &base, &e.value.events);
-        let Some(url) = c.required(
-            &e.value.url,
-            e.referenced,
-            format!("{base}.url"),
-            "the URL to POST to, e.g. `url: https://hooks.example.com/backups`",
-        ) else {
+        let hint = "the URL to POST to, e.g. `url: https://hooks.example.com/backups`";
+        let Some(url) = endpoint_url(c, &base, &e.value.url, e.referenced, hint, true) else {
             continue;
         };
-        if let Err(why) = check_endpoint(&url) {
-            c.problem(
-                loc(&e.value.url).unwrap_or(e.referenced),
-                format!("{base}.url"),
-                format!("invalid URL {url:?}: {why}"),
-                None,
-            );
-            continue;
-        }
         let Some(events) = events else { continue };
         out.push(WebhookConfig {
             name: text(&e.value.name),

@@ -48,7 +48,8 @@ impl MysqlSource {
     /// The dump tool's command (the password travels in the environment): the connection,
     /// the dump's options, the configured ones, then `extra`, then the database.
     fn dump_command(&self, tool: &Path, tool_version: Option<&str>, extra: &[&str]) -> Command {
-        let mut cmd = self.connection.command(tool, is_mariadb_tool(tool_version));
+        let mariadb = is_mariadb_tool(tool_version);
+        let mut cmd = self.connection.command(tool, mariadb);
         cmd.args([
             "--single-transaction",
             "--routines",
@@ -58,10 +59,28 @@ impl MysqlSource {
             "--no-tablespaces",
             "--default-character-set=utf8mb4",
         ]);
+        let database = &self.connection.server.database;
+        for table in &self.settings.exclude_tables {
+            cmd.arg(format!("--ignore-table={database}.{table}"));
+        }
+        for table in &self.settings.exclude_table_data {
+            cmd.arg(format!("--ignore-table-data={database}.{table}"));
+        }
         cmd.args(&self.settings.dump_options);
         cmd.args(extra);
-        cmd.arg(&self.connection.server.database);
+        cmd.arg(database);
         cmd
+    }
+
+    /// MySQL's `mysqldump` has no `--ignore-table-data`: refused before it would be run.
+    fn can_exclude_data(&self, tool_version: Option<&str>) -> Result<(), SourceError> {
+        if self.settings.exclude_table_data.is_empty() || is_mariadb_tool(tool_version) {
+            return Ok(());
+        }
+        Err(self.error(format!(
+            "exclude_table_data needs mariadb-dump ({} has no --ignore-table-data): install mariadb-client and point dump_tool_path at mariadb-dump, or use exclude_tables",
+            tool_version.unwrap_or("this dump tool")
+        )))
     }
 }
 
@@ -83,6 +102,7 @@ impl ToolSource for MysqlSource {
     fn start_blocking(&self, cancel: CancellationToken) -> Result<Dump, SourceError> {
         let tool = self.tool()?;
         let version = tool_version(&tool);
+        self.can_exclude_data(version.as_deref())?;
         let cmd = self.dump_command(&tool, version.as_deref(), &[]);
         tracing::debug!(source = %self.settings.label, tool = %tool.display(), args = ?cmd.get_args().collect::<Vec<_>>(), "spawning dump tool");
         self.spawn_dump(cmd, version, cancel)
@@ -91,6 +111,7 @@ impl ToolSource for MysqlSource {
     fn check_blocking(&self) -> Result<(), SourceError> {
         let tool = self.tool()?;
         let version = tool_version(&tool);
+        self.can_exclude_data(version.as_deref())?;
         // Everything but the rows: connects, and needs the privileges for SHOW CREATE on
         // tables, views, routines, triggers and events.
         let extra = ["--no-data", "--result-file=/dev/null"];

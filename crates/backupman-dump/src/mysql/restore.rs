@@ -76,10 +76,16 @@ impl fmt::Display for MysqlClient<'_> {
 }
 
 impl SqlClient for MysqlClient<'_> {
-    const TRANSACTIONAL: bool = false;
+    fn transactional(&self) -> bool {
+        false
+    }
 
-    const COUNT_OBJECTS: &'static str =
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE()";
+    fn count_objects_query(&self) -> (&'static str, &'static str) {
+        (
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE()",
+            "tables, views or sequences",
+        )
+    }
 
     fn restore_command(&self) -> Command {
         let mut cmd = self.command(Some(self.database()));

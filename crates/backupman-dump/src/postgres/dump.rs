@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use backupman_core::{CancellationToken, Dump, SourceError};
 
 use super::PostgresConnection;
-use crate::process::{find_tool, run_capture, tool_version};
+use crate::process::{find_companion, find_tool, run_capture, tool_version};
 use crate::server::ServerSettings;
 use crate::settings::PostgresSettings;
 use crate::tool_source::{ToolSource, impl_source};
@@ -47,8 +47,31 @@ impl PostgresSource {
         .into_iter()
         .map(String::from)
         .collect();
+        for table in &self.settings.exclude_tables {
+            args.push(format!("--exclude-table={table}"));
+        }
+        for table in &self.settings.exclude_table_data {
+            args.push(format!("--exclude-table-data={table}"));
+        }
         args.extend(self.settings.dump_options.iter().cloned());
         args
+    }
+
+    /// `pg_dumpall --globals-only`: roles and tablespaces. Role passwords are kept (a rebuilt
+    /// server must let its users in); the backup is as secret as the databases' dumps.
+    fn globals_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = ["--no-password", "--globals-only", "--quote-all-identifiers"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        args.extend(self.settings.dump_options.iter().cloned());
+        args
+    }
+
+    fn pg_dumpall(&self) -> Result<PathBuf, SourceError> {
+        find_companion(self.settings.dump_tool.as_deref(), "pg_dumpall").ok_or_else(|| {
+            self.error("pg_dumpall not found beside pg_dump or on PATH: install the PostgreSQL client tools (e.g. postgresql-client)")
+        })
     }
 
     fn pg_dump(&self) -> Result<PathBuf, SourceError> {
@@ -129,7 +152,22 @@ impl ToolSource for PostgresSource {
         &self.connection.server
     }
 
+    fn database_name(&self) -> String {
+        if self.settings.globals {
+            backupman_core::GLOBALS_DATABASE.to_owned()
+        } else {
+            self.connection.server.database.clone()
+        }
+    }
+
     fn start_blocking(&self, cancel: CancellationToken) -> Result<Dump, SourceError> {
+        if self.settings.globals {
+            let tool = self.pg_dumpall()?;
+            let version = tool_version(&tool);
+            let mut cmd = self.connection.command(&tool);
+            cmd.args(self.globals_args());
+            return self.spawn_dump(cmd, version, cancel);
+        }
         let tool = self.pg_dump()?;
         let (tool_version, server) = self.check_versions(&tool)?;
         let mut cmd = self.connection.command(&tool);
@@ -148,6 +186,15 @@ impl ToolSource for PostgresSource {
     }
 
     fn check_blocking(&self) -> Result<(), SourceError> {
+        if self.settings.globals {
+            // Reading pg_authid needs a superuser (or pg_read_all_data is not enough): the
+            // real dump, to nowhere, is the check.
+            let mut cmd = self.connection.command(&self.pg_dumpall()?);
+            cmd.args(self.globals_args());
+            cmd.arg("--file=/dev/null");
+            run_capture(&mut cmd, None).map_err(|e| self.error(e))?;
+            return Ok(());
+        }
         let tool = self.pg_dump()?;
         self.check_versions(&tool)?;
         // Tables and sequences the user cannot read would make the real dump fail.

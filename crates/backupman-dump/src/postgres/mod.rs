@@ -26,6 +26,9 @@ pub struct PostgresConnection {
     /// The configured `pg_dump`: its folder is searched first for `psql`, so both come from
     /// the same installation.
     pub(crate) dump_tool: Option<PathBuf>,
+    /// The target holds a server's roles and tablespaces (the globals of a whole-server
+    /// source), not a database's objects.
+    pub(crate) globals: bool,
 }
 
 impl PostgresConnection {
@@ -36,6 +39,7 @@ impl PostgresConnection {
         Self {
             server: settings.server.clone(),
             dump_tool: settings.dump_tool.clone(),
+            globals: settings.globals,
         }
     }
 

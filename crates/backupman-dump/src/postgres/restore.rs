@@ -2,7 +2,8 @@
 //! (`--single-transaction`) that commits only at the end of its input, so a failed restore
 //! applies nothing. psql runs without a psqlrc (`-X`), stops at the first error
 //! (`ON_ERROR_STOP=1`), and reads the dump through [`PsqlFilter`], so no meta-command from a
-//! backup reaches it.
+//! backup reaches it. The globals of a whole server (`pg_dumpall --globals-only`) are the
+//! exception to the transaction: see `Psql::restore_command`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -61,16 +62,39 @@ impl fmt::Display for Psql<'_> {
 }
 
 impl SqlClient for Psql<'_> {
-    const TRANSACTIONAL: bool = true;
+    fn transactional(&self) -> bool {
+        // pg_dumpall's globals run statement by statement (see `restore_command`).
+        !self.connection.globals
+    }
 
-    const COUNT_OBJECTS: &'static str = "SELECT count(*) FROM pg_class c \
+    fn count_objects_query(&self) -> (&'static str, &'static str) {
+        if self.connection.globals {
+            // Restoring roles over a server's own would change their passwords and rights.
+            return (
+                "SELECT count(*) FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> current_user",
+                "roles besides the one connected",
+            );
+        }
+        (
+            "SELECT count(*) FROM pg_class c \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
            AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'",
+            "tables, views or sequences",
+        )
+    }
 
     fn restore_command(&self) -> Command {
         let mut cmd = self.command(self.database());
+        if self.connection.globals {
+            // pg_dumpall's output is made to run statement by statement: it creates every
+            // role, the one connected included, and that CREATE failing is expected (its
+            // ALTER ROLE then sets the role's attributes). As psql's documentation for it says,
+            // errors are reported and do not stop it; the filter still lets only SQL through.
+            cmd.args(["-v", "ON_ERROR_STOP=0", "--quiet", "--file=-"]);
+            return cmd;
+        }
         cmd.args(["--quiet", "--single-transaction", "--file=-"]);
         cmd
     }

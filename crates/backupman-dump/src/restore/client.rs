@@ -18,10 +18,11 @@ use crate::process::{Streaming, run_capture};
 pub(crate) trait SqlClient: fmt::Display {
     /// True when a failed restore applies nothing: the client commits only at the end of its
     /// input.
-    const TRANSACTIONAL: bool;
+    fn transactional(&self) -> bool;
 
-    /// SQL that counts the tables, views and sequences of the target database.
-    const COUNT_OBJECTS: &'static str;
+    /// SQL that counts what a restore would replace in the target: the tables, views and
+    /// sequences of its database, and what they are called in a message.
+    fn count_objects_query(&self) -> (&'static str, &'static str);
 
     /// The client reading the dump on its stdin.
     fn restore_command(&self) -> Command;
@@ -63,7 +64,7 @@ pub(crate) trait SqlClient: fmt::Display {
 
     /// How many tables, views and sequences the target database holds.
     fn count_objects(&self) -> Result<u64, RestoreError> {
-        let out = self.query(Self::COUNT_OBJECTS)?;
+        let out = self.query(self.count_objects_query().0)?;
         out.trim().parse().map_err(|_| {
             self.failed(format!(
                 "unexpected answer to a table count: {:?}",
@@ -86,11 +87,11 @@ pub(crate) fn restore_through<C: SqlClient, R: Read>(
         if objects > 0 {
             return Err(RestoreError::NotEmpty {
                 target: client.to_string(),
-                detail: format!("{objects} tables, views or sequences"),
+                detail: format!("{objects} {}", client.count_objects_query().1),
             });
         }
     }
-    let transactional = C::TRANSACTIONAL;
+    let transactional = client.transactional();
     let client_failed = |message: String| RestoreError::Client {
         target: client.to_string(),
         message,

@@ -119,7 +119,12 @@ impl RestoreTarget {
     /// True when a failed restore applies nothing (PostgreSQL, SQLite); false for MySQL and
     /// MariaDB, whose DDL commits statement by statement.
     pub fn is_transactional(&self) -> bool {
-        !matches!(self, Self::Mysql(_))
+        match self {
+            // A server's globals are restored statement by statement (see the postgres module).
+            Self::Postgres(c) => !c.globals,
+            Self::Mysql(_) => false,
+            Self::Sqlite { .. } => true,
+        }
     }
 
     /// The same server with another database (or another SQLite file).
@@ -200,7 +205,8 @@ mod tests {
         assert_eq!(
             RestoreTarget::Postgres(PostgresConnection {
                 server: t,
-                dump_tool: None
+                dump_tool: None,
+                globals: false,
             })
             .to_string(),
             "postgres://backup@[fe80::1]:5432/v6"

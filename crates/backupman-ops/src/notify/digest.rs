@@ -85,11 +85,12 @@ pub(crate) fn one_line(b: &BackupRecord) -> String {
     if b.status == RecordStatus::Finished {
         let drives: Vec<&str> = b.drive_files.iter().map(|d| d.label.as_str()).collect();
         format!(
-            "✔ {}: {} on {} in {}",
+            "✔ {}: {} on {} in {}{}",
             b.label,
             human_bytes(b.size.unwrap_or(0)),
             drives.join(", "),
-            took(b)
+            took(b),
+            attempts(b)
         )
     } else {
         let mut why: Vec<String> = b.error.iter().cloned().collect();
@@ -101,7 +102,15 @@ pub(crate) fn one_line(b: &BackupRecord) -> String {
         if why.is_empty() {
             why.push("failed".into());
         }
-        format!("✘ {}: {}", b.label, why.join("; "))
+        format!("✘ {}: {}{}", b.label, why.join("; "), attempts(b))
+    }
+}
+
+/// ` (3 attempts)` when a backup was tried more than once.
+fn attempts(b: &BackupRecord) -> String {
+    match b.attempts {
+        Some(n) if n > 1 => format!(" ({n} attempts)"),
+        _ => String::new(),
     }
 }
 
@@ -165,6 +174,8 @@ pub(crate) mod tests {
             sha256: None,
             error: (!ok).then(|| "pg_dump: boom".into()),
             untrusted: None,
+            database: None,
+            attempts: None,
         };
         Digest {
             hostname: "db1".into(),

@@ -1,6 +1,7 @@
 //! Notifications after a run, whichever front end started it: webhooks in the original
-//! backupman's shape ([`webhook`]), one mail per run ([`mail`]), and Slack and Discord
-//! incoming webhooks. Delivery is best effort: each message is retried briefly, and what
+//! backupman's shape ([`webhook`]), one mail per run ([`mail`]), Slack and Discord
+//! incoming webhooks, and dead-man's-switch pings (`notifiers.ping`: [`before_run`] and
+//! [`after_run`]). Delivery is best effort: each message is retried briefly, and what
 //! still fails comes back as a [`NotifyWarning`] for the front end to show, never as a
 //! failed backup. No warning or log line carries a password, token or secret URL.
 
@@ -8,6 +9,7 @@ mod chat;
 mod digest;
 pub mod mail;
 mod mail_body;
+mod ping;
 mod retry;
 pub mod webhook;
 
@@ -34,6 +36,8 @@ pub enum Notifier {
     Slack,
     /// `notifiers.discord`.
     Discord,
+    /// A `notifiers.ping` endpoint.
+    Ping,
 }
 
 impl fmt::Display for Notifier {
@@ -43,6 +47,7 @@ impl fmt::Display for Notifier {
             Notifier::Mail => "mail via",
             Notifier::Slack => "Slack",
             Notifier::Discord => "Discord",
+            Notifier::Ping => "ping",
         })
     }
 }
@@ -83,19 +88,72 @@ impl fmt::Display for NotifyWarning {
     }
 }
 
+/// The HTTP client every notifier posts with.
+fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(webhook::TIMEOUT)
+        .user_agent(concat!("backupman/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Tells the `notifiers.ping` endpoints that a run begins (`URL/start`), all at once, and
+/// returns what could not be delivered. Front ends call it before a run that is not in test
+/// mode, and [`after_run`] after it.
+pub async fn before_run(config: &Config) -> Vec<NotifyWarning> {
+    if config.pings.is_empty() {
+        return Vec::new();
+    }
+    let client = match http_client() {
+        Ok(client) => client,
+        Err(err) => return client_failed(config, &err),
+    };
+    let pings = config
+        .pings
+        .iter()
+        .map(|p| ping::send(&client, p, ping::Ping::Start, String::new()));
+    join_all(pings).await.into_iter().flatten().collect()
+}
+
+/// A warning per ping endpoint when no HTTP client can be made.
+fn client_failed(config: &Config, err: &reqwest::Error) -> Vec<NotifyWarning> {
+    let error = format!("cannot set up the HTTP client: {}", retry::chain(err));
+    config
+        .pings
+        .iter()
+        .map(|p| NotifyWarning {
+            notifier: Notifier::Ping,
+            target: p.name.clone().unwrap_or_default(),
+            attempts: 0,
+            error: error.clone(),
+            undelivered: 1,
+        })
+        .collect()
+}
+
 /// Tells every configured notifier about a finished run, all at once, and returns what could
 /// not be delivered. Both front ends (the CLI's `run`, the service's scheduled and
 /// API-started runs) call this one function, so a run notifies the same way however it was
 /// started.
 pub async fn after_run(config: &Config, report: &RunReport) -> Vec<NotifyWarning> {
     let digest = digest::Digest::new(config, report);
-    let client = reqwest::Client::builder()
-        .timeout(webhook::TIMEOUT)
-        .user_agent(concat!("backupman/", env!("CARGO_PKG_VERSION")))
-        .build();
+    let client = http_client();
     let mut pending: Vec<BoxFuture<'_, Option<NotifyWarning>>> = Vec::new();
+    // A test-mode run keeps nothing: it must not tell a dead man's switch a backup was made.
+    let pings = if report.test_mode {
+        &[][..]
+    } else {
+        &config.pings[..]
+    };
+    let end = if report.ok {
+        ping::Ping::Success
+    } else {
+        ping::Ping::Fail
+    };
     match &client {
         Ok(client) => {
+            for endpoint in pings {
+                pending.push(ping::send(client, endpoint, end, ping::summary(&digest)).boxed());
+            }
             for hook in &config.webhooks {
                 pending.push(webhook::notify(client, hook, &digest, report).boxed());
             }
@@ -120,7 +178,10 @@ pub async fn after_run(config: &Config, report: &RunReport) -> Vec<NotifyWarning
             .into_iter()
             .filter(|(_, on)| *on)
             .map(|(n, _)| (n, String::new()));
-            for (notifier, target) in hooks.chain(chats) {
+            let pings = pings
+                .iter()
+                .map(|p| (Notifier::Ping, p.name.clone().unwrap_or_default()));
+            for (notifier, target) in hooks.chain(chats).chain(pings) {
                 let error = error.clone();
                 pending.push(
                     async move {

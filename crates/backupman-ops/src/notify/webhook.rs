@@ -132,9 +132,20 @@ pub(crate) async fn post(
     token: Option<&Secret>,
     body: Vec<u8>,
 ) -> Result<(), Failure> {
+    post_as(client, url, token, "application/json", body).await
+}
+
+/// [`post`] of a body of any `content_type`.
+pub(crate) async fn post_as(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&Secret>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<(), Failure> {
     let mut request = client
         .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::CONTENT_TYPE, content_type)
         .body(body);
     if let Some(token) = token {
         request = request

@@ -81,7 +81,7 @@ pub(crate) async fn list(State(service): State<Arc<Service>>) -> Json<BackupList
     )
 )]
 pub(crate) async fn create(State(service): State<Arc<Service>>) -> Response {
-    match runs::start(&service, "POST /api/backups") {
+    match runs::start(&service, "POST /api/backups", runs::Which::All) {
         Ok(()) => Json(Message {
             message: "Backup started".into(),
         })

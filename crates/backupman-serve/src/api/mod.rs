@@ -3,6 +3,7 @@
 
 pub(crate) mod backups;
 pub(crate) mod download;
+pub(crate) mod schedule;
 pub(crate) mod status;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::service::Service;
 pub(crate) fn router(service: Arc<Service>) -> Router {
     let api = Router::new()
         .route("/api/backups", get(backups::list).post(backups::create))
+        .route("/api/schedule", get(schedule::schedule))
         .route(
             "/api/backups/{id}/generate-download-url",
             get(download::generate_url),
