@@ -698,7 +698,8 @@ fn metric_sum(text: &str, name: &str, labels: &str) -> f64 {
                 .filter(|()| rest.contains(labels))?;
             value.parse::<f64>().ok()
         })
-        .sum()
+        // An empty sum of floats is -0.
+        .fold(0.0, |sum, v| sum + v)
 }
 
 #[cfg(test)]
