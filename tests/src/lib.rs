@@ -6,9 +6,12 @@
 //!   fingerprints that compare two databases' contents.
 //! - [`faults`]: a proxy in front of an S3 server that drops, refuses (503 SlowDown) or
 //!   stalls a chosen share of requests.
-//! - [`s3`]: S3 servers (s3s-fs, rclone, moto, MinIO) in each addressing style.
+//! - [`s3`]: S3 servers (s3s-fs, rclone, moto, Ceph's RADOS Gateway, MinIO) in each
+//!   addressing style the kit runs them in.
+//! - [`ceph`]: a throw-away single-node Ceph cluster behind the RADOS Gateway.
 //! - [`conformance`]: each S3 server described to the one `Drive` behaviour suite
 //!   (`backupman_core::conformance`): what it is known to do, and an inspector of its bucket.
+//! - [`lock`]: S3 Object Lock as a store enforces it, one check for every server that has it.
 //! - [`smtp`]: an SMTP server (aiosmtpd) in plain, STARTTLS and implicit-TLS mode, keeping
 //!   every message it receives for the test to read.
 //! - [`tls`]: a test CA, a certificate it signed, and a TLS proxy in front of any server.
@@ -20,10 +23,12 @@
 
 #![warn(missing_docs)]
 
+pub mod ceph;
 pub mod cluster;
 pub mod conformance;
 pub mod db;
 pub mod faults;
+pub mod lock;
 pub mod proxy;
 pub mod s3;
 pub mod smtp;

@@ -1,6 +1,6 @@
-//! Real S3 servers on random free `127.0.0.1` ports: s3s-fs, `rclone serve s3`, moto and
-//! (when available) MinIO, each in path-style and, where the server supports it,
-//! virtual-hosted mode.
+//! Real S3 servers on random free `127.0.0.1` ports: s3s-fs, `rclone serve s3`, moto,
+//! Ceph's RADOS Gateway ([`crate::ceph`]) and (when available) MinIO, each in path-style and,
+//! where the kit runs it so, virtual-hosted mode.
 //!
 //! Virtual-hosted requests go to `http://<bucket>.localhost:<port>`; since `*.localhost` does
 //! not resolve everywhere, [`loopback_http_client`] resolves `localhost` and every
@@ -51,6 +51,8 @@ pub enum Flavor {
     Moto,
     /// MinIO, when a binary or an endpoint is given.
     Minio,
+    /// Ceph's RADOS Gateway on a throw-away single-node cluster ([`crate::ceph`]).
+    CephRgw,
 }
 
 /// How requests address the bucket.
@@ -81,6 +83,8 @@ pub struct S3Server {
     pub region: String,
     child: Option<Child>,
     root: Option<tempfile::TempDir>,
+    /// The cluster behind [`Flavor::CephRgw`].
+    cluster: Option<crate::ceph::Cluster>,
 }
 
 /// The environment variable naming a binary, or a loud failure.
@@ -196,6 +200,7 @@ impl S3Server {
                 region: "us-east-1".into(),
                 child: None,
                 root: None,
+                cluster: None,
             });
         }
         let found = std::env::var_os("PATH").and_then(|paths| {
@@ -216,6 +221,25 @@ impl S3Server {
                 cmd
             },
         ))
+    }
+
+    /// Ceph's RADOS Gateway (16, Debian's), path-style, on a cluster of its own that takes
+    /// about 15 seconds to start and is stopped when this is dropped.
+    pub fn ceph_rgw() -> Self {
+        let (access_key, secret_key) = ("backupman-test", "backupman-test-secret/+=");
+        let cluster = crate::ceph::Cluster::start(access_key, secret_key);
+        Self {
+            flavor: Flavor::CephRgw,
+            style: Style::Path,
+            port: cluster.rgw_port,
+            endpoint: format!("http://127.0.0.1:{}", cluster.rgw_port),
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            region: "us-east-1".into(),
+            child: None,
+            root: None,
+            cluster: Some(cluster),
+        }
     }
 
     fn spawn(
@@ -258,6 +282,7 @@ impl S3Server {
             region: "us-east-1".into(),
             child: Some(child),
             root: Some(root),
+            cluster: None,
         };
         server.wait_ready(&program, &stderr_path);
         server
@@ -283,6 +308,7 @@ impl S3Server {
             Flavor::Rclone => "rclone serve s3",
             Flavor::Moto => "moto",
             Flavor::Minio => "minio",
+            Flavor::CephRgw => "ceph rgw",
         };
         let style = match self.style {
             Style::Path => "path-style",
@@ -443,6 +469,8 @@ impl Drop for S3Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // A Ceph cluster's daemons are killed, and its folder removed, with it.
+        drop(self.cluster.take());
         // `root` (a TempDir) removes the server's files when dropped after this.
     }
 }

@@ -71,7 +71,13 @@ fn medium_sqlite(dir: &Path) -> Result<PathBuf> {
 
 /// `dir/file`, a SQLite database of `rows` events, generated unless it is there already with
 /// at least `min` bytes (`min_text`), and failing when it comes out smaller.
-fn events_sqlite(dir: &Path, file: &str, rows: u64, min: u64, min_text: &str) -> Result<PathBuf> {
+pub(crate) fn events_sqlite(
+    dir: &Path,
+    file: &str,
+    rows: u64,
+    min: u64,
+    min_text: &str,
+) -> Result<PathBuf> {
     let db = dir.join(file);
     if db.metadata().map(|m| m.len()).unwrap_or(0) >= min {
         return Ok(db);
@@ -229,9 +235,9 @@ const MIB: f64 = 1024.0 * 1024.0;
 const BUCKET: &str = "bench";
 
 /// An s3s-fs server on a random `127.0.0.1` port with one bucket; stopped when dropped.
-struct S3sFs {
+pub(crate) struct S3sFs {
     child: std::process::Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
     aws: PathBuf,
 }
 
@@ -239,7 +245,7 @@ const ACCESS_KEY: &str = "bench";
 const SECRET_KEY: &str = "bench-secret-key";
 
 impl S3sFs {
-    fn start(root: &Path, data: &Path) -> Result<Self> {
+    pub(crate) fn start(root: &Path, data: &Path) -> Result<Self> {
         let env = crate::s3servers::provision(&root.join("target/test-tools"))?;
         let var = |name: &str| {
             env.iter()
@@ -280,7 +286,7 @@ impl S3sFs {
     }
 
     /// The aws CLI pointed at this server.
-    fn aws(&self) -> Command {
+    pub(crate) fn aws(&self) -> Command {
         let mut cmd = Command::new(&self.aws);
         cmd.arg("--endpoint-url")
             .arg(&self.endpoint)
@@ -315,8 +321,8 @@ impl S3sFs {
     /// The drive section of a backupman configuration for this server.
     fn drive_yaml(&self) -> String {
         format!(
-            "drives:\n  - provider: s3\n    label: s3s-fs\n    bucket: {BUCKET}\n    region: us-east-1\n    access_key: {ACCESS_KEY}\n    secret_key: {SECRET_KEY}\n    endpoint: {}\n    prefix: backupman\n    force_path_style: true\n",
-            self.endpoint
+            "drives:\n{}",
+            s3_drive_yaml("s3s-fs", &self.endpoint, "backupman")
         )
     }
 
@@ -350,6 +356,14 @@ impl Drop for S3sFs {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One S3 drive of a backupman configuration's `drives` list, on a server of this kit
+/// (path-style, its keys), labelled `label`, storing under `prefix`.
+pub(crate) fn s3_drive_yaml(label: &str, endpoint: &str, prefix: &str) -> String {
+    format!(
+        "  - provider: s3\n    label: {label}\n    bucket: {BUCKET}\n    region: us-east-1\n    access_key: {ACCESS_KEY}\n    secret_key: {SECRET_KEY}\n    endpoint: {endpoint}\n    prefix: {prefix}\n    force_path_style: true\n"
+    )
 }
 
 /// [`compare`] against `server`: `baseline` is a bash pipeline, and the bucket is emptied
@@ -387,7 +401,7 @@ fn compare_on_s3(
     )
 }
 
-fn release_binary(root: &Path) -> Result<PathBuf> {
+pub(crate) fn release_binary(root: &Path) -> Result<PathBuf> {
     run(cargo().args(["build", "--release", "-p", "backupman-cli"]))?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);

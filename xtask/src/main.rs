@@ -7,6 +7,9 @@
 //! - `provision`: installs the S3 and SMTP test servers and prints the environment the tests
 //!   need.
 //! - `bench`: the memory and throughput benchmarks behind `docs/benchmarks.md`.
+//! - `soak [--minutes N]`: `backupman serve` on an every-5-second schedule for N minutes
+//!   (default 10) under client load, its memory, open files and threads sampled; not part of
+//!   `test` (see `soak.rs`).
 //! - `package`: packages every published crate the way `cargo publish` would, each one built
 //!   from its packaged sources (slow from cold: every dependency is built once more); `test`
 //!   runs the same packaging without that build.
@@ -15,6 +18,7 @@ mod bench;
 mod minio;
 mod s3servers;
 mod services;
+mod soak;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -36,9 +40,10 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("bench") => bench::bench(&root, &args[1..]),
+        Some("soak") => soak::soak(&root, &args[1..]),
         Some("package") => run(&mut package(true)),
         _ => {
-            eprintln!("usage: cargo xtask <test|itest|provision|bench|package>");
+            eprintln!("usage: cargo xtask <test|itest|provision|bench|soak|package>");
             std::process::exit(2);
         }
     }

@@ -96,6 +96,13 @@ const TOOLS: &[(&str, &str)] = &[
     ("age", "age"),
     // Signed manifests are checked with minisign's own CLI, as an operator would by hand.
     ("minisign", "minisign"),
+    // Ceph's RADOS Gateway on a throw-away cluster (backupman_testkit::ceph).
+    ("monmaptool", "ceph-base"),
+    ("ceph-mon", "ceph-mon"),
+    ("ceph-osd", "ceph-osd"),
+    ("radosgw", "radosgw"),
+    ("ceph", "ceph-common"),
+    ("radosgw-admin", "ceph-common"),
 ];
 
 fn on_path(tool: &str) -> bool {

@@ -7,37 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use backupman_core::{Drive, read_all, upload_bytes};
-use backupman_s3::{LockMode, ObjectLock, S3Drive};
+use backupman_s3::S3Drive;
 use backupman_testkit::conformance::{MIB, data, write_chunked};
-use backupman_testkit::s3::{RequestHook, S3Server, Style, drive_for, http_client_with_hook};
+use backupman_testkit::lock::locked_drive;
+use backupman_testkit::s3::{RequestHook, S3Server, Style, http_client_with_hook};
 use bytes::Bytes;
-use chrono::{DateTime, Duration, Utc};
-
-const DAYS: u32 = 3;
-
-fn locked_drive(server: &S3Server, bucket: &str) -> S3Drive {
-    let mut cfg = server.drive_settings(bucket, "p");
-    cfg.object_lock = Some(ObjectLock {
-        mode: LockMode::Governance,
-        days: DAYS,
-    });
-    drive_for(&cfg)
-}
-
-/// The retain-until date `aws s3api head-object` reports for `key`, and the mode.
-fn retention(server: &S3Server, bucket: &str, key: &str) -> (String, DateTime<Utc>) {
-    let head = server.s3api(&["head-object", "--bucket", bucket, "--key", key]);
-    let mode = head["ObjectLockMode"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let until = head["ObjectLockRetainUntilDate"]
-        .as_str()
-        .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-        .unwrap_or_else(|| panic!("{key} has no retain-until date: {head}"))
-        .with_timezone(&Utc);
-    (mode, until)
-}
 
 /// Both write paths (one PutObject, a multipart upload) put the drive's retention on the
 /// object; the store then refuses to delete the version before the date, and the drive
@@ -46,74 +20,7 @@ fn retention(server: &S3Server, bucket: &str, key: &str) -> (String, DateTime<Ut
 #[ignore = "needs real S3 servers: run cargo xtask test"]
 async fn every_object_carries_the_retention_and_the_store_enforces_it() {
     let server = S3Server::moto(Style::Path, None);
-    server.create_locked_bucket("locked").await;
-    let drive = locked_drive(&server, "locked");
-    let small = Bytes::from_static(b"a small backup\n");
-    upload_bytes(&drive, "s/s-1.sql.gz", small.clone())
-        .await
-        .unwrap();
-    let large = data(11 * MIB + 3, 4);
-    let mut upload = drive.begin("s/s-2.sql.gz").await.unwrap();
-    write_chunked(&mut upload, &large).await;
-    upload.complete().await.unwrap();
-    assert_eq!(read_all(&drive, "s/s-1.sql.gz").await.unwrap(), small);
-    assert!(read_all(&drive, "s/s-2.sql.gz").await.unwrap() == large);
-
-    let expected = Utc::now() + Duration::days(i64::from(DAYS));
-    for key in ["s/s-1.sql.gz", "s/s-2.sql.gz"] {
-        let full = format!("p/{key}");
-        let server_ref = &server;
-        let (mode, until) = tokio::task::block_in_place(|| retention(server_ref, "locked", &full));
-        assert_eq!(mode, "GOVERNANCE", "{key}");
-        assert!(
-            (until - expected).num_minutes().abs() < 5,
-            "{key}: retained until {until}, expected about {expected}"
-        );
-        let seen = drive.locked_until(key).await.unwrap();
-        assert_eq!(seen, Some(until), "{key}: the drive reads the same date");
-
-        // A delete of the version itself, before the date, is refused by the store.
-        let versions = tokio::task::block_in_place(|| {
-            server_ref.s3api(&[
-                "list-object-versions",
-                "--bucket",
-                "locked",
-                "--prefix",
-                &full,
-            ])
-        });
-        let version = versions["Versions"][0]["VersionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no version of {full}: {versions}"))
-            .to_owned();
-        let out = tokio::task::block_in_place(|| {
-            server_ref.s3api_output(&[
-                "delete-object",
-                "--bucket",
-                "locked",
-                "--key",
-                &full,
-                "--version-id",
-                &version,
-            ])
-        });
-        assert!(!out.status.success(), "{key}: a locked version was deleted");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("AccessDenied"),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert_eq!(drive.locked_until("s/missing").await.unwrap(), None);
-
-    // Health passes, and its probe is not locked (it is deleted right after).
-    let checks = drive.health().await;
-    let lock = checks.iter().find(|c| c.check == "Object Lock").unwrap();
-    assert!(lock.required);
-    assert!(lock.result.is_ok(), "{:?}", lock.result);
-    for check in checks.iter().filter(|c| c.required) {
-        assert!(check.result.is_ok(), "{}: {:?}", check.check, check.result);
-    }
+    backupman_testkit::lock::retention_is_kept_and_enforced(&server, "locked").await;
 }
 
 /// `object_lock` on a bucket without Object Lock: health fails, in one line that says why.
@@ -122,7 +29,7 @@ async fn every_object_carries_the_retention_and_the_store_enforces_it() {
 async fn health_fails_on_a_bucket_without_object_lock() {
     let server = S3Server::moto(Style::Path, None);
     server.create_bucket("plain").await;
-    let checks = locked_drive(&server, "plain").health().await;
+    let checks = locked_drive(&server, "plain", 3).health().await;
     let lock = checks.iter().find(|c| c.check == "Object Lock").unwrap();
     assert!(lock.required);
     let err = lock.result.as_ref().unwrap_err();

@@ -21,7 +21,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use super::{BUCKET, MIB, RUNS, S3sFs, events_sqlite, median, release_binary};
+use super::{
+    BUCKET, MIB, RUNS, S3sFs, events_sqlite, median, release_binary, s3_drive_yaml as drive_yaml,
+};
 use crate::{cargo, run};
 
 /// One-way delay the proxy adds, in milliseconds.
@@ -227,14 +229,6 @@ fn sqlite_yaml(label: &str, db: &Path) -> String {
     format!(
         "  - provider: sqlite\n    label: {label}\n    db_path: {}\n",
         db.display()
-    )
-}
-
-fn drive_yaml(label: &str, endpoint: &str, prefix: &str) -> String {
-    format!(
-        "  - provider: s3\n    label: {label}\n    bucket: {BUCKET}\n    region: us-east-1\n    access_key: {}\n    secret_key: {}\n    endpoint: {endpoint}\n    prefix: {prefix}\n    force_path_style: true\n",
-        super::ACCESS_KEY,
-        super::SECRET_KEY
     )
 }
 
