@@ -121,17 +121,25 @@ impl ErrorContext {
                 );
             }
             "NoSuchBucket" => {
-                return DriveError::new(
+                let error = DriveError::new(
                     NotFound,
                     format!(
                         "NoSuchBucket: The specified bucket does not exist: `{}` ({at})",
                         self.bucket
                     ),
-                )
-                .with_hint(format!(
-                    "verify the bucket name spelling and that it exists in region `{}`",
-                    self.region
-                ));
+                );
+                return error.with_hint(match self.virtual_host_without_dns() {
+                    Some(host) => format!(
+                        "with `force_path_style: false` (virtual-hosted) the bucket is part of \
+                         the host name, `{}.{host}`, and needs DNS for it, which `{host}` \
+                         cannot have: set `force_path_style: true`",
+                        self.bucket
+                    ),
+                    None => format!(
+                        "verify the bucket name spelling and that it exists in region `{}`",
+                        self.region
+                    ),
+                });
             }
             _ if facts.is_missing_key() => {
                 return DriveError::new(NotFound, format!("NoSuchKey: {target} does not exist"));
@@ -147,6 +155,16 @@ impl ErrorContext {
             return wrong_region();
         }
 
+        if facts.no_credentials {
+            return DriveError::new(
+                Auth,
+                format!(
+                    "no credentials: the drive has no `access_key`/`secret_key` and the AWS \
+                     credential chain found none ({at})"
+                ),
+            )
+            .with_hint(CREDENTIAL_CHAIN_HINT);
+        }
         if facts.dispatch || facts.timeout {
             if facts.connection_refused {
                 return DriveError::new(
@@ -272,6 +290,34 @@ impl ErrorContext {
     }
 }
 
+/// Where the AWS credential chain looks, in its order, for a drive without `access_key` and
+/// `secret_key`.
+const CREDENTIAL_CHAIN_HINT: &str = "set `access_key` and `secret_key` on the drive, or give \
+     credentials in one of the places the AWS credential chain looks: the environment \
+     (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), a profile (AWS_PROFILE, else `default`, in \
+     ~/.aws/credentials or ~/.aws/config), web identity (AWS_WEB_IDENTITY_TOKEN_FILE and \
+     AWS_ROLE_ARN), the container's credentials endpoint (ECS) or the instance metadata \
+     service (an EC2 instance role)";
+
+impl ErrorContext {
+    /// The endpoint's host, when the drive addresses buckets virtual-hosted on a custom
+    /// endpoint whose host cannot have a DNS name per bucket (`localhost`, an IP address).
+    fn virtual_host_without_dns(&self) -> Option<&str> {
+        if self.force_path_style || !self.custom_endpoint {
+            return None;
+        }
+        let host_port = host_of(&self.endpoint);
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6),
+            None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+        };
+        let no_dns = host.eq_ignore_ascii_case("localhost")
+            || host.parse::<std::net::IpAddr>().is_ok()
+            || !host.contains('.');
+        no_dns.then_some(host)
+    }
+}
+
 /// The host (and port) of an endpoint URL.
 fn host_of(endpoint: &str) -> &str {
     let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
@@ -329,6 +375,18 @@ mod tests {
         );
         let e = map(code("NoSuchKey", 404));
         assert_eq!(e.kind, DriveErrorKind::NotFound);
+    }
+
+    #[test]
+    fn no_such_bucket_on_localhost_virtual_hosted_names_path_style() {
+        let e = map(code("NoSuchBucket", 404));
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("`backups.localhost`") && hint.contains("`force_path_style: true`"),
+            "{hint}"
+        );
+        let e = ctx(true).classify("PutObject", "s3://backups/k", &code("NoSuchBucket", 404));
+        assert!(e.hint.unwrap().contains("spelling"));
     }
 
     #[test]
