@@ -7,7 +7,7 @@ use std::sync::Arc;
 use backupman_config::{Config, DriveConfig, MAX_CONCURRENCY, SourceConfig};
 use backupman_core::retention::Policy;
 use backupman_core::{
-    BackupReport, CancellationToken, Drive, Engine, ProgressObserver, Verifier,
+    BackupReport, CancellationToken, Drive, DriveErrorKind, Engine, ProgressObserver, Verifier,
     check_against_manifest,
 };
 use chrono::{DateTime, Utc};
@@ -153,6 +153,10 @@ pub struct DriveReport {
     pub location: Option<String>,
     /// The one-line message with its hint.
     pub error: Option<String>,
+    /// Not stored because the dump failed: the source's `error` says why, and a front end
+    /// says it once rather than once per drive.
+    #[serde(skip)]
+    pub aborted: bool,
 }
 
 /// Test mode's verdict on one drive.
@@ -443,6 +447,7 @@ fn add_broken(entry: &mut SourceReport, broken: &[BrokenDrive]) {
             ok: false,
             location: None,
             error: Some(b.error.to_string()),
+            aborted: false,
         });
     }
 }
@@ -468,6 +473,10 @@ impl From<&BackupReport> for SourceReport {
                     ok: d.result.is_ok(),
                     location: d.result.as_ref().ok().map(|s| s.location.clone()),
                     error: d.result.as_ref().err().map(ToString::to_string),
+                    aborted: d
+                        .result
+                        .as_ref()
+                        .is_err_and(|e| e.kind == DriveErrorKind::Aborted),
                 })
                 .collect(),
             retention: Vec::new(),

@@ -73,6 +73,21 @@ pub(crate) trait SqlClient: fmt::Display {
     }
 }
 
+/// Refuses a target database that holds tables, views or sequences, unless `force`.
+pub(crate) fn ensure_empty<C: SqlClient>(client: &C, force: bool) -> Result<(), RestoreError> {
+    if force {
+        return Ok(());
+    }
+    let objects = client.count_objects()?;
+    if objects > 0 {
+        return Err(RestoreError::NotEmpty {
+            target: client.to_string(),
+            detail: format!("{objects} tables, views or sequences"),
+        });
+    }
+    Ok(())
+}
+
 /// Streams a gzipped backup from `reader` into the client. Its stdin is closed only once the
 /// hash matched, so a transactional client never reaches the end of its input, and never
 /// commits, when the backup is damaged.
@@ -81,15 +96,7 @@ pub(crate) fn restore_through<C: SqlClient, R: Read>(
     client: &C,
     options: &RestoreOptions,
 ) -> Result<RestoreOutcome, RestoreError> {
-    if !options.force {
-        let objects = client.count_objects()?;
-        if objects > 0 {
-            return Err(RestoreError::NotEmpty {
-                target: client.to_string(),
-                detail: format!("{objects} tables, views or sequences"),
-            });
-        }
-    }
+    ensure_empty(client, options.force)?;
     let transactional = C::TRANSACTIONAL;
     let client_failed = |message: String| RestoreError::Client {
         target: client.to_string(),

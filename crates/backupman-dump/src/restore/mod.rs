@@ -45,7 +45,7 @@ use backupman_core::{
 use crate::mysql::restore::MysqlClient;
 use crate::postgres::restore::Psql;
 use crate::sqlite;
-use client::{SqlClient, restore_through};
+use client::{SqlClient, ensure_empty, restore_through};
 use filter::{Filter, Refusal};
 use pump::{PumpError, check_read, pump};
 
@@ -217,6 +217,18 @@ pub async fn restore_stream(
                 cause: io::Error::other(e.to_string()),
             })
         })
+}
+
+/// What [`restore`] checks of `target` before it reads anything: that the database is
+/// empty unless `options.force`. A caller about to read a whole backup first (the check of
+/// a MySQL/MariaDB restore) calls it before, so a refusal comes at once. Blocking.
+pub fn check_target(target: &RestoreTarget, options: &RestoreOptions) -> Result<(), RestoreError> {
+    match target {
+        RestoreTarget::Postgres(c) => ensure_empty(&Psql::find(c)?, options.force),
+        RestoreTarget::Mysql(c) => ensure_empty(&MysqlClient::find(c)?, options.force),
+        // The file is replaced only at the end, after its own checks.
+        RestoreTarget::Sqlite { .. } => Ok(()),
+    }
 }
 
 /// Reads a backup the way [`restore`] into `target` would, through the same size bound and
