@@ -415,3 +415,31 @@ fn small_hints() {
         serve.stderr
     );
 }
+
+/// `force_path_style: false` against a path-style server at `localhost` or `127.0.0.1`: the
+/// bucket exists, and the line says virtual-hosted style needs DNS for `BUCKET.host` and
+/// suggests `force_path_style: true`.
+#[test]
+#[ignore = "needs real S3 servers: run cargo xtask test"]
+fn virtual_hosted_on_localhost_or_an_ip_suggests_path_style() {
+    use backupman_testkit::s3::{S3Server, Style};
+    let rt = common::rt();
+    let server = S3Server::s3s_fs(Style::Path);
+    rt.block_on(server.create_bucket("backups"));
+    for host in ["localhost", "127.0.0.1"] {
+        let yaml = common::s3_drive_yaml(&server, "Bucket", "backups", "p")
+            .replace("force_path_style: true", "force_path_style: false")
+            .replace(&server.endpoint, &format!("http://{host}:{}", server.port));
+        assert!(yaml.contains("force_path_style: false"), "{yaml}");
+        let (tmp, _) = common::demo_setup(&format!("drives:\n{yaml}"));
+        let run = backupman(tmp.path(), &["run"]);
+        assert_eq!(run.code, 1, "{host}: {}", run.all());
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("✘ Demo → Bucket: "))
+            .unwrap_or_else(|| panic!("{host}: no drive line: {}", run.stderr));
+        assert!(line.contains(&format!("backups.{host}")), "{line}");
+        assert!(line.contains("`force_path_style: true`"), "{line}");
+    }
+}
