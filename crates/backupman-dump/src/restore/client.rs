@@ -39,6 +39,12 @@ pub(crate) trait SqlClient: fmt::Display {
     /// The tables of the target database and their exact row counts.
     fn summarize(&self) -> Result<DatabaseSummary, RestoreError>;
 
+    /// The target database's name when the server says it does not exist; `None` when it
+    /// does, or cannot be told.
+    fn absent_database(&self) -> Option<String> {
+        None
+    }
+
     /// The client's `message` as an error of this target. Nothing is applied by the queries
     /// and statements that fail this way.
     fn failed(&self, message: String) -> RestoreError {
@@ -78,7 +84,15 @@ pub(crate) fn ensure_empty<C: SqlClient>(client: &C, force: bool) -> Result<(), 
     if force {
         return Ok(());
     }
-    let objects = client.count_objects()?;
+    let objects = client
+        .count_objects()
+        .map_err(|err| match client.absent_database() {
+            Some(database) => RestoreError::NoDatabase {
+                target: client.to_string(),
+                database,
+            },
+            None => err,
+        })?;
     if objects > 0 {
         return Err(RestoreError::NotEmpty {
             target: client.to_string(),

@@ -156,6 +156,16 @@ pub enum RestoreError {
         /// What it holds.
         detail: String,
     },
+    /// The target database does not exist: a restore fills a database, it does not make one.
+    #[error(
+        "{target}: database {database:?} does not exist (hint: create it first, e.g. `createdb {database}`, then restore into it)"
+    )]
+    NoDatabase {
+        /// The target, without its password.
+        target: String,
+        /// The missing database.
+        database: String,
+    },
     /// `restore --to` (or a scratch database name) cannot be used.
     #[error("invalid restore target {spec:?}: {reason}")]
     InvalidTarget {
@@ -364,7 +374,7 @@ pub(crate) struct PlainName<'a>(&'a str);
 
 impl<'a> PlainName<'a> {
     /// `name`, or [`RestoreError::InvalidTarget`] saying `why` it cannot be used.
-    fn new(name: &'a str, why: &str) -> Result<Self, RestoreError> {
+    pub(crate) fn new(name: &'a str, why: &str) -> Result<Self, RestoreError> {
         if valid_db_name(name) {
             Ok(Self(name))
         } else {
