@@ -160,7 +160,7 @@ fn a_drive_without_keys_uses_the_environment() {
         ],
     );
     assert_eq!(wrong.code, 1, "{}", wrong.all());
-    assert!(wrong.stderr.contains("✘ PutObject"), "{}", wrong.stderr);
+    assert!(wrong.stdout.contains("✘ PutObject"), "{}", wrong.stdout);
 }
 
 #[test]

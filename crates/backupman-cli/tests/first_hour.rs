@@ -443,3 +443,29 @@ fn virtual_hosted_on_localhost_or_an_ip_suggests_path_style() {
         assert!(line.contains("`force_path_style: true`"), "{line}");
     }
 }
+
+/// Without a terminal, a dump that sends nothing for a while (waiting for a lock) still
+/// gets its progress line every 10 s, on stderr, without `-v`.
+#[test]
+fn a_quiet_dump_still_shows_progress_without_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tool = common::fake_dump_tool(tmp.path(), "sh -c 'sleep 12; echo \"-- done\"'");
+    std::fs::write(
+        tmp.path().join("config.yml"),
+        format!(
+            "data_sources:\n  - provider: mariadb\n    label: Waits\n    db_name: app\n    dump_tool_path: {}\ndrives:\n  - provider: local\n    label: Disk\n    folder: disk\n",
+            tool.display()
+        ),
+    )
+    .unwrap();
+    let run = backupman(tmp.path(), &["run"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert_eq!(
+        lines[0], "Waits: dumped 0 B, gzip 0 B; uploaded: Disk 0 B",
+        "{}",
+        run.stderr
+    );
+    assert!(lines[1].starts_with("✔ Waits → Disk: "), "{}", run.stderr);
+}

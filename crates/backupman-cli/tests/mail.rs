@@ -121,13 +121,13 @@ fn mails_the_report(mode: SmtpMode) {
         Some(user) => format!("connected, certificate verified, logged in as {user}"),
     };
     assert!(
-        health.stderr.contains(&format!(
+        health.stdout.contains(&format!(
             "✔ mail via 127.0.0.1:{} ({}): {expected}\n",
             server.port,
             crypto_name(mode)
         )),
         "{}",
-        health.stderr
+        health.stdout
     );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(server.messages().len(), 1, "health sent a mail");
@@ -338,9 +338,9 @@ fn a_wrong_password_is_refused_once_and_never_shown() {
     let health = bm(tmp.path(), &["health", "--debug"]);
     assert_eq!(health.code, 1, "{}", health.all());
     assert!(
-        health.stderr.contains("refused the login"),
+        health.stdout.contains("refused the login"),
         "{}",
-        health.stderr
+        health.stdout
     );
     assert!(!health.all().contains(wrong), "{}", health.all());
 }
