@@ -204,7 +204,7 @@ fn object_lock_retains_every_backup_and_prune_skips_it() {
     assert_eq!(health.code, 1, "{}", health.all());
     assert!(
         health
-            .stderr
+            .stdout
             .contains("bucket `unlocked` does not have Object Lock enabled"),
         "{}",
         health.stdout

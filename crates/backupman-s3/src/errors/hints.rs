@@ -128,18 +128,24 @@ impl ErrorContext {
                         self.bucket
                     ),
                 );
-                return error.with_hint(match self.virtual_host_without_dns() {
-                    Some(host) => format!(
-                        "with `force_path_style: false` (virtual-hosted) the bucket is part of \
-                         the host name, `{}.{host}`, and needs DNS for it, which `{host}` \
-                         cannot have: set `force_path_style: true`",
-                        self.bucket
-                    ),
-                    None => format!(
+                return error.with_hint(self.path_style_hint().unwrap_or_else(|| {
+                    format!(
                         "verify the bucket name spelling and that it exists in region `{}`",
                         self.region
+                    )
+                }));
+            }
+            // A server that does not take bucket host names reads the request's first path
+            // segment, or nothing, as the bucket.
+            "InvalidBucketName" if let Some(hint) = self.path_style_hint() => {
+                return DriveError::new(
+                    NotFound,
+                    format!(
+                        "InvalidBucketName: the store did not find bucket `{}` in the request ({at})",
+                        self.bucket
                     ),
-                });
+                )
+                .with_hint(hint);
             }
             _ if facts.is_missing_key() => {
                 return DriveError::new(NotFound, format!("NoSuchKey: {target} does not exist"));
@@ -300,8 +306,21 @@ const CREDENTIAL_CHAIN_HINT: &str = "set `access_key` and `secret_key` on the dr
      service (an EC2 instance role)";
 
 impl ErrorContext {
+    /// Why a bucket that exists is not found, when the drive addresses it virtual-hosted on a
+    /// host that cannot have a name per bucket.
+    fn path_style_hint(&self) -> Option<String> {
+        self.virtual_host_without_dns().map(|host| {
+            format!(
+                "with `force_path_style: false` (virtual-hosted) the bucket is part of the host \
+                 name, `{}.{host}`, and needs DNS for it, which `{host}` cannot have: set \
+                 `force_path_style: true`",
+                self.bucket
+            )
+        })
+    }
+
     /// The endpoint's host, when the drive addresses buckets virtual-hosted on a custom
-    /// endpoint whose host cannot have a DNS name per bucket (`localhost`, an IP address).
+    /// endpoint whose host cannot have a DNS name per bucket (`localhost`, `minio`).
     fn virtual_host_without_dns(&self) -> Option<&str> {
         if self.force_path_style || !self.custom_endpoint {
             return None;
@@ -311,9 +330,9 @@ impl ErrorContext {
             Some(v6) => v6.split(']').next().unwrap_or(v6),
             None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
         };
-        let no_dns = host.eq_ignore_ascii_case("localhost")
-            || host.parse::<std::net::IpAddr>().is_ok()
-            || !host.contains('.');
+        // An IP address is left out: the SDK addresses buckets path-style there by itself.
+        let no_dns = host.parse::<std::net::IpAddr>().is_err()
+            && (host.eq_ignore_ascii_case("localhost") || !host.contains('.'));
         no_dns.then_some(host)
     }
 }
