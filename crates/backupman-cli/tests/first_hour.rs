@@ -422,7 +422,7 @@ fn small_hints() {
 /// and the backup is stored.
 #[test]
 #[ignore = "needs real S3 servers: run cargo xtask test"]
-fn virtual_hosted_on_localhost_or_an_ip_suggests_path_style() {
+fn virtual_hosted_on_localhost_suggests_path_style() {
     use backupman_testkit::s3::{S3Server, Style};
     let rt = common::rt();
     let server = S3Server::s3s_fs(Style::Path);
@@ -438,7 +438,8 @@ fn virtual_hosted_on_localhost_or_an_ip_suggests_path_style() {
             assert_eq!(run.code, 0, "{host}: {}", run.all());
             assert!(
                 run.stderr
-                    .starts_with("✔ Demo → Bucket: s3://backups/p/demo/"),
+                    .lines()
+                    .any(|l| l.starts_with("✔ Demo → Bucket: s3://backups/p/demo/")),
                 "{}",
                 run.stderr
             );
