@@ -27,8 +27,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub debug: bool,
 
+    /// Also the informational log (each step, notes about the configuration) on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
     /// Only errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "debug")]
+    #[arg(short, long, global = true, conflicts_with_all = ["debug", "verbose"])]
     pub quiet: bool,
 
     #[command(subcommand)]
@@ -43,6 +47,19 @@ pub struct Global {
 }
 
 impl Cli {
+    pub fn verbosity(&self) -> crate::output::Verbosity {
+        use crate::output::Verbosity;
+        if self.debug {
+            Verbosity::Debug
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else if self.quiet {
+            Verbosity::Quiet
+        } else {
+            Verbosity::Normal
+        }
+    }
+
     pub fn global(&self) -> Global {
         Global {
             config: self.config.clone(),
@@ -53,6 +70,9 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a commented starter configuration (an SQLite source and a local drive) to the
+    /// `--config` path, `config.yml` by default; an existing file is never replaced.
+    Init,
     /// Back up every configured source to every configured drive.
     Run(RunArgs),
     /// Check, without backing anything up, that every source can be dumped and every drive
@@ -119,9 +139,29 @@ pub struct ServeArgs {
     #[arg(short, long, default_value_t = backupman_serve::DEFAULT_PORT)]
     pub port: u16,
 
-    /// Address to listen on (all interfaces by default, as the original backupman).
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    /// Address to listen on: an IP address or a host name such as `localhost` (all
+    /// interfaces by default, as the original backupman).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0", value_parser = listen_address)]
     pub bind: std::net::IpAddr,
+}
+
+/// An IP address, or a host name resolved to its first address (`localhost` → 127.0.0.1).
+fn listen_address(text: &str) -> Result<std::net::IpAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(ip) = text.parse() {
+        return Ok(ip);
+    }
+    let mut found = (text, 0)
+        .to_socket_addrs()
+        .map_err(|err| format!("not an IP address, and the host name does not resolve: {err}"))?
+        .map(|a| a.ip())
+        .collect::<Vec<_>>();
+    // `localhost` may resolve to ::1 first; the IPv4 loopback is what people mean by it.
+    found.sort_by_key(|ip| !ip.is_ipv4());
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| "the host name resolves to no address".to_owned())
 }
 
 #[derive(Debug, Args)]
@@ -170,9 +210,9 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("backup").required(true).args(["key", "latest"])))]
 pub struct VerifyArgs {
-    /// The backup's key, as `backupman list` shows it.
-    #[arg(conflicts_with = "latest", required_unless_present = "latest")]
+    /// The backup's key, as `backupman list` shows it (or `--latest`).
     pub key: Option<String>,
 
     /// Verify the newest backup of each source on each drive.
@@ -212,6 +252,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("backup").required(true).args(["key", "latest"])))]
 pub struct RestoreArgs {
     /// The source whose backup to restore (by label).
     #[arg(long)]
@@ -222,8 +263,7 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
 
-    /// The backup's key, as `backupman list` shows it.
-    #[arg(conflicts_with = "latest", required_unless_present = "latest")]
+    /// The backup's key, as `backupman list` shows it (or `--latest`).
     pub key: Option<String>,
 
     /// Restore the newest backup of the source.

@@ -36,7 +36,12 @@ impl From<Outcome> for ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    output::init_logging(cli.debug, cli.quiet);
+    let verbosity = match (&cli.command, cli.verbosity()) {
+        // A service's log is all it has to say: what it serves, each run, its stop.
+        (Command::Serve(_), output::Verbosity::Normal) => output::Verbosity::Verbose,
+        (_, verbosity) => verbosity,
+    };
+    output::init_logging(verbosity);
     if let Err(err) = color_eyre::install() {
         eprintln!("warning: could not install the error reporter: {err}");
     }
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
     let global = cli.global();
     let outcome = runtime.block_on(async move {
         match cli.command {
+            Command::Init => Ok(commands::init::init(&global)),
             Command::Run(args) => commands::run::run(&global, args).await,
             Command::Health(args) => commands::health::health(&global, args).await,
             Command::List(args) => commands::list::list(&global, args).await,

@@ -1,8 +1,8 @@
-//! Showing a running backup: bars on a terminal, a periodic plain log line elsewhere, nothing
+//! Showing a running backup: bars on a terminal, a periodic plain line elsewhere, nothing
 //! with `--quiet`. The engine reports [`ProgressEvent`]s; this module only draws them.
 
 use std::io::{self, IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use backupman_core::{ProgressEvent, ProgressObserver};
@@ -69,7 +69,8 @@ impl Style {
                 })
             })),
             Self::Lines => Some(SourceProgress::new(|_| {
-                let lines = Mutex::new(Lines::default());
+                let lines = Arc::new(Mutex::new(Lines::default()));
+                Lines::tick(Arc::downgrade(&lines));
                 ProgressObserver::new(move |event| {
                     lines
                         .lock()
@@ -199,6 +200,30 @@ struct Lines {
 }
 
 impl Lines {
+    /// Prints the line every [`LINE_EVERY`] from a thread of its own, so a backup that sends
+    /// no event for a while (waiting for a database lock, a slow first byte) still shows it
+    /// is alive; the thread ends within a second of the source's observer being dropped.
+    fn tick(lines: Weak<Mutex<Self>>) {
+        let spawned = std::thread::Builder::new()
+            .name("progress-lines".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let Some(lines) = lines.upgrade() else {
+                        return;
+                    };
+                    let mut lines = lines.lock().unwrap_or_else(|p| p.into_inner());
+                    if lines.last.is_some_and(|t| t.elapsed() >= LINE_EVERY) {
+                        lines.last = Some(Instant::now());
+                        let _ = writeln!(LogWriter, "{}", lines.line());
+                    }
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::warn!("no progress lines for this backup: cannot start a thread: {err}");
+        }
+    }
+
     fn update(&mut self, event: ProgressEvent) {
         match event {
             ProgressEvent::Started { source, drives } => {
@@ -208,7 +233,6 @@ impl Lines {
                     last: Some(Instant::now()),
                     ..Self::default()
                 };
-                return;
             }
             ProgressEvent::Dumped { plain, compressed } => {
                 self.plain = plain;
@@ -220,10 +244,6 @@ impl Lines {
                 }
             }
             _ => {}
-        }
-        if self.last.is_some_and(|t| t.elapsed() >= LINE_EVERY) {
-            self.last = Some(Instant::now());
-            tracing::info!("{}", self.line());
         }
     }
 

@@ -4,9 +4,10 @@
 use backupman_core::CancellationToken;
 use tokio::signal::unix::{SignalKind, signal};
 
-/// A token cancelled by the first SIGINT or SIGTERM, after printing `first`. A second signal
-/// quits at once (exit 130) without cleaning up.
-pub fn on_interrupt(first: &'static str) -> CancellationToken {
+/// A token cancelled by the first SIGINT or SIGTERM, after printing `first` (`None` when
+/// whoever holds the token says it). A second signal quits at once (exit 130) without
+/// cleaning up.
+pub fn on_interrupt(first: Option<&'static str>) -> CancellationToken {
     let token = CancellationToken::new();
     let raised = token.clone();
     tokio::spawn(async move {
@@ -24,7 +25,9 @@ pub fn on_interrupt(first: &'static str) -> CancellationToken {
                 eprintln!("interrupted again: quitting without cleaning up");
                 std::process::exit(130);
             }
-            eprintln!("{first}");
+            if let Some(first) = first {
+                eprintln!("{first}");
+            }
             raised.cancel();
         }
     });

@@ -6,9 +6,9 @@ use serde::Serialize;
 /// The release, e.g. `0.1.0`.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The short commit hash, `BACKUPMAN_COMMIT` at build time outside a git checkout, or `unknown`.
-const COMMIT: &str = env!("BACKUPMAN_COMMIT");
+pub const COMMIT: &str = env!("BACKUPMAN_COMMIT");
 /// UTC, RFC 3339.
-const BUILD_DATE: &str = env!("BACKUPMAN_BUILD_DATE");
+pub const BUILD_DATE: &str = env!("BACKUPMAN_BUILD_DATE");
 
 /// What `--version` prints after the program name.
 pub const LINE: &str = concat!(
@@ -35,8 +35,10 @@ pub fn print(json: bool) {
             build_date: BUILD_DATE,
         };
         // Three static strings always serialize.
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        crate::output::stdout(serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        println!("Version: {VERSION}\nCommit SHA: {COMMIT}\nBuild Date: {BUILD_DATE}");
+        crate::output::stdout(format_args!(
+            "Version: {VERSION}\nCommit SHA: {COMMIT}\nBuild Date: {BUILD_DATE}"
+        ));
     }
 }

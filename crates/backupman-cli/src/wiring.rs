@@ -1,9 +1,10 @@
 //! The configuration as the commands need it: loaded through the operations library, with
 //! its warnings and errors printed here, since printing is the front end's job.
 
+use std::io::ErrorKind;
 use std::path::Path;
 
-use backupman_config::{Config, Loaded};
+use backupman_config::{Config, ConfigError, Loaded};
 use backupman_core::Identities;
 
 use crate::Outcome;
@@ -28,7 +29,16 @@ pub fn load_config(path: &Path) -> Result<Config, Outcome> {
             Ok(config)
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            match &err {
+                ConfigError::Read { source, .. } if source.kind() == ErrorKind::NotFound => {
+                    eprintln!(
+                        "error: {err} (hint: name the configuration with `-c FILE` or the \
+                         BACKUPMAN_CONFIG environment variable; `backupman init` writes a \
+                         starter config.yml here)"
+                    );
+                }
+                _ => eprintln!("error: {err}"),
+            }
             Err(Outcome::Invalid)
         }
     }

@@ -160,7 +160,7 @@ fn a_drive_without_keys_uses_the_environment() {
         ],
     );
     assert_eq!(wrong.code, 1, "{}", wrong.all());
-    assert!(wrong.stderr.contains("✘ PutObject"), "{}", wrong.stderr);
+    assert!(wrong.stdout.contains("✘ PutObject"), "{}", wrong.stdout);
 }
 
 #[test]
@@ -227,13 +227,45 @@ fn a_drive_without_keys_and_no_source_fails_health_naming_the_chain() {
     let health = backupman(tmp.path(), &["health", "-c", &config], &envs);
     assert_eq!(health.code, 1, "{}", health.all());
     let line = health
-        .stderr
+        .stdout
         .lines()
         .find(|l| l.contains("✘ credentials"))
-        .unwrap_or_else(|| panic!("no credentials line: {}", health.stderr));
+        .unwrap_or_else(|| panic!("no credentials line: {}", health.all()));
     assert!(line.contains("default AWS credential chain"), "{line}");
     assert!(
         line.contains("hint:") && line.contains("AWS_PROFILE"),
         "{line}"
     );
+}
+
+/// The backup itself, with no credentials anywhere: the drive's line says so and names the
+/// chain's places, not the endpoint or the network.
+#[test]
+#[ignore = "needs real S3 servers: run cargo xtask test"]
+fn a_run_without_credentials_anywhere_names_the_chain_not_the_network() {
+    let rt = rt();
+    let server = S3Server::moto(Style::Path, None);
+    rt.block_on(server.create_bucket("backups"));
+    let (tmp, config) = setup(&server);
+    let envs = [("AWS_EC2_METADATA_DISABLED", "true")];
+    let run = backupman(tmp.path(), &["run", "-c", &config], &envs);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("✘ Demo → Bucket: "))
+        .unwrap_or_else(|| panic!("no drive line: {}", run.stderr));
+    assert!(line.contains("no credentials"), "{line}");
+    for place in [
+        "`access_key` and `secret_key`",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "~/.aws/credentials",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "instance metadata",
+    ] {
+        assert!(line.contains(place), "{place}: {line}");
+    }
+    assert!(!line.contains("check the endpoint URL"), "{line}");
+    assert!(!line.contains("max_attempts"), "{line}");
 }

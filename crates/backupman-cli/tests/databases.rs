@@ -316,6 +316,13 @@ fn restore_over_own_database<D: Fixture>() {
     let refused = b.bm(&["restore", "--source", label, "--latest"]);
     assert_eq!(refused.code, 1, "{}", refused.all());
     assert!(refused.stderr.contains("use --force"), "{}", refused.stderr);
+    // Said before the backup is read: a MySQL/MariaDB restore checks the whole backup first,
+    // and that check must not come before the target is looked at.
+    assert!(
+        !refused.stderr.contains("before restoring"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(
         b.src.fingerprint(),
         changed,
@@ -474,6 +481,30 @@ fn postgres_restore_over_its_own_database_needs_force() {
     restore_over_own_database::<PgDb>();
 }
 
+/// A restore into a database that does not exist says so and how to make it, before
+/// anything is read.
+#[test]
+#[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
+fn postgres_restore_into_a_missing_database_says_createdb() {
+    let b = Backup::of(PgDb::create("tomissing"), PgDb::FIXTURE);
+    let missing = unique("absent");
+    let out = b.bm(&[
+        "restore",
+        "--source",
+        PgDb::LABEL,
+        "--latest",
+        "--to",
+        &missing,
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains(&format!("database \"{missing}\" does not exist (hint: create it first, e.g. `createdb {missing}`")),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 #[ignore = "needs PostgreSQL/MariaDB: run cargo xtask test"]
 fn postgres_missing_database_fails_the_run_with_pg_dumps_words_and_stores_nothing() {
@@ -490,9 +521,9 @@ fn postgres_health_passes_for_a_reachable_database_and_names_a_missing_one() {
     let ok = bm(tmp.path(), &config, &["health"]);
     assert_eq!(ok.code, 0, "{}", ok.all());
     assert!(
-        ok.stderr.contains("✔ source PG (postgres): can be dumped"),
+        ok.stdout.contains("✔ source PG (postgres): can be dumped"),
         "{}",
-        ok.stderr
+        ok.stdout
     );
 
     let missing = unique("health_missing");

@@ -47,12 +47,12 @@ fn a_private_ca_is_trusted_through_ca_file_or_aws_ca_bundle() {
     let health = backupman(tmp.path(), &["health", "-c", &config], &[]);
     assert_eq!(health.code, 1, "{}", health.all());
     assert!(
-        health.stderr.contains("certificate is not trusted"),
+        health.stdout.contains("certificate is not trusted"),
         "{}",
-        health.stderr
+        health.stdout
     );
     for way in ["SSL_CERT_FILE", "AWS_CA_BUNDLE", "`ca_file`"] {
-        assert!(health.stderr.contains(way), "{way}: {}", health.stderr);
+        assert!(health.stdout.contains(way), "{way}: {}", health.stdout);
     }
 
     let bundle = [("AWS_CA_BUNDLE", ca.as_str())];
@@ -104,18 +104,18 @@ fn a_private_ca_is_trusted_through_ca_file_or_aws_ca_bundle() {
         let path = tmp3.path().canonicalize().unwrap().join(name);
         let expected = format!("drive `Private`: ca_file {}: {why}", path.display());
         assert!(
-            health.stderr.contains(&expected),
+            health.stdout.contains(&expected),
             "{expected}\n{}",
-            health.stderr
+            health.stdout
         );
     }
     // The same for AWS_CA_BUNDLE when no ca_file is set.
     let health = backupman(tmp.path(), &["health", "-c", &config], &wrong_bundle);
     assert_eq!(health.code, 1, "{}", health.all());
     assert!(
-        health.stderr.contains("AWS_CA_BUNDLE") && health.stderr.contains("holds no PEM"),
+        health.stdout.contains("AWS_CA_BUNDLE") && health.stdout.contains("holds no PEM"),
         "{}",
-        health.stderr
+        health.stdout
     );
 }
 
@@ -139,7 +139,7 @@ fn object_lock_retains_every_backup_and_prune_skips_it() {
 
     let health = backupman(tmp.path(), &["health", "-c", &config], &[]);
     assert_eq!(health.code, 0, "{}", health.all());
-    assert!(health.stderr.contains("✔ Object Lock"), "{}", health.stderr);
+    assert!(health.stdout.contains("✔ Object Lock"), "{}", health.stdout);
 
     for _ in 0..2 {
         let run = backupman(tmp.path(), &["run", "-c", &config], &[]);
@@ -172,11 +172,11 @@ fn object_lock_retains_every_backup_and_prune_skips_it() {
     let prune = backupman(tmp.path(), &["prune", "-c", &config], &[]);
     assert_eq!(prune.code, 0, "{}", prune.all());
     let said = format!("retention skipped Demo → Locked: {oldest}: locked until ");
-    assert!(prune.stderr.contains(&said), "{said}\n{}", prune.stderr);
+    assert!(prune.stdout.contains(&said), "{said}\n{}", prune.stdout);
     assert!(
-        prune.stderr.contains("deleted 0, skipped 1 locked"),
+        prune.stdout.contains("deleted 0, skipped 1 locked"),
         "{}",
-        prune.stderr
+        prune.stdout
     );
 
     let dry = backupman(
@@ -204,9 +204,9 @@ fn object_lock_retains_every_backup_and_prune_skips_it() {
     assert_eq!(health.code, 1, "{}", health.all());
     assert!(
         health
-            .stderr
+            .stdout
             .contains("bucket `unlocked` does not have Object Lock enabled"),
         "{}",
-        health.stderr
+        health.stdout
     );
 }

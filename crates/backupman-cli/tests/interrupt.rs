@@ -39,7 +39,7 @@ fn interrupted_run_leaves_nothing(signal: &str) {
         "{stderr}"
     );
     assert!(
-        stderr.contains("✘ Endless: dump failed: interrupted"),
+        stderr.contains("✘ Endless → Disk: not stored, the dump failed: interrupted"),
         "{stderr}"
     );
     assert!(

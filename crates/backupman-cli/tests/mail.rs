@@ -121,13 +121,13 @@ fn mails_the_report(mode: SmtpMode) {
         Some(user) => format!("connected, certificate verified, logged in as {user}"),
     };
     assert!(
-        health.stderr.contains(&format!(
+        health.stdout.contains(&format!(
             "✔ mail via 127.0.0.1:{} ({}): {expected}\n",
             server.port,
             crypto_name(mode)
         )),
         "{}",
-        health.stderr
+        health.stdout
     );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(server.messages().len(), 1, "health sent a mail");
@@ -174,13 +174,13 @@ fn certificates_are_verified(mode: SmtpMode) {
     let health = bm(tmp.path(), &["health"]);
     assert_eq!(health.code, 1, "{}", health.all());
     assert!(
-        health.stderr.contains(&format!(
+        health.stdout.contains(&format!(
             "✘ mail via 127.0.0.1:{} ({}): TLS with",
             server.port,
             crypto_name(mode)
         )),
         "{}",
-        health.stderr
+        health.stdout
     );
 
     std::fs::write(
@@ -221,6 +221,59 @@ fn crypto_name(mode: SmtpMode) -> &'static str {
         SmtpMode::StartTls => "STARTTLS",
         SmtpMode::ImplicitTls => "implicit TLS",
     }
+}
+
+/// `smtp_crypto` set to the mode the port does not speak: `health` names the other mode and
+/// the usual ports.
+fn the_other_crypto_mode_is_named(server_mode: SmtpMode, configured: &str, hint: &[&str]) {
+    let server = SmtpServer::start(server_mode);
+    let yaml = mail_yaml(&server, true, None).replace(
+        &format!("smtp_crypto: \"{}\"", server_mode.smtp_crypto()),
+        &format!("smtp_crypto: \"{configured}\""),
+    );
+    let tmp = notify_setup(&yaml);
+    let health = bm(tmp.path(), &["health"]);
+    assert_eq!(health.code, 1, "{}", health.all());
+    let line = health
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("✘ mail via"))
+        .unwrap_or_else(|| panic!("no mail line: {}", health.all()));
+    for words in hint {
+        assert!(line.contains(words), "{words}: {line}");
+    }
+    assert!(server.messages().is_empty());
+}
+
+#[test]
+#[ignore = "needs aiosmtpd: cargo xtask test"]
+fn ssl_on_a_starttls_port_names_tls_and_the_ports() {
+    the_other_crypto_mode_is_named(
+        SmtpMode::StartTls,
+        "ssl",
+        &[
+            "InvalidContentType",
+            "(hint: `smtp_crypto: ssl` is TLS from the first byte",
+            "use `smtp_crypto: tls` (STARTTLS, usually port 587)",
+            "465",
+        ],
+    );
+}
+
+#[test]
+#[ignore = "needs aiosmtpd: cargo xtask test"]
+fn tls_on_a_plain_port_names_ssl_and_the_ports() {
+    the_other_crypto_mode_is_named(
+        SmtpMode::Plain,
+        "tls",
+        &[
+            "STARTTLS is not supported",
+            "(hint: `smtp_crypto: tls` upgrades a plain connection with STARTTLS",
+            "use `smtp_crypto: ssl`",
+            "465",
+            "587",
+        ],
+    );
 }
 
 #[test]
@@ -285,9 +338,9 @@ fn a_wrong_password_is_refused_once_and_never_shown() {
     let health = bm(tmp.path(), &["health", "--debug"]);
     assert_eq!(health.code, 1, "{}", health.all());
     assert!(
-        health.stderr.contains("refused the login"),
+        health.stdout.contains("refused the login"),
         "{}",
-        health.stderr
+        health.stdout
     );
     assert!(!health.all().contains(wrong), "{}", health.all());
 }

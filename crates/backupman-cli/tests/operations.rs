@@ -69,24 +69,24 @@ fn health_names_what_fails_and_exits_1() {
     let run = backupman(tmp.path(), &["health", "-c", &config]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
-        run.stderr.contains("✘ source Demo (sqlite):"),
+        run.stdout.contains("✘ source Demo (sqlite):"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr.contains("demo.sqlite does not exist"),
+        run.stdout.contains("demo.sqlite does not exist"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr.contains("✘ drive Disk (local)"),
+        run.stdout.contains("✘ drive Disk (local)"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr.contains("✘ write file: cannot create folder"),
+        run.stdout.contains("✘ write file: cannot create folder"),
         "{}",
-        run.stderr
+        run.stdout
     );
 }
 
@@ -101,7 +101,7 @@ fn health_works_with_only_drives() {
     .unwrap();
     let run = backupman(tmp.path(), &["health", "-c", config.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(run.stderr.contains("healthy"), "{}", run.stderr);
+    assert!(run.stdout.contains("healthy"), "{}", run.stdout);
 }
 
 #[test]

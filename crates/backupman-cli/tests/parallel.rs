@@ -178,7 +178,7 @@ fn a_hanging_source_holds_only_its_own_slot() {
         .unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("✘ Hangs: dump failed: interrupted"),
+        stderr.contains("✘ Hangs → Disk: not stored, the dump failed: interrupted"),
         "{stderr}"
     );
     assert_eq!(

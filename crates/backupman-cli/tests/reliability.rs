@@ -398,12 +398,12 @@ fn a_killed_run_leaves_a_temp_file_that_the_next_run_discards() {
     std::fs::write(tmp.path().join("config.yml"), config(24)).unwrap();
     let health = backupman(tmp.path(), &["health", "-c", "config.yml"]);
     assert!(
-        health.stderr.contains(&format!(
+        health.stdout.contains(&format!(
             "⚠ warning: incomplete uploads: 1 incomplete upload(s) under {} left by an interrupted run",
             disk.display()
         )),
         "{}",
-        health.stderr
+        health.stdout
     );
     // A young leftover may be a backup still running elsewhere: kept at the default age.
     let prune = backupman(tmp.path(), &["prune", "-c", "config.yml"]);

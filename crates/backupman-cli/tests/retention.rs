@@ -65,9 +65,9 @@ fn prune_by_age_deletes_only_old_backups_and_dry_run_deletes_nothing() {
         "the manifest goes with its object"
     );
     assert!(
-        real.stderr.contains(&format!("deleted Demo → Disk: {old}")),
+        real.stdout.contains(&format!("deleted Demo → Disk: {old}")),
         "{}",
-        real.stderr
+        real.stdout
     );
 }
 

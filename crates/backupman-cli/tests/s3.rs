@@ -518,10 +518,10 @@ fn prune_deletes_the_right_objects_on_the_bucket() {
     let real = backupman(tmp.path(), &["prune", "-c", &config], &[]);
     assert_eq!(real.code, 0, "{}", real.all());
     assert!(
-        real.stderr
+        real.stdout
             .contains(&format!("deleted Demo → Bucket: {old}")),
         "{}",
-        real.stderr
+        real.stdout
     );
     let mut expected = vec![
         "prod/README.txt".to_owned(),
@@ -815,12 +815,11 @@ fn a_wrong_secret_is_one_line_with_the_hint_and_never_the_secret() {
             );
             continue;
         }
-        let lines: Vec<&str> = run
-            .stderr
+        let lines: Vec<&str> = all
             .lines()
             .filter(|l| l.contains("SignatureDoesNotMatch"))
             .collect();
-        assert!(!lines.is_empty(), "{args:?}: {}", run.stderr);
+        assert!(!lines.is_empty(), "{args:?}: {all}");
         if args[0] == "run" {
             assert_eq!(lines.len(), 1, "{}", run.stderr);
         }
@@ -1080,10 +1079,10 @@ fn a_sigkilled_run_leaves_an_open_upload_that_the_next_run_aborts() {
     assert_eq!(health.code, 0, "{}", health.all());
     assert!(
         health
-            .stderr
+            .stdout
             .contains("1 incomplete upload(s) under s3://backups/db"),
         "{}",
-        health.stderr
+        health.stdout
     );
     let run = backupman(tmp2.path(), &["run", "-c", &config], &[]);
     assert_eq!(run.code, 0, "{}", run.all());
@@ -1111,8 +1110,8 @@ fn a_sigkilled_run_leaves_an_open_upload_that_the_next_run_aborts() {
     .unwrap();
     let health = backupman(tmp2.path(), &["health", "-c", &config], &[]);
     assert!(
-        !health.stderr.contains("incomplete upload(s)"),
+        !health.all().contains("incomplete upload(s)"),
         "{}",
-        health.stderr
+        health.stdout
     );
 }

@@ -44,15 +44,8 @@ pub enum ConfigError {
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// The text is not valid YAML, or a value has the wrong type, or a key is unknown.
-    #[error("{origin}: {problem}")]
-    Syntax {
-        /// The configuration file's name, as shown in messages.
-        origin: String,
-        /// Where the YAML is wrong, and why.
-        problem: Problem,
-    },
-    /// The YAML is well-formed but the configuration is not usable.
+    /// The configuration is not usable: YAML that does not parse, unknown options, values of
+    /// the wrong type, unset variables, and what validation finds, all at once.
     #[error("{}", list(origin, problems))]
     Invalid {
         /// The configuration file's name, as shown in messages.
@@ -67,7 +60,6 @@ impl ConfigError {
     pub fn problems(&self) -> Vec<Problem> {
         match self {
             Self::Read { .. } => Vec::new(),
-            Self::Syntax { problem, .. } => vec![problem.clone()],
             Self::Invalid { problems, .. } => problems.clone(),
         }
     }

@@ -30,7 +30,9 @@ mod hooks;
 mod model;
 mod notifiers;
 mod raw;
+mod recover;
 mod substitute;
+mod suggest;
 mod validate;
 
 use std::collections::HashMap;
@@ -97,8 +99,7 @@ pub fn parse(
         .into_iter()
         .filter_map(|name| env(&name).map(|value| (name, value)))
         .collect::<HashMap<_, _>>();
-    let raw = raw::parse(text, origin, properties)?;
-    validate::validate(raw, origin, text)
+    validate::validate(raw::parse(text, properties), origin, text)
 }
 
 /// Names of every `${NAME...}` in the text: only these are handed to the parser, so the rest

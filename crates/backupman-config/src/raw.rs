@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 
-use crate::error::{ConfigError, Problem};
+use crate::error::Problem;
+use crate::recover::{self, Blank};
 use crate::substitute;
 
 pub(crate) type S<T> = Spanned<T>;
@@ -271,12 +272,126 @@ pub(crate) struct RawBackupJob {
     pub timezone: Option<S<String>>,
 }
 
-pub(crate) fn parse(
-    text: &str,
-    origin: &str,
-    properties: HashMap<String, String>,
-) -> Result<RawConfig, ConfigError> {
-    let options = serde_saphyr::options! {
+/// What parsing found: the configuration as written, when the parser could be taken past
+/// every problem, and the problems it met on the way.
+pub(crate) struct Parsed {
+    pub raw: Option<RawConfig>,
+    pub problems: Vec<Problem>,
+    /// The lines holding an unset variable: a later problem there (a value of the wrong
+    /// type, a validation problem) is about its stand-in value, not about what the file says.
+    pub unset_lines: Vec<usize>,
+}
+
+/// At most this many rounds of parsing: a file with more problems is rarely a configuration
+/// at all, and the first fifty say so.
+const MAX_ROUNDS: usize = 50;
+
+/// Stands for an unset variable while the rest of the file is checked: parses as a string
+/// and as a number, and its own line's later problems are not reported (see
+/// [`Parsed::unset_lines`]).
+const UNSET: &str = "0";
+
+pub(crate) fn parse(text: &str, properties: HashMap<String, String>) -> Parsed {
+    if text.trim().is_empty() {
+        return Parsed {
+            raw: Some(RawConfig {
+                data_sources: None,
+                drives: None,
+                retention: None,
+                compression: None,
+                encryption: None,
+                signing: None,
+                incomplete_uploads: None,
+                concurrency: None,
+                retry: None,
+                notifiers: None,
+                http: None,
+                database: None,
+            }),
+            problems: Vec::new(),
+            unset_lines: Vec::new(),
+        };
+    }
+    let prepared = substitute::prepare(text);
+    let mut current = prepared.text.clone();
+    let mut properties = properties;
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut unset_lines = Vec::new();
+    // The parser stops at its first problem: each is noted, taken out of the way (an unset
+    // variable given a stand-in, an unknown option or a wrong value blanked) and the text
+    // parsed again, until it parses or a problem cannot be taken out of the way.
+    for _ in 0..MAX_ROUNDS {
+        let err = match serde_saphyr::from_str_with_options::<RawConfig>(
+            &current,
+            options(properties.clone()),
+        ) {
+            Ok(raw) => {
+                return Parsed {
+                    raw: Some(raw),
+                    problems,
+                    unset_lines,
+                };
+            }
+            Err(err) => err,
+        };
+        let cause = cause(&err);
+        let location = err.location();
+        let line = location.map_or(0, |l| l.line() as usize);
+        let column = location.map_or(0, |l| l.column() as usize);
+        let (message, hint) = syntax_message(cause);
+        let problem = Problem {
+            line,
+            column: prepared.original_column(line, column),
+            path: String::new(),
+            message,
+            hint,
+        };
+        let unset = unset_variable(cause);
+        // A value that does not fit once its variable got a stand-in is the same problem.
+        if unset.is_some() {
+            unset_lines.push(line);
+            problems.push(problem);
+        } else if !unset_lines.contains(&line) {
+            problems.push(problem);
+        }
+        let next = match unset {
+            Some(name) if properties.get(name).is_none_or(|v| v != UNSET) => {
+                properties.insert(name.to_owned(), UNSET.to_owned());
+                Some(current.clone())
+            }
+            Some(_) => None,
+            None if location.is_none() => None,
+            // About the file as a whole: nothing to take out of the way.
+            None if matches!(
+                cause,
+                serde_saphyr::Error::Budget { .. } | serde_saphyr::Error::MultipleDocuments { .. }
+            ) =>
+            {
+                None
+            }
+            None => {
+                let what = match cause {
+                    serde_saphyr::Error::SerdeUnknownField { .. }
+                    | serde_saphyr::Error::DuplicateMappingKey { .. } => Blank::Entry,
+                    _ => Blank::Value,
+                };
+                recover::blank(&current, line, column, what)
+            }
+        };
+        match next {
+            Some(next) => current = next,
+            None => break,
+        }
+    }
+    Parsed {
+        raw: None,
+        problems,
+        unset_lines,
+    }
+}
+
+fn options(properties: HashMap<String, String>) -> serde_saphyr::Options {
+    serde_saphyr::options! {
         // Snippets would quote the offending line, and that line may hold a secret.
         with_snippet: false,
         // Compose-style interpolation substitutes in every scalar style; `substitute::prepare`
@@ -290,39 +405,28 @@ pub(crate) fn parse(
             max_events: 100_000,
         },
     }
-    .with_properties(properties);
-    if text.trim().is_empty() {
-        return Ok(RawConfig {
-            data_sources: None,
-            drives: None,
-            retention: None,
-            compression: None,
-            encryption: None,
-            signing: None,
-            incomplete_uploads: None,
-            concurrency: None,
-            retry: None,
-            notifiers: None,
-            http: None,
-            database: None,
-        });
+    .with_properties(properties)
+}
+
+/// An error met inside an alias arrives wrapped; its cause is what the operator can fix.
+fn cause(err: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    use serde_saphyr::Error as E;
+    let mut err = err;
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = err {
+        err = error;
     }
-    let prepared = substitute::prepare(text);
-    serde_saphyr::from_str_with_options::<RawConfig>(&prepared.text, options).map_err(|err| {
-        let location = err.location();
-        let (message, hint) = syntax_message(&err);
-        let line = location.map_or(0, |l| l.line() as usize);
-        ConfigError::Syntax {
-            origin: origin.to_owned(),
-            problem: Problem {
-                line,
-                column: location.map_or(0, |l| prepared.original_column(line, l.column() as usize)),
-                path: String::new(),
-                message,
-                hint,
-            },
-        }
-    })
+    err
+}
+
+/// The variable an error is about, when it is an unset (or required but empty) one.
+fn unset_variable(err: &serde_saphyr::Error) -> Option<&str> {
+    use serde_saphyr::Error as E;
+    match err {
+        E::UnresolvedProperty { name, .. }
+        | E::PropertyRequiredButUnset { name, .. }
+        | E::PropertyRequiredButEmpty { name, .. } => Some(name),
+        _ => None,
+    }
 }
 
 /// serde-saphyr's error in an operator's words, decided by its kind: a plain word for an
@@ -331,12 +435,20 @@ pub(crate) fn parse(
 /// location is not repeated: the caller prints its own.
 fn syntax_message(err: &serde_saphyr::Error) -> (String, Option<String>) {
     use serde_saphyr::{Error as E, MessageFormatter, UserMessageFormatter};
-    let mut err = err;
-    // An error met inside an alias arrives wrapped; its cause is what the operator can fix.
-    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = err {
-        err = error;
-    }
     match err {
+        // `${NAME:?message}`: the file's own words say what the variable is for.
+        E::PropertyRequiredButUnset { name, message, .. } if !message.trim().is_empty() => (
+            format!("environment variable {name} is not set: {}", message.trim()),
+            Some(format!("export {name}")),
+        ),
+        E::PropertyRequiredButEmpty { name, message, .. } if !message.trim().is_empty() => (
+            format!("environment variable {name} is empty: {}", message.trim()),
+            Some(format!("export {name} with a value")),
+        ),
+        E::PropertyRequiredButEmpty { name, .. } => (
+            format!("environment variable {name} is empty"),
+            Some(format!("export {name} with a value")),
+        ),
         E::UnresolvedProperty { name, .. } | E::PropertyRequiredButUnset { name, .. } => (
             format!("environment variable {name} is not set"),
             Some(format!(
@@ -363,12 +475,7 @@ fn syntax_message(err: &serde_saphyr::Error) -> (String, Option<String>) {
         E::SerdeUnknownField {
             field, expected, ..
         } => {
-            let closest = expected
-                .iter()
-                .map(|c| (distance(field, c), *c))
-                .filter(|(d, _)| *d <= 3)
-                .min();
-            let hint = closest.map(|(_, c)| format!("did you mean `{c}`?"));
+            let hint = crate::suggest::did_you_mean(field, expected.iter().copied());
             (format!("unknown option `{field}`"), hint)
         }
         other => {
@@ -376,20 +483,4 @@ fn syntax_message(err: &serde_saphyr::Error) -> (String, Option<String>) {
             (text.lines().next().unwrap_or("").trim().to_owned(), None)
         }
     }
-}
-
-/// Levenshtein distance, for "did you mean".
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }

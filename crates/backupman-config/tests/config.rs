@@ -274,7 +274,7 @@ fn a_misspelt_option_is_rejected_with_a_suggestion() {
         |_| None,
     )
     .unwrap_err();
-    assert!(matches!(err, ConfigError::Syntax { .. }));
+    assert!(matches!(err, ConfigError::Invalid { .. }));
     let p = &err.problems()[0];
     assert_eq!(p.line, 6);
     assert_eq!(p.message, "unknown option `force_path_stlye`");

@@ -189,7 +189,10 @@ fn addresses_are_checked_for_the_form_smtp_takes() {
 fn the_email_section_is_refused_with_a_pointer_to_mail() {
     let text = format!("{DRIVES}notifiers:\n  email:\n    enabled: true\n");
     let err = parse(&text, "config.yml", env).unwrap_err();
-    let ConfigError::Syntax { problem, .. } = &err else {
+    let ConfigError::Invalid { problems, .. } = &err else {
+        panic!("{err}")
+    };
+    let [problem] = &problems[..] else {
         panic!("{err}")
     };
     assert_eq!(problem.line, 6, "{err}");

@@ -44,6 +44,25 @@ pub enum Policy {
     },
 }
 
+/// The policy in the configuration's words, for plans and reports (`keep the newest 14`).
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Age { days } => write!(f, "delete backups older than {days} day(s)"),
+            Self::Count { keep } => write!(f, "keep the newest {keep}"),
+            Self::Gfs {
+                daily,
+                weekly,
+                monthly,
+                yearly,
+            } => write!(
+                f,
+                "keep the newest of each of the last {daily} day(s), {weekly} week(s), {monthly} month(s) and {yearly} year(s)"
+            ),
+        }
+    }
+}
+
 /// The decision for one source on one drive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionPlan {

@@ -178,6 +178,10 @@ pub struct DriveReport {
     pub location: Option<String>,
     /// The one-line message with its hint.
     pub error: Option<String>,
+    /// Not stored because the dump failed: the source's `error` says why, and a front end
+    /// says it once rather than once per drive.
+    #[serde(skip)]
+    pub aborted: bool,
 }
 
 /// Test mode's verdict on one drive.
@@ -660,6 +664,7 @@ fn add_broken(entry: &mut SourceReport, broken: &[BrokenDrive]) {
             ok: false,
             location: None,
             error: Some(b.error.to_string()),
+            aborted: false,
         });
     }
 }
@@ -689,6 +694,10 @@ impl From<&BackupReport> for SourceReport {
                     ok: d.result.is_ok(),
                     location: d.result.as_ref().ok().map(|s| s.location.clone()),
                     error: d.result.as_ref().err().map(ToString::to_string),
+                    aborted: d
+                        .result
+                        .as_ref()
+                        .is_err_and(|e| e.kind == DriveErrorKind::Aborted),
                 })
                 .collect(),
             retention: Vec::new(),

@@ -237,7 +237,12 @@ impl BackupRecord {
                 status: status(d.ok),
                 created_at,
                 updated_at: finished_at,
-                error: d.error.clone(),
+                // The dump's error is the record's own: said once, not once per drive.
+                error: if d.aborted {
+                    Some("not stored: the dump failed".to_owned())
+                } else {
+                    d.error.clone()
+                },
             })
             .collect();
         BackupRecord {

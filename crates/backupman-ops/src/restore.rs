@@ -3,7 +3,8 @@
 
 use backupman_core::{DriveError, Identities};
 use backupman_dump::restore::{
-    RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, check_stream, restore_stream,
+    RestoreError, RestoreOptions, RestoreOutcome, RestoreTarget, check_stream, check_target,
+    restore_stream,
 };
 use chrono::{DateTime, Utc};
 
@@ -181,6 +182,18 @@ pub async fn restore(
         force: request.force,
         identities: request.identities.clone(),
     };
+    // The target is looked at before the backup is read: a database that is not empty (or
+    // a client that cannot be used) is said at once, not after a whole download.
+    let checked = {
+        let (target, options) = (target.clone(), options.clone());
+        tokio::task::spawn_blocking(move || check_target(&target, &options)).await
+    };
+    match checked {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(RestoreFailure::Restore(error)),
+        // The check panicked: the restore itself looks again.
+        Err(_) => {}
+    }
     let read = |key: String| async {
         chosen
             .drive

@@ -78,12 +78,34 @@ pub struct ServeOptions {
     pub bind: SocketAddr,
     /// Cancelled to stop the service (the command line cancels it on SIGTERM or SIGINT).
     pub shutdown: CancellationToken,
+    /// The commit and build date `/health` reports (empty when unknown): the program that
+    /// hosts the service knows how it was built, this library does not.
+    pub build: Build,
+}
+
+/// How the hosting program was built, as `/health` reports it.
+#[derive(Debug, Clone, Default)]
+pub struct Build {
+    /// The commit it was built from.
+    pub commit: String,
+    /// When, RFC 3339.
+    pub date: String,
 }
 
 impl ServeOptions {
     /// Listen on `bind`, stop when `shutdown` is cancelled.
     pub fn new(bind: SocketAddr, shutdown: CancellationToken) -> Self {
-        Self { bind, shutdown }
+        Self {
+            bind,
+            shutdown,
+            build: Build::default(),
+        }
+    }
+
+    /// Reports `build` on `/health`.
+    pub fn with_build(mut self, build: Build) -> Self {
+        self.build = build;
+        self
     }
 }
 
@@ -123,7 +145,9 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
     let jobs = scheduler::jobs(&config);
     let stop = options.shutdown;
     let refresh_every = Duration::from_secs(config.http.catalog_refresh_seconds);
-    let service = Arc::new(Service::new(config, base_url, stop.clone())?);
+    let mut service = Service::new(config, base_url, stop.clone())?;
+    service.build = options.build;
+    let service = Arc::new(service);
     // In the background: a slow or unreachable drive must not hold up the API or the schedule.
     tokio::spawn({
         let service = service.clone();
@@ -184,7 +208,7 @@ pub async fn serve(config: Config, options: ServeOptions) -> Result<(), ServeErr
         }
     }
     tracing::info!(
-        "stopping: no more scheduled backups; a running backup gets {} s to finish",
+        "stopping: no more scheduled backups; a running backup gets {} s to finish (interrupt again to quit at once)",
         grace.as_secs()
     );
     for scheduler in schedulers {

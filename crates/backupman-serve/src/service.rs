@@ -36,6 +36,8 @@ pub(crate) struct Service {
     pub base_url: String,
     /// Cancelled when the service is stopping: no run starts after it.
     pub stopping: CancellationToken,
+    /// What `/health` says of the build.
+    pub build: crate::Build,
 }
 
 impl Service {
@@ -61,6 +63,7 @@ impl Service {
             health: HealthCache::default(),
             base_url,
             stopping,
+            build: crate::Build::default(),
             config,
         })
     }

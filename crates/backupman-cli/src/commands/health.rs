@@ -6,15 +6,16 @@ use backupman_ops::health::{self, HealthReport};
 use crate::Outcome;
 use crate::cli::{Global, HealthArgs};
 use crate::commands::or_exit;
+use crate::output::{self, Out};
 use crate::wiring;
 
 pub async fn health(global: &Global, args: HealthArgs) -> color_eyre::Result<Outcome> {
     let config = or_exit!(wiring::load_config(&global.config));
     let report = health::health(&config).await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        output::stdout(serde_json::to_string_pretty(&report)?);
     }
-    print_table(&report, global.quiet);
+    print_table(&report, global.quiet, Out::beside_json(args.json));
     Ok(if report.ok {
         Outcome::Success
     } else {
@@ -26,37 +27,48 @@ fn mark(ok: bool) -> &'static str {
     if ok { "✔" } else { "✘" }
 }
 
-/// The table on stderr; with `quiet`, only what failed.
-fn print_table(report: &HealthReport, quiet: bool) {
+/// The table, on stdout unless `--json` has it; with `quiet`, only what failed.
+fn print_table(report: &HealthReport, quiet: bool, out: Out) {
     for s in &report.sources {
         match &s.error {
             None if quiet => {}
-            None => eprintln!("✔ source {} ({}): can be dumped", s.source, s.provider),
-            Some(err) => eprintln!("✘ source {} ({}): {err}", s.source, s.provider),
+            None => out.line(format_args!(
+                "✔ source {} ({}): can be dumped",
+                s.source, s.provider
+            )),
+            Some(err) => out.line(format_args!(
+                "✘ source {} ({}): {err}",
+                s.source, s.provider
+            )),
         }
     }
     for d in &report.drives {
         if quiet && d.ok {
             continue;
         }
-        eprintln!("{} drive {} ({})", mark(d.ok), d.drive, d.provider);
+        out.line(format_args!(
+            "{} drive {} ({})",
+            mark(d.ok),
+            d.drive,
+            d.provider
+        ));
         for c in &d.checks {
             let mark = if c.required { "✘" } else { "⚠ warning:" };
             match (&c.error, &c.hint) {
                 (None, _) if quiet => {}
-                (None, _) => eprintln!("    ✔ {}", c.check),
+                (None, _) => out.line(format_args!("    ✔ {}", c.check)),
                 (Some(err), Some(hint)) => {
-                    eprintln!("    {mark} {}: {err} (hint: {hint})", c.check)
+                    out.line(format_args!("    {mark} {}: {err} (hint: {hint})", c.check))
                 }
-                (Some(err), None) => eprintln!("    {mark} {}: {err}", c.check),
+                (Some(err), None) => out.line(format_args!("    {mark} {}: {err}", c.check)),
             }
         }
     }
     for n in &report.notifiers {
         match &n.error {
             None if quiet => {}
-            None => eprintln!("✔ {} {}: {}", n.notifier, n.target, n.checked),
-            Some(err) => eprintln!("✘ {} {}: {err}", n.notifier, n.target),
+            None => out.line(format_args!("✔ {} {}: {}", n.notifier, n.target, n.checked)),
+            Some(err) => out.line(format_args!("✘ {} {}: {err}", n.notifier, n.target)),
         }
     }
     let failed = report.sources.iter().filter(|s| !s.ok).count()
@@ -64,9 +76,11 @@ fn print_table(report: &HealthReport, quiet: bool) {
         + report.notifiers.iter().filter(|n| !n.ok).count();
     if failed == 0 {
         if !quiet {
-            eprintln!("healthy: every source, drive and notifier passed");
+            out.line("healthy: every source, drive and notifier passed");
         }
     } else {
-        eprintln!("unhealthy: {failed} source(s)/drive(s)/notifier(s) failed");
+        out.line(format_args!(
+            "unhealthy: {failed} source(s)/drive(s)/notifier(s) failed"
+        ));
     }
 }

@@ -1,4 +1,5 @@
-//! `backupman list`: the backups found on the drives, newest first.
+//! `backupman list`: the backups found on the drives, newest first: a table with a header
+//! row on stdout, so it pipes; what could not be listed goes to stderr.
 
 use backupman_ops::catalog;
 use chrono::Utc;
@@ -6,7 +7,7 @@ use chrono::Utc;
 use crate::Outcome;
 use crate::cli::{Global, ListArgs};
 use crate::commands::or_exit;
-use crate::output;
+use crate::output::{self, Out};
 use crate::wiring;
 
 pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome> {
@@ -30,11 +31,16 @@ pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome
         eprintln!("✘ signatures cannot be checked: {err}");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.entries)?);
+        output::stdout(serde_json::to_string_pretty(&report.entries)?);
     } else if report.entries.is_empty() {
         eprintln!("no backups found");
     } else {
         let now = Utc::now();
+        let out = Out::Stdout;
+        out.line(format_args!(
+            "{:<20} {:<20} {:>10} {:>9}  {:<13}  KEY",
+            "SOURCE", "DRIVE", "SIZE", "AGE", "STANDING"
+        ));
         for e in &report.entries {
             let age = now - e.taken_at;
             let age = if age.num_days() > 0 {
@@ -44,7 +50,7 @@ pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome
             } else {
                 format!("{}m ago", age.num_minutes().max(0))
             };
-            eprintln!(
+            out.line(format_args!(
                 "{:<20} {:<20} {:>10} {:>9}  {:<13}  {}",
                 e.source,
                 e.drive,
@@ -52,7 +58,7 @@ pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome
                 age,
                 e.standing,
                 e.key,
-            );
+            ));
         }
     }
     Ok(if report.ok() {

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod health;
+pub mod init;
 pub mod list;
 pub mod prune;
 pub mod restore;

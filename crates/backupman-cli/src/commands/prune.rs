@@ -6,12 +6,13 @@ use backupman_ops::prune::{self, PruneReport, SweepReport};
 use crate::Outcome;
 use crate::cli::{Global, PruneArgs};
 use crate::commands::or_exit;
+use crate::output::{self, Out};
 use crate::wiring;
 
 /// The lines of one source's retention on one drive: each deletion, then what failed.
-pub fn print_retention(report: &PruneReport, quiet: bool) {
+fn print_retention(report: &PruneReport, quiet: bool, out: Out) {
     for line in retention_lines(report, quiet) {
-        eprintln!("{line}");
+        out.line(line);
     }
 }
 
@@ -74,14 +75,16 @@ pub async fn prune(global: &Global, args: PruneArgs) -> color_eyre::Result<Outco
     for sweep in &run.sweeps {
         print_sweep(sweep, global.quiet);
     }
+    // What was (or would be) deleted is the command's result: stdout, unless `--json` has it.
+    let out = Out::beside_json(args.json);
     for result in &run.results {
-        print_retention(result, global.quiet);
+        print_retention(result, global.quiet, out);
         if !global.quiet && result.ok {
             let locked = match result.locked.len() {
                 0 => String::new(),
                 n => format!(", skipped {n} locked"),
             };
-            eprintln!(
+            out.line(format_args!(
                 "✔ {} → {}: kept {}, {} {}{locked}",
                 result.source,
                 result.drive,
@@ -92,11 +95,11 @@ pub async fn prune(global: &Global, args: PruneArgs) -> color_eyre::Result<Outco
                     "deleted"
                 },
                 result.deleted.len()
-            );
+            ));
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&run.results)?);
+        output::stdout(serde_json::to_string_pretty(&run.results)?);
     }
     Ok(if run.ok() {
         Outcome::Success

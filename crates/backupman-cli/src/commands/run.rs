@@ -9,7 +9,7 @@ use crate::Outcome;
 use crate::cli::{Global, RunArgs};
 use crate::commands::or_exit;
 use crate::commands::prune::{print_sweep, retention_lines};
-use crate::output;
+use crate::output::{self, Out};
 use crate::progress;
 use crate::signals;
 use crate::wiring;
@@ -23,9 +23,9 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         test_mode: args.test_mode,
         // The run then kills the dump tool and aborts every upload, so an interrupted run
         // leaves no partial object and no open multipart upload.
-        cancel: signals::on_interrupt(
+        cancel: signals::on_interrupt(Some(
             "interrupted: stopping the dump and aborting uploads (interrupt again to quit at once)",
-        ),
+        )),
         parallel: args.parallel.map(usize::from),
         progress: progress.observer(),
     };
@@ -64,7 +64,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
     .await;
     let report = or_exit!(report.map_err(wiring::usage));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        output::stdout(serde_json::to_string_pretty(&report)?);
     }
     for warning in notify::after_run(&config, &report).await {
         if !quiet {
@@ -80,7 +80,8 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
 
 fn print_plan(config: &Config, plan: &Plan<'_>, parallel: usize) {
     use backupman_config::DriveConfig;
-    println!("configuration is valid; a run would back up:");
+    let out = Out::Stdout;
+    out.line("configuration is valid; a run would back up:");
     for s in &plan.sources {
         let what = match (&s.db_path, &s.databases) {
             (Some(path), _) => path.display().to_string(),
@@ -93,14 +94,18 @@ fn print_plan(config: &Config, plan: &Plan<'_>, parallel: usize) {
                 s.host,
                 s.port
             ),
+            // Not `db@host`, which reads as user@host.
             (None, None) => format!(
-                "{}@{}:{}",
+                "database {} on {}:{}",
                 s.db_name.as_deref().unwrap_or("?"),
                 s.host,
                 s.port
             ),
         };
-        println!("  source {:?} ({}: {what})", s.label, s.provider);
+        out.line(format_args!(
+            "  source {:?} ({}: {what})",
+            s.label, s.provider
+        ));
         let hooks: Vec<&str> = [
             ("before", &s.hooks.before),
             ("after", &s.hooks.after),
@@ -110,11 +115,11 @@ fn print_plan(config: &Config, plan: &Plan<'_>, parallel: usize) {
         .filter_map(|(name, command)| command.as_ref().map(|_| name))
         .collect();
         if !hooks.is_empty() {
-            println!(
+            out.line(format_args!(
                 "    with hooks {} (each at most {} s)",
                 hooks.join(", "),
                 s.hooks.timeout.as_secs()
-            );
+            ));
         }
     }
     for d in &plan.drives {
@@ -135,21 +140,25 @@ fn print_plan(config: &Config, plan: &Plan<'_>, parallel: usize) {
                 )
             }
         };
-        println!("  to drive {:?} ({}: {where_})", d.label(), d.provider());
+        out.line(format_args!(
+            "  to drive {:?} ({}: {where_})",
+            d.label(),
+            d.provider()
+        ));
     }
-    println!(
+    out.line(format_args!(
         "  {} source(s) at a time",
         parallel.min(plan.sources.len()).max(1)
-    );
+    ));
     let compression = &config.compression;
-    println!(
+    out.line(format_args!(
         "  compressed: {} on {} threads",
         compression.label(),
         compression.threads()
-    );
+    ));
     match &config.retention {
-        Some(r) if r.enabled => println!("  then retention: {:?}", r.policy),
-        _ => println!("  retention: off"),
+        Some(r) if r.enabled => out.line(format_args!("  then retention: {}", r.policy)),
+        _ => out.line("  retention: off"),
     }
 }
 
@@ -158,12 +167,26 @@ fn print_plan(config: &Config, plan: &Plan<'_>, parallel: usize) {
 fn source_lines(report: &SourceReport, quiet: bool) -> Vec<String> {
     let source = &report.source;
     let mut lines = Vec::new();
+    // Drives not written because the dump failed share one line, with the dump's error.
+    let aborted: Vec<&str> = report
+        .drives
+        .iter()
+        .filter(|d| d.aborted)
+        .map(|d| d.drive.as_str())
+        .collect();
     if report.skipped || report.key.is_empty() {
         if let Some(error) = &report.error {
             lines.push(format!("✘ {source}: {error}"));
         }
     } else if let Some(error) = &report.error {
-        lines.push(format!("✘ {source}: dump failed: {error}"));
+        if aborted.is_empty() {
+            lines.push(format!("✘ {source}: dump failed: {error}"));
+        } else {
+            lines.push(format!(
+                "✘ {source} → {}: not stored, the dump failed: {error}",
+                aborted.join(", ")
+            ));
+        }
     }
     for (n, error) in report.failed_attempts.iter().enumerate() {
         lines.push(format!(
@@ -190,6 +213,9 @@ fn source_lines(report: &SourceReport, quiet: bool) -> Vec<String> {
     let took = output::duration(std::time::Duration::from_secs_f64(report.seconds));
     for drive in &report.drives {
         // Stored is stored: a test-mode read-back failure has a line of its own below.
+        if drive.aborted {
+            continue;
+        }
         match (&drive.location, &drive.error) {
             (Some(location), _) if !quiet => lines.push(format!(
                 "✔ {source} → {}: {location} ({size}, {took})",

@@ -12,10 +12,14 @@ use crate::wiring;
 
 pub async fn serve(global: &Global, args: ServeArgs) -> color_eyre::Result<Outcome> {
     let config = or_exit!(wiring::load_config(&global.config));
-    let shutdown = signals::on_interrupt(
-        "stopping: no new backups; a running one may finish within http.shutdown_grace_seconds (interrupt again to quit at once)",
+    // The service logs its own `stopping:` line, with the grace it gives a running backup.
+    let shutdown = signals::on_interrupt(None);
+    let options = ServeOptions::new(SocketAddr::new(args.bind, args.port), shutdown).with_build(
+        backupman_serve::Build {
+            commit: crate::version::COMMIT.to_owned(),
+            date: crate::version::BUILD_DATE.to_owned(),
+        },
     );
-    let options = ServeOptions::new(SocketAddr::new(args.bind, args.port), shutdown);
     match backupman_serve::serve(config, options).await {
         Ok(()) => Ok(Outcome::Success),
         Err(err @ ServeError::NoApiKeys) => {

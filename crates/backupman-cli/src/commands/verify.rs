@@ -65,7 +65,7 @@ pub async fn verify(global: &Global, args: VerifyArgs) -> color_eyre::Result<Out
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        crate::output::stdout(serde_json::to_string_pretty(&reports)?);
     }
     // A drive that could not be listed was not verified: that is no success.
     Ok(if every_drive_listed && reports.iter().all(|r| r.ok) {

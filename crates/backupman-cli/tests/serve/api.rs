@@ -79,6 +79,13 @@ fn the_api_needs_one_of_the_keys() {
     let health: serde_json::Value =
         serde_json::from_slice(&curl(&server.url("/health"), &[]).1).unwrap();
     assert_eq!(health["Status"], "UP", "{health}");
+    // The build's facts, as `version` says them.
+    let version = crate::common::backupman(tmp.path(), &["version", "--json"]);
+    let version: serde_json::Value = serde_json::from_str(&version.stdout).unwrap();
+    assert!(!version["commit"].as_str().unwrap().is_empty());
+    assert_eq!(health["CommitSHA"], version["commit"], "{health}");
+    assert_eq!(health["BuildDate"], version["build_date"], "{health}");
+    assert_eq!(health["Version"], version["version"], "{health}");
     assert_eq!(
         health["Details"]["DataSources"]["Components"]["Demo"]["Status"],
         "UP"

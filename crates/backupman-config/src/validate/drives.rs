@@ -105,11 +105,15 @@ pub(super) fn drive(
             None
         }
         other => {
+            let hint = crate::suggest::did_you_mean(other, ["local", "s3"]).map_or_else(
+                || "one of local, s3".to_owned(),
+                |d| format!("{d} (one of local, s3)"),
+            );
             c.problem(
                 provider.referenced,
                 format!("{base}.provider"),
                 format!("unknown drive provider {other:?}"),
-                Some("one of local, s3"),
+                Some(&hint),
             );
             None
         }

@@ -67,6 +67,22 @@ pub(super) fn encryption(
         );
         return None;
     }
+    // Each key on its own first, so every bad one is reported, each at its line.
+    let mut bad = false;
+    for (i, key) in keys.value.iter().enumerate() {
+        if let Err(err) = Recipients::parse(&[key.value.trim()]) {
+            c.problem(
+                key.referenced,
+                format!("{path}[{i}]"),
+                err.reason,
+                Some(hint),
+            );
+            bad = true;
+        }
+    }
+    if bad {
+        return None;
+    }
     let texts: Vec<&str> = keys.value.iter().map(|k| k.value.trim()).collect();
     match Recipients::parse(&texts) {
         Ok(recipients) => Some(recipients),

@@ -123,7 +123,21 @@ fn text(v: &Option<Spanned<String>>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-pub(crate) fn validate(raw: RawConfig, origin: &str, text: &str) -> Result<Loaded, ConfigError> {
+/// Validates what [`crate::raw::parse`] found; its problems and validation's are reported
+/// together, sorted by line.
+pub(crate) fn validate(parsed: Parsed, origin: &str, text: &str) -> Result<Loaded, ConfigError> {
+    let Parsed {
+        raw,
+        problems: mut parse_problems,
+        unset_lines,
+    } = parsed;
+    let Some(raw) = raw else {
+        parse_problems.sort_by_key(|p| (p.line, p.column));
+        return Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            problems: parse_problems,
+        });
+    };
     let mut c = Checker {
         problems: Vec::new(),
         warnings: Vec::new(),
@@ -214,6 +228,10 @@ pub(crate) fn validate(raw: RawConfig, origin: &str, text: &str) -> Result<Loade
         );
     }
 
+    // A problem on a line whose variable is unset is about the variable's stand-in.
+    c.problems
+        .retain(|p| p.line == 0 || !unset_lines.contains(&p.line));
+    c.problems.append(&mut parse_problems);
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| (p.line, p.column));
         return Err(ConfigError::Invalid {

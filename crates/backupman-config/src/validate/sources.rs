@@ -50,11 +50,19 @@ pub(super) fn source(
             "mariadb" => Some(SourceProvider::Mariadb),
             "sqlite" | "sqlite3" => Some(SourceProvider::Sqlite),
             other => {
+                let hint = crate::suggest::did_you_mean(
+                    other,
+                    ["postgres", "postgresql", "mysql", "mariadb", "sqlite"],
+                )
+                .map_or_else(
+                    || "one of postgres, mysql, mariadb, sqlite".to_owned(),
+                    |d| format!("{d} (one of postgres, mysql, mariadb, sqlite)"),
+                );
                 c.problem(
                     p.referenced,
                     format!("{base}.provider"),
                     format!("unknown provider {other:?}"),
-                    Some("one of postgres, mysql, mariadb, sqlite"),
+                    Some(&hint),
                 );
                 None
             }

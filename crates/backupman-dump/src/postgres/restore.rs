@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::PostgresConnection;
-use crate::process::tool_version;
+use crate::process::{run_capture, tool_version};
 use crate::restore::client::SqlClient;
 use crate::restore::filter::{Filter, PsqlFilter};
 use crate::restore::{DatabaseSummary, PlainName, RestoreError, TableCount};
@@ -124,6 +124,19 @@ impl SqlClient for Psql<'_> {
         let mut cmd = self.command("postgres");
         cmd.args(["-q", "-c", sql]);
         cmd
+    }
+
+    fn absent_database(&self) -> Option<String> {
+        let name = PlainName::new(self.database(), "").ok()?;
+        let mut cmd = self.command("postgres");
+        cmd.args([
+            "-A",
+            "-t",
+            "-c",
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+        ]);
+        let out = run_capture(&mut cmd, None).ok()?;
+        (out.trim() == "0").then(|| name.to_string())
     }
 
     fn summarize(&self) -> Result<DatabaseSummary, RestoreError> {

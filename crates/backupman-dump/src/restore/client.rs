@@ -40,6 +40,12 @@ pub(crate) trait SqlClient: fmt::Display {
     /// The tables of the target database and their exact row counts.
     fn summarize(&self) -> Result<DatabaseSummary, RestoreError>;
 
+    /// The target database's name when the server says it does not exist; `None` when it
+    /// does, or cannot be told.
+    fn absent_database(&self) -> Option<String> {
+        None
+    }
+
     /// The client's `message` as an error of this target. Nothing is applied by the queries
     /// and statements that fail this way.
     fn failed(&self, message: String) -> RestoreError {
@@ -74,6 +80,29 @@ pub(crate) trait SqlClient: fmt::Display {
     }
 }
 
+/// Refuses a target database that holds tables, views or sequences, unless `force`.
+pub(crate) fn ensure_empty<C: SqlClient>(client: &C, force: bool) -> Result<(), RestoreError> {
+    if force {
+        return Ok(());
+    }
+    let objects = client
+        .count_objects()
+        .map_err(|err| match client.absent_database() {
+            Some(database) => RestoreError::NoDatabase {
+                target: client.to_string(),
+                database,
+            },
+            None => err,
+        })?;
+    if objects > 0 {
+        return Err(RestoreError::NotEmpty {
+            target: client.to_string(),
+            detail: format!("{objects} {}", client.count_objects_query().1),
+        });
+    }
+    Ok(())
+}
+
 /// Streams a gzipped backup from `reader` into the client. Its stdin is closed only once the
 /// hash matched, so a transactional client never reaches the end of its input, and never
 /// commits, when the backup is damaged.
@@ -82,15 +111,7 @@ pub(crate) fn restore_through<C: SqlClient, R: Read>(
     client: &C,
     options: &RestoreOptions,
 ) -> Result<RestoreOutcome, RestoreError> {
-    if !options.force {
-        let objects = client.count_objects()?;
-        if objects > 0 {
-            return Err(RestoreError::NotEmpty {
-                target: client.to_string(),
-                detail: format!("{objects} {}", client.count_objects_query().1),
-            });
-        }
-    }
+    ensure_empty(client, options.force)?;
     let transactional = client.transactional();
     let client_failed = |message: String| RestoreError::Client {
         target: client.to_string(),

@@ -45,7 +45,7 @@ use backupman_core::{
 use crate::mysql::restore::MysqlClient;
 use crate::postgres::restore::Psql;
 use crate::sqlite;
-use client::{SqlClient, restore_through};
+use client::{SqlClient, ensure_empty, restore_through};
 use filter::{Filter, Refusal};
 use pump::{PumpError, check_read, pump};
 
@@ -156,6 +156,16 @@ pub enum RestoreError {
         /// What it holds.
         detail: String,
     },
+    /// The target database does not exist: a restore fills a database, it does not make one.
+    #[error(
+        "{target}: database {database:?} does not exist (hint: create it first, e.g. `createdb {database}`, then restore into it)"
+    )]
+    NoDatabase {
+        /// The target, without its password.
+        target: String,
+        /// The missing database.
+        database: String,
+    },
     /// `restore --to` (or a scratch database name) cannot be used.
     #[error("invalid restore target {spec:?}: {reason}")]
     InvalidTarget {
@@ -217,6 +227,18 @@ pub async fn restore_stream(
                 cause: io::Error::other(e.to_string()),
             })
         })
+}
+
+/// What [`restore`] checks of `target` before it reads anything: that the database is
+/// empty unless `options.force`. A caller about to read a whole backup first (the check of
+/// a MySQL/MariaDB restore) calls it before, so a refusal comes at once. Blocking.
+pub fn check_target(target: &RestoreTarget, options: &RestoreOptions) -> Result<(), RestoreError> {
+    match target {
+        RestoreTarget::Postgres(c) => ensure_empty(&Psql::find(c)?, options.force),
+        RestoreTarget::Mysql(c) => ensure_empty(&MysqlClient::find(c)?, options.force),
+        // The file is replaced only at the end, after its own checks.
+        RestoreTarget::Sqlite { .. } => Ok(()),
+    }
 }
 
 /// Reads a backup the way [`restore`] into `target` would, through the same size bound and
@@ -352,7 +374,7 @@ pub(crate) struct PlainName<'a>(&'a str);
 
 impl<'a> PlainName<'a> {
     /// `name`, or [`RestoreError::InvalidTarget`] saying `why` it cannot be used.
-    fn new(name: &'a str, why: &str) -> Result<Self, RestoreError> {
+    pub(crate) fn new(name: &'a str, why: &str) -> Result<Self, RestoreError> {
         if valid_db_name(name) {
             Ok(Self(name))
         } else {

@@ -54,6 +54,17 @@ pub enum MailError {
         /// What failed, e.g. an unknown issuer.
         message: String,
     },
+    /// `smtp_crypto` does not fit what the server's port speaks: implicit TLS on a port that
+    /// starts in plain text, or STARTTLS where the server offers none.
+    #[error("TLS with {server}: {message} (hint: {hint})")]
+    WrongCrypto {
+        /// `host:port`.
+        server: String,
+        /// What failed.
+        message: String,
+        /// The other mode, and the ports it usually has.
+        hint: &'static str,
+    },
     /// The server could not be reached or dropped the connection.
     #[error("cannot talk to {server}: {message}")]
     Connection {
@@ -92,13 +103,19 @@ impl MailError {
         }
     }
 
-    fn from_smtp(server: &str, err: &lettre::transport::smtp::Error) -> Self {
-        let server = server.to_owned();
+    fn from_smtp(config: &MailConfig, err: &lettre::transport::smtp::Error) -> Self {
+        let server = server(config);
         let message = chain(err);
         let login = err
             .status()
             .is_some_and(|code| matches!(u16::from(code), 530 | 534 | 535 | 538));
-        if let Some(message) = tls_failure(err) {
+        if let Some(hint) = wrong_crypto(config.smtp_crypto, err) {
+            MailError::WrongCrypto {
+                server,
+                message,
+                hint,
+            }
+        } else if let Some(message) = tls_failure(err) {
             MailError::Tls { server, message }
         } else if err.is_tls() {
             MailError::Tls { server, message }
@@ -116,9 +133,37 @@ impl MailError {
     }
 }
 
-/// The TLS error under `err`, said plainly, if the failure was TLS's. lettre reports a refused
-/// certificate as a connection error, with rustls's error inside an `io::Error`.
-fn tls_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+/// The hint for a failure that says `crypto` is not what the port speaks.
+fn wrong_crypto(crypto: SmtpCrypto, err: &lettre::transport::smtp::Error) -> Option<&'static str> {
+    match crypto {
+        // A TLS client reading the server's plain `220` greeting as a TLS record.
+        SmtpCrypto::ImplicitTls
+            if rustls_error(err).is_some_and(|e| {
+                matches!(
+                    e,
+                    rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+                )
+            }) =>
+        {
+            Some(
+                "`smtp_crypto: ssl` is TLS from the first byte (SMTPS, usually port 465), but this \
+                 port starts in plain text: use `smtp_crypto: tls` (STARTTLS, usually port 587), \
+                 or port 465",
+            )
+        }
+        // The only client-side failure of connecting: the server's EHLO offers no STARTTLS.
+        SmtpCrypto::StartTls if err.is_client() => Some(
+            "`smtp_crypto: tls` upgrades a plain connection with STARTTLS (usually port 587), and \
+             this server does not offer it: on an implicit-TLS port (usually 465) use \
+             `smtp_crypto: ssl`; on port 587 check the server enables STARTTLS",
+        ),
+        _ => None,
+    }
+}
+
+/// The rustls error under `err`, if any: lettre reports TLS failures as connection errors,
+/// with rustls's error inside an `io::Error`.
+fn rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     let mut current = Some(err);
     while let Some(e) = current {
         let inner = e
@@ -127,20 +172,26 @@ fn tls_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
             .map(|inner| inner as &(dyn std::error::Error + 'static));
         for candidate in [Some(e), inner].into_iter().flatten() {
             if let Some(tls) = candidate.downcast_ref::<rustls::Error>() {
-                return Some(match tls {
-                    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
-                        format!(
-                            "{tls} (the server's certificate is not signed by a CA this machine \
-                             trusts: for a private CA, name it in smtp_ca_file)"
-                        )
-                    }
-                    _ => tls.to_string(),
-                });
+                return Some(tls);
             }
         }
         current = e.source();
     }
     None
+}
+
+/// The TLS error under `err`, said plainly, if the failure was TLS's. lettre reports a refused
+/// certificate as a connection error, with rustls's error inside an `io::Error`.
+fn tls_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    rustls_error(err).map(|tls| match tls {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+            format!(
+                "{tls} (the server's certificate is not signed by a CA this machine \
+                 trusts: for a private CA, name it in smtp_ca_file)"
+            )
+        }
+        _ => tls.to_string(),
+    })
 }
 
 /// `host:port`, as messages name the server.
@@ -250,7 +301,7 @@ pub(crate) async fn notify(config: &MailConfig, digest: &Digest) -> Option<Notif
             .await
             .map(drop)
             .map_err(|err| {
-                let err = MailError::from_smtp(&target, &err);
+                let err = MailError::from_smtp(config, &err);
                 Failure {
                     retry: err.retryable(),
                     message: err.to_string(),
@@ -277,7 +328,7 @@ pub(crate) async fn check(config: &MailConfig) -> Result<(), MailError> {
             server: target,
             message: "the server did not answer NOOP".into(),
         }),
-        Err(err) => Err(MailError::from_smtp(&target, &err)),
+        Err(err) => Err(MailError::from_smtp(config, &err)),
     }
 }
 

@@ -1,10 +1,11 @@
 //! How an SDK error is read into [`Facts`]: the error code, HTTP status, bucket region and
 //! the causes recognised by their type (connection refused, DNS, untrusted certificate,
-//! timeout), plus the yes/no questions callers ask of an error (no such key, no such
+//! timeout, no credentials anywhere in the chain), plus the yes/no questions callers ask of an error (no such key, no such
 //! upload, not implemented).
 
 use std::error::Error as StdError;
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::dns::ResolveDnsError;
@@ -32,6 +33,8 @@ pub(crate) struct Facts {
     pub dns_failure: bool,
     /// The TLS handshake failed on the server's certificate.
     pub untrusted_certificate: bool,
+    /// No place of the AWS credential chain held credentials: the request was never signed.
+    pub no_credentials: bool,
 }
 
 impl Facts {
@@ -87,6 +90,11 @@ impl Facts {
             if let Some(inner) = io.get_ref() {
                 self.note_typed_cause(inner);
             }
+        }
+        if let Some(CredentialsError::CredentialsNotLoaded(_)) =
+            e.downcast_ref::<CredentialsError>()
+        {
+            self.no_credentials = true;
         }
         if e.is::<ResolveDnsError>() {
             self.dns_failure = true;

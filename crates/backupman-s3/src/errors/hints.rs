@@ -121,17 +121,31 @@ impl ErrorContext {
                 );
             }
             "NoSuchBucket" => {
-                return DriveError::new(
+                let error = DriveError::new(
                     NotFound,
                     format!(
                         "NoSuchBucket: The specified bucket does not exist: `{}` ({at})",
                         self.bucket
                     ),
+                );
+                return error.with_hint(self.path_style_hint().unwrap_or_else(|| {
+                    format!(
+                        "verify the bucket name spelling and that it exists in region `{}`",
+                        self.region
+                    )
+                }));
+            }
+            // A server that does not take bucket host names reads the request's first path
+            // segment, or nothing, as the bucket.
+            "InvalidBucketName" if let Some(hint) = self.path_style_hint() => {
+                return DriveError::new(
+                    NotFound,
+                    format!(
+                        "InvalidBucketName: the store did not find bucket `{}` in the request ({at})",
+                        self.bucket
+                    ),
                 )
-                .with_hint(format!(
-                    "verify the bucket name spelling and that it exists in region `{}`",
-                    self.region
-                ));
+                .with_hint(hint);
             }
             _ if facts.is_missing_key() => {
                 return DriveError::new(NotFound, format!("NoSuchKey: {target} does not exist"));
@@ -147,6 +161,16 @@ impl ErrorContext {
             return wrong_region();
         }
 
+        if facts.no_credentials {
+            return DriveError::new(
+                Auth,
+                format!(
+                    "no credentials: the drive has no `access_key`/`secret_key` and the AWS \
+                     credential chain found none ({at})"
+                ),
+            )
+            .with_hint(CREDENTIAL_CHAIN_HINT);
+        }
         if facts.dispatch || facts.timeout {
             if facts.connection_refused {
                 return DriveError::new(
@@ -272,6 +296,47 @@ impl ErrorContext {
     }
 }
 
+/// Where the AWS credential chain looks, in its order, for a drive without `access_key` and
+/// `secret_key`.
+const CREDENTIAL_CHAIN_HINT: &str = "set `access_key` and `secret_key` on the drive, or give \
+     credentials in one of the places the AWS credential chain looks: the environment \
+     (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), a profile (AWS_PROFILE, else `default`, in \
+     ~/.aws/credentials or ~/.aws/config), web identity (AWS_WEB_IDENTITY_TOKEN_FILE and \
+     AWS_ROLE_ARN), the container's credentials endpoint (ECS) or the instance metadata \
+     service (an EC2 instance role)";
+
+impl ErrorContext {
+    /// Why a bucket that exists is not found, when the drive addresses it virtual-hosted on a
+    /// host that cannot have a name per bucket.
+    fn path_style_hint(&self) -> Option<String> {
+        self.virtual_host_without_dns().map(|host| {
+            format!(
+                "with `force_path_style: false` (virtual-hosted) the bucket is part of the host \
+                 name, `{}.{host}`, and needs DNS for it, which `{host}` cannot have: set \
+                 `force_path_style: true`",
+                self.bucket
+            )
+        })
+    }
+
+    /// The endpoint's host, when the drive addresses buckets virtual-hosted on a custom
+    /// endpoint whose host cannot have a DNS name per bucket (`localhost`, `minio`).
+    fn virtual_host_without_dns(&self) -> Option<&str> {
+        if self.force_path_style || !self.custom_endpoint {
+            return None;
+        }
+        let host_port = host_of(&self.endpoint);
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6),
+            None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+        };
+        // An IP address is left out: the SDK addresses buckets path-style there by itself.
+        let no_dns = host.parse::<std::net::IpAddr>().is_err()
+            && (host.eq_ignore_ascii_case("localhost") || !host.contains('.'));
+        no_dns.then_some(host)
+    }
+}
+
 /// The host (and port) of an endpoint URL.
 fn host_of(endpoint: &str) -> &str {
     let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
@@ -329,6 +394,18 @@ mod tests {
         );
         let e = map(code("NoSuchKey", 404));
         assert_eq!(e.kind, DriveErrorKind::NotFound);
+    }
+
+    #[test]
+    fn no_such_bucket_on_localhost_virtual_hosted_names_path_style() {
+        let e = map(code("NoSuchBucket", 404));
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("`backups.localhost`") && hint.contains("`force_path_style: true`"),
+            "{hint}"
+        );
+        let e = ctx(true).classify("PutObject", "s3://backups/k", &code("NoSuchBucket", 404));
+        assert!(e.hint.unwrap().contains("spelling"));
     }
 
     #[test]

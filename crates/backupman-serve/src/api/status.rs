@@ -114,22 +114,38 @@ pub(crate) async fn health(State(service): State<Arc<Service>>, headers: HeaderM
             details: BTreeMap::new(),
             ..skeleton()
         };
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(stopping)).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(stopping.built(&service.build)),
+        )
+            .into_response();
     }
     let report = if service.keys.accepts(&headers) {
         service.health.fresh(&service.config).await
     } else {
         service.health.latest(&service.config).await
     };
-    Json(HealthReport::clone(&report)).into_response()
+    Json(HealthReport::clone(&report).built(&service.build)).into_response()
 }
 
-/// A report with this build's facts and nothing checked yet.
+impl HealthReport {
+    /// The report with the hosting program's commit and build date.
+    fn built(self, build: &crate::Build) -> Self {
+        Self {
+            commit_sha: build.commit.clone(),
+            build_date: build.date.clone(),
+            ..self
+        }
+    }
+}
+
+/// A report with this library's version and nothing checked yet; the commit and build date
+/// are the hosting program's ([`HealthReport::built`]).
 fn skeleton() -> HealthReport {
     HealthReport {
         version: env!("CARGO_PKG_VERSION").into(),
-        commit_sha: option_env!("BACKUPMAN_COMMIT_SHA").unwrap_or("").into(),
-        build_date: option_env!("BACKUPMAN_BUILD_DATE").unwrap_or("").into(),
+        commit_sha: String::new(),
+        build_date: String::new(),
         status: HealthStatus::Up,
         details: BTreeMap::new(),
     }
