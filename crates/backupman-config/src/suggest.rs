@@ -11,28 +11,12 @@ pub(crate) fn did_you_mean<'a>(
     candidates
         .into_iter()
         .filter_map(|c| {
-            let d = distance(&word, c);
+            let d = strsim::levenshtein(&word, c);
             let holds = c.len() >= 4 && (word.contains(c) || c.contains(word.as_str()));
             (d <= 3 || holds).then_some((d, c))
         })
         .min()
         .map(|(_, c)| format!("did you mean `{c}`?"))
-}
-
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
