@@ -350,23 +350,58 @@ fn check_bucket_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-pub(super) fn check_endpoint(url: &str) -> Result<(), &'static str> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or("it must start with http:// or https://")?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() {
+/// Whether `text` is an `http://` or `https://` URL with a host and a usable port, as `url`
+/// parses it (the same parser the HTTP clients use), with the reason in words when not.
+pub(super) fn check_endpoint(text: &str) -> Result<(), &'static str> {
+    if !(text.starts_with("http://") || text.starts_with("https://")) {
+        return Err("it must start with http:// or https://");
+    }
+    if text.contains(char::is_whitespace) {
+        return Err("it contains white space");
+    }
+    let url = url::Url::parse(text).map_err(|e| match e {
+        url::ParseError::EmptyHost => "it has no host name",
+        url::ParseError::InvalidPort => "the port is not a number from 1 to 65535",
+        _ => "it is not a valid URL",
+    })?;
+    if url.host_str().is_none_or(str::is_empty) {
         return Err("it has no host name");
     }
-    if host.contains(char::is_whitespace) {
-        return Err("the host name contains white space");
-    }
-    if let Some((_, port)) = host.rsplit_once(':')
-        && !host.ends_with(']')
-        && port.parse::<u16>().is_err()
-    {
+    if url.port() == Some(0) {
         return Err("the port is not a number from 1 to 65535");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_endpoint;
+
+    #[test]
+    fn endpoints_are_urls_with_a_host_and_a_usable_port() {
+        for good in [
+            "http://localhost:9000",
+            "https://nyc3.digitaloceanspaces.com",
+            "http://127.0.0.1:9000/",
+            "http://[::1]:9000",
+        ] {
+            assert_eq!(check_endpoint(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("localhost:9000", "it must start with http:// or https://"),
+            ("http://", "it has no host name"),
+            ("http://host:0", "the port is not a number from 1 to 65535"),
+            (
+                "http://host:70000",
+                "the port is not a number from 1 to 65535",
+            ),
+            (
+                "http://host:port",
+                "the port is not a number from 1 to 65535",
+            ),
+            ("http://my host", "it contains white space"),
+        ] {
+            assert_eq!(check_endpoint(bad), Err(why), "{bad}");
+        }
+    }
 }
