@@ -98,7 +98,7 @@ pub struct RunReport {
     pub ok: bool,
     /// One entry per selected source, in configuration order.
     pub sources: Vec<SourceReport>,
-    /// Incomplete uploads discarded before the first source.
+    /// What each drive's sweep discarded (swept beside the first sources).
     #[serde(skip)]
     pub sweeps: Vec<SweepReport>,
     #[serde(skip)]
@@ -197,15 +197,15 @@ pub struct TestModeCheck {
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum RunEvent<'a> {
-    /// A drive was swept for incomplete uploads (before the first source).
+    /// A drive was swept for incomplete uploads (told once every source is done).
     Swept(&'a SweepReport),
     /// A source is done (or skipped): its report is final.
     SourceDone(&'a SourceReport),
 }
 
-/// The `run` operation. Drives are built and swept once, then up to `parallel` sources are
-/// backed up at the same time, each on a task of its own, so a slow or hanging source holds
-/// only its own slot. Events come as each source finishes; the report keeps the configured
+/// The `run` operation. Drives are built once and swept beside the sources; up to
+/// `parallel` sources are backed up at the same time, each on a task of its own, so a slow or
+/// hanging source holds only its own slot. Events come as each source finishes; the report keeps the configured
 /// order.
 pub async fn backup(
     config: &Config,
