@@ -5,17 +5,31 @@ mod common;
 
 use std::path::Path;
 
-use chrono::{Duration, Utc};
-use common::{backupman, files};
+use chrono::{DateTime, Duration, Utc};
+use backupman_testkit::proxy::LatencyProxy;
+use backupman_testkit::s3::{S3Server, Style};
+use common::{backupman, files, rt, s3_drive_yaml};
 
 /// A backup of source "Demo" taken `days_ago`, as the engine would have stored it.
 fn forge(folder: &Path, days_ago: i64) -> String {
-    let t = Utc::now() - Duration::days(days_ago);
+    forge_at(folder, Utc::now() - Duration::days(days_ago), false, true)
+}
+
+/// A backup of source "Demo" taken at `t`, in the first key format or (`unique`) the
+/// current one, with its manifest or (not `manifest`) without, as a killed run leaves it.
+fn forge_at(folder: &Path, t: DateTime<Utc>, unique: bool, manifest: bool) -> String {
     // A backup's time is its key's; the manifest agrees, as the engine's always does.
-    let key = format!("demo/demo-{}.sqlite.gz", t.format("%Y%m%dT%H%M%SZ"));
+    let key = if unique {
+        format!("demo/demo-{}-0a1b2c.sqlite.gz", t.format("%Y%m%dT%H%M%S%.3fZ"))
+    } else {
+        format!("demo/demo-{}.sqlite.gz", t.format("%Y%m%dT%H%M%SZ"))
+    };
     let object = folder.join(&key);
     std::fs::create_dir_all(object.parent().unwrap()).unwrap();
     std::fs::write(&object, b"not really gzip").unwrap();
+    if !manifest {
+        return key;
+    }
     let manifest = serde_json::json!({
         "version": 1, "source": "Demo", "provider": "sqlite", "database": "demo.sqlite",
         "key": key, "started_at": t, "finished_at": t, "size": 1, "compressed_size": 15,
@@ -161,4 +175,80 @@ fn a_damaged_manifest_marks_its_own_backup_not_its_source() {
     let run = backupman(tmp.path(), &["prune", "-c", &config]);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(objects(&disk), vec![newest]);
+}
+
+/// A long history on S3 (150 backups six hours apart, 300 keys) under retention by age: a
+/// run lists only the two ends of the folder, the oldest page (what the policy deletes) and
+/// the last eight days (where the sweep finds what a killed run left), reads no manifest,
+/// and deletes exactly the backups past the policy. An object left without its manifest in
+/// between is left to `prune`, which lists the whole folder and discards it.
+#[test]
+#[ignore = "needs real S3 servers: run cargo xtask test"]
+fn a_run_under_an_age_policy_lists_only_the_ends_of_a_long_history() {
+    let server = S3Server::s3s_fs(Style::Path);
+    rt().block_on(server.create_bucket("backups"));
+    let proxy = LatencyProxy::start(server.port, std::time::Duration::from_millis(1));
+    let folder = server.data_dir().unwrap().join("backups/long");
+    let now = Utc::now();
+    let mut past = Vec::new();
+    let mut within = Vec::new();
+    for i in 1..=150 {
+        // Three hours off the policy's edge either way, whenever the run's clock reads it.
+        let hours = 6 * i - 3;
+        let key = forge_at(&folder, now - Duration::hours(hours), i % 2 == 0, true);
+        if hours > 30 * 24 { &mut past } else { &mut within }.push(key);
+    }
+    let recent_orphan = forge_at(&folder, now - Duration::hours(3 * 24 + 1), true, false);
+    let middle_orphan = forge_at(&folder, now - Duration::hours(20 * 24 + 1), true, false);
+    assert_eq!(past.len(), 30);
+    let (tmp, config) = common::demo_setup(&format!(
+        "drives:\n{}retention:\n  by: age\n  value: 30\n",
+        s3_drive_yaml(&server, "Far", "backups", "long").replace(&server.endpoint, &proxy.endpoint())
+    ));
+
+    let run = backupman(tmp.path(), &["run", "-c", &config, "--json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let listings: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|l| l.starts_with("GET ") && l.contains("list-type=2"))
+        .collect();
+    assert_eq!(listings.len(), 2, "{listings:#?}");
+    let oldest = listings.iter().find(|l| !l.contains("start-after")).unwrap();
+    assert!(oldest.contains("max-keys=100"), "{listings:#?}");
+    assert!(
+        listings.iter().any(|l| l.contains("start-after=long%2Fdemo%2Fdemo-")),
+        "{listings:#?}"
+    );
+    let manifest_reads = proxy.count(|l| l.starts_with("GET ") && l.contains(".json"));
+    assert_eq!(manifest_reads, 0, "{:#?}", proxy.requests());
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let mut deleted: Vec<String> = report["sources"][0]["retention"][0]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    deleted.sort();
+    past.sort();
+    assert_eq!(deleted, past);
+
+    let stored = objects(&folder);
+    for key in &past {
+        assert!(!folder.join(key).exists(), "{key} is past the policy");
+        assert!(!folder.join(format!("{key}.json")).exists(), "{key}.json");
+    }
+    for key in &within {
+        assert!(folder.join(key).exists(), "{key} is within the policy");
+        assert!(folder.join(format!("{key}.json")).exists(), "{key}.json");
+    }
+    assert!(!folder.join(&recent_orphan).exists(), "swept: {stored:#?}");
+    assert!(folder.join(&middle_orphan).exists(), "{stored:#?}");
+    // The 120 within the policy, the one left between the ends, and the run's own.
+    assert_eq!(stored.len(), within.len() + 2, "{stored:#?}");
+
+    let prune = backupman(tmp.path(), &["prune", "-c", &config]);
+    assert_eq!(prune.code, 0, "{}", prune.all());
+    assert!(!folder.join(&middle_orphan).exists(), "prune sweeps it all");
+    assert_eq!(objects(&folder).len(), within.len() + 1);
 }

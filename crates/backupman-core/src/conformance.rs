@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 
 use crate::{
     Drive, DriveError, DriveErrorKind, IncompleteUpload, ObjectInfo, StoredObject, Upload,
@@ -325,6 +326,7 @@ pub async fn conformance(drive: &dyn Drive, caps: &Capabilities<'_>) {
         "{name}: delete left objects"
     );
 
+    ranged_listing(drive).await;
     never_replaces(drive, caps).await;
     racing_writers(drive, caps).await;
     leaked_upload(drive, caps).await;
@@ -363,6 +365,47 @@ pub async fn conformance(drive: &dyn Drive, caps: &Capabilities<'_>) {
         vec![],
         "{name}: health left objects"
     );
+}
+
+/// A ranged listing over more than one page (an S3 drive asks for 100 keys first, then a
+/// thousand at a time): it starts after the key asked for, keeps key order, ends no earlier
+/// than the first key far enough, and never strays into a sibling folder.
+pub async fn ranged_listing(drive: &dyn Drive) {
+    let name = drive.label();
+    let keys: Vec<String> = (0..120).map(|i| format!("range/k{i:03}")).collect();
+    futures::stream::iter(keys.iter().chain([&"range-other/k000".to_owned()]))
+        .for_each_concurrent(16, |key| async move {
+            upload_bytes(drive, key, Bytes::from_static(b"r"))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: put {key}: {e}"));
+        })
+        .await;
+    let listed = |start_after: Option<&'static str>, until: Option<&'static str>| async move {
+        let far_enough = move |key: &str| until.is_some_and(|until| key >= until);
+        let found = drive
+            .list_range("range/", start_after, &far_enough)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: ranged listing: {e}"));
+        found.into_iter().map(|o| o.key).collect::<Vec<_>>()
+    };
+    let is_start_of = |found: &[String], from: usize| {
+        found.len() <= keys.len() - from && found[..] == keys[from..from + found.len()]
+    };
+    for until in ["range/k050", "range/k110"] {
+        let found = listed(None, Some(until)).await;
+        assert!(is_start_of(&found, 0), "{name}: until {until}: {found:?}");
+        assert!(found.iter().any(|k| k == until), "{name}: {found:?}");
+    }
+    assert_eq!(listed(Some("range/k030"), None).await, keys[31..], "{name}");
+    assert_eq!(listed(Some("range/k119"), None).await, Vec::<String>::new(), "{name}");
+    futures::stream::iter(keys.iter().chain([&"range-other/k000".to_owned()]))
+        .for_each_concurrent(16, |key| async move {
+            drive
+                .delete(key)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: delete {key}: {e}"));
+        })
+        .await;
 }
 
 /// An existing object, small (one PutObject) or multipart, is never replaced by a small or

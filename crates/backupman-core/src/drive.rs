@@ -210,6 +210,26 @@ pub trait Drive: Send + Sync + fmt::Debug {
     /// Every object whose key starts with `prefix` (relative to the drive's own prefix).
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, DriveError>;
 
+    /// The objects under `prefix` whose keys sort after `start_after`, in key order, read
+    /// only as far as needed: the listing ends with the page that holds the first key
+    /// `far_enough` accepts (a store lists a page at a time, so what follows that key on its
+    /// page comes too). Lets a caller that wants only the oldest or newest keys of a large
+    /// folder (keys carry their time) pay for a page, not the folder.
+    async fn list_range(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        far_enough: &(dyn for<'k> Fn(&'k str) -> bool + Send + Sync),
+    ) -> Result<Vec<ObjectInfo>, DriveError> {
+        let mut objects = self.list(prefix).await?;
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        objects.retain(|o| start_after.is_none_or(|after| o.key.as_str() > after));
+        if let Some(end) = objects.iter().position(|o| far_enough(&o.key)) {
+            objects.truncate(end + 1);
+        }
+        Ok(objects)
+    }
+
     /// Streams an object back.
     async fn read(&self, key: &str) -> Result<ByteStream, DriveError>;
 

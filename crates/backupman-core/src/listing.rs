@@ -245,6 +245,42 @@ pub async fn list_source(
     Ok(backups_in(&objects, source_label, policy))
 }
 
+/// A source's backups taken before `cutoff`, judged as [`list_source`] judges them, listed
+/// only as far as the first key at or after it: what retention by age can delete, for the
+/// price of a page however many backups are kept.
+pub async fn list_source_before(
+    drive: &dyn Drive,
+    source_label: &str,
+    cutoff: DateTime<Utc>,
+    policy: &TrustPolicy,
+) -> Result<Vec<StoredBackup>, DriveError> {
+    let folder = BackupKey::source_folder(source_label);
+    let slug = folder.trim_end_matches('/').to_owned();
+    let past_cutoff = move |key: &str| {
+        BackupKey::parse(key).is_some_and(|k| k.source_slug == slug && k.taken_at >= cutoff)
+    };
+    let objects = drive.list_range(&folder, None, &past_cutoff).await?;
+    let mut backups = backups_in(&objects, source_label, policy);
+    // The last page may end between a later backup and its manifest: only those before the
+    // cutoff are known whole.
+    backups.retain(|b| b.taken_at < cutoff);
+    Ok(backups)
+}
+
+/// A source's backups taken in or after the second of `since`, judged as [`list_source`]
+/// judges them, listed from there to the end of its folder.
+pub async fn list_source_since(
+    drive: &dyn Drive,
+    source_label: &str,
+    since: DateTime<Utc>,
+    policy: &TrustPolicy,
+) -> Result<Vec<StoredBackup>, DriveError> {
+    let folder = BackupKey::source_folder(source_label);
+    let start = BackupKey::time_marker(source_label, since);
+    let objects = drive.list_range(&folder, Some(&start), &|_| false).await?;
+    Ok(backups_in(&objects, source_label, policy))
+}
+
 /// The backups of the source labelled `source_label` among a listing of its folder, judged
 /// as [`list_source`] judges them.
 pub fn backups_in(

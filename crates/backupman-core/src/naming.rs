@@ -101,6 +101,14 @@ impl BackupKey {
         format!("{}/", slugify(source_label))
     }
 
+    /// A key that sorts before every key of the source's backups taken in or after the
+    /// second of `at`, and after those of earlier seconds (both key formats): where a
+    /// listing of the newest backups starts.
+    pub fn time_marker(source_label: &str, at: DateTime<Utc>) -> String {
+        let slug = slugify(source_label);
+        format!("{slug}/{slug}-{}", at.format("%Y%m%dT%H%M%S"))
+    }
+
     /// The object key, relative to the drive's prefix.
     pub fn object(&self) -> String {
         let slug = &self.source_slug;
@@ -238,6 +246,27 @@ mod tests {
         assert!(later.object() > object);
         assert_eq!(BackupKey::parse(&key.manifest()), None);
         assert_eq!(BackupKey::parse("app-db/notes.txt"), None);
+    }
+
+    #[test]
+    fn the_time_marker_sorts_between_the_seconds_in_both_formats() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 3, 4, 5).unwrap();
+        let marker = BackupKey::time_marker("App DB", at);
+        let second = chrono::Duration::seconds(1);
+        for taken_at in [at - second, at, at + second] {
+            for suffix in [Some("7f3a9c".to_owned()), None] {
+                let key = BackupKey {
+                    suffix,
+                    ..BackupKey::new("App DB", taken_at, "sql", Codec::Gzip)
+                }
+                .object();
+                assert_eq!(
+                    key.as_str() > marker.as_str(),
+                    taken_at >= at,
+                    "{key} against {marker}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -49,12 +49,11 @@ pub async fn sweep(
     listed: &mut [Listed],
 ) -> StaleSweep {
     let mut out = StaleSweep::default();
-    let found = match drive.incomplete_uploads().await {
-        Ok(found) => found,
-        Err(err) => {
-            out.error = Some(err);
-            return out;
-        }
+    // A store that cannot list its uploads (s3s-fs, an IAM policy without the permission)
+    // still gets its objects without a manifest swept: they are found by the listing.
+    let (found, unlisted) = match drive.incomplete_uploads().await {
+        Ok(found) => (found, None),
+        Err(err) => (Vec::new(), Some(err)),
     };
     for upload in found {
         out.discard(drive, &upload, max_age, now).await;
@@ -75,6 +74,9 @@ pub async fn sweep(
             }
         }
         backups.retain(|b| !gone.contains(&b.key));
+    }
+    if let Some(err) = unlisted {
+        out.error.get_or_insert(err);
     }
     out
 }

@@ -24,7 +24,7 @@ use tokio::task::{Id, JoinSet};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::hooks::{self, HookError, HookFacts, HookReport, HookStage};
-use crate::prune::{self, Prepared, PruneReport, SweepReport};
+use crate::prune::{self, Prepared, PruneReport, Reach, SweepReport};
 use crate::servers;
 use crate::wiring::{self, BrokenDrive, UnknownLabel};
 
@@ -250,9 +250,10 @@ pub async fn backup(
             .map(|(s, _)| (s.label.clone(), wiring::trust_policy(s, verifier.as_ref())))
             .collect();
         let hours = config.abort_incomplete_after_hours;
+        let reach = Reach::for_run(wiring::retention_policy(config), hours, Utc::now());
         drives
             .iter()
-            .map(|d| PreparedDrive::start(d.clone(), sources.clone(), hours))
+            .map(|d| PreparedDrive::start(d.clone(), sources.clone(), hours, reach))
             .collect()
     };
     let parallel = options
@@ -375,10 +376,19 @@ fn finish(
 struct PreparedDrive(Shared<BoxFuture<'static, Arc<Prepared>>>);
 
 impl PreparedDrive {
-    fn start(drive: Arc<dyn Drive>, sources: Vec<(String, TrustPolicy)>, hours: u32) -> Self {
+    fn start(
+        drive: Arc<dyn Drive>,
+        sources: Vec<(String, TrustPolicy)>,
+        hours: u32,
+        reach: Reach,
+    ) -> Self {
         let label = drive.label().to_owned();
-        let task =
-            AbortOnDropHandle::new(tokio::spawn(prune::prepare(drive, sources, Some(hours))));
+        let task = AbortOnDropHandle::new(tokio::spawn(prune::prepare(
+            drive,
+            sources,
+            Some(hours),
+            reach,
+        )));
         let done = async move {
             Arc::new(task.await.unwrap_or_else(|err| Prepared {
                 sweep: Some(SweepReport::failed(
@@ -390,14 +400,16 @@ impl PreparedDrive {
                     ),
                 )),
                 listed: HashMap::new(),
+                reach,
             }))
         };
         Self(done.boxed().shared())
     }
 
     /// The source's folder as listed at the start of the run, with the backup this run
-    /// has just stored there; `None` when it could not be listed then (retention lists it
-    /// again).
+    /// has just stored there; `None` when it could not be listed then, or when only its ends
+    /// were listed and this backup is not trusted (retention then lists it whole: by age,
+    /// the ends decide alone only when the newest backup is a trusted one).
     async fn listing(
         &self,
         label: &str,
@@ -406,9 +418,13 @@ impl PreparedDrive {
         signed: bool,
         trust: &TrustPolicy,
     ) -> Option<Listed> {
-        let mut backups = self.0.clone().await.listed.get(label)?.clone().ok()?;
+        let prepared = self.0.clone().await;
+        let mut backups = prepared.listed.get(label)?.clone().ok()?;
         let manifest = done.manifest.clone()?;
         let own = StoredBackup::written(&stored.key, stored.size, manifest, signed, trust)?;
+        if prepared.reach != Reach::Whole && !own.standing.is_trusted() {
+            return None;
+        }
         // The listing may have caught this very backup half-written.
         backups.retain(|b| b.key != own.key);
         backups.push(own);

@@ -1,7 +1,7 @@
 //! `prune`: retention applied now (also what a run does after each stored backup), and the
 //! sweep of incomplete uploads that killed runs left behind.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use backupman_config::Config;
@@ -9,7 +9,7 @@ use backupman_core::listing::{self, TrustPolicy};
 use backupman_core::retention::{self, LockedBackup, Policy};
 use backupman_core::stale::Listed;
 use backupman_core::{Drive, DriveError, stale};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use serde::Serialize;
 
@@ -124,25 +124,86 @@ pub(crate) struct Prepared {
     pub sweep: Option<SweepReport>,
     /// Each source's listing by label, without what the sweep discarded.
     pub listed: HashMap<String, Listed>,
+    /// How far the listings reach.
+    pub reach: Reach,
 }
+
+/// How much of each source's folder is listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// All of it: `prune`, and runs whose retention counts every backup (by count, GFS).
+    Whole,
+    /// The two ends a run can act on, each for a page or so however long the history:
+    /// backups taken before `cutoff` (what retention by age deletes; `None` without
+    /// retention) and those since `recent` (where the sweep finds what a killed run left).
+    /// Objects without a manifest in between are left to `prune`, or to retention once they
+    /// are past the cutoff.
+    Ends {
+        cutoff: Option<DateTime<Utc>>,
+        recent: DateTime<Utc>,
+    },
+}
+
+impl Reach {
+    /// What a run under `policy` lists, at `now`, sweeping what is older than `sweep_hours`.
+    pub(crate) fn for_run(policy: Option<Policy>, sweep_hours: u32, now: DateTime<Utc>) -> Self {
+        let recent = now - chrono::Duration::hours(i64::from(sweep_hours)) - SWEEP_LOOKBACK;
+        let cutoff = match policy {
+            None => None,
+            Some(Policy::Age { days }) => Some(now - chrono::Duration::days(i64::from(days))),
+            Some(_) => return Self::Whole,
+        };
+        match cutoff {
+            // The two ends meet: the whole folder is no more to list.
+            Some(cutoff) if cutoff >= recent => Self::Whole,
+            cutoff => Self::Ends { cutoff, recent },
+        }
+    }
+
+    /// Lists one source's folder as far as this reach goes, newest first.
+    async fn list(self, drive: &dyn Drive, label: &str, trust: &TrustPolicy) -> Listed {
+        let (cutoff, recent) = match self {
+            Self::Whole => return listing::list_source(drive, label, trust).await,
+            Self::Ends { cutoff, recent } => (cutoff, recent),
+        };
+        let old = async {
+            match cutoff {
+                Some(cutoff) => listing::list_source_before(drive, label, cutoff, trust).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let new = listing::list_source_since(drive, label, recent, trust);
+        let (old, new) = futures::join!(old, new);
+        let mut backups = old?;
+        let seen: HashSet<String> = backups.iter().map(|b| b.key.clone()).collect();
+        backups.extend(new?.into_iter().filter(|b| !seen.contains(&b.key)));
+        backups.sort_by(|a, b| b.taken_at.cmp(&a.taken_at).then_with(|| b.key.cmp(&a.key)));
+        Ok(backups)
+    }
+}
+
+/// How far before the sweep's age limit a run still looks for objects a killed run left:
+/// a run at least this often finds each of them once it is old enough to be discarded.
+const SWEEP_LOOKBACK: chrono::Duration = chrono::Duration::days(7);
 
 /// How many source folders of one drive are listed at once.
 const LISTINGS_AT_ONCE: usize = 8;
 
 /// Lists the folder of each of `sources` (label and what it requires to be trusted) on
-/// `drive`, and with `sweep_after_hours` discards incomplete uploads and objects left without
-/// their manifest older than that.
+/// `drive` as far as `reach` goes, and with `sweep_after_hours` discards incomplete uploads
+/// and objects left without their manifest older than that.
 pub(crate) async fn prepare(
     drive: Arc<dyn Drive>,
     sources: Vec<(String, TrustPolicy)>,
     sweep_after_hours: Option<u32>,
+    reach: Reach,
 ) -> Prepared {
     let now = Utc::now();
     let drive = drive.as_ref();
     // By index, not by reference: a closure taking a reference makes this future
     // unprovably `Send` (rust-lang/rust#102211), and the run spawns it.
     let mut listed: Vec<Listed> = stream::iter(0..sources.len())
-        .map(|i| listing::list_source(drive, &sources[i].0, &sources[i].1))
+        .map(|i| reach.list(drive, &sources[i].0, &sources[i].1))
         .buffered(LISTINGS_AT_ONCE)
         .collect()
         .await;
@@ -172,6 +233,7 @@ pub(crate) async fn prepare(
     Prepared {
         sweep,
         listed: listed.collect(),
+        reach,
     }
 }
 
@@ -234,7 +296,7 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
             .iter()
             .map(|s| (s.label.clone(), wiring::trust_policy(s, known.as_ref())))
             .collect();
-        let mut prepared = prepare(drive.clone(), trusts.clone(), sweep_after).await;
+        let mut prepared = prepare(drive.clone(), trusts.clone(), sweep_after, Reach::Whole).await;
         run.sweeps.extend(prepared.sweep.take());
         for (source, (label, trust)) in sources.iter().zip(&trusts) {
             let report = match &verifier {
@@ -251,4 +313,38 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
         }
     }
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_lists_only_the_ends_under_an_age_policy_whose_ends_do_not_meet() {
+        let now = Utc::now();
+        let recent = now - chrono::Duration::hours(24) - SWEEP_LOOKBACK;
+        assert_eq!(
+            Reach::for_run(Some(Policy::Age { days: 30 }), 24, now),
+            Reach::Ends {
+                cutoff: Some(now - chrono::Duration::days(30)),
+                recent
+            }
+        );
+        assert_eq!(
+            Reach::for_run(None, 24, now),
+            Reach::Ends {
+                cutoff: None,
+                recent
+            }
+        );
+        // Eight days back for the sweep reach past a seven-day policy's cutoff.
+        assert_eq!(
+            Reach::for_run(Some(Policy::Age { days: 7 }), 24, now),
+            Reach::Whole
+        );
+        assert_eq!(
+            Reach::for_run(Some(Policy::Count { keep: 5 }), 24, now),
+            Reach::Whole
+        );
+    }
 }

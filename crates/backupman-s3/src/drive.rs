@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::config::SharedHttpClient;
 use aws_sdk_s3::presigning::PresigningConfig;
 use backupman_core::{
@@ -41,7 +42,26 @@ impl std::fmt::Debug for S3Drive {
     }
 }
 
+/// Keys asked for in the first page of a ranged listing: a run's retention by age usually
+/// needs only the oldest few keys of a folder that may hold thousands.
+const RANGE_FIRST_PAGE: i32 = 100;
+
 impl S3Drive {
+    /// One listing page's objects, keys made relative to the drive's prefix.
+    fn page_objects(&self, page: &ListObjectsV2Output) -> Vec<ObjectInfo> {
+        let root = self.shared.root();
+        page.contents()
+            .iter()
+            .filter_map(|object| {
+                let rel = object.key()?.strip_prefix(&root)?;
+                Some(ObjectInfo {
+                    key: rel.to_owned(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
     /// A drive for `settings`, with the default HTTPS client. Fails only on settings the
     /// client cannot be built from (no region, an endpoint that is no URL); nothing is sent
     /// until the drive is used.
@@ -192,8 +212,7 @@ impl Drive for S3Drive {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, DriveError> {
         let s = &self.shared;
-        let root = s.root();
-        let full_prefix = format!("{root}{}", prefix.trim_start_matches('/'));
+        let full_prefix = format!("{}{}", s.root(), prefix.trim_start_matches('/'));
         let mut pages = s
             .client
             .list_objects_v2()
@@ -204,18 +223,59 @@ impl Drive for S3Drive {
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| s.errors.map("ListObjectsV2", &s.url(&full_prefix), &e))?;
-            for object in page.contents() {
-                let Some(key) = object.key() else { continue };
-                let Some(rel) = key.strip_prefix(&root) else {
-                    continue;
-                };
-                found.push(ObjectInfo {
-                    key: rel.to_owned(),
-                    size: object.size().unwrap_or(0).max(0) as u64,
-                });
-            }
+            found.extend(self.page_objects(&page));
         }
         Ok(found)
+    }
+
+    async fn list_range(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        far_enough: &(dyn for<'k> Fn(&'k str) -> bool + Send + Sync),
+    ) -> Result<Vec<ObjectInfo>, DriveError> {
+        let s = &self.shared;
+        let full_prefix = format!("{}{}", s.root(), prefix.trim_start_matches('/'));
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        // A small first page: the caller usually needs only a few keys from the start.
+        let mut max_keys = RANGE_FIRST_PAGE;
+        loop {
+            let page = s
+                .client
+                .list_objects_v2()
+                .bucket(&s.bucket)
+                .prefix(&full_prefix)
+                .set_start_after(start_after.map(|k| s.object_key(k)))
+                .set_continuation_token(token.clone())
+                .max_keys(max_keys)
+                .send()
+                .await
+                .map_err(|e| s.errors.map("ListObjectsV2", &s.url(&full_prefix), &e))?;
+            let objects = self.page_objects(&page);
+            let enough = objects.iter().any(|o| far_enough(&o.key));
+            found.extend(objects);
+            let next = page
+                .next_continuation_token()
+                .filter(|_| page.is_truncated() == Some(true));
+            match next {
+                Some(next) if !enough => {
+                    // A store that hands back the token it was given would page forever.
+                    if token.as_deref() == Some(next) {
+                        return Err(DriveError::new(
+                            DriveErrorKind::Other,
+                            format!(
+                                "ListObjectsV2 {}: the store returned the same continuation token twice",
+                                s.url(&full_prefix)
+                            ),
+                        ));
+                    }
+                    token = Some(next.to_owned());
+                    max_keys = 1000;
+                }
+                _ => return Ok(found),
+            }
+        }
     }
 
     async fn read(&self, key: &str) -> Result<ByteStream, DriveError> {
