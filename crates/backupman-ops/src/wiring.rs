@@ -137,55 +137,109 @@ pub fn database_settings(cfg: &SourceConfig) -> Result<DatabaseSettings, SourceE
     })
 }
 
+/// A configured source's options as the dump crate takes them.
+struct DumpOptions<'a> {
+    label: &'a str,
+    provider: SourceProvider,
+    server: ServerSettings,
+    db_path: &'a Option<PathBuf>,
+    dump_tool: &'a Option<PathBuf>,
+    dump_options: &'a [String],
+    tmp_folder: &'a Option<PathBuf>,
+    exclude_tables: &'a [String],
+    exclude_table_data: &'a [String],
+    globals: bool,
+}
+
+impl<'a> DumpOptions<'a> {
+    /// Every option of a source is named here (no `..`): an option added to the
+    /// configuration does not compile until it is mapped or said to be used elsewhere.
+    fn of(cfg: &'a SourceConfig) -> Self {
+        let SourceConfig {
+            label,
+            provider,
+            host,
+            port,
+            db_name,
+            user,
+            password,
+            tls,
+            db_path,
+            dump_tool,
+            dump_options,
+            tmp_folder,
+            exclude_tables,
+            exclude_table_data,
+            part_of,
+            // The run's, not the dump's: hooks and retries around it, encryption after it,
+            // which databases and when (whole-server sources arrive here one database each).
+            hooks: _,
+            encryption: _,
+            databases: _,
+            retry: _,
+            schedule: _,
+        } = cfg;
+        let mut server = ServerSettings::new(host, db_name.clone().unwrap_or_default());
+        server.port = *port;
+        server.user = user.clone();
+        server.password = password.clone();
+        server.tls = tls.clone();
+        Self {
+            label,
+            provider: *provider,
+            server,
+            db_path,
+            dump_tool,
+            dump_options,
+            tmp_folder,
+            exclude_tables,
+            exclude_table_data,
+            globals: part_of
+                .as_ref()
+                .is_some_and(|p| p.object == ServerObject::Globals),
+        }
+    }
+}
+
 /// The PostgreSQL source's settings for a configured one.
 pub fn postgres_settings(cfg: &SourceConfig) -> PostgresSettings {
-    let mut settings = PostgresSettings::new(&cfg.label, server_settings(cfg));
-    settings.dump_tool = cfg.dump_tool.clone();
-    settings.dump_options = cfg.dump_options.clone();
-    settings.exclude_tables = cfg.exclude_tables.clone();
-    settings.exclude_table_data = cfg.exclude_table_data.clone();
-    settings.globals = cfg
-        .part_of
-        .as_ref()
-        .is_some_and(|p| p.object == ServerObject::Globals);
+    let o = DumpOptions::of(cfg);
+    let mut settings = PostgresSettings::new(o.label, o.server);
+    settings.dump_tool = o.dump_tool.clone();
+    settings.dump_options = o.dump_options.to_vec();
+    settings.exclude_tables = o.exclude_tables.to_vec();
+    settings.exclude_table_data = o.exclude_table_data.to_vec();
+    settings.globals = o.globals;
     settings
 }
 
 /// The MySQL/MariaDB source's settings for a configured one (`provider: mariadb` is MariaDB,
 /// any other MySQL).
 pub fn mysql_settings(cfg: &SourceConfig) -> MysqlSettings {
-    let flavor = match cfg.provider {
+    let o = DumpOptions::of(cfg);
+    let flavor = match o.provider {
         SourceProvider::Mariadb => MysqlFlavor::Mariadb,
         _ => MysqlFlavor::Mysql,
     };
-    let mut settings = MysqlSettings::new(&cfg.label, flavor, server_settings(cfg));
-    settings.dump_tool = cfg.dump_tool.clone();
-    settings.dump_options = cfg.dump_options.clone();
-    settings.exclude_tables = cfg.exclude_tables.clone();
-    settings.exclude_table_data = cfg.exclude_table_data.clone();
+    let mut settings = MysqlSettings::new(o.label, flavor, o.server);
+    settings.dump_tool = o.dump_tool.clone();
+    settings.dump_options = o.dump_options.to_vec();
+    settings.exclude_tables = o.exclude_tables.to_vec();
+    settings.exclude_table_data = o.exclude_table_data.to_vec();
     settings
 }
 
 /// The SQLite source's settings for a configured one; fails when it has no `db_path`.
 pub fn sqlite_settings(cfg: &SourceConfig) -> Result<SqliteSettings, SourceError> {
-    let path = cfg
+    let o = DumpOptions::of(cfg);
+    let path = o
         .db_path
         .clone()
-        .ok_or_else(|| SourceError::new(format!("source {:?}: sqlite needs db_path", cfg.label)))?;
-    let mut settings = SqliteSettings::new(&cfg.label, path);
+        .ok_or_else(|| SourceError::new(format!("source {:?}: sqlite needs db_path", o.label)))?;
+    let mut settings = SqliteSettings::new(o.label, path);
     // The original's `tmp_folder`: where its dumps were written before upload.
-    settings.staging_dir = cfg.tmp_folder.clone();
+    settings.staging_dir = o.tmp_folder.clone();
     Ok(settings)
-}
-
-/// Where a configured server source connects to, and as whom.
-fn server_settings(cfg: &SourceConfig) -> ServerSettings {
-    let mut server = ServerSettings::new(&cfg.host, cfg.db_name.clone().unwrap_or_default());
-    server.port = cfg.port;
-    server.user = cfg.user.clone();
-    server.password = cfg.password.clone();
-    server.tls = cfg.tls.clone();
-    server
 }
 
 /// The live drive for a configured one.
