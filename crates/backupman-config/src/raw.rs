@@ -186,6 +186,8 @@ pub(crate) struct RawIncompleteUploads {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNotifiers {
     pub mail: Option<S<RawMail>>,
+    // The original's earlier releases read `notifiers.webhooks`; their files keep working.
+    #[serde(alias = "webhooks")]
     pub webhook: Option<S<RawWebhook>>,
     pub slack: Option<S<RawIncomingWebhook>>,
     pub discord: Option<S<RawIncomingWebhook>>,

@@ -81,3 +81,28 @@ fn without_google_drive_it_loads_and_means_what_the_original_meant() {
             .any(|n| n.contains("database: not needed"))
     );
 }
+
+/// The original's later example adds an SQLite source beside MySQL and PostgreSQL (with a
+/// `tmp_folder`, as its server sources have); its earlier releases named the webhook section
+/// `webhooks`. Both load, meaning the same.
+#[test]
+fn its_later_sqlite_source_and_earlier_webhooks_section_load() {
+    let sqlite = "  - provider: sqlite\n    label: Notes SQLite\n    db_path: /srv/notes/notes.db\n    tmp_folder: ./tmp/sqlite\n";
+    let text = without_google_drive(&example());
+    let at = text.find("\ndrives:").unwrap();
+    let later = format!("{}\n{sqlite}{}", text[..at].trim_end(), &text[at..]);
+    let loaded = parse(&later, "config-example.yml", |_| None).unwrap_or_else(|e| panic!("{e}"));
+    let notes = &loaded.config.sources[2];
+    assert_eq!(notes.label, "Notes SQLite");
+    assert_eq!(notes.db_path, Some(PathBuf::from("/srv/notes/notes.db")));
+    assert_eq!(notes.tmp_folder, Some(PathBuf::from("./tmp/sqlite")));
+
+    let earlier = text.replace("\n  webhook:\n", "\n  webhooks:\n");
+    assert_ne!(earlier, text);
+    let loaded = parse(&earlier, "config-example.yml", |_| None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.config.webhooks.len(), 1);
+    assert_eq!(
+        loaded.config.webhooks[0].token.as_ref().unwrap().expose(),
+        "receiver-token"
+    );
+}
