@@ -43,7 +43,9 @@ pub enum DriveErrorKind {
 }
 
 /// A drive failure, already phrased for a person: one line with the cause and, where we know
-/// one, what to check.
+/// one, what to check. The lower-level error it came from (an I/O error, a store's client
+/// error) stays reachable through [`std::error::Error::source`] for whoever wants the chain;
+/// the line a person reads already says what it meant.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct DriveError {
     /// What kind of failure it is: what callers decide on.
@@ -52,7 +54,15 @@ pub struct DriveError {
     pub message: String,
     /// What to check or change, when there is a known fix.
     pub hint: Option<String>,
+    /// The error this one was made from. Shared, so a report holding the error stays
+    /// cloneable.
+    #[source]
+    pub cause: Option<Cause>,
 }
+
+/// The lower-level error a [`DriveError`] or [`SourceError`](crate::SourceError) was made
+/// from.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 impl DriveError {
     /// Another attempt may succeed: the store could not be reached, did not answer in time,
@@ -67,12 +77,26 @@ impl DriveError {
             kind,
             message: message.into(),
             hint: None,
+            cause: None,
         }
     }
 
     /// Adds what to check or change.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Keeps the error this one was made from, as its [`source`](std::error::Error::source).
+    pub fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(std::sync::Arc::new(cause));
+        self
+    }
+
+    /// The same failure, its message prefixed with what was being done
+    /// (`could not delete the test object: ...`); kind, hint and cause kept.
+    pub fn context(mut self, doing: impl fmt::Display) -> Self {
+        self.message = format!("{doing}: {}", self.message);
         self
     }
 
@@ -88,7 +112,7 @@ impl DriveError {
             }
             _ => DriveErrorKind::Other,
         };
-        Self::new(kind, format!("{context}: {err}"))
+        Self::new(kind, format!("{context}: {err}")).with_cause(err)
     }
 }
 

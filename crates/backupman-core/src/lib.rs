@@ -61,7 +61,7 @@ pub use compress::{
     HashingReader, Oversized, StoredCheck, check_stored, check_stored_within, decoder, open,
 };
 pub use drive::{
-    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, LockMode,
+    ByteStream, Cause, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, LockMode,
     ObjectInfo, ObjectLock, StoredObject, Upload, read_all, upload_bytes,
 };
 pub use encryption::{

@@ -54,13 +54,11 @@ fn print_table(report: &HealthReport, quiet: bool, out: Out) {
         ));
         for c in &d.checks {
             let mark = if c.required { "✘" } else { "⚠ warning:" };
-            match (&c.error, &c.hint) {
-                (None, _) if quiet => {}
-                (None, _) => out.line(format_args!("    ✔ {}", c.check)),
-                (Some(err), Some(hint)) => {
-                    out.line(format_args!("    {mark} {}: {err} (hint: {hint})", c.check))
-                }
-                (Some(err), None) => out.line(format_args!("    {mark} {}: {err}", c.check)),
+            // The error's line carries its hint: `... (hint: ...)`.
+            match &c.error {
+                None if quiet => {}
+                None => out.line(format_args!("    ✔ {}", c.check)),
+                Some(err) => out.line(format_args!("    {mark} {}: {err}", c.check)),
             }
         }
     }
