@@ -4,11 +4,11 @@
 
 mod cli;
 mod commands;
+mod loading;
 mod output;
 mod progress;
 mod signals;
 mod version;
-mod wiring;
 
 use std::process::ExitCode;
 

@@ -6,11 +6,11 @@ use backupman_ops::health::{self, HealthReport};
 use crate::Outcome;
 use crate::cli::{Global, HealthArgs};
 use crate::commands::or_exit;
+use crate::loading;
 use crate::output::{self, Out};
-use crate::wiring;
 
 pub async fn health(global: &Global, args: HealthArgs) -> color_eyre::Result<Outcome> {
-    let config = or_exit!(wiring::load_config(&global.config));
+    let config = or_exit!(loading::load_config(&global.config));
     let report = health::health(&config).await;
     if args.json {
         output::stdout(serde_json::to_string_pretty(&report)?);
