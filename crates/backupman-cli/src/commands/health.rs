@@ -3,13 +3,13 @@
 
 use backupman_ops::health::{self, HealthReport};
 
-use crate::Outcome;
+use crate::{CommandResult, Outcome};
 use crate::cli::{Global, HealthArgs};
 use crate::commands::or_exit;
 use crate::loading;
 use crate::output::{self, Out};
 
-pub async fn health(global: &Global, args: HealthArgs) -> color_eyre::Result<Outcome> {
+pub async fn health(global: &Global, args: HealthArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));
     let report = health::health(&config).await;
     if args.json {

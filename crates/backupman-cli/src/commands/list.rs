@@ -4,13 +4,13 @@
 use backupman_ops::catalog;
 use chrono::Utc;
 
-use crate::Outcome;
+use crate::{CommandResult, Outcome};
 use crate::cli::{Global, ListArgs};
 use crate::commands::or_exit;
 use crate::loading;
 use crate::output::{self, Out};
 
-pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome> {
+pub async fn list(global: &Global, args: ListArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));
     let report = or_exit!(
         catalog::list(

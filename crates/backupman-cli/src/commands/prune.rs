@@ -3,7 +3,7 @@
 
 use backupman_ops::prune::{self, PruneReport, SweepReport};
 
-use crate::Outcome;
+use crate::{CommandResult, Outcome};
 use crate::cli::{Global, PruneArgs};
 use crate::commands::or_exit;
 use crate::loading;
@@ -60,7 +60,7 @@ pub fn print_sweep(sweep: &SweepReport, quiet: bool) {
     }
 }
 
-pub async fn prune(global: &Global, args: PruneArgs) -> color_eyre::Result<Outcome> {
+pub async fn prune(global: &Global, args: PruneArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));
     let run = match prune::prune(&config, args.dry_run).await {
         Ok(run) => run,

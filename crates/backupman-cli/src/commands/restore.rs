@@ -2,13 +2,13 @@
 
 use backupman_ops::restore::{self, RestoreFailure, RestoreRequest, RestoreStep};
 
-use crate::Outcome;
+use crate::{CommandResult, Outcome};
 use crate::cli::{Global, RestoreArgs};
 use crate::commands::or_exit;
 use crate::loading;
 use crate::output;
 
-pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<Outcome> {
+pub async fn restore(global: &Global, args: RestoreArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));
     let identities = or_exit!(loading::load_identity(&args.identity));
     let request = RestoreRequest {

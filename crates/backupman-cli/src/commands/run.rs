@@ -5,7 +5,7 @@ use backupman_ops::backup::{self, Plan, RunEvent, RunOptions, SourceReport};
 use backupman_ops::hooks::HookStage;
 use backupman_ops::notify;
 
-use crate::Outcome;
+use crate::{CommandResult, Outcome};
 use crate::cli::{Global, RunArgs};
 use crate::commands::or_exit;
 use crate::commands::prune::{print_sweep, retention_lines};
@@ -14,7 +14,7 @@ use crate::output::{self, Out};
 use crate::progress;
 use crate::signals;
 
-pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> {
+pub async fn run(global: &Global, args: RunArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));
     let progress = progress::Style::pick(global.quiet, args.json);
     let options = RunOptions {

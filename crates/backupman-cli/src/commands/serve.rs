@@ -4,13 +4,13 @@ use std::net::SocketAddr;
 
 use backupman_serve::{ServeError, ServeOptions};
 
-use crate::Outcome;
+use crate::{CommandResult, Outcome};
 use crate::cli::{Global, ServeArgs};
 use crate::commands::or_exit;
 use crate::loading;
 use crate::signals;
 
-pub async fn serve(global: &Global, args: ServeArgs) -> color_eyre::Result<Outcome> {
+pub async fn serve(global: &Global, args: ServeArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));
     // The service logs its own `stopping:` line, with the grace it gives a running backup.
     let shutdown = signals::on_interrupt(None);

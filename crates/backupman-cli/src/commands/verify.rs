@@ -4,7 +4,7 @@
 use backupman_ops::catalog::{self, Found, Pick, PickError};
 use backupman_ops::verify;
 
-use crate::Outcome;
+use crate::{CommandResult, Outcome};
 use crate::cli::{Global, VerifyArgs};
 use crate::commands::or_exit;
 use crate::loading;
@@ -40,7 +40,7 @@ pub fn picked_nothing(err: &PickError) -> Outcome {
     }
 }
 
-pub async fn verify(global: &Global, args: VerifyArgs) -> color_eyre::Result<Outcome> {
+pub async fn verify(global: &Global, args: VerifyArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));
     let wanted = Pick {
         key: args.key,
