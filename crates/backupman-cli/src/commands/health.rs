@@ -3,11 +3,11 @@
 
 use backupman_ops::health::{self, HealthReport};
 
-use crate::{CommandResult, Outcome};
 use crate::cli::{Global, HealthArgs};
 use crate::commands::or_exit;
 use crate::loading;
 use crate::output::{self, Out};
+use crate::{CommandResult, Outcome};
 
 pub async fn health(global: &Global, args: HealthArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));

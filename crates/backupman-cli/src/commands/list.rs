@@ -4,11 +4,11 @@
 use backupman_ops::catalog;
 use chrono::Utc;
 
-use crate::{CommandResult, Outcome};
 use crate::cli::{Global, ListArgs};
 use crate::commands::or_exit;
 use crate::loading;
 use crate::output::{self, Out};
+use crate::{CommandResult, Outcome};
 
 pub async fn list(global: &Global, args: ListArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));

@@ -3,11 +3,11 @@
 
 use backupman_ops::prune::{self, PruneReport, SweepReport};
 
-use crate::{CommandResult, Outcome};
 use crate::cli::{Global, PruneArgs};
 use crate::commands::or_exit;
 use crate::loading;
 use crate::output::{self, Out};
+use crate::{CommandResult, Outcome};
 
 /// The lines of one source's retention on one drive: each deletion, then what failed.
 fn print_retention(report: &PruneReport, quiet: bool, out: Out) {

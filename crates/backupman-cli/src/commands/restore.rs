@@ -2,11 +2,11 @@
 
 use backupman_ops::restore::{self, RestoreFailure, RestoreRequest, RestoreStep};
 
-use crate::{CommandResult, Outcome};
 use crate::cli::{Global, RestoreArgs};
 use crate::commands::or_exit;
 use crate::loading;
 use crate::output;
+use crate::{CommandResult, Outcome};
 
 pub async fn restore(global: &Global, args: RestoreArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));

@@ -5,7 +5,6 @@ use backupman_ops::backup::{self, Plan, RunEvent, RunOptions, SourceReport};
 use backupman_ops::hooks::HookStage;
 use backupman_ops::notify;
 
-use crate::{CommandResult, Outcome};
 use crate::cli::{Global, RunArgs};
 use crate::commands::or_exit;
 use crate::commands::prune::{print_sweep, retention_lines};
@@ -13,6 +12,7 @@ use crate::loading;
 use crate::output::{self, Out};
 use crate::progress;
 use crate::signals;
+use crate::{CommandResult, Outcome};
 
 pub async fn run(global: &Global, args: RunArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));

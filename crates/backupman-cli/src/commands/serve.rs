@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 
 use backupman_serve::{ServeError, ServeOptions};
 
-use crate::{CommandResult, Outcome};
 use crate::cli::{Global, ServeArgs};
 use crate::commands::or_exit;
 use crate::loading;
 use crate::signals;
+use crate::{CommandResult, Outcome};
 
 pub async fn serve(global: &Global, args: ServeArgs) -> CommandResult {
     let config = or_exit!(loading::load_config(&global.config));

@@ -4,10 +4,10 @@
 use backupman_ops::catalog::{self, Found, Pick, PickError};
 use backupman_ops::verify;
 
-use crate::{CommandResult, Outcome};
 use crate::cli::{Global, VerifyArgs};
 use crate::commands::or_exit;
 use crate::loading;
+use crate::{CommandResult, Outcome};
 
 /// The backups a command names, and whether every drive could be looked at; the drives
 /// that could not be built or listed are reported; a mistake on the command line exits 2,
