@@ -46,7 +46,7 @@ pub enum DriveErrorKind {
 /// one, what to check. The lower-level error it came from (an I/O error, a store's client
 /// error) stays reachable through [`std::error::Error::source`] for whoever wants the chain;
 /// the line a person reads already says what it meant.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 pub struct DriveError {
     /// What kind of failure it is: what callers decide on.
     pub kind: DriveErrorKind,
@@ -56,7 +56,6 @@ pub struct DriveError {
     pub hint: Option<String>,
     /// The error this one was made from. Shared, so a report holding the error stays
     /// cloneable.
-    #[source]
     pub cause: Option<Cause>,
 }
 
@@ -79,18 +78,6 @@ impl DriveError {
             hint: None,
             cause: None,
         }
-    }
-
-    /// Adds what to check or change.
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    /// Keeps the error this one was made from, as its [`source`](std::error::Error::source).
-    pub fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.cause = Some(std::sync::Arc::new(cause));
-        self
     }
 
     /// The same failure, its message prefixed with what was being done
@@ -116,22 +103,60 @@ impl DriveError {
     }
 }
 
-impl fmt::Display for DriveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, " (hint: {hint})")?;
-        }
-        Ok(())
-    }
-}
+/// The shape [`DriveError`] and [`SourceError`](crate::SourceError) share: shown as one line,
+/// `message (hint: hint)`, serialised as that line (what reports carry), built up with a hint
+/// and the error it was made from.
+macro_rules! one_line_error {
+    ($error:ty) => {
+        impl $error {
+            /// Adds what to check or change.
+            pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+                self.hint = Some(hint.into());
+                self
+            }
 
-/// Reports carry errors as the one line a person reads.
-impl serde::Serialize for DriveError {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
+            /// Keeps the error this one was made from, as its
+            /// [`source`](std::error::Error::source).
+            pub fn with_cause(
+                mut self,
+                cause: impl std::error::Error + Send + Sync + 'static,
+            ) -> Self {
+                self.cause = Some(std::sync::Arc::new(cause));
+                self
+            }
+        }
+
+        impl std::fmt::Display for $error {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.message)?;
+                if let Some(hint) = &self.hint {
+                    write!(f, " (hint: {hint})")?;
+                }
+                Ok(())
+            }
+        }
+
+        /// The error it was made from is its source, itself (not its shared handle), so a
+        /// caller can downcast it.
+        impl std::error::Error for $error {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.cause
+                    .as_deref()
+                    .map(|cause| cause as &(dyn std::error::Error + 'static))
+            }
+        }
+
+        /// Reports carry errors as the one line a person reads.
+        impl serde::Serialize for $error {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+    };
 }
+pub(crate) use one_line_error;
+
+one_line_error!(DriveError);
 
 /// An object listed on a drive. `key` is relative to the drive's prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::io::Read;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::drive::Cause;
+use crate::drive::{Cause, one_line_error};
 
 /// Why a source produced no dump, so callers can tell a cancelled run from a broken database
 /// without reading the message.
@@ -24,7 +24,7 @@ pub enum SourceErrorKind {
 /// A source failure, phrased for a person (the dump tool's own stderr included), shaped as
 /// [`DriveError`](crate::DriveError) is: a kind to decide on, one line, a hint where there is
 /// a known fix, and the error it was made from.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 pub struct SourceError {
     /// What kind of failure it is: what callers decide on.
     pub kind: SourceErrorKind,
@@ -33,7 +33,6 @@ pub struct SourceError {
     /// What to check or change, when there is a known fix.
     pub hint: Option<String>,
     /// The error this one was made from.
-    #[source]
     pub cause: Option<Cause>,
 }
 
@@ -60,36 +59,9 @@ impl SourceError {
             "interrupted: the backup was cancelled",
         )
     }
-
-    /// Adds what to check or change.
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    /// Keeps the error this one was made from, as its [`source`](std::error::Error::source).
-    pub fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.cause = Some(std::sync::Arc::new(cause));
-        self
-    }
 }
 
-impl fmt::Display for SourceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, " (hint: {hint})")?;
-        }
-        Ok(())
-    }
-}
-
-/// Reports carry errors as the one line a person reads.
-impl serde::Serialize for SourceError {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+one_line_error!(SourceError);
 
 /// What the dump tool said when it finished.
 #[derive(Debug, Clone, Default)]
