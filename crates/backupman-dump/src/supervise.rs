@@ -494,3 +494,94 @@ impl StderrDrain {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(script);
+        cmd
+    }
+
+    #[test]
+    fn stderr_is_kept_up_to_the_one_limit_and_the_rest_counted() {
+        // 100,000 bytes on stderr, then a failure: no runtime needed without cancel or timeout.
+        let script = "head -c 100000 /dev/zero | tr '\\0' x >&2; exit 2";
+        let (running, _) = spawn(sh(script), Spec::of(&sh(script))).unwrap();
+        let ProcessError::Failed { stderr, status, .. } = running.wait_blocking().unwrap_err()
+        else {
+            panic!("not a failure");
+        };
+        assert_eq!(status.code(), Some(2));
+        let kept = stderr.split(' ').next().unwrap();
+        assert_eq!(kept.len(), STDERR_LIMIT);
+        assert!(kept.bytes().all(|b| b == b'x'));
+        assert!(
+            stderr.ends_with(&format!(
+                "[... {} more bytes of stderr]",
+                100_000 - STDERR_LIMIT
+            )),
+            "{}",
+            &stderr[STDERR_LIMIT..]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        // The shell waits for a child of its own: that one must die too.
+        let script = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
+        let spec = Spec {
+            name: "the test child".into(),
+            timeout: Some(Duration::from_millis(300)),
+            ..Spec::of(&sh(&script))
+        };
+        let (running, _) = spawn(sh(&script), spec).unwrap();
+        let err = running.wait().await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the test child was still running after 0 s and was killed with everything it started"
+        );
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let alive = || {
+            // A zombie awaiting its reaper counts as gone.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| !stat.contains(") Z "))
+        };
+        let clock = Instant::now();
+        while alive() && clock.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(), "the shell's child {pid} outlived the kill");
+    }
+
+    #[test]
+    fn kill_returns_once_the_child_is_gone() {
+        // The client itself, as a restore runs it (no shell between).
+        let client = || {
+            let mut cmd = Command::new("cat");
+            cmd.stdout(Stdio::null());
+            cmd
+        };
+        let spec = Spec {
+            stdin: true,
+            ..Spec::of(&client())
+        };
+        let (running, pipes) = spawn(client(), spec).unwrap();
+        let stdin = pipes.stdin.unwrap();
+        running.kill();
+        // Killed before its input closed: writing now finds no reader.
+        let mut stdin = stdin;
+        let err = std::io::Write::write_all(&mut stdin, b"late").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+}
