@@ -4,11 +4,11 @@
 
 mod cli;
 mod commands;
+mod loading;
 mod output;
 mod progress;
 mod signals;
 mod version;
-mod wiring;
 
 use std::process::ExitCode;
 
@@ -34,6 +34,10 @@ impl From<Outcome> for ExitCode {
     }
 }
 
+/// What a command ends with. Every failure a command meets is its `Outcome`, already told
+/// on stderr; the one error left is a report that cannot be written as JSON (`--json`).
+type CommandResult = Result<Outcome, serde_json::Error>;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbosity = match (&cli.command, cli.verbosity()) {
@@ -42,9 +46,6 @@ fn main() -> ExitCode {
         (_, verbosity) => verbosity,
     };
     output::init_logging(verbosity);
-    if let Err(err) = color_eyre::install() {
-        eprintln!("warning: could not install the error reporter: {err}");
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -81,8 +82,8 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match outcome {
         Ok(outcome) => outcome.into(),
-        Err(report) => {
-            eprintln!("error: {report:#}");
+        Err(err) => {
+            eprintln!("error: cannot write the report as JSON: {err}");
             Outcome::Failed.into()
         }
     }

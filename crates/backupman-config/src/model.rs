@@ -195,6 +195,11 @@ pub enum Databases {
     Only(Vec<String>),
 }
 
+/// Why an `exclude` pattern is not a glob.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct PatternError(globset::ErrorKind);
+
 /// One `exclude` pattern, as written and compiled.
 #[derive(Debug, Clone)]
 pub struct DatabasePattern {
@@ -204,11 +209,11 @@ pub struct DatabasePattern {
 
 impl DatabasePattern {
     /// Compiles a glob; `*` matches any run of characters, `?` one, `[abc]` one of a set.
-    pub fn new(text: &str) -> Result<Self, String> {
+    pub fn new(text: &str) -> Result<Self, PatternError> {
         let glob = globset::GlobBuilder::new(text)
             .literal_separator(false)
             .build()
-            .map_err(|e| e.kind().to_string())?;
+            .map_err(|e| PatternError(e.kind().clone()))?;
         Ok(Self {
             text: text.to_owned(),
             matcher: glob.compile_matcher(),

@@ -43,8 +43,10 @@ pub enum DriveErrorKind {
 }
 
 /// A drive failure, already phrased for a person: one line with the cause and, where we know
-/// one, what to check.
-#[derive(Debug, Clone, thiserror::Error)]
+/// one, what to check. The lower-level error it came from (an I/O error, a store's client
+/// error) stays reachable through [`std::error::Error::source`] for whoever wants the chain;
+/// the line a person reads already says what it meant.
+#[derive(Debug, Clone)]
 pub struct DriveError {
     /// What kind of failure it is: what callers decide on.
     pub kind: DriveErrorKind,
@@ -52,7 +54,14 @@ pub struct DriveError {
     pub message: String,
     /// What to check or change, when there is a known fix.
     pub hint: Option<String>,
+    /// The error this one was made from. Shared, so a report holding the error stays
+    /// cloneable.
+    pub cause: Option<Cause>,
 }
+
+/// The lower-level error a [`DriveError`] or [`SourceError`](crate::SourceError) was made
+/// from.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 impl DriveError {
     /// Another attempt may succeed: the store could not be reached, did not answer in time,
@@ -67,12 +76,14 @@ impl DriveError {
             kind,
             message: message.into(),
             hint: None,
+            cause: None,
         }
     }
 
-    /// Adds what to check or change.
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+    /// The same failure, its message prefixed with what was being done
+    /// (`could not delete the test object: ...`); kind, hint and cause kept.
+    pub fn context(mut self, doing: impl fmt::Display) -> Self {
+        self.message = format!("{doing}: {}", self.message);
         self
     }
 
@@ -88,26 +99,64 @@ impl DriveError {
             }
             _ => DriveErrorKind::Other,
         };
-        Self::new(kind, format!("{context}: {err}"))
+        Self::new(kind, format!("{context}: {err}")).with_cause(err)
     }
 }
 
-impl fmt::Display for DriveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, " (hint: {hint})")?;
+/// The shape [`DriveError`] and [`SourceError`](crate::SourceError) share: shown as one line,
+/// `message (hint: hint)`, serialised as that line (what reports carry), built up with a hint
+/// and the error it was made from.
+macro_rules! one_line_error {
+    ($error:ty) => {
+        impl $error {
+            /// Adds what to check or change.
+            pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+                self.hint = Some(hint.into());
+                self
+            }
+
+            /// Keeps the error this one was made from, as its
+            /// [`source`](std::error::Error::source).
+            pub fn with_cause(
+                mut self,
+                cause: impl std::error::Error + Send + Sync + 'static,
+            ) -> Self {
+                self.cause = Some(std::sync::Arc::new(cause));
+                self
+            }
         }
-        Ok(())
-    }
-}
 
-/// Reports carry errors as the one line a person reads.
-impl serde::Serialize for DriveError {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
+        impl std::fmt::Display for $error {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.message)?;
+                if let Some(hint) = &self.hint {
+                    write!(f, " (hint: {hint})")?;
+                }
+                Ok(())
+            }
+        }
+
+        /// The error it was made from is its source, itself (not its shared handle), so a
+        /// caller can downcast it.
+        impl std::error::Error for $error {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.cause
+                    .as_deref()
+                    .map(|cause| cause as &(dyn std::error::Error + 'static))
+            }
+        }
+
+        /// Reports carry errors as the one line a person reads.
+        impl serde::Serialize for $error {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+    };
 }
+pub(crate) use one_line_error;
+
+one_line_error!(DriveError);
 
 /// An object listed on a drive. `key` is relative to the drive's prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

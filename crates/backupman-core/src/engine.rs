@@ -365,10 +365,10 @@ impl Engine {
 }
 
 fn no_drive_left() -> SourceError {
-    SourceError {
-        kind: SourceErrorKind::NoDriveLeft,
-        message: "dump stopped: every drive failed".into(),
-    }
+    SourceError::of_kind(
+        SourceErrorKind::NoDriveLeft,
+        "dump stopped: every drive failed",
+    )
 }
 
 /// Said on the drive's own result line, not only in a log: the operator has something to
@@ -631,11 +631,11 @@ fn compress(
 }
 
 fn compression_failed(err: io::Error) -> SourceError {
-    SourceError::new(format!("compressing the dump failed: {err}"))
+    SourceError::new(format!("compressing the dump failed: {err}")).with_cause(err)
 }
 
 fn encryption_failed(err: io::Error) -> SourceError {
-    SourceError::new(format!("encrypting the dump failed: {err}"))
+    SourceError::new(format!("encrypting the dump failed: {err}")).with_cause(err)
 }
 
 mod encode;

@@ -32,7 +32,9 @@
 //! ```
 //!
 //! The library never prints; it logs through `tracing` and returns typed results that the
-//! command-line front end turns into messages.
+//! command-line front end turns into messages. Failures are [`DriveError`] and
+//! [`SourceError`]: a kind to decide on, one line with a hint, and the error they were made
+//! from (their `source()`); reports carry them as they are, and serialise them as that line.
 
 #![warn(missing_docs)]
 
@@ -61,7 +63,7 @@ pub use compress::{
     HashingReader, Oversized, StoredCheck, check_stored, check_stored_within, decoder, open,
 };
 pub use drive::{
-    ByteStream, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, LockMode,
+    ByteStream, Cause, CheckResult, Drive, DriveError, DriveErrorKind, IncompleteUpload, LockMode,
     ObjectInfo, ObjectLock, StoredObject, Upload, read_all, upload_bytes,
 };
 pub use encryption::{

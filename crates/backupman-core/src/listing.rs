@@ -333,7 +333,7 @@ pub async fn inspect(
     let bytes = match read_bounded(drive, &manifest_key, MAX_MANIFEST_BYTES).await? {
         Ok(bytes) => bytes,
         Err(damage) => {
-            backup.standing = Standing::Damaged(damage);
+            backup.standing = Standing::Damaged(damage.to_string());
             return Ok(backup);
         }
     };
@@ -351,7 +351,7 @@ pub async fn inspect(
             Some(verifier) => {
                 let sig_key = signature_key(&manifest_key);
                 match read_bounded(drive, &sig_key, MAX_SIGNATURE_BYTES).await? {
-                    Err(damage) => Standing::BadSignature(damage),
+                    Err(damage) => Standing::BadSignature(damage.to_string()),
                     Ok(sig) => match verifier.verify(&backup.key, &bytes, &sig) {
                         Ok(()) => Standing::Trusted { signed: true },
                         Err(bad) => Standing::BadSignature(bad.0),
@@ -445,17 +445,43 @@ pub async fn latest_trusted(
     Ok(None)
 }
 
+/// Why a small object read back is itself wrong, as opposed to the store failing.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unreadable {
+    /// It was listed, and is no longer there.
+    #[error("{key} is gone: {error}")]
+    Gone {
+        /// The object.
+        key: String,
+        /// The drive's answer.
+        #[source]
+        error: DriveError,
+    },
+    /// It is larger than anything of its kind may be.
+    #[error("{key} is over the {limit}-byte limit")]
+    TooLarge {
+        /// The object.
+        key: String,
+        /// The bound it passed.
+        limit: u64,
+    },
+}
+
 /// Reads a small object whole, refusing it past `limit` bytes. The outer error is the
 /// store's; the inner one says the object itself is wrong (too large, gone since listed).
 pub async fn read_bounded(
     drive: &dyn Drive,
     key: &str,
     limit: u64,
-) -> Result<Result<Vec<u8>, String>, DriveError> {
+) -> Result<Result<Vec<u8>, Unreadable>, DriveError> {
     let mut stream = match drive.read(key).await {
         Ok(stream) => stream,
-        Err(e) if e.kind == DriveErrorKind::NotFound => {
-            return Ok(Err(format!("{key} is gone: {e}")));
+        Err(error) if error.kind == DriveErrorKind::NotFound => {
+            return Ok(Err(Unreadable::Gone {
+                key: key.to_owned(),
+                error,
+            }));
         }
         Err(e) => return Err(e),
     };
@@ -463,7 +489,10 @@ pub async fn read_bounded(
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         if out.len() as u64 + chunk.len() as u64 > limit {
-            return Ok(Err(format!("{key} is over the {limit}-byte limit")));
+            return Ok(Err(Unreadable::TooLarge {
+                key: key.to_owned(),
+                limit,
+            }));
         }
         out.extend_from_slice(&chunk);
     }

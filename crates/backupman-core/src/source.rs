@@ -6,6 +6,8 @@ use std::io::Read;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use crate::drive::{Cause, one_line_error};
+
 /// Why a source produced no dump, so callers can tell a cancelled run from a broken database
 /// without reading the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,33 +21,47 @@ pub enum SourceErrorKind {
     Failed,
 }
 
-/// A source failure, phrased for a person (the dump tool's own stderr included).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
+/// A source failure, phrased for a person (the dump tool's own stderr included), shaped as
+/// [`DriveError`](crate::DriveError) is: a kind to decide on, one line, a hint where there is
+/// a known fix, and the error it was made from.
+#[derive(Debug, Clone)]
 pub struct SourceError {
     /// What kind of failure it is: what callers decide on.
     pub kind: SourceErrorKind,
     /// The cause, with the tool's own words where it gave any.
     pub message: String,
+    /// What to check or change, when there is a known fix.
+    pub hint: Option<String>,
+    /// The error this one was made from.
+    pub cause: Option<Cause>,
 }
 
 impl SourceError {
     /// A [`SourceErrorKind::Failed`] error.
     pub fn new(message: impl Into<String>) -> Self {
+        Self::of_kind(SourceErrorKind::Failed, message)
+    }
+
+    /// An error of `kind`, with no hint.
+    pub fn of_kind(kind: SourceErrorKind, message: impl Into<String>) -> Self {
         Self {
-            kind: SourceErrorKind::Failed,
+            kind,
             message: message.into(),
+            hint: None,
+            cause: None,
         }
     }
 
     /// The run was cancelled before the dump was complete.
     pub fn cancelled() -> Self {
-        Self {
-            kind: SourceErrorKind::Cancelled,
-            message: "interrupted: the backup was cancelled".into(),
-        }
+        Self::of_kind(
+            SourceErrorKind::Cancelled,
+            "interrupted: the backup was cancelled",
+        )
     }
 }
+
+one_line_error!(SourceError);
 
 /// What the dump tool said when it finished.
 #[derive(Debug, Clone, Default)]

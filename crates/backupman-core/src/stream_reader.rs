@@ -97,6 +97,19 @@ pub enum CheckError {
     },
 }
 
+/// A failed check as a drive's failure: a read error as it came, anything else the stored
+/// object's own fault ([`DriveErrorKind::Integrity`]), the check's error kept as its cause.
+impl From<CheckError> for DriveError {
+    fn from(err: CheckError) -> Self {
+        match err {
+            CheckError::Read(err) => err,
+            other => {
+                DriveError::new(DriveErrorKind::Integrity, other.to_string()).with_cause(other)
+            }
+        }
+    }
+}
+
 /// Reads an object back end to end and checks it against its manifest: what `run
 /// --test-mode` and `verify` do. An encrypted object is decrypted with `identities`; without
 /// them only its stored bytes are checked ([`StoredCheck::plain_size`] is then `None`).

@@ -7,6 +7,7 @@ use crate::mysql::{MysqlConnection, is_mariadb_tool};
 use crate::postgres::PostgresConnection;
 use crate::process::{find_tool, run_capture, tool_version};
 use crate::settings::DatabaseSettings;
+use crate::supervise::ProcessError;
 
 /// One database of a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,17 +25,19 @@ const MYSQL_SYSTEM: &[&str] = &["information_schema", "performance_schema", "sys
 /// The databases on the server `settings` reach, by name. Blocking: it runs the server's
 /// client (`psql`, `mariadb`/`mysql`). SQLite has no server: an error.
 pub fn list_databases(settings: &DatabaseSettings) -> Result<Vec<ServerDatabase>, SourceError> {
-    let failed = |e: String| {
+    let failed = |e: ProcessError| {
         SourceError::new(format!(
             "source {:?}: cannot list the server's databases: {e}",
             settings.label()
         ))
+        .with_cause(e)
     };
+    let refused = |why: &str| ProcessError::NotFound(why.to_owned());
     let mut out = match settings {
         DatabaseSettings::Postgres(s) => {
             let connection = PostgresConnection::new(s);
             let psql = connection.psql().ok_or_else(|| {
-                failed("psql not found on PATH: install postgresql-client".into())
+                failed(refused("psql not found on PATH: install postgresql-client"))
             })?;
             let database = match s.server.database.as_str() {
                 "" => "postgres",
@@ -69,7 +72,7 @@ pub fn list_databases(settings: &DatabaseSettings) -> Result<Vec<ServerDatabase>
         }
         DatabaseSettings::Mysql(s) => {
             let tool = find_tool(None, &["mariadb", "mysql"])
-                .map_err(|e| failed(format!("{e}: install mariadb-client")))?;
+                .map_err(|e| failed(refused(&format!("{e}: install mariadb-client"))))?;
             let mariadb = is_mariadb_tool(tool_version(&tool).as_deref());
             let mut cmd = MysqlConnection::new(s).command(&tool, mariadb);
             cmd.args([
@@ -89,7 +92,10 @@ pub fn list_databases(settings: &DatabaseSettings) -> Result<Vec<ServerDatabase>
                 .collect()
         }
         DatabaseSettings::Sqlite(_) => {
-            return Err(failed("an SQLite file is one database".into()));
+            return Err(SourceError::new(format!(
+                "source {:?}: cannot list the server's databases: an SQLite file is one database",
+                settings.label()
+            )));
         }
     };
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -16,6 +16,10 @@
 //! SHA-256 on the way; its target is the source's database or one named against its settings
 //! ([`RestoreTarget::parse`](restore::RestoreTarget::parse)).
 //!
+//! Every child process (dump tools, restore clients, and a source's hooks, which
+//! `backupman-ops` runs) is run by [`supervise`]: its own process group, stderr kept up to
+//! one limit, killed with everything it started on cancel, timeout or drop.
+//!
 //! ```no_run
 //! use backupman_core::Source;
 //! use backupman_dump::restore::{RestoreOptions, RestoreTarget, restore};
@@ -44,12 +48,12 @@ pub mod restore;
 mod server;
 mod settings;
 mod sqlite;
+pub mod supervise;
 mod tool_source;
 
 pub use databases::{ServerDatabase, list_databases};
 pub use mysql::MysqlSource;
 pub use postgres::PostgresSource;
-pub use process::{failure_message, kill_process_group};
 pub use server::ServerSettings;
 pub use settings::{
     DatabaseSettings, MysqlFlavor, MysqlSettings, PostgresSettings, SqliteSettings,

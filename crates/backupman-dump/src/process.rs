@@ -1,35 +1,33 @@
-//! Running the native client tools (`pg_dump`, `psql`, `mariadb-dump`, `mariadb`, ...):
-//! finding them, passing secrets through the environment, draining stderr on a thread so a
-//! chatty tool never blocks, killing a dump tool the moment its run is cancelled, and turning
-//! an exit status plus stderr into one message. Shared by the dump sources and by restore.
+//! Finding the native client tools (`pg_dump`, `psql`, `mariadb-dump`, `mariadb`, ...) and
+//! running them: a dump tool whose stdout is the dump, a restore client whose stdin is fed,
+//! a short query whose stdout is its answer, each under the one supervisor
+//! ([`crate::supervise`]). Shared by the dump sources and by restore.
 
 use std::env;
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
+use std::process::{Command, Stdio};
 
 use backupman_core::CancellationToken;
-use tokio::sync::oneshot;
 
-/// How much of a tool's stderr is kept for the error message.
-const STDERR_LIMIT: usize = 64 * 1024;
+use crate::supervise::{self, ProcessError, Spec, Supervised};
 
 /// Finds a tool: the configured path when given, else the first of `names` on `PATH`.
-pub(crate) fn find_tool(configured: Option<&Path>, names: &[&str]) -> Result<PathBuf, String> {
+pub(crate) fn find_tool(
+    configured: Option<&Path>,
+    names: &[&str],
+) -> Result<PathBuf, ProcessError> {
     if let Some(path) = configured {
         return if is_executable(path) {
             Ok(path.to_owned())
         } else {
-            Err(format!(
+            Err(ProcessError::NotFound(format!(
                 "{} is not an executable file (check dump_tool_path)",
                 path.display()
-            ))
+            )))
         };
     }
     for name in names {
@@ -37,7 +35,10 @@ pub(crate) fn find_tool(configured: Option<&Path>, names: &[&str]) -> Result<Pat
             return Ok(found);
         }
     }
-    Err(format!("{} not found on PATH", names.join(" or ")))
+    Err(ProcessError::NotFound(format!(
+        "{} not found on PATH",
+        names.join(" or ")
+    )))
 }
 
 /// Finds `name` beside `sibling_of` (a configured tool's folder) first, then on `PATH`.
@@ -85,274 +86,74 @@ pub(crate) fn tool_name(tool: &Path) -> String {
 }
 
 /// Runs a short command to completion, feeding `stdin`, and returns its stdout. A non-zero
-/// exit or anything on stderr is an error carrying that stderr.
-pub(crate) fn run_capture(cmd: &mut Command, stdin: Option<&[u8]>) -> Result<String, String> {
-    let name = cmd.get_program().to_string_lossy().into_owned();
-    let name = tool_name(Path::new(&name));
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run {name}: {e}"))?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+/// exit is an error carrying its stderr. Call it off the async threads, inside the runtime.
+pub(crate) fn run_capture(cmd: &mut Command, stdin: Option<&[u8]>) -> Result<String, ProcessError> {
+    let spec = Spec {
+        stdin: stdin.is_some(),
+        stdout: true,
+        ..Spec::of(cmd)
+    };
+    let name = spec.name.clone();
+    let command = std::mem::replace(cmd, Command::new(cmd.get_program()));
+    let (running, pipes) = supervise::spawn(command, spec)?;
+    if let (Some(input), Some(mut pipe)) = (stdin, pipes.stdin) {
         // A tool that fails early closes its stdin; its stderr then says why.
         let _ = pipe.write_all(input);
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("waiting for {name} failed: {e}"))?;
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-    if !out.status.success() {
-        return Err(failure_message(&name, out.status, &stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// A child's stderr, read to the end on its own thread.
-#[derive(Debug)]
-pub(crate) struct StderrDrain(Option<JoinHandle<String>>);
-
-impl StderrDrain {
-    pub(crate) fn start(child: &mut Child) -> Self {
-        match child.stderr.take() {
-            Some(pipe) => Self::of(pipe),
-            None => Self(None),
-        }
-    }
-
-    fn of(mut pipe: impl Read + Send + 'static) -> Self {
-        let handle = std::thread::Builder::new()
-            .name("backupman-stderr".into())
-            .spawn(move || {
-                let mut kept = Vec::new();
-                let mut buf = [0u8; 8192];
-                let mut dropped = 0usize;
-                loop {
-                    match pipe.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            let room = STDERR_LIMIT.saturating_sub(kept.len());
-                            kept.extend_from_slice(&buf[..n.min(room)]);
-                            dropped += n.saturating_sub(room);
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(_) => break,
-                    }
-                }
-                let mut text = String::from_utf8_lossy(&kept).trim().to_owned();
-                if dropped > 0 {
-                    text.push_str(&format!(" [... {dropped} more bytes of stderr]"));
-                }
-                text
-            })
-            .ok();
-        Self(handle)
-    }
-
-    /// Everything the tool wrote to stderr (waits for the pipe to close).
-    pub(crate) fn collect(self) -> String {
-        self.0
-            .and_then(|handle| handle.join().ok())
-            .unwrap_or_default()
-    }
-}
-
-/// A spawned client whose stdin the caller writes (restore).
-#[derive(Debug)]
-pub(crate) struct Streaming {
-    name: String,
-    child: Child,
-    stderr: StderrDrain,
-}
-
-impl Streaming {
-    /// Spawns `cmd` with its stdin handed to the caller, stdout discarded and stderr kept for
-    /// the message.
-    pub(crate) fn spawn(mut cmd: Command) -> Result<(Self, ChildStdin), String> {
-        let name = tool_name(Path::new(cmd.get_program()));
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run {name}: {e}"))?;
-        let stdin = child.stdin.take();
-        let stderr = StderrDrain::start(&mut child);
-        let running = Self {
+    let mut out = Vec::new();
+    if let Some(mut stdout) = pipes.stdout {
+        stdout.read_to_end(&mut out).map_err(|e| ProcessError::Io {
+            doing: "reading the output of",
             name,
-            child,
-            stderr,
-        };
-        match stdin {
-            Some(stdin) => {
-                // As for a dump's stdout: fewer turns between the writer and the tool.
-                let _ = rustix::pipe::fcntl_setpipe_size(&stdin, DUMP_PIPE_SIZE);
-                Ok((running, stdin))
-            }
-            None => {
-                let name = running.name.clone();
-                running.kill();
-                Err(format!("cannot write to {name}: its stdin is not a pipe"))
-            }
-        }
+            cause: e.into(),
+        })?;
     }
+    running.wait_blocking()?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
 
-    /// Waits for the tool: its stderr when it exited 0, else the failure message carrying it.
-    pub(crate) fn wait(mut self) -> Result<String, String> {
-        let status = self
-            .child
-            .wait()
-            .map_err(|e| format!("waiting for {} failed: {e}", self.name))?;
-        judge(&self.name, status, self.stderr.collect())
-    }
-
-    /// Kills the tool (SIGKILL) and reaps it.
-    pub(crate) fn kill(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.stderr.collect()
+/// Spawns a restore client with its stdin handed to the caller (stdout discarded, stderr
+/// kept for the message). Call it off the async threads, inside the runtime.
+pub(crate) fn spawn_fed(cmd: Command) -> Result<(Supervised, File), ProcessError> {
+    let spec = Spec {
+        stdin: true,
+        ..Spec::of(&cmd)
+    };
+    let (running, pipes) = supervise::spawn(cmd, spec)?;
+    match pipes.stdin {
+        Some(stdin) => Ok((running, stdin)),
+        None => unreachable_pipe(running, "writing to"),
     }
 }
 
-/// The pipe buffer asked for a dump's stdout and a restore's stdin (Linux's default
-/// unprivileged maximum).
-const DUMP_PIPE_SIZE: usize = 1024 * 1024;
-
-/// A dump tool whose stdout the caller reads, in the care of a watcher task that kills it
-/// (SIGKILL) as soon as its run is cancelled or this handle is dropped unwaited, and otherwise
-/// only reaps it. The watcher ends with the tool, so it never outlives the dump.
-#[derive(Debug)]
-pub(crate) struct Watched {
-    name: String,
-    exit: oneshot::Receiver<io::Result<ExitStatus>>,
-    stderr: StderrDrain,
-}
-
-/// Spawns `cmd` under a watcher on the current tokio runtime (call it from the blocking pool
-/// or any other thread inside the runtime). Returns the handle and the tool's stdout, a
-/// blocking pipe.
-pub(crate) fn spawn_watched(
+/// Spawns a dump tool whose stdout the caller reads (a blocking pipe), killed as soon as
+/// `cancel` fires or the handle is dropped unwaited. Call it off the async threads, inside the
+/// runtime.
+pub(crate) fn spawn_dump(
     cmd: Command,
     cancel: CancellationToken,
-) -> Result<(Watched, File), String> {
-    let name = tool_name(Path::new(cmd.get_program()));
-    let runtime = tokio::runtime::Handle::try_current()
-        .map_err(|_| format!("cannot run {name}: no tokio runtime to watch it from"))?;
-    // The child is registered with the runtime's process driver, which reaps it.
-    let _entered = runtime.enter();
-    let mut cmd = tokio::process::Command::from(cmd);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Should the runtime shut down under a running dump, the tool dies with the watcher.
-        .kill_on_drop(true)
-        // Its own process group, so a cancel reaches what it started too: a wrapper script's
-        // pg_dump would otherwise live on, holding the pipe open and the read blocked.
-        .process_group(0);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run {name}: {e}"))?;
-    // Dropping the child kills it (`kill_on_drop`), so an early return leaves nothing running.
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(format!(
-            "cannot read the output of {name}: it is not a pipe"
-        ));
+) -> Result<(Supervised, File), ProcessError> {
+    let spec = Spec {
+        stdout: true,
+        cancel: Some(cancel),
+        ..Spec::of(&cmd)
     };
-    // Handed over as blocking pipes: the dump is read on a blocking thread, stderr on its own.
-    let blocking = |fd: io::Result<OwnedFd>| {
-        fd.map(File::from)
-            .map_err(|e| format!("cannot read the output of {name}: {e}"))
-    };
-    let stdout = blocking(stdout.into_owned_fd())?;
-    // A 64 KiB pipe makes the tool and the reader take turns 13,000 times a GiB; a bigger one
-    // lets each run longer. Only a speed-up: an unprivileged limit below it changes nothing.
-    let _ = rustix::pipe::fcntl_setpipe_size(&stdout, DUMP_PIPE_SIZE);
-    let stderr = blocking(stderr.into_owned_fd())?;
-    let (exit_tx, exit) = oneshot::channel();
-    runtime.spawn(watch(child, cancel, exit_tx));
-    Ok((
-        Watched {
-            name,
-            exit,
-            stderr: StderrDrain::of(stderr),
-        },
-        stdout,
-    ))
-}
-
-/// Waits for the tool to exit, or kills it first when the run is cancelled or nobody will
-/// ever ask for its exit status, then passes the status on.
-async fn watch(
-    mut child: tokio::process::Child,
-    cancel: CancellationToken,
-    mut exit_tx: oneshot::Sender<io::Result<ExitStatus>>,
-) {
-    let ended = tokio::select! {
-        exited = child.wait() => Some(exited),
-        () = cancel.cancelled() => None,
-        () = exit_tx.closed() => None,
-    };
-    let exited = match ended {
-        Some(exited) => exited,
-        None => {
-            // SIGKILL: a tool blocked on a lock would not act on a gentler signal before the
-            // lock is released.
-            kill_process_group(&mut child);
-            child.wait().await
-        }
-    };
-    let _ = exit_tx.send(exited);
-}
-
-/// Kills (SIGKILL) `child` and its whole process group: what it started too, so a wrapper
-/// script's children do not live on holding its pipes open. `child` must have been spawned
-/// as a group leader (`process_group(0)`). Reaping stays the caller's job (`child.wait()`).
-pub fn kill_process_group(child: &mut tokio::process::Child) {
-    if let Some(pid) = child
-        .id()
-        .and_then(|id| rustix::process::Pid::from_raw(id as i32))
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-    let _ = child.start_kill();
-}
-
-impl Watched {
-    /// Waits (blocking) for the tool: its stderr when it exited 0, else the failure message
-    /// carrying it. Call it once the stdout pipe is drained or dropped.
-    pub(crate) fn wait(self) -> Result<String, String> {
-        let status = self
-            .exit
-            .blocking_recv()
-            .map_err(|_| format!("{} was stopped: its runtime shut down", self.name))?
-            .map_err(|e| format!("waiting for {} failed: {e}", self.name))?;
-        judge(&self.name, status, self.stderr.collect())
+    let (running, pipes) = supervise::spawn(cmd, spec)?;
+    match pipes.stdout {
+        Some(stdout) => Ok((running, stdout)),
+        None => unreachable_pipe(running, "reading the output of"),
     }
 }
 
-/// Ok with the tool's stderr when it exited 0; otherwise the failure message.
-fn judge(name: &str, status: ExitStatus, stderr: String) -> Result<String, String> {
-    if status.success() {
-        Ok(stderr)
-    } else {
-        Err(failure_message(name, status, &stderr))
-    }
-}
-
-/// A tool's failure in one line, e.g. `pg_dump failed (exit status 1): pg_dump: error: ...`:
-/// the exit status or signal, and its stderr (or that it printed nothing there).
-pub fn failure_message(name: &str, status: ExitStatus, stderr: &str) -> String {
-    let how = match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit status {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        (None, None) => "unknown exit status".to_owned(),
-    };
-    if stderr.is_empty() {
-        format!("{name} failed ({how}) and printed nothing on stderr")
-    } else {
-        format!("{name} failed ({how}): {stderr}")
-    }
+/// The pipe asked for was not handed over: the child is killed and the error says so.
+fn unreachable_pipe<T>(running: Supervised, doing: &'static str) -> Result<T, ProcessError> {
+    let name = running.name().to_owned();
+    running.kill();
+    Err(ProcessError::Io {
+        doing,
+        name,
+        cause: std::io::Error::other("it is not a pipe").into(),
+    })
 }
 
 #[cfg(test)]
@@ -367,12 +168,12 @@ mod tests {
         program: &str,
         args: &[&str],
         cancel: CancellationToken,
-        then: impl FnOnce(Watched, File) -> T + Send + 'static,
+        then: impl FnOnce(Supervised, File) -> T + Send + 'static,
     ) -> T {
         let mut cmd = Command::new(program);
         cmd.args(args);
         tokio::task::spawn_blocking(move || {
-            let (running, stdout) = spawn_watched(cmd, cancel).unwrap();
+            let (running, stdout) = spawn_dump(cmd, cancel).unwrap();
             then(running, stdout)
         })
         .await
@@ -389,13 +190,13 @@ mod tests {
             |running, mut stdout| {
                 let mut out = String::new();
                 stdout.read_to_string(&mut out).unwrap();
-                (out, running.wait())
+                (out, running.wait_blocking())
             },
         )
         .await;
         assert_eq!(out, "out\n");
         assert_eq!(
-            result.unwrap_err(),
+            result.unwrap_err().to_string(),
             "sh failed (exit status 3): boom happened"
         );
     }
@@ -409,7 +210,7 @@ mod tests {
             CancellationToken::new(),
             |running, stdout| {
                 drop(stdout);
-                running.wait()
+                running.wait_blocking()
             },
         )
         .await;
@@ -428,14 +229,14 @@ mod tests {
             let clock = Instant::now();
             let mut out = Vec::new();
             let read = stdout.read_to_end(&mut out).unwrap();
-            (read, clock.elapsed(), running.wait())
+            (read, clock.elapsed(), running.wait_blocking())
         })
         .await;
         assert_eq!(read, 0);
         assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
         assert_eq!(
-            result.unwrap_err(),
-            "sleep failed (killed by signal 9) and printed nothing on stderr"
+            result.unwrap_err().to_string(),
+            "sleep was killed: the run was interrupted"
         );
     }
 
@@ -485,7 +286,9 @@ mod tests {
 
     #[test]
     fn missing_tools_are_named() {
-        let err = find_tool(None, &["backupman-no-such-tool", "nor-this"]).unwrap_err();
+        let err = find_tool(None, &["backupman-no-such-tool", "nor-this"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("backupman-no-such-tool or nor-this"), "{err}");
         assert!(find_tool(None, &["sh"]).is_ok());
     }

@@ -46,7 +46,7 @@ impl ServerSettings {
 
     /// These settings with what `url` states replacing them. The password is kept only while
     /// host and user stay the same, so a source's password is never sent to another server.
-    pub(crate) fn with_url(mut self, url: &Url) -> Result<Self, String> {
+    pub(crate) fn with_url(mut self, url: &Url) -> Result<Self, UrlError> {
         let host = match url.host() {
             None => String::new(),
             Some(Host::Domain(name)) => percent_decode(name)?,
@@ -79,7 +79,7 @@ impl ServerSettings {
         for (key, value) in url.query_pairs() {
             match &*key {
                 "sslmode" | "tls" | "ssl-mode" => self.tls = Some(value.to_ascii_lowercase()),
-                _ => return Err(format!("unknown URL parameter {key:?}")),
+                _ => return Err(UrlError::UnknownParameter(key.into_owned())),
             }
         }
         Ok(self)
@@ -105,24 +105,22 @@ impl ServerSettings {
     }
 }
 
+/// Why a URL cannot name a server.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum UrlError {
+    /// A part's `%XX` escapes decode to bytes that are not UTF-8.
+    #[error("{0:?} does not decode to UTF-8")]
+    NotUtf8(String),
+    /// A query parameter other than the TLS mode.
+    #[error("unknown URL parameter {0:?}")]
+    UnknownParameter(String),
+}
+
 /// `%XX` escapes of a URL part decoded. The `url` crate leaves user, password, opaque hosts
 /// and paths encoded and offers no decoder of its own.
-fn percent_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("invalid percent escape in {text:?}"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{text:?} does not decode to UTF-8"))
+fn percent_decode(text: &str) -> Result<String, UrlError> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| UrlError::NotUtf8(text.to_owned()))
 }

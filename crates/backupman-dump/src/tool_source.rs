@@ -58,13 +58,13 @@ pub(crate) trait ToolSource: Clone + Send + Sync + 'static {
         if cancel.is_cancelled() {
             return Err(SourceError::cancelled());
         }
-        let (running, stdout) = process::spawn_watched(cmd, cancel).map_err(|e| self.error(e))?;
+        let (running, stdout) = process::spawn_dump(cmd, cancel).map_err(|e| self.error(e))?;
         let label = self.source_label().to_owned();
         Ok(Dump {
             reader: Box::new(stdout),
             finish: Box::new(move || {
                 let stderr = running
-                    .wait()
+                    .wait_blocking()
                     .map_err(|e| SourceError::new(format!("source {label:?}: {e}")))?;
                 Ok(DumpStatus {
                     tool_version,

@@ -14,7 +14,7 @@ use backupman_core::retention::Policy;
 use backupman_core::stale::Listed;
 use backupman_core::{
     BackupReport, CancellationToken, Drive, DriveError, DriveErrorKind, Engine, ProgressObserver,
-    StoredObject, Verifier, check_against_manifest,
+    SourceError, SourceErrorKind, StoredObject, Verifier, check_against_manifest,
 };
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
@@ -135,8 +135,8 @@ pub struct SourceReport {
     pub failed_attempts: Vec<String>,
     /// The object key, relative to each drive's prefix (empty when the source never started).
     pub key: String,
-    /// Why the dump failed.
-    pub error: Option<String>,
+    /// Why the dump failed (or the source was not backed up at all).
+    pub error: Option<SourceError>,
     /// What the dump tool printed on stderr although it succeeded.
     pub warnings: Option<String>,
     /// Bytes of the plain dump.
@@ -176,8 +176,8 @@ pub struct DriveReport {
     pub ok: bool,
     /// A path or `s3://bucket/key`.
     pub location: Option<String>,
-    /// The one-line message with its hint.
-    pub error: Option<String>,
+    /// Why it was not stored there (one line with its hint in the JSON).
+    pub error: Option<DriveError>,
     /// Not stored because the dump failed: the source's `error` says why, and a front end
     /// says it once rather than once per drive.
     #[serde(skip)]
@@ -190,7 +190,7 @@ pub struct TestModeCheck {
     /// The drive's label.
     pub drive: String,
     /// Read back intact and deleted, saying what was checked; or why not.
-    pub result: Result<String, String>,
+    pub result: Result<String, DriveError>,
 }
 
 /// Things a front end shows while a run goes on.
@@ -281,20 +281,29 @@ pub async fn backup(
                 break;
             };
             if let Some(why) = refused {
-                let entry = not_started(cfg, why.clone());
+                let entry = not_started(cfg, SourceError::new(why.clone()));
                 finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
                 continue;
             }
             if options.cancel.is_cancelled() {
                 let entry = SourceReport {
                     skipped: true,
-                    ..not_started(cfg, "not started, the run was interrupted".into())
+                    ..not_started(
+                        cfg,
+                        SourceError::of_kind(
+                            SourceErrorKind::Cancelled,
+                            "not started, the run was interrupted",
+                        ),
+                    )
                 };
                 finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
                 continue;
             }
             if let Err(err) = &keys {
-                let entry = not_started(cfg, format!("not started: {err}"));
+                let entry = not_started(
+                    cfg,
+                    SourceError::new(format!("not started: {err}")).with_cause(err.clone()),
+                );
                 finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
                 continue;
             }
@@ -318,7 +327,9 @@ pub async fn backup(
             // the whole run.
             Err(err) => not_started(
                 &entries[i].0,
-                format!("internal error: the backup of this source stopped: {err}"),
+                SourceError::new(format!(
+                    "internal error: the backup of this source stopped: {err}"
+                )),
             ),
         };
         finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
@@ -456,7 +467,7 @@ impl SourceRun {
             Ok(source) => source,
             Err(err) => {
                 return self
-                    .failed_before_start(cfg, not_started(cfg, err.to_string()))
+                    .failed_before_start(cfg, not_started(cfg, err.into()))
                     .await;
             }
         };
@@ -468,7 +479,10 @@ impl SourceRun {
         let before = hooks::run_stage(HookStage::Before, cfg, &facts, &self.cancel).await;
         if let Some((report, Err(err))) = before {
             // Nothing is dumped, so nothing is stored.
-            let mut entry = not_started(cfg, err.to_string());
+            let mut entry = not_started(
+                cfg,
+                SourceError::new(err.to_string()).with_cause(err.clone()),
+            );
             entry.hooks.push(report);
             entry.hook_failure = Some(err);
             return self.failed_before_start(cfg, entry).await;
@@ -613,7 +627,7 @@ impl HookFacts {
             size: entry.size,
             compressed_size: entry.compressed_size,
             sha256: entry.sha256.clone(),
-            error: entry.error.clone().or_else(|| {
+            error: entry.error.as_ref().map(ToString::to_string).or_else(|| {
                 let failed: Vec<_> = entry
                     .drives
                     .iter()
@@ -644,7 +658,7 @@ fn part_name(cfg: &SourceConfig) -> Option<String> {
     cfg.part_of.as_ref().map(|p| p.object.name().to_owned())
 }
 
-fn not_started(cfg: &SourceConfig, error: String) -> SourceReport {
+fn not_started(cfg: &SourceConfig, error: SourceError) -> SourceReport {
     SourceReport {
         source: cfg.label.clone(),
         database: part_name(cfg),
@@ -679,7 +693,7 @@ fn add_broken(entry: &mut SourceReport, broken: &[BrokenDrive]) {
             drive: b.label.clone(),
             ok: false,
             location: None,
-            error: Some(b.error.to_string()),
+            error: Some(b.error.to_drive_error()),
             aborted: false,
         });
     }
@@ -696,7 +710,7 @@ impl From<&BackupReport> for SourceReport {
             failed_attempts: Vec::new(),
             ok: report.succeeded(),
             key: report.key.clone(),
-            error: report.failure.as_ref().map(ToString::to_string),
+            error: report.failure.clone(),
             warnings: report.warnings.clone(),
             size: manifest.map(|m| m.size),
             compressed_size: manifest.map(|m| m.compressed_size),
@@ -709,7 +723,7 @@ impl From<&BackupReport> for SourceReport {
                     drive: d.drive.clone(),
                     ok: d.result.is_ok(),
                     location: d.result.as_ref().ok().map(|s| s.location.clone()),
-                    error: d.result.as_ref().err().map(ToString::to_string),
+                    error: d.result.as_ref().err().cloned(),
                     aborted: d
                         .result
                         .as_ref()
@@ -750,13 +764,13 @@ async fn check_and_delete(
                         .to_owned()
                 }
             })
-            .map_err(|e| e.to_string());
+            .map_err(DriveError::from);
         let deleted = async {
             drive.delete(&report.key).await?;
             drive.delete(&format!("{}.json", report.key)).await
         }
         .await
-        .map_err(|e| format!("could not delete the test object: {e}"));
+        .map_err(|e| e.context("could not delete the test object"));
         let result = checked.and_then(|what| deleted.map(|()| what));
         if let Err(err) = &result {
             json.ok = false;

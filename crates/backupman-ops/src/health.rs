@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use backupman_config::{Config, DriveConfig, SourceConfig};
-use backupman_core::CheckResult;
+use backupman_core::{CheckResult, DriveError, DriveErrorKind, SourceError};
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -38,7 +38,7 @@ pub struct SourceHealth {
     /// It can be dumped.
     pub ok: bool,
     /// Why not.
-    pub error: Option<String>,
+    pub error: Option<SourceError>,
     /// A whole-server source: the databases the next run backs up (and `globals` for
     /// PostgreSQL's roles and tablespaces).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,8 +58,9 @@ pub struct DriveHealth {
     pub checks: Vec<CheckReport>,
 }
 
-/// One check of a drive.
-#[derive(Debug, Clone, Serialize)]
+/// One check of a drive. In JSON the failure's message and hint are two fields, `error` and
+/// `hint`, so a reader shows the hint apart.
+#[derive(Debug, Clone)]
 pub struct CheckReport {
     /// The action checked, in the store's own words (`PutObject`, `write file`).
     pub check: String,
@@ -67,10 +68,21 @@ pub struct CheckReport {
     pub ok: bool,
     /// false: a failure is only a warning.
     pub required: bool,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// What to check.
-    pub hint: Option<String>,
+    /// Why it failed, and what to check.
+    pub error: Option<DriveError>,
+}
+
+impl Serialize for CheckReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("CheckReport", 5)?;
+        out.serialize_field("check", &self.check)?;
+        out.serialize_field("ok", &self.ok)?;
+        out.serialize_field("required", &self.required)?;
+        out.serialize_field("error", &self.error.as_ref().map(|e| &e.message))?;
+        out.serialize_field("hint", &self.error.as_ref().and_then(|e| e.hint.as_ref()))?;
+        out.end()
+    }
 }
 
 impl From<&CheckResult> for CheckReport {
@@ -79,8 +91,7 @@ impl From<&CheckResult> for CheckReport {
             check: c.check.clone(),
             ok: c.result.is_ok(),
             required: c.required,
-            error: c.result.as_ref().err().map(|e| e.message.clone()),
-            hint: c.result.as_ref().err().and_then(|e| e.hint.clone()),
+            error: c.result.as_ref().err().cloned(),
         }
     }
 }
@@ -121,10 +132,13 @@ async fn source_health(cfg: &SourceConfig) -> SourceHealth {
     }
     let result = match wiring::source(cfg) {
         Ok(source) => match tokio::time::timeout(CHECK_DEADLINE, source.check()).await {
-            Ok(checked) => checked.map_err(|e| e.to_string()),
-            Err(_) => Err(no_answer(&format!("{}:{}", cfg.host, cfg.port))),
+            Ok(checked) => checked,
+            Err(_) => Err(SourceError::new(no_answer(&format!(
+                "{}:{}",
+                cfg.host, cfg.port
+            )))),
         },
-        Err(err) => Err(err.to_string()),
+        Err(err) => Err(err.into()),
     };
     SourceHealth {
         source: cfg.label.clone(),
@@ -139,13 +153,14 @@ async fn source_health(cfg: &SourceConfig) -> SourceHealth {
 /// globals, or a database) is checked as a source of its own would be.
 async fn server_health(cfg: &SourceConfig) -> SourceHealth {
     let checked = tokio::time::timeout(CHECK_DEADLINE, async {
-        let expansion = servers::expand(cfg).await.map_err(|e| e.to_string())?;
+        let expansion = servers::expand(cfg)
+            .await
+            .map_err(|e| SourceError::new(e.to_string()).with_cause(e))?;
         if let Some((part, why)) = expansion.refused.first() {
-            return Err(format!("{}: {why}", part.label));
+            return Err(SourceError::new(format!("{}: {why}", part.label)));
         }
         if let Some(first) = expansion.parts.first() {
-            let source = wiring::source(first).map_err(|e| e.to_string())?;
-            source.check().await.map_err(|e| e.to_string())?;
+            wiring::source(first)?.check().await?;
         }
         Ok(expansion
             .parts
@@ -154,7 +169,12 @@ async fn server_health(cfg: &SourceConfig) -> SourceHealth {
             .collect::<Vec<_>>())
     })
     .await
-    .unwrap_or_else(|_| Err(no_answer(&format!("{}:{}", cfg.host, cfg.port))));
+    .unwrap_or_else(|_| {
+        Err(SourceError::new(no_answer(&format!(
+            "{}:{}",
+            cfg.host, cfg.port
+        ))))
+    });
     SourceHealth {
         source: cfg.label.clone(),
         provider: cfg.provider.to_string(),
@@ -172,11 +192,12 @@ async fn drive_health(cfg: &DriveConfig) -> DriveHealth {
                 check: "reachable".into(),
                 ok: false,
                 required: true,
-                error: Some(no_answer(&where_is(cfg))),
-                hint: Some(
-                    "check that the store is up and that `endpoint` names it; a firewall that \
-                     drops packets, or a proxy that hangs, looks the same"
-                        .into(),
+                error: Some(
+                    DriveError::new(DriveErrorKind::Connection, no_answer(&where_is(cfg)))
+                        .with_hint(
+                            "check that the store is up and that `endpoint` names it; a \
+                             firewall that drops packets, or a proxy that hangs, looks the same",
+                        ),
                 ),
             }],
         },
@@ -184,8 +205,7 @@ async fn drive_health(cfg: &DriveConfig) -> DriveHealth {
             check: "configure drive".into(),
             ok: false,
             required: true,
-            error: Some(err.to_string()),
-            hint: None,
+            error: Some(err.to_drive_error()),
         }],
     };
     DriveHealth {

@@ -7,19 +7,12 @@
 //! `on_failure` only report: their failures are warnings on the source's report.
 
 use std::fmt;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use backupman_config::{HooksConfig, SourceConfig};
 use backupman_core::CancellationToken;
+use backupman_dump::supervise::{self, ProcessError, Spec};
 use serde::Serialize;
-use tokio::io::AsyncReadExt;
-
-/// How much of a hook's stderr is kept for its error message.
-const STDERR_LIMIT: u64 = 4096;
-/// How long stderr is still read once the hook has exited: a process it left in the
-/// background may hold the pipe open for good.
-const STDERR_GRACE: Duration = Duration::from_secs(1);
 
 /// Which of a source's hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,7 +62,7 @@ pub enum HookError {
         /// Which hook.
         stage: HookStage,
         /// `the before hook failed (exit status 3): <its stderr>`: the status and what it
-        /// printed on stderr (the first 4 KiB).
+        /// printed on stderr (the first 64 KiB, `backupman_dump::supervise::STDERR_LIMIT`).
         message: String,
     },
     /// The command outlived its timeout; it was killed with everything it started.
@@ -180,8 +173,9 @@ pub async fn run_stage(
     Some((report, result))
 }
 
-/// Runs `command` with `sh -c` in its own process group with `env` added, waiting at most
-/// `timeout`; on timeout or cancel the whole group is killed.
+/// Runs `command` with `sh -c` under the one supervisor (`backupman_dump::supervise`: its own
+/// process group, stderr kept up to its limit) with `env` added, waiting at most `timeout`;
+/// on timeout or cancel the whole group is killed.
 pub async fn run(
     stage: HookStage,
     command: &str,
@@ -189,67 +183,33 @@ pub async fn run(
     env: &[(&'static str, String)],
     cancel: &CancellationToken,
 ) -> Result<(), HookError> {
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
         .arg(command)
-        .envs(env.iter().map(|(k, v)| (*k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| HookError::Spawn {
+        .envs(env.iter().map(|(k, v)| (*k, v)));
+    let spec = Spec {
+        name: format!("the {stage} hook"),
+        stdin: false,
+        stdout: false,
+        cancel: Some(cancel.clone()),
+        timeout: Some(timeout),
+    };
+    let result = match supervise::spawn(cmd, spec) {
+        Ok((running, _no_pipes)) => running.wait().await,
+        Err(err) => Err(err),
+    };
+    result.map(drop).map_err(|err| match err {
+        ProcessError::Failed { message, .. } => HookError::Failed { stage, message },
+        ProcessError::TimedOut { timeout, .. } => HookError::TimedOut { stage, timeout },
+        ProcessError::Cancelled { .. } => HookError::Cancelled { stage },
+        ProcessError::Spawn { cause, .. } => HookError::Spawn {
             stage,
-            reason: e.to_string(),
-        })?;
-    let stderr = child.stderr.take().map(|pipe| {
-        tokio::spawn(async move {
-            let mut kept = Vec::new();
-            let mut pipe = pipe.take(STDERR_LIMIT);
-            let _ = pipe.read_to_end(&mut kept).await;
-            // Drain the rest so a chatty hook never blocks on a full pipe.
-            let _ = tokio::io::copy(&mut pipe.into_inner(), &mut tokio::io::sink()).await;
-            String::from_utf8_lossy(&kept).trim().to_owned()
-        })
-    });
-    let ended = tokio::select! {
-        status = child.wait() => Ok(status),
-        () = tokio::time::sleep(timeout) => Err(HookError::TimedOut { stage, timeout }),
-        () = cancel.cancelled() => Err(HookError::Cancelled { stage }),
-    };
-    let status = match ended {
-        Ok(status) => status,
-        Err(err) => {
-            backupman_dump::kill_process_group(&mut child);
-            let _ = child.wait().await;
-            if let Some(task) = stderr {
-                task.abort();
-            }
-            return Err(err);
-        }
-    };
-    let status = status.map_err(|e| HookError::Spawn {
-        stage,
-        reason: e.to_string(),
-    })?;
-    if status.success() {
-        if let Some(task) = stderr {
-            task.abort();
-        }
-        return Ok(());
-    }
-    let stderr = match stderr {
-        Some(task) => tokio::time::timeout(STDERR_GRACE, task)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default(),
-        None => String::new(),
-    };
-    Err(HookError::Failed {
-        stage,
-        message: backupman_dump::failure_message(&format!("the {stage} hook"), status, &stderr),
+            reason: cause.to_string(),
+        },
+        other => HookError::Spawn {
+            stage,
+            reason: other.to_string(),
+        },
     })
 }
 

@@ -5,7 +5,9 @@
 //!
 //! The command line and the service mode are front ends over these same functions: they
 //! parse their input, call one operation, and render its report. Nothing here prints;
-//! progress is reported through callbacks and `tracing`.
+//! progress is reported through callbacks and `tracing`. A report's failures keep their type
+//! (`DriveError`, `SourceError`, `VerifyError`, `HookError`), so a front end decides on their
+//! kind; in JSON each is its one line.
 //!
 //! This crate sits above `backupman-core` (the model and engine), `backupman-dump`
 //! (databases), `backupman-s3` (the S3 drive) and `backupman-config`, because wiring needs

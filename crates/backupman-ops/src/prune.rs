@@ -8,7 +8,7 @@ use backupman_config::Config;
 use backupman_core::listing::{self, TrustPolicy};
 use backupman_core::retention::{self, LockedBackup, Policy};
 use backupman_core::stale::Listed;
-use backupman_core::{Drive, DriveError, stale};
+use backupman_core::{Drive, DriveError, DriveErrorKind, stale};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use serde::Serialize;
@@ -26,7 +26,7 @@ pub struct PruneReport {
     /// Retention succeeded.
     pub ok: bool,
     /// Why it failed (what was deleted before is still in `deleted`).
-    pub error: Option<String>,
+    pub error: Option<DriveError>,
     /// Keys kept, newest first.
     pub kept: Vec<String>,
     /// Keys deleted (with `dry_run`: that would be); when a deletion failed partway, exactly
@@ -42,7 +42,7 @@ pub struct PruneReport {
 
 impl PruneReport {
     /// Retention of `source` on `drive` that could not run, and deleted nothing.
-    fn failed(source: &str, drive: &str, error: String, dry_run: bool) -> Self {
+    fn failed(source: &str, drive: &str, error: DriveError, dry_run: bool) -> Self {
         Self {
             source: source.to_owned(),
             drive: drive.to_owned(),
@@ -74,7 +74,7 @@ pub async fn apply_one(
         source: source.to_owned(),
         drive: drive.label().to_owned(),
         ok: applied.error.is_none(),
-        error: applied.error.as_ref().map(ToString::to_string),
+        error: applied.error,
         kept: applied
             .plan
             .keep
@@ -287,7 +287,7 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
                 Err(err) => run.results.push(PruneReport::failed(
                     &source.label,
                     drive.label(),
-                    err.to_string(),
+                    err,
                     dry_run,
                 )),
             }
@@ -305,9 +305,12 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
                     apply_one(drive.as_ref(), label, listed, policy, trust, dry_run).await
                 }
                 // Without the key nothing can be told trusted: delete nothing.
-                Err(err) => {
-                    PruneReport::failed(&source.label, drive.label(), err.to_string(), dry_run)
-                }
+                Err(err) => PruneReport::failed(
+                    &source.label,
+                    drive.label(),
+                    DriveError::new(DriveErrorKind::Other, err.to_string()).with_cause(err.clone()),
+                    dry_run,
+                ),
             };
             run.results.push(report);
         }

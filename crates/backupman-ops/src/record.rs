@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use backupman_config::Config;
+use backupman_core::{DriveError, DriveErrorKind, SourceError};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -55,7 +56,8 @@ pub struct BackupRecord {
     /// SHA-256 of the stored object, once known.
     pub sha256: Option<String>,
     /// Why it failed.
-    pub error: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub error: Option<SourceError>,
     /// Why a stored backup is not trusted (unsigned, badly signed, unencrypted, suspect,
     /// damaged, without a manifest); left out when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,7 +93,8 @@ pub struct DriveFileRecord {
     /// When this copy last changed.
     pub updated_at: DateTime<Utc>,
     /// Why this drive did not store it.
-    pub error: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub error: Option<DriveError>,
 }
 
 /// The id of the backup stored under `key`: 32 hex digits of a hash of the key, so it is
@@ -239,7 +242,10 @@ impl BackupRecord {
                 updated_at: finished_at,
                 // The dump's error is the record's own: said once, not once per drive.
                 error: if d.aborted {
-                    Some("not stored: the dump failed".to_owned())
+                    Some(DriveError::new(
+                        DriveErrorKind::Aborted,
+                        "not stored: the dump failed",
+                    ))
                 } else {
                     d.error.clone()
                 },

@@ -1,10 +1,14 @@
 //! `verify`: read backups back end to end and check them against their manifests; with the
 //! restore drill, restore each into a scratch database too.
 
-use backupman_core::{Identities, Manifest, check_against_manifest};
+use std::sync::Arc;
+
+use backupman_core::{
+    CheckError, DriveError, Identities, Manifest, SourceError, check_against_manifest,
+};
 use backupman_dump::restore::{
-    RestoreOptions, RestoreTarget, create_database, drop_database, restore_stream, scratch_name,
-    summarize,
+    RestoreError, RestoreOptions, RestoreTarget, create_database, drop_database, restore_stream,
+    scratch_name, summarize,
 };
 use serde::Serialize;
 
@@ -25,11 +29,66 @@ pub struct VerifyReport {
     /// Its content was read and checked: false for an encrypted backup verified without an
     /// identity, of which only the stored bytes (SHA-256 and size) were checked.
     pub content_checked: bool,
-    /// What was checked (when `ok`), or why it failed.
+    /// What was checked (when `ok`), or why it failed (`error`'s line).
     pub detail: String,
+    /// Why it failed, typed.
+    #[serde(skip)]
+    pub error: Option<VerifyError>,
     /// A scratch database the drill could not drop, for the operator to remove.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leftover: Option<String>,
+}
+
+/// What `verify` says of an encrypted backup checked without an identity.
+const ENCRYPTED_UNCHECKED: &str = "SHA-256 and size of the encrypted object match the manifest; it could not be looked inside without an identity (--identity FILE or BACKUPMAN_AGE_IDENTITY), so its content is unchecked";
+
+/// Why a backup failed verification (or its restore drill).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// No manifest was found beside the object.
+    #[error("no manifest beside it, so its SHA-256 cannot be checked")]
+    NoManifest,
+    /// The backup is not trusted; it was checked anyway, so the operator sees what it is.
+    #[error("not trusted: {reason} ({check})")]
+    Untrusted {
+        /// Why it is not trusted.
+        reason: String,
+        /// What checking it against its manifest found.
+        check: String,
+    },
+    /// It could not be read, or is not what its manifest describes.
+    #[error(transparent)]
+    Check(#[from] CheckError),
+    /// An encrypted backup without an identity: the drill cannot restore it.
+    #[error("{ENCRYPTED_UNCHECKED}, and the restore drill needs it")]
+    NeedsIdentity,
+    /// The source's settings cannot make a restore target.
+    #[error(transparent)]
+    Settings(#[from] SourceError),
+    /// The drill's scratch folder could not be made.
+    #[error("cannot create a scratch folder: {0}")]
+    Scratch(#[source] Arc<std::io::Error>),
+    /// The drill's scratch database could not be made.
+    #[error("cannot create a scratch database: {0}")]
+    CreateDatabase(#[source] Arc<RestoreError>),
+    /// The drill could not read the object for its restore.
+    #[error(transparent)]
+    Read(#[from] DriveError),
+    /// The drill's restore, or its count of what arrived, failed.
+    #[error(transparent)]
+    Restore(Arc<RestoreError>),
+    /// A drill task stopped (a bug, reported rather than a crash).
+    #[error("internal error: the restore drill stopped: {0}")]
+    Internal(#[source] Arc<tokio::task::JoinError>),
+}
+
+fn restore_failed(err: RestoreError) -> VerifyError {
+    VerifyError::Restore(Arc::new(err))
+}
+
+fn internal(err: tokio::task::JoinError) -> VerifyError {
+    VerifyError::Internal(Arc::new(err))
 }
 
 /// Verifies each backup in `found`, one after the other. Encrypted backups are decrypted
@@ -51,7 +110,10 @@ pub async fn verify(
             key: f.backup.key.clone(),
             ok: result.is_ok(),
             content_checked: result.as_ref().is_ok_and(|(_, inside)| *inside),
-            detail: result.map_or_else(|e| e, |(detail, _)| detail),
+            detail: result
+                .as_ref()
+                .map_or_else(ToString::to_string, |(detail, _)| detail.clone()),
+            error: result.err(),
             leftover,
         });
     }
@@ -64,29 +126,26 @@ async fn verify_one(
     drill: bool,
     identities: Option<&Identities>,
     leftover: &mut Option<String>,
-) -> Result<(String, bool), String> {
-    let manifest = f
-        .backup
-        .manifest
-        .as_ref()
-        .ok_or("no manifest beside it, so its SHA-256 cannot be checked")?;
+) -> Result<(String, bool), VerifyError> {
+    let manifest = f.backup.manifest.as_ref().ok_or(VerifyError::NoManifest)?;
     // An untrusted backup (asked for by name with --allow-untrusted) is still checked, so an
     // operator can see what it is, but never passes, and is never restored by the drill.
     if let Some(reason) = f.backup.standing.reason() {
         let check = check_against_manifest(f.drive.as_ref(), &f.backup.key, manifest, identities)
             .await
             .map_or_else(|e| e.to_string(), |_| "it matches its manifest".to_owned());
-        return Err(format!("not trusted: {reason} ({check})"));
+        return Err(VerifyError::Untrusted {
+            reason: reason.to_string(),
+            check,
+        });
     }
-    let check = check_against_manifest(f.drive.as_ref(), &f.backup.key, manifest, identities)
-        .await
-        .map_err(|e| e.to_string())?;
+    let check =
+        check_against_manifest(f.drive.as_ref(), &f.backup.key, manifest, identities).await?;
     let Some(plain_size) = check.plain_size else {
-        let detail = "SHA-256 and size of the encrypted object match the manifest; it could not be looked inside without an identity (--identity FILE or BACKUPMAN_AGE_IDENTITY), so its content is unchecked";
         if drill {
-            return Err(format!("{detail}, and the restore drill needs it"));
+            return Err(VerifyError::NeedsIdentity);
         }
-        return Ok((detail.to_owned(), false));
+        return Ok((ENCRYPTED_UNCHECKED.to_owned(), false));
     };
     let decrypted = if manifest.is_encrypted() {
         "decrypted and "
@@ -110,10 +169,10 @@ async fn restore_drill(
     manifest: &Manifest,
     identities: Option<&Identities>,
     leftover: &mut Option<String>,
-) -> Result<String, String> {
-    let settings = wiring::database_settings(&f.source).map_err(|e| e.to_string())?;
+) -> Result<String, VerifyError> {
+    let settings = wiring::database_settings(&f.source)?;
     let base = RestoreTarget::from_settings(&settings);
-    let scratch_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let scratch_dir = tempfile::tempdir().map_err(|e| VerifyError::Scratch(Arc::new(e)))?;
     let target = match &base {
         RestoreTarget::Sqlite { staging_dir, .. } => RestoreTarget::Sqlite {
             path: scratch_dir.path().join("scratch.sqlite"),
@@ -125,16 +184,12 @@ async fn restore_drill(
                 create_database(&base, &scratch_name("backupman_verify"))
             })
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot create a scratch database: {e}"))?
+            .map_err(internal)?
+            .map_err(|e| VerifyError::CreateDatabase(Arc::new(e)))?
         }
     };
     let result = async {
-        let stream = f
-            .drive
-            .read(&f.backup.key)
-            .await
-            .map_err(|e| e.to_string())?;
+        let stream = f.drive.read(&f.backup.key).await?;
         let options = RestoreOptions {
             expected: Some(manifest.clone()),
             force: true,
@@ -142,13 +197,13 @@ async fn restore_drill(
         };
         restore_stream(stream, target.clone(), options)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(restore_failed)?;
         let t = target.clone();
         let summary = tokio::task::spawn_blocking(move || summarize(&t))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(format!(
+            .map_err(internal)?
+            .map_err(restore_failed)?;
+        Ok::<_, VerifyError>(format!(
             "restored into scratch database {target}: {} tables, {} rows",
             summary.tables.len(),
             summary.total_rows()

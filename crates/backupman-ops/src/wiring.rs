@@ -116,6 +116,28 @@ pub enum WiringError {
     },
 }
 
+impl WiringError {
+    /// The failure as a drive's, for the report line of a drive that could not be built.
+    pub fn to_drive_error(&self) -> DriveError {
+        match self {
+            Self::Drive { label, error } => error.clone().context(format_args!("drive {label:?}")),
+            Self::Source(_) => {
+                DriveError::new(DriveErrorKind::Other, self.to_string()).with_cause(self.clone())
+            }
+        }
+    }
+}
+
+/// The failure as a source's, for the report of a source that could not be set up.
+impl From<WiringError> for SourceError {
+    fn from(err: WiringError) -> Self {
+        match err {
+            WiringError::Source(err) => err,
+            other => SourceError::new(other.to_string()).with_cause(other),
+        }
+    }
+}
+
 /// The live source for a configured one.
 pub fn source(cfg: &SourceConfig) -> Result<Arc<dyn Source>, WiringError> {
     Ok(match cfg.provider {

@@ -154,25 +154,44 @@ fn extra_ca(cfg: &S3Settings) -> Result<Option<Vec<u8>>, DriveError> {
             "name a readable PEM file of CA certificates (-----BEGIN CERTIFICATE-----), \
                  e.g. the private CA that signed the store's certificate",
         )
+        .with_cause(why)
     })
 }
 
+/// Why a CA file cannot be trusted.
+#[derive(Debug, thiserror::Error)]
+enum CaError {
+    #[error("cannot read it: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("not a valid PEM file: {0}")]
+    NotPem(#[source] rustls::pki_types::pem::Error),
+    #[error("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    Empty,
+    #[error("certificate {number} cannot be trusted as a CA: {error}")]
+    NotCa {
+        number: usize,
+        #[source]
+        error: rustls::Error,
+    },
+}
+
 /// The file's bytes when it holds PEM certificates only a trust store accepts; else why not.
-fn read_ca(path: &Path) -> Result<Vec<u8>, String> {
+fn read_ca(path: &Path) -> Result<Vec<u8>, CaError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let pem = std::fs::read(path).map_err(CaError::Read)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not a valid PEM file: {e}"))?;
+        .map_err(CaError::NotPem)?;
     if certs.is_empty() {
-        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+        return Err(CaError::Empty);
     }
     let mut roots = rustls::RootCertStore::empty();
     for (i, cert) in certs.into_iter().enumerate() {
-        roots
-            .add(cert)
-            .map_err(|e| format!("certificate {} cannot be trusted as a CA: {e}", i + 1))?;
+        roots.add(cert).map_err(|error| CaError::NotCa {
+            number: i + 1,
+            error,
+        })?;
     }
     Ok(pem)
 }

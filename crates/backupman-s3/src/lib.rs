@@ -66,6 +66,7 @@ mod upload;
 
 pub use client::{DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS};
 pub use drive::{DEFAULT_PART_SIZE_MB, S3Drive};
+pub use errors::S3Failure;
 pub use health::HEALTH_PREFIX;
 pub use settings::{LockMode, ObjectLock, S3Credentials, S3Settings, SecretKey};
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use backupman_core::{Drive, DriveError, DriveErrorKind, upload_bytes};
-use backupman_s3::{S3Credentials, S3Drive, S3Settings, SecretKey};
+use backupman_s3::{S3Credentials, S3Drive, S3Failure, S3Settings, SecretKey};
 use backupman_testkit::s3::{
     S3Server, SelfSignedTlsServer, SilentServer, Style, drive_for, free_port,
     http_client_adding_header,
@@ -68,6 +68,15 @@ fn assert_presentable(err: &DriveError) {
         assert!(!text.contains(leak), "{leak:?} in {text}");
     }
     assert!(err.hint.is_some(), "no hint: {text}");
+    // Nor in the causes kept behind it.
+    let mut cause = std::error::Error::source(err);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        for leak in ["super-secret-value", "backupman-test-secret"] {
+            assert!(!text.contains(leak), "{leak:?} in the cause {text}");
+        }
+        cause = c.source();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,6 +136,27 @@ fn assert_no_such_bucket(server: &S3Server, err: &DriveError) {
         err.kind,
         DriveErrorKind::NotFound,
         "{}: {err}",
+        server.name()
+    );
+    // The S3 answer stays reachable behind the line, as its cause.
+    let cause = std::error::Error::source(err)
+        .and_then(|cause| cause.downcast_ref::<S3Failure>())
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: no S3 failure kept as the cause of {err:?}",
+                server.name()
+            )
+        });
+    assert_eq!(
+        cause.code.as_deref(),
+        Some("NoSuchBucket"),
+        "{}: {cause}",
+        server.name()
+    );
+    assert_eq!(cause.status, Some(404), "{}: {cause}", server.name());
+    assert!(
+        cause.request.contains("s3://no-such-bucket/"),
+        "{}: {cause}",
         server.name()
     );
     assert!(

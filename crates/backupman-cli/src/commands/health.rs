@@ -3,14 +3,14 @@
 
 use backupman_ops::health::{self, HealthReport};
 
-use crate::Outcome;
 use crate::cli::{Global, HealthArgs};
 use crate::commands::or_exit;
+use crate::loading;
 use crate::output::{self, Out};
-use crate::wiring;
+use crate::{CommandResult, Outcome};
 
-pub async fn health(global: &Global, args: HealthArgs) -> color_eyre::Result<Outcome> {
-    let config = or_exit!(wiring::load_config(&global.config));
+pub async fn health(global: &Global, args: HealthArgs) -> CommandResult {
+    let config = or_exit!(loading::load_config(&global.config));
     let report = health::health(&config).await;
     if args.json {
         output::stdout(serde_json::to_string_pretty(&report)?);
@@ -54,13 +54,11 @@ fn print_table(report: &HealthReport, quiet: bool, out: Out) {
         ));
         for c in &d.checks {
             let mark = if c.required { "✘" } else { "⚠ warning:" };
-            match (&c.error, &c.hint) {
-                (None, _) if quiet => {}
-                (None, _) => out.line(format_args!("    ✔ {}", c.check)),
-                (Some(err), Some(hint)) => {
-                    out.line(format_args!("    {mark} {}: {err} (hint: {hint})", c.check))
-                }
-                (Some(err), None) => out.line(format_args!("    {mark} {}: {err}", c.check)),
+            // The error's line carries its hint: `... (hint: ...)`.
+            match &c.error {
+                None if quiet => {}
+                None => out.line(format_args!("    ✔ {}", c.check)),
+                Some(err) => out.line(format_args!("    {mark} {}: {err}", c.check)),
             }
         }
     }

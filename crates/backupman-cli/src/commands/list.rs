@@ -4,14 +4,14 @@
 use backupman_ops::catalog;
 use chrono::Utc;
 
-use crate::Outcome;
 use crate::cli::{Global, ListArgs};
 use crate::commands::or_exit;
+use crate::loading;
 use crate::output::{self, Out};
-use crate::wiring;
+use crate::{CommandResult, Outcome};
 
-pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome> {
-    let config = or_exit!(wiring::load_config(&global.config));
+pub async fn list(global: &Global, args: ListArgs) -> CommandResult {
+    let config = or_exit!(loading::load_config(&global.config));
     let report = or_exit!(
         catalog::list(
             &config,
@@ -19,7 +19,7 @@ pub async fn list(global: &Global, args: ListArgs) -> color_eyre::Result<Outcome
             &args.drives,
         )
         .await
-        .map_err(wiring::usage)
+        .map_err(loading::usage)
     );
     for broken in &report.broken_drives {
         eprintln!("✘ {}", broken.error);

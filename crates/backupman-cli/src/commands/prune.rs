@@ -3,11 +3,11 @@
 
 use backupman_ops::prune::{self, PruneReport, SweepReport};
 
-use crate::Outcome;
 use crate::cli::{Global, PruneArgs};
 use crate::commands::or_exit;
+use crate::loading;
 use crate::output::{self, Out};
-use crate::wiring;
+use crate::{CommandResult, Outcome};
 
 /// The lines of one source's retention on one drive: each deletion, then what failed.
 fn print_retention(report: &PruneReport, quiet: bool, out: Out) {
@@ -60,8 +60,8 @@ pub fn print_sweep(sweep: &SweepReport, quiet: bool) {
     }
 }
 
-pub async fn prune(global: &Global, args: PruneArgs) -> color_eyre::Result<Outcome> {
-    let config = or_exit!(wiring::load_config(&global.config));
+pub async fn prune(global: &Global, args: PruneArgs) -> CommandResult {
+    let config = or_exit!(loading::load_config(&global.config));
     let run = match prune::prune(&config, args.dry_run).await {
         Ok(run) => run,
         Err(err) => {

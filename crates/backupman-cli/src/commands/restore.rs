@@ -2,15 +2,15 @@
 
 use backupman_ops::restore::{self, RestoreFailure, RestoreRequest, RestoreStep};
 
-use crate::Outcome;
 use crate::cli::{Global, RestoreArgs};
 use crate::commands::or_exit;
+use crate::loading;
 use crate::output;
-use crate::wiring;
+use crate::{CommandResult, Outcome};
 
-pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<Outcome> {
-    let config = or_exit!(wiring::load_config(&global.config));
-    let identities = or_exit!(wiring::load_identity(&args.identity));
+pub async fn restore(global: &Global, args: RestoreArgs) -> CommandResult {
+    let config = or_exit!(loading::load_config(&global.config));
+    let identities = or_exit!(loading::load_identity(&args.identity));
     let request = RestoreRequest {
         source: match &args.database {
             Some(database) => backupman_ops::servers::part_label(&args.source, database),
@@ -56,7 +56,7 @@ pub async fn restore(global: &Global, args: RestoreArgs) -> color_eyre::Result<O
             Ok(Outcome::Success)
         }
         Err(RestoreFailure::Pick(err)) => Ok(super::verify::picked_nothing(&err)),
-        Err(err) if err.is_usage() => Ok(wiring::usage(err)),
+        Err(err) if err.is_usage() => Ok(loading::usage(err)),
         Err(err @ RestoreFailure::NoManifest(_)) => {
             eprintln!("error: {err}");
             Ok(Outcome::Failed)

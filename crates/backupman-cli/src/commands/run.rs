@@ -5,17 +5,17 @@ use backupman_ops::backup::{self, Plan, RunEvent, RunOptions, SourceReport};
 use backupman_ops::hooks::HookStage;
 use backupman_ops::notify;
 
-use crate::Outcome;
 use crate::cli::{Global, RunArgs};
 use crate::commands::or_exit;
 use crate::commands::prune::{print_sweep, retention_lines};
+use crate::loading;
 use crate::output::{self, Out};
 use crate::progress;
 use crate::signals;
-use crate::wiring;
+use crate::{CommandResult, Outcome};
 
-pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> {
-    let config = or_exit!(wiring::load_config(&global.config));
+pub async fn run(global: &Global, args: RunArgs) -> CommandResult {
+    let config = or_exit!(loading::load_config(&global.config));
     let progress = progress::Style::pick(global.quiet, args.json);
     let options = RunOptions {
         sources: backupman_ops::servers::with_databases(&args.sources, &args.databases),
@@ -29,7 +29,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         parallel: args.parallel.map(usize::from),
         progress: progress.observer(),
     };
-    let plan = or_exit!(backup::plan(&config, &options).map_err(wiring::usage));
+    let plan = or_exit!(backup::plan(&config, &options).map_err(loading::usage));
     if plan.sources.is_empty() {
         eprintln!(
             "error: {}: no data_sources configured, nothing to back up",
@@ -62,7 +62,7 @@ pub async fn run(global: &Global, args: RunArgs) -> color_eyre::Result<Outcome> 
         _ => {}
     })
     .await;
-    let report = or_exit!(report.map_err(wiring::usage));
+    let report = or_exit!(report.map_err(loading::usage));
     if args.json {
         output::stdout(serde_json::to_string_pretty(&report)?);
     }

@@ -4,14 +4,14 @@ use std::net::SocketAddr;
 
 use backupman_serve::{ServeError, ServeOptions};
 
-use crate::Outcome;
 use crate::cli::{Global, ServeArgs};
 use crate::commands::or_exit;
+use crate::loading;
 use crate::signals;
-use crate::wiring;
+use crate::{CommandResult, Outcome};
 
-pub async fn serve(global: &Global, args: ServeArgs) -> color_eyre::Result<Outcome> {
-    let config = or_exit!(wiring::load_config(&global.config));
+pub async fn serve(global: &Global, args: ServeArgs) -> CommandResult {
+    let config = or_exit!(loading::load_config(&global.config));
     // The service logs its own `stopping:` line, with the grace it gives a running backup.
     let shutdown = signals::on_interrupt(None);
     let options = ServeOptions::new(SocketAddr::new(args.bind, args.port), shutdown).with_build(

@@ -4,10 +4,10 @@
 use backupman_ops::catalog::{self, Found, Pick, PickError};
 use backupman_ops::verify;
 
-use crate::Outcome;
 use crate::cli::{Global, VerifyArgs};
 use crate::commands::or_exit;
-use crate::wiring;
+use crate::loading;
+use crate::{CommandResult, Outcome};
 
 /// The backups a command names, and whether every drive could be looked at; the drives
 /// that could not be built or listed are reported; a mistake on the command line exits 2,
@@ -40,8 +40,8 @@ pub fn picked_nothing(err: &PickError) -> Outcome {
     }
 }
 
-pub async fn verify(global: &Global, args: VerifyArgs) -> color_eyre::Result<Outcome> {
-    let config = or_exit!(wiring::load_config(&global.config));
+pub async fn verify(global: &Global, args: VerifyArgs) -> CommandResult {
+    let config = or_exit!(loading::load_config(&global.config));
     let wanted = Pick {
         key: args.key,
         latest: args.latest,
@@ -49,7 +49,7 @@ pub async fn verify(global: &Global, args: VerifyArgs) -> color_eyre::Result<Out
         drives: args.drives,
         allow_untrusted: args.allow_untrusted,
     };
-    let identities = or_exit!(wiring::load_identity(&args.identity));
+    let identities = or_exit!(loading::load_identity(&args.identity));
     let (found, every_drive_listed) = or_exit!(pick(&config, &wanted).await);
     let reports = verify::verify(&found, args.restore, identities.as_ref()).await;
     for r in &reports {

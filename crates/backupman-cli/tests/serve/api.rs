@@ -228,3 +228,26 @@ fn a_local_backup_downloads_with_the_key_or_a_signed_link() {
     // Unknown backup id.
     assert_eq!(server.get("/api/backups/feed/generate-download-url").0, 404);
 }
+
+#[test]
+fn a_download_of_an_object_deleted_from_the_drive_answers_404() {
+    let (tmp, config) = setup(LOCAL_DISK, "");
+    let server = Server::start(tmp.path(), &config);
+    assert_eq!(server.post_backup().0, 200);
+    let results = server.wait_for_backups(|r| finished(r).len() == 1);
+    let file = &results[0]["DriveFiles"][0];
+    let path = std::path::Path::new(file["Path"].as_str().unwrap());
+    // Gone behind the service's back: its catalog (refreshed every 60 s) still lists it.
+    std::fs::remove_file(path).unwrap();
+    let (status, body) = server.get(&format!(
+        "/api/backups/{}/download",
+        file["Id"].as_str().unwrap()
+    ));
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(
+        status, 404,
+        "an object that is not there is not a broken store: {body}"
+    );
+    let name = path.file_name().unwrap().to_str().unwrap();
+    assert!(body.contains(name), "the answer names the object: {body}");
+}

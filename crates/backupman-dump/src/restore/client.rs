@@ -11,7 +11,7 @@ use std::process::Command;
 use super::filter::Filter;
 use super::pump::{PumpError, check_read, pump};
 use super::{DatabaseSummary, RestoreError, RestoreOptions, RestoreOutcome};
-use crate::process::{Streaming, run_capture};
+use crate::process::{run_capture, spawn_fed};
 
 /// A server's command-line client, connected to the target database. Its `Display` names the
 /// target (without the password).
@@ -58,14 +58,14 @@ pub(crate) trait SqlClient: fmt::Display {
 
     /// Runs one query in the target database and returns its output.
     fn query(&self, sql: &str) -> Result<String, RestoreError> {
-        run_capture(&mut self.query_command(sql), None).map_err(|m| self.failed(m))
+        run_capture(&mut self.query_command(sql), None).map_err(|e| self.failed(e.to_string()))
     }
 
     /// Runs one statement outside the target database.
     fn admin(&self, sql: &str) -> Result<(), RestoreError> {
         run_capture(&mut self.admin_command(sql), None)
             .map(|_| ())
-            .map_err(|m| self.failed(m))
+            .map_err(|e| self.failed(e.to_string()))
     }
 
     /// How many tables, views and sequences the target database holds.
@@ -120,15 +120,15 @@ pub(crate) fn restore_through<C: SqlClient, R: Read>(
     };
     let mut filter = client.filter()?;
     let (running, mut stdin) =
-        Streaming::spawn(client.restore_command()).map_err(RestoreError::Tool)?;
+        spawn_fed(client.restore_command()).map_err(|e| RestoreError::Tool(e.to_string()))?;
     // Every early return below kills the client while its stdin is still open: on end of
     // input psql would commit, and run a command line it holds only part of.
     let pumped = match pump(reader, options, Some(filter.as_mut()), &mut stdin) {
         Ok(pumped) => pumped,
         Err(PumpError::Write(_)) => {
             drop(stdin);
-            let message = match running.wait() {
-                Err(message) => message,
+            let message = match running.wait_blocking() {
+                Err(err) => err.to_string(),
                 Ok(_) => "the client stopped reading its input".to_owned(),
             };
             return Err(client_failed(message));
@@ -169,6 +169,8 @@ pub(crate) fn restore_through<C: SqlClient, R: Read>(
         });
     }
     drop(stdin);
-    running.wait().map_err(client_failed)?;
+    running
+        .wait_blocking()
+        .map_err(|e| client_failed(e.to_string()))?;
     Ok(pumped)
 }

@@ -88,7 +88,7 @@ impl RestoreTarget {
         }
         let with_url = |server: ServerSettings| {
             let url = Url::parse(spec).map_err(|e| invalid(e.to_string()))?;
-            let server = server.with_url(&url).map_err(&invalid)?;
+            let server = server.with_url(&url).map_err(|e| invalid(e.to_string()))?;
             if server.database.is_empty() {
                 return Err(invalid("no database name".into()));
             }

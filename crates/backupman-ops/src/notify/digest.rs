@@ -93,7 +93,7 @@ pub(crate) fn one_line(b: &BackupRecord) -> String {
             attempts(b)
         )
     } else {
-        let mut why: Vec<String> = b.error.iter().cloned().collect();
+        let mut why: Vec<String> = b.error.iter().map(ToString::to_string).collect();
         for d in &b.drive_files {
             if let Some(err) = &d.error {
                 why.push(format!("{}: {err}", d.label));
@@ -152,7 +152,12 @@ pub(crate) mod tests {
             },
             created_at: start,
             updated_at: end,
-            error: (!ok).then(|| "not stored, the dump failed: boom".into()),
+            error: (!ok).then(|| {
+                backupman_core::DriveError::new(
+                    backupman_core::DriveErrorKind::Aborted,
+                    "not stored, the dump failed: boom",
+                )
+            }),
         };
         let record = |label: &str, ok: bool| BackupRecord {
             id: format!("id-{label}"),
@@ -172,7 +177,7 @@ pub(crate) mod tests {
             key: format!("{}/x.sql.gz", label.to_lowercase()),
             size: ok.then_some(3 * 1024 * 1024),
             sha256: None,
-            error: (!ok).then(|| "pg_dump: boom".into()),
+            error: (!ok).then(|| backupman_core::SourceError::new("pg_dump: boom")),
             untrusted: None,
             database: None,
             attempts: None,

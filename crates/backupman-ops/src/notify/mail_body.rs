@@ -56,7 +56,10 @@ pub(crate) fn text(d: &Digest) -> String {
             } else {
                 "✘"
             };
-            let place = f.error.as_deref().unwrap_or(&f.path);
+            let place = f
+                .error
+                .as_ref()
+                .map_or_else(|| f.path.clone(), ToString::to_string);
             let _ = writeln!(out, "  {mark} drive {} ({}): {place}", f.label, f.provider);
         }
     }
@@ -110,13 +113,16 @@ pub(crate) fn html(d: &Digest) -> String {
             )),
         );
         if let Some(err) = &b.error {
-            row("Error", &esc(err));
+            row("Error", &esc(&err.to_string()));
         }
         for f in &b.drive_files {
-            let place = f.error.as_deref().unwrap_or(&f.path);
+            let place = f
+                .error
+                .as_ref()
+                .map_or_else(|| f.path.clone(), ToString::to_string);
             row(
                 &format!("Drive {} ({})", esc(&f.label), esc(&f.provider)),
-                &format!("{}: {}", status(f.status), esc(place)),
+                &format!("{}: {}", status(f.status), esc(&place)),
             );
         }
         out.push_str("</table>\n");

@@ -55,8 +55,30 @@ impl ErrorContext {
             .collect::<Vec<_>>()
             .join(" | ");
         tracing::debug!(op, target, code = ?facts.code, status = ?facts.status, chain = %readable, "S3 request failed");
-        self.classify(op, target, &facts)
+        let cause = S3Failure {
+            request: format!("{op} {target}"),
+            code: facts.code.clone(),
+            status: facts.status,
+            chain: readable,
+        };
+        self.classify(op, target, &facts).with_cause(cause)
     }
+}
+
+/// What an S3 request's failure was, kept as its [`DriveError`]'s cause (`source()`): the
+/// error code, the HTTP status and the client's chain of causes (their texts, without the
+/// SDK's struct dumps), for whoever wants more than the line with its hint.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{request} failed: code {}, HTTP status {}: {chain}", .code.as_deref().unwrap_or("none"), .status.map_or_else(|| "none".to_owned(), |s| s.to_string()))]
+pub struct S3Failure {
+    /// The operation and its `s3://` URL.
+    pub request: String,
+    /// The S3 error code (`AccessDenied`), when the server answered with one.
+    pub code: Option<String>,
+    /// The HTTP status, when there was an answer.
+    pub status: Option<u16>,
+    /// The texts of the client's error chain, joined by ` | `.
+    pub chain: String,
 }
 
 /// The context and facts the unit tests of `facts` and `hints` classify.

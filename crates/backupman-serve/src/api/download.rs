@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ErrorBody, Unauthorized, error, unauthorized};
+use super::{ErrorBody, Unauthorized, drive_error, error, unauthorized};
 use crate::service::Service;
 
 /// A signed link's query: both or neither. Read as text: a malformed link is simply not a
@@ -51,8 +51,10 @@ pub(crate) struct DownloadUrl {
     responses(
         (status = 200, description = "The object", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 401, description = "No valid X-Api-Key and no valid signed link", body = Unauthorized),
-        (status = 404, description = "No stored copy has this id", body = ErrorBody),
+        (status = 404, description = "No stored copy has this id, or its object is no longer on the drive", body = ErrorBody),
+        (status = 403, description = "The drive refuses this service the object", body = ErrorBody),
         (status = 502, description = "The drive could not be read", body = ErrorBody),
+        (status = 503, description = "The drive cannot be reached now, or is busy", body = ErrorBody),
     )
 )]
 pub(crate) async fn download(
@@ -84,7 +86,7 @@ pub(crate) async fn download(
     };
     let stream = match f.drive.read(&f.backup.key).await {
         Ok(stream) => stream,
-        Err(err) => return error(StatusCode::BAD_GATEWAY, err.to_string()),
+        Err(err) => return drive_error(&err),
     };
     let name = f.backup.key.rsplit('/').next().unwrap_or(&f.backup.key);
     let mut response = Body::from_stream(stream).into_response();
@@ -114,7 +116,9 @@ pub(crate) async fn download(
         (status = 200, description = "The URL", body = DownloadUrl),
         (status = 401, description = "Missing or wrong X-Api-Key", body = Unauthorized),
         (status = 404, description = "No stored backup has this id", body = ErrorBody),
+        (status = 403, description = "The drive refuses this service a URL", body = ErrorBody),
         (status = 502, description = "The drive could not sign a URL", body = ErrorBody),
+        (status = 503, description = "The drive cannot be reached now, or is busy", body = ErrorBody),
     )
 )]
 pub(crate) async fn generate_url(
@@ -136,7 +140,7 @@ pub(crate) async fn generate_url(
         .await
     {
         Some(Ok(url)) => url,
-        Some(Err(err)) => return error(StatusCode::BAD_GATEWAY, err.to_string()),
+        Some(Err(err)) => return drive_error(&err),
         None => local_link(&service, &f, expires_at),
     };
     Json(DownloadUrl { url, expires_at }).into_response()

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use backupman_core::{DriveError, DriveErrorKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -64,6 +65,19 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
         }),
     )
         .into_response()
+}
+
+/// A drive's failure as an answer, its status by the failure's kind: what is not there is
+/// 404, what the store refuses this service is 403, a store that cannot be reached or is busy
+/// is 503 (another try later may work), anything else the store did wrong is 502.
+pub(crate) fn drive_error(err: &DriveError) -> Response {
+    let status = match err.kind {
+        DriveErrorKind::NotFound => StatusCode::NOT_FOUND,
+        DriveErrorKind::Auth => StatusCode::FORBIDDEN,
+        _ if err.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    error(status, err.to_string())
 }
 
 pub(crate) fn unauthorized() -> Response {

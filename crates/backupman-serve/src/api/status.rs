@@ -174,12 +174,10 @@ pub(crate) async fn check(config: &Config) -> HealthReport {
         .iter()
         .map(|d| {
             for c in d.checks.iter().filter(|c| !c.ok) {
-                tracing::warn!(
-                    "health: drive {:?}: {}: {}",
-                    d.drive,
-                    c.check,
-                    c.error.as_deref().unwrap_or("failed")
-                );
+                match &c.error {
+                    Some(err) => tracing::warn!("health: drive {:?}: {}: {err}", d.drive, c.check),
+                    None => tracing::warn!("health: drive {:?}: {}: failed", d.drive, c.check),
+                }
             }
             (
                 d.drive.clone(),

@@ -1,5 +1,5 @@
-//! The configuration as the commands need it: loaded through the operations library, with
-//! its warnings and errors printed here, since printing is the front end's job.
+//! Loading what the commands read (the configuration through the operations library, an age
+//! identity file) and printing its warnings and errors: printing is the front end's job.
 
 use std::io::ErrorKind;
 use std::path::Path;
