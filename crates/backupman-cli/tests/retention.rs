@@ -5,9 +5,9 @@ mod common;
 
 use std::path::Path;
 
-use chrono::{DateTime, Duration, Utc};
 use backupman_testkit::proxy::LatencyProxy;
 use backupman_testkit::s3::{S3Server, Style};
+use chrono::{DateTime, Duration, Utc};
 use common::{backupman, files, rt, s3_drive_yaml};
 
 /// A backup of source "Demo" taken `days_ago`, as the engine would have stored it.
@@ -20,7 +20,10 @@ fn forge(folder: &Path, days_ago: i64) -> String {
 fn forge_at(folder: &Path, t: DateTime<Utc>, unique: bool, manifest: bool) -> String {
     // A backup's time is its key's; the manifest agrees, as the engine's always does.
     let key = if unique {
-        format!("demo/demo-{}-0a1b2c.sqlite.gz", t.format("%Y%m%dT%H%M%S%.3fZ"))
+        format!(
+            "demo/demo-{}-0a1b2c.sqlite.gz",
+            t.format("%Y%m%dT%H%M%S%.3fZ")
+        )
     } else {
         format!("demo/demo-{}.sqlite.gz", t.format("%Y%m%dT%H%M%SZ"))
     };
@@ -196,14 +199,20 @@ fn a_run_under_an_age_policy_lists_only_the_ends_of_a_long_history() {
         // Three hours off the policy's edge either way, whenever the run's clock reads it.
         let hours = 6 * i - 3;
         let key = forge_at(&folder, now - Duration::hours(hours), i % 2 == 0, true);
-        if hours > 30 * 24 { &mut past } else { &mut within }.push(key);
+        if hours > 30 * 24 {
+            &mut past
+        } else {
+            &mut within
+        }
+        .push(key);
     }
     let recent_orphan = forge_at(&folder, now - Duration::hours(3 * 24 + 1), true, false);
     let middle_orphan = forge_at(&folder, now - Duration::hours(20 * 24 + 1), true, false);
     assert_eq!(past.len(), 30);
     let (tmp, config) = common::demo_setup(&format!(
         "drives:\n{}retention:\n  by: age\n  value: 30\n",
-        s3_drive_yaml(&server, "Far", "backups", "long").replace(&server.endpoint, &proxy.endpoint())
+        s3_drive_yaml(&server, "Far", "backups", "long")
+            .replace(&server.endpoint, &proxy.endpoint())
     ));
 
     let run = backupman(tmp.path(), &["run", "-c", &config, "--json"]);
@@ -214,10 +223,15 @@ fn a_run_under_an_age_policy_lists_only_the_ends_of_a_long_history() {
         .filter(|l| l.starts_with("GET ") && l.contains("list-type=2"))
         .collect();
     assert_eq!(listings.len(), 2, "{listings:#?}");
-    let oldest = listings.iter().find(|l| !l.contains("start-after")).unwrap();
+    let oldest = listings
+        .iter()
+        .find(|l| !l.contains("start-after"))
+        .unwrap();
     assert!(oldest.contains("max-keys=100"), "{listings:#?}");
     assert!(
-        listings.iter().any(|l| l.contains("start-after=long%2Fdemo%2Fdemo-")),
+        listings
+            .iter()
+            .any(|l| l.contains("start-after=long%2Fdemo%2Fdemo-")),
         "{listings:#?}"
     );
     let manifest_reads = proxy.count(|l| l.starts_with("GET ") && l.contains(".json"));
