@@ -48,6 +48,7 @@ mod runs;
 mod scheduler;
 mod service;
 mod stored;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

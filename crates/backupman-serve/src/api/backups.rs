@@ -46,7 +46,14 @@ pub(crate) struct Message {
 )]
 pub(crate) async fn list(State(service): State<Arc<Service>>) -> Json<BackupList> {
     let stored = BackupRecord::from_stored(&service.stored().await.found);
-    let mut results = service.runs.records();
+    Json(BackupList {
+        results: merged(stored, service.runs.records()),
+    })
+}
+
+/// Stored backups and the runs' pending and failed records as one list, newest first (the
+/// API's list and the status page show the same).
+pub(crate) fn merged(stored: Vec<BackupRecord>, mut results: Vec<BackupRecord>) -> Vec<BackupRecord> {
     // A source's backup is on the drive a moment before its run reports it done: once a
     // stored backup of the source began after the run did, the pending record is stale.
     results.retain(|r| {
@@ -64,7 +71,7 @@ pub(crate) async fn list(State(service): State<Arc<Service>>) -> Json<BackupList
         }
     }
     results.sort_by_key(|r| std::cmp::Reverse(r.created_at));
-    Json(BackupList { results })
+    results
 }
 
 /// Starts a backup of every source to every drive and answers at once.

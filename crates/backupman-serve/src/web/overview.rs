@@ -1,0 +1,208 @@
+//! The main page: one row per source (per database for a whole-server source) with its
+//! last run, age, size, duration, charts, next run, drives and mark; listing problems; the
+//! health of every source and drive.
+
+use std::fmt::Write;
+
+use backupman_config::Config;
+
+use super::chart;
+use backupman_ops::record::RecordStatus;
+
+use super::facts::{Facts, LastRun, Mark, Summary, summaries, time_zone, took, why_failed};
+use super::format::{Esc, ago, bytes, duration, query_value, time, until};
+use super::page::{notice, page, run_form};
+use crate::api::status::{HealthReport, HealthStatus};
+
+/// The main page; `message` is a notice after an action (`(class, text)`).
+pub(crate) fn render(config: &Config, facts: &Facts, csrf: &str, message: Option<(&str, &str)>) -> String {
+    let tz = time_zone(config);
+    let rows = summaries(config, &facts.backups);
+    let mut body = String::with_capacity(4096 + rows.len() * 2048);
+    body.push_str("<div class=\"title\"><h1>Backups</h1>");
+    run_form(&mut body, csrf, None, !facts.running.is_empty());
+    body.push_str("</div>");
+    if let Some((kind, text)) = message {
+        notice(&mut body, kind, text);
+    }
+    let marks: Vec<Mark> = rows
+        .iter()
+        .map(|s| s.mark(config, &facts.running, facts.now))
+        .collect();
+    let count = |m| marks.iter().filter(|x| **x == m).count();
+    let _ = write!(
+        body,
+        "<p class=\"summary\">{} {} · {} on time · {} late · {} overdue · times in {}</p>",
+        rows.len(),
+        if rows.len() == 1 { "row" } else { "rows" },
+        count(Mark::OnTime),
+        count(Mark::Late),
+        count(Mark::Overdue),
+        Esc(tz.name()),
+    );
+    if !facts.running.is_empty() {
+        let names: Vec<&str> = facts.running.iter().map(String::as_str).collect();
+        notice(
+            &mut body,
+            "running",
+            &format!(
+                "Backing up {} now: this page reloads every {} s until it ends.",
+                names.join(", "),
+                super::page::REFRESH_SECONDS
+            ),
+        );
+    }
+    body.push_str(
+        "<div class=\"wide\"><table class=\"sources\"><caption>Each source's last backup</caption><thead><tr>\
+         <th scope=\"col\">Source</th><th scope=\"col\">Mark</th><th scope=\"col\">Last run</th>\
+         <th scope=\"col\">Last good backup</th><th scope=\"col\">Size</th><th scope=\"col\">Duration</th>\
+         <th scope=\"col\">Last 30 backups</th><th scope=\"col\">Next run</th><th scope=\"col\">Drives</th>\
+         <th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th></tr></thead><tbody>",
+    );
+    for (summary, mark) in rows.iter().zip(&marks) {
+        row(&mut body, summary, *mark, facts, csrf, tz);
+    }
+    body.push_str("</tbody></table></div>");
+    if !facts.listing_errors.is_empty() {
+        body.push_str("<section><h2>Drives that could not be listed</h2><ul class=\"problems\">");
+        for (source, drive, why) in &facts.listing_errors {
+            let _ = write!(
+                body,
+                "<li><strong>{}</strong> on <strong>{}</strong>: {}</li>",
+                Esc(source),
+                Esc(drive),
+                Esc(why)
+            );
+        }
+        body.push_str("</ul></section>");
+    }
+    health(&mut body, facts.health.as_deref());
+    page("Backups", Some(csrf), !facts.running.is_empty(), &body)
+}
+
+fn row(out: &mut String, s: &Summary<'_>, mark: Mark, facts: &Facts, csrf: &str, tz: chrono_tz::Tz) {
+    let last_run = s.last_run(&facts.running);
+    let good = s.last_good();
+    let _ = write!(
+        out,
+        "<tr><th scope=\"row\" data-label=\"Source\"><a href=\"/source?label={}\">{}</a></th>\
+         <td data-label=\"Mark\"><span class=\"mark {}\">{}</span></td>\
+         <td data-label=\"Last run\"><span class=\"state {}\">{}</span>",
+        query_value(s.label),
+        Esc(s.label),
+        mark.class(),
+        mark.words(),
+        last_run.class(),
+        last_run.words(),
+    );
+    if last_run == LastRun::Failed
+        && let Some(why) = s
+            .backups
+            .iter()
+            .find(|r| r.status == RecordStatus::Failed)
+            .map(|r| why_failed(r))
+    {
+        let _ = write!(out, "<p class=\"error\">{}</p>", Esc(&why));
+    }
+    out.push_str("</td><td data-label=\"Last good backup\">");
+    match good {
+        Some(g) => {
+            let _ = write!(out, "{}<br>", Esc(&ago(g.created_at, facts.now)));
+            time(out, g.created_at, tz);
+        }
+        None => out.push_str("none"),
+    }
+    let _ = write!(
+        out,
+        "</td><td data-label=\"Size\">{}</td><td data-label=\"Duration\">{}</td><td data-label=\"Last 30 backups\" class=\"charts\">",
+        good.and_then(|g| g.size).map_or_else(|| "—".to_owned(), bytes),
+        good.map_or_else(|| "—".to_owned(), |g| duration(took(g))),
+    );
+    charts(out, s, chart::POINTS);
+    out.push_str("</td><td data-label=\"Next run\">");
+    match facts.next_runs.get(&s.source.label) {
+        Some(next) => {
+            let _ = write!(out, "{}<br>", Esc(&until(next.next_run, facts.now)));
+            time(out, next.next_run, tz);
+        }
+        None => out.push_str("not scheduled"),
+    }
+    out.push_str("</td><td data-label=\"Drives\">");
+    match good {
+        Some(g) => {
+            let drives: Vec<String> = g.drive_files.iter().map(|d| Esc(&d.label).to_string()).collect();
+            out.push_str(&drives.join(", "));
+        }
+        None => out.push('—'),
+    }
+    out.push_str("</td><td>");
+    // A database of a whole-server source is backed up with its server.
+    if s.label == s.source.label {
+        run_form(out, csrf, Some(&s.source.label), facts.running.contains(&s.source.label));
+    }
+    out.push_str("</td></tr>");
+}
+
+/// The size and duration charts of a source's last `n` good backups.
+pub(crate) fn charts(out: &mut String, s: &Summary<'_>, n: usize) {
+    let history = s.history(n);
+    #[allow(clippy::cast_precision_loss)]
+    let sizes: Vec<f64> = history.iter().map(|r| r.size.unwrap_or(0) as f64).collect();
+    let times: Vec<f64> = history.iter().map(|r| took(r)).collect();
+    let describe = |what: &str, text: &dyn Fn(&[f64]) -> (String, String), values: &[f64]| match values {
+        [] | [_] => format!("{what}: too few backups for a chart"),
+        _ => {
+            let (first, last) = text(values);
+            format!("{what} of the last {} backups, from {first} to {last}", values.len())
+        }
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let size_label = describe(
+        "Size",
+        &|v| (bytes(v[0] as u64), bytes(v[v.len() - 1] as u64)),
+        &sizes,
+    );
+    let time_label = describe(
+        "Duration",
+        &|v| (duration(v[0]), duration(v[v.len() - 1])),
+        &times,
+    );
+    chart::line(out, &sizes, "size", &Esc(&size_label).to_string());
+    chart::line(out, &times, "time", &Esc(&time_label).to_string());
+}
+
+fn health(out: &mut String, report: Option<&HealthReport>) {
+    out.push_str("<section class=\"health\"><h2>Health</h2>");
+    let Some(report) = report else {
+        out.push_str("<p>The first check has not ended yet.</p></section>");
+        return;
+    };
+    let _ = write!(
+        out,
+        "<p>As of the last check (every minute): {}.</p><div class=\"groups\">",
+        if report.status == HealthStatus::Up {
+            "every source can be dumped and every drive allows what a backup needs"
+        } else {
+            "something is down: the server log says why"
+        }
+    );
+    for (group, title) in [("DataSources", "Sources"), ("Drives", "Drives")] {
+        let _ = write!(out, "<div><h3>{title}</h3><ul class=\"components\">");
+        if let Some(g) = report.details.get(group) {
+            for (name, c) in &g.components {
+                let (class, word) = match c.status {
+                    HealthStatus::Up => ("good", "Up"),
+                    HealthStatus::Down => ("bad", "Down"),
+                    HealthStatus::Stopping => ("none", "Stopping"),
+                };
+                let _ = write!(
+                    out,
+                    "<li><span class=\"state {class}\">{word}</span> {}</li>",
+                    Esc(name)
+                );
+            }
+        }
+        out.push_str("</ul></div>");
+    }
+    out.push_str("</div></section>");
+}
