@@ -53,7 +53,10 @@ pub(crate) async fn list(State(service): State<Arc<Service>>) -> Json<BackupList
 
 /// Stored backups and the runs' pending and failed records as one list, newest first (the
 /// API's list and the status page show the same).
-pub(crate) fn merged(stored: Vec<BackupRecord>, mut results: Vec<BackupRecord>) -> Vec<BackupRecord> {
+pub(crate) fn merged(
+    stored: Vec<BackupRecord>,
+    mut results: Vec<BackupRecord>,
+) -> Vec<BackupRecord> {
     // A source's backup is on the drive a moment before its run reports it done: once a
     // stored backup of the source began after the run did, the pending record is stale.
     results.retain(|r| {

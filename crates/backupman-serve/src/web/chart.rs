@@ -22,7 +22,11 @@ pub(crate) fn line(out: &mut String, values: &[f64], class: &str, label: &str) {
         return;
     }
     let max = values.iter().copied().fold(0.0_f64, f64::max);
-    let scale = if max > 0.0 { (HEIGHT - 2.0 * PAD) / max } else { 0.0 };
+    let scale = if max > 0.0 {
+        (HEIGHT - 2.0 * PAD) / max
+    } else {
+        0.0
+    };
     // At most POINTS values: the index is exact.
     #[allow(clippy::cast_precision_loss)]
     let step = (WIDTH - 2.0 * PAD) / (values.len() - 1) as f64;

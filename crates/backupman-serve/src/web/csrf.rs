@@ -57,7 +57,11 @@ mod tests {
         let host = ("host", "127.0.0.1:8080");
         assert!(same_site(&headers(&[host]), None), "no word either way");
         assert!(same_site(
-            &headers(&[host, ("origin", "http://127.0.0.1:8080"), ("sec-fetch-site", "same-origin")]),
+            &headers(&[
+                host,
+                ("origin", "http://127.0.0.1:8080"),
+                ("sec-fetch-site", "same-origin")
+            ]),
             None
         ));
         assert!(!same_site(
@@ -74,7 +78,10 @@ mod tests {
         ));
         assert!(!same_site(&headers(&[host, ("origin", "null")]), None));
         // Behind a proxy: the configured app_url's origin.
-        let proxied = headers(&[("host", "10.0.0.5:8080"), ("origin", "https://backups.example.com")]);
+        let proxied = headers(&[
+            ("host", "10.0.0.5:8080"),
+            ("origin", "https://backups.example.com"),
+        ]);
         assert!(!same_site(&proxied, None));
         assert!(same_site(&proxied, Some("https://backups.example.com")));
         assert_eq!(

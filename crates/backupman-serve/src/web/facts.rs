@@ -196,7 +196,12 @@ impl<'a> Summary<'a> {
         }
     }
 
-    pub(crate) fn mark(&self, config: &Config, running: &BTreeSet<String>, now: DateTime<Utc>) -> Mark {
+    pub(crate) fn mark(
+        &self,
+        config: &Config,
+        running: &BTreeSet<String>,
+        now: DateTime<Utc>,
+    ) -> Mark {
         let Some(good) = self.last_good() else {
             return Mark::Overdue;
         };

@@ -112,7 +112,8 @@ pub(crate) fn until(to: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// hover) and in `datetime`.
 pub(crate) fn time(out: &mut String, t: DateTime<Utc>, tz: Tz) {
     let utc = t.format("%Y-%m-%dT%H:%M:%SZ");
-    let local = t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z");
+    // Minutes are enough to read; the title has the second.
+    let local = t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
     let _ = write!(
         out,
         "<time datetime=\"{utc}\" title=\"{utc} (UTC)\">{local}</time>"
@@ -152,7 +153,7 @@ mod tests {
         time(&mut out, now, chrono_tz::Europe::Paris);
         assert_eq!(
             out,
-            "<time datetime=\"2026-12-06T12:00:00Z\" title=\"2026-12-06T12:00:00Z (UTC)\">2026-12-06 13:00:00 CET</time>"
+            "<time datetime=\"2026-12-06T12:00:00Z\" title=\"2026-12-06T12:00:00Z (UTC)\">2026-12-06 13:00 CET</time>"
         );
     }
 }

@@ -73,7 +73,12 @@ async fn protect(mut response: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it a browser sends `Origin: null` with a form's POST, and
+    // the same-site check could no longer tell this site's forms from another's.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
@@ -326,7 +331,9 @@ async fn run_now(
             Which::Sources(vec![label.clone()]),
             format!("/source?label={}&", format::query_value(label)),
         ),
-        Some(_) => return (StatusCode::NOT_FOUND, "no configured source has that label").into_response(),
+        Some(_) => {
+            return (StatusCode::NOT_FOUND, "no configured source has that label").into_response();
+        }
         None => (Which::All, "/?".to_owned()),
     };
     let notice = match runs::start(&service, "the status page", which) {

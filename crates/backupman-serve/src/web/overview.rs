@@ -15,7 +15,12 @@ use super::page::{notice, page, run_form};
 use crate::api::status::{HealthReport, HealthStatus};
 
 /// The main page; `message` is a notice after an action (`(class, text)`).
-pub(crate) fn render(config: &Config, facts: &Facts, csrf: &str, message: Option<(&str, &str)>) -> String {
+pub(crate) fn render(
+    config: &Config,
+    facts: &Facts,
+    csrf: &str,
+    message: Option<(&str, &str)>,
+) -> String {
     let tz = time_zone(config);
     let rows = summaries(config, &facts.backups);
     let mut body = String::with_capacity(4096 + rows.len() * 2048);
@@ -56,7 +61,7 @@ pub(crate) fn render(config: &Config, facts: &Facts, csrf: &str, message: Option
         "<div class=\"wide\"><table class=\"sources\"><caption>Each source's last backup</caption><thead><tr>\
          <th scope=\"col\">Source</th><th scope=\"col\">Mark</th><th scope=\"col\">Last run</th>\
          <th scope=\"col\">Last good backup</th><th scope=\"col\">Size</th><th scope=\"col\">Duration</th>\
-         <th scope=\"col\">Last 30 backups</th><th scope=\"col\">Next run</th><th scope=\"col\">Drives</th>\
+         <th scope=\"col\">Size, duration<br>(last 30)</th><th scope=\"col\">Next run</th><th scope=\"col\">Drives</th>\
          <th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th></tr></thead><tbody>",
     );
     for (summary, mark) in rows.iter().zip(&marks) {
@@ -80,7 +85,14 @@ pub(crate) fn render(config: &Config, facts: &Facts, csrf: &str, message: Option
     page("Backups", Some(csrf), !facts.running.is_empty(), &body)
 }
 
-fn row(out: &mut String, s: &Summary<'_>, mark: Mark, facts: &Facts, csrf: &str, tz: chrono_tz::Tz) {
+fn row(
+    out: &mut String,
+    s: &Summary<'_>,
+    mark: Mark,
+    facts: &Facts,
+    csrf: &str,
+    tz: chrono_tz::Tz,
+) {
     let last_run = s.last_run(&facts.running);
     let good = s.last_good();
     let _ = write!(
@@ -95,15 +107,6 @@ fn row(out: &mut String, s: &Summary<'_>, mark: Mark, facts: &Facts, csrf: &str,
         last_run.class(),
         last_run.words(),
     );
-    if last_run == LastRun::Failed
-        && let Some(why) = s
-            .backups
-            .iter()
-            .find(|r| r.status == RecordStatus::Failed)
-            .map(|r| why_failed(r))
-    {
-        let _ = write!(out, "<p class=\"error\">{}</p>", Esc(&why));
-    }
     out.push_str("</td><td data-label=\"Last good backup\">");
     match good {
         Some(g) => {
@@ -114,8 +117,9 @@ fn row(out: &mut String, s: &Summary<'_>, mark: Mark, facts: &Facts, csrf: &str,
     }
     let _ = write!(
         out,
-        "</td><td data-label=\"Size\">{}</td><td data-label=\"Duration\">{}</td><td data-label=\"Last 30 backups\" class=\"charts\">",
-        good.and_then(|g| g.size).map_or_else(|| "—".to_owned(), bytes),
+        "</td><td data-label=\"Size\">{}</td><td data-label=\"Duration\">{}</td><td data-label=\"Size, duration (last 30)\" class=\"charts\">",
+        good.and_then(|g| g.size)
+            .map_or_else(|| "—".to_owned(), bytes),
         good.map_or_else(|| "—".to_owned(), |g| duration(took(g))),
     );
     charts(out, s, chart::POINTS);
@@ -130,7 +134,11 @@ fn row(out: &mut String, s: &Summary<'_>, mark: Mark, facts: &Facts, csrf: &str,
     out.push_str("</td><td data-label=\"Drives\">");
     match good {
         Some(g) => {
-            let drives: Vec<String> = g.drive_files.iter().map(|d| Esc(&d.label).to_string()).collect();
+            let drives: Vec<String> = g
+                .drive_files
+                .iter()
+                .map(|d| Esc(&d.label).to_string())
+                .collect();
             out.push_str(&drives.join(", "));
         }
         None => out.push('—'),
@@ -138,9 +146,29 @@ fn row(out: &mut String, s: &Summary<'_>, mark: Mark, facts: &Facts, csrf: &str,
     out.push_str("</td><td>");
     // A database of a whole-server source is backed up with its server.
     if s.label == s.source.label {
-        run_form(out, csrf, Some(&s.source.label), facts.running.contains(&s.source.label));
+        run_form(
+            out,
+            csrf,
+            Some(&s.source.label),
+            facts.running.contains(&s.source.label),
+        );
     }
     out.push_str("</td></tr>");
+    // The failure on a row of its own, across the table: an error is a sentence.
+    if last_run == LastRun::Failed
+        && let Some(why) = s
+            .backups
+            .iter()
+            .find(|r| r.status == RecordStatus::Failed)
+            .map(|r| why_failed(r))
+    {
+        let _ = write!(
+            out,
+            "<tr class=\"problem\"><td colspan=\"10\"><p class=\"error\"><strong>{} failed:</strong> {}</p></td></tr>",
+            Esc(s.label),
+            Esc(&why)
+        );
+    }
 }
 
 /// The size and duration charts of a source's last `n` good backups.
@@ -149,13 +177,21 @@ pub(crate) fn charts(out: &mut String, s: &Summary<'_>, n: usize) {
     #[allow(clippy::cast_precision_loss)]
     let sizes: Vec<f64> = history.iter().map(|r| r.size.unwrap_or(0) as f64).collect();
     let times: Vec<f64> = history.iter().map(|r| took(r)).collect();
-    let describe = |what: &str, text: &dyn Fn(&[f64]) -> (String, String), values: &[f64]| match values {
-        [] | [_] => format!("{what}: too few backups for a chart"),
-        _ => {
-            let (first, last) = text(values);
-            format!("{what} of the last {} backups, from {first} to {last}", values.len())
-        }
-    };
+    if history.len() < 2 {
+        out.push_str("<span class=\"nochart\">Too few backups for a chart</span>");
+        return;
+    }
+    let describe =
+        |what: &str, text: &dyn Fn(&[f64]) -> (String, String), values: &[f64]| match values {
+            [] | [_] => String::new(),
+            _ => {
+                let (first, last) = text(values);
+                format!(
+                    "{what} of the last {} backups, from {first} to {last}",
+                    values.len()
+                )
+            }
+        };
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let size_label = describe(
         "Size",
@@ -205,4 +241,166 @@ fn health(out: &mut String, report: Option<&HealthReport>) {
         out.push_str("</ul></div>");
     }
     out.push_str("</div></section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use backupman_ops::record::{BackupRecord, DriveFileRecord, RecordStatus};
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    use super::*;
+
+    const SOURCES: usize = 20;
+    const BACKUPS: usize = 1000;
+
+    fn config(sources: usize) -> Config {
+        let mut yaml = String::from("data_sources:\n");
+        for i in 0..sources {
+            yaml.push_str(&format!(
+                "  - provider: sqlite\n    label: source-{i:02}\n    db_path: /data/{i}.sqlite\n"
+            ));
+        }
+        yaml.push_str(
+            "drives:\n  - provider: local\n    label: Disk\n    folder: /b\n  - provider: local\n    label: Offsite\n    folder: /c\nhttp:\n  api_keys: [k]\n  backup_job:\n    cron: \"0 0 * * * *\"\n    timezone: Europe/Paris\n",
+        );
+        backupman_config::parse(&yaml, "t.yml", |_| None)
+            .unwrap()
+            .config
+    }
+
+    /// `n` hourly backups of each source on two drives, newest first, as the catalog gives.
+    fn facts(config: &Config, n: usize, now: DateTime<Utc>) -> Facts {
+        let mut backups = Vec::new();
+        for h in 0..n {
+            for s in &config.sources {
+                let created_at = now - TimeDelta::hours(h as i64) - TimeDelta::minutes(5);
+                let key = format!("{}/{}.sql.gz", s.label, created_at.timestamp());
+                let drive_files = ["Disk", "Offsite"]
+                    .iter()
+                    .map(|d| DriveFileRecord {
+                        id: backupman_ops::record::drive_file_id(d, &key),
+                        backup_id: backupman_ops::record::backup_id(&key),
+                        provider: "local".into(),
+                        label: (*d).into(),
+                        path: format!("/b/{key}"),
+                        status: RecordStatus::Finished,
+                        created_at,
+                        updated_at: created_at + TimeDelta::seconds(42),
+                        error: None,
+                    })
+                    .collect();
+                backups.push(BackupRecord {
+                    id: backupman_ops::record::backup_id(&key),
+                    status: RecordStatus::Finished,
+                    label: s.label.clone(),
+                    created_at,
+                    updated_at: created_at + TimeDelta::seconds(42 + (h % 7) as i64),
+                    drive_files,
+                    key,
+                    size: Some(1_000_000 + h as u64 * 1000),
+                    sha256: Some("ab".repeat(32)),
+                    error: None,
+                    untrusted: None,
+                    database: None,
+                    attempts: None,
+                });
+            }
+        }
+        Facts {
+            backups,
+            running: BTreeSet::new(),
+            next_runs: BTreeMap::new(),
+            health: None,
+            listing_errors: Vec::new(),
+            now,
+        }
+    }
+
+    #[test]
+    fn twenty_sources_of_a_thousand_backups_make_small_pages() {
+        let config = config(SOURCES);
+        let now: DateTime<Utc> = "2026-12-06T12:00:00Z".parse().unwrap();
+        let facts = facts(&config, BACKUPS, now);
+        let main = render(&config, &facts, &"c".repeat(64), None);
+        eprintln!("main page: {} bytes", main.len());
+        assert!(main.len() < 200 * 1024, "main page: {} bytes", main.len());
+        assert_eq!(
+            main.matches("<tr>").count(),
+            1 + SOURCES,
+            "a row per source"
+        );
+        assert_eq!(
+            main.matches("<polyline").count(),
+            2 * SOURCES,
+            "two charts each"
+        );
+        assert!(
+            main.contains(&format!("{SOURCES} rows · {SOURCES} on time")),
+            "{main}"
+        );
+        let source =
+            super::super::source::render(&config, &facts, "c", "source-07", 0, None).unwrap();
+        eprintln!("source page: {} bytes", source.len());
+        assert!(
+            source.len() < 200 * 1024,
+            "source page: {} bytes",
+            source.len()
+        );
+        assert!(source.contains("1000 in all, newest first; 1 to 100 shown"));
+        assert_eq!(source.matches("<code class=\"sha\">").count(), 100);
+        assert!(source.contains("href=\"/source?label=source%2D07&amp;skip=100\""));
+    }
+
+    #[test]
+    fn what_came_from_a_drive_is_shown_as_text() {
+        let config = config(1);
+        let now: DateTime<Utc> = "2026-12-06T12:00:00Z".parse().unwrap();
+        let mut facts = facts(&config, 2, now);
+        let mut failed = facts.backups[0].clone();
+        failed.status = RecordStatus::Failed;
+        failed.created_at = now;
+        failed.error = Some("<img src=x onerror=alert(1)> \"quoted\"".into());
+        facts.backups.insert(0, failed);
+        facts
+            .listing_errors
+            .push(("source-00".into(), "<b>Disk</b>".into(), "x".into()));
+        let main = render(&config, &facts, "c", None);
+        assert!(!main.contains("<img"), "{main}");
+        assert!(!main.contains("<b>"), "{main}");
+        assert!(
+            main.contains("&lt;img src=x onerror=alert(1)&gt; &quot;quoted&quot;"),
+            "{main}"
+        );
+        assert!(
+            main.contains("<span class=\"mark amber\">Late</span>"),
+            "the last run failed: {main}"
+        );
+        let source =
+            super::super::source::render(&config, &facts, "c", "source-00", 0, None).unwrap();
+        assert!(!source.contains("<img"), "{source}");
+        assert!(source.contains("&lt;img src=x"), "{source}");
+        // A label no source has is not a page.
+        assert!(super::super::source::render(&config, &facts, "c", "<nope>", 0, None).is_none());
+    }
+
+    #[test]
+    fn marks_follow_the_schedule() {
+        let config = config(1);
+        let now: DateTime<Utc> = "2026-12-06T12:00:00Z".parse().unwrap();
+        let mut facts = facts(&config, 1, now);
+        let mark = |facts: &Facts| {
+            let rows = summaries(&config, &facts.backups);
+            rows[0].mark(&config, &facts.running, facts.now)
+        };
+        // Hourly: 5 minutes old is on time, 1 h 50 late, 3 h overdue.
+        assert_eq!(mark(&facts), Mark::OnTime);
+        facts.now = now + TimeDelta::minutes(105);
+        assert_eq!(mark(&facts), Mark::Late);
+        facts.now = now + TimeDelta::hours(3);
+        assert_eq!(mark(&facts), Mark::Overdue);
+        facts.backups.clear();
+        assert_eq!(mark(&facts), Mark::Overdue, "never backed up");
+    }
 }

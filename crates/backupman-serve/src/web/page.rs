@@ -18,7 +18,7 @@ pub(crate) fn page(title: &str, csrf: Option<&str>, refresh: bool, body: &str) -
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"color-scheme\" content=\"light dark\">\
-         <meta name=\"referrer\" content=\"no-referrer\">",
+         ",
     );
     if refresh {
         let _ = write!(

@@ -149,9 +149,7 @@ impl Sessions {
                 inner.sessions.remove(&oldest);
             }
         }
-        inner
-            .sessions
-            .insert(digest(id.expose()), session);
+        inner.sessions.insert(digest(id.expose()), session);
         Ok(id)
     }
 
@@ -242,7 +240,11 @@ mod tests {
         assert!(found.csrf_matches(&csrf));
         assert!(!found.csrf_matches(""));
         assert!(!found.csrf_matches(&csrf[..63]));
-        assert!(sessions.find(&with_cookie(&format!("{COOKIE}=x")), now).is_none());
+        assert!(
+            sessions
+                .find(&with_cookie(&format!("{COOKIE}=x")), now)
+                .is_none()
+        );
         assert!(sessions.find(&headers, now + LIFETIME).is_none(), "expired");
         // Expired is gone for good.
         assert!(sessions.find(&headers, now).is_none());

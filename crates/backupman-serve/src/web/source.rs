@@ -55,14 +55,26 @@ pub(crate) fn render(
         );
     }
     facts_list(&mut body, config, facts, &s, tz);
-    body.push_str("<section><h2>Size and duration</h2><div class=\"charts big\">");
+    let _ = write!(
+        body,
+        "<section><h2>Size and duration</h2><p class=\"legend\"><span class=\"key size\">Size</span> \
+         <span class=\"key time\">Duration</span> of the last {} good backups, oldest on the left, \
+         each from zero.</p><div class=\"charts big\">",
+        super::chart::POINTS
+    );
     charts(&mut body, &s, super::chart::POINTS);
     body.push_str("</div></section>");
     backups(&mut body, &s, skip, tz, facts.now);
     Some(page(label, Some(csrf), running, &body))
 }
 
-fn facts_list(out: &mut String, config: &Config, facts: &Facts, s: &Summary<'_>, tz: chrono_tz::Tz) {
+fn facts_list(
+    out: &mut String,
+    config: &Config,
+    facts: &Facts,
+    s: &Summary<'_>,
+    tz: chrono_tz::Tz,
+) {
     let mark = s.mark(config, &facts.running, facts.now);
     let last_run = s.last_run(&facts.running);
     let _ = write!(
@@ -92,7 +104,13 @@ fn facts_list(out: &mut String, config: &Config, facts: &Facts, s: &Summary<'_>,
     out.push_str("</dd></dl>");
 }
 
-fn backups(out: &mut String, s: &Summary<'_>, skip: usize, tz: chrono_tz::Tz, now: chrono::DateTime<chrono::Utc>) {
+fn backups(
+    out: &mut String,
+    s: &Summary<'_>,
+    skip: usize,
+    tz: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     let total = s.backups.len();
     let shown: Vec<&&BackupRecord> = s.backups.iter().skip(skip).take(PER_PAGE).collect();
     let _ = write!(
@@ -140,7 +158,12 @@ fn backups(out: &mut String, s: &Summary<'_>, skip: usize, tz: chrono_tz::Tz, no
     out.push_str("</nav></section>");
 }
 
-fn backup_row(out: &mut String, r: &BackupRecord, tz: chrono_tz::Tz, now: chrono::DateTime<chrono::Utc>) {
+fn backup_row(
+    out: &mut String,
+    r: &BackupRecord,
+    tz: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     let (class, word) = match r.status {
         RecordStatus::Pending => ("running", "Running"),
         RecordStatus::Failed => ("bad", "Failed"),
@@ -186,6 +209,9 @@ fn backup_row(out: &mut String, r: &BackupRecord, tz: chrono_tz::Tz, now: chrono
     let _ = write!(
         out,
         "</ul></td><td data-label=\"SHA-256\"><code class=\"sha\">{}</code></td></tr>",
-        r.sha256.as_deref().map(Esc).map_or_else(|| "—".to_owned(), |s| s.to_string())
+        r.sha256
+            .as_deref()
+            .map(Esc)
+            .map_or_else(|| "—".to_owned(), |s| s.to_string())
     );
 }
