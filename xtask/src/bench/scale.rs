@@ -280,6 +280,12 @@ fn peak_rss(bin: &Path, config: &Path, parallel: usize) -> Result<u64> {
 /// Copies the one backup in `folder` (an object and its manifest, as s3s-fs stores them)
 /// under `total - 1` more keys, one hour apart going back from it, each with its own manifest.
 fn seed(folder: &Path, total: usize) -> Result<()> {
+    seed_source(folder, "seed", total)
+}
+
+/// [`seed`] for the source whose folder (and file-name prefix) is `slug`: a local drive's
+/// `FOLDER/slug/` holds objects and manifests the same way.
+pub(super) fn seed_source(folder: &Path, slug: &str, total: usize) -> Result<()> {
     let mut object = None;
     for entry in std::fs::read_dir(folder)
         .with_context(|| format!("s3s-fs stored no backup in {}", folder.display()))?
@@ -290,21 +296,21 @@ fn seed(folder: &Path, total: usize) -> Result<()> {
         }
     }
     let object = object.context("no .sqlite.gz object to copy")?;
-    let key = format!("seed/{object}");
+    let key = format!("{slug}/{object}");
     let manifest = std::fs::read_to_string(folder.join(format!("{object}.json")))?;
     let bytes = std::fs::read(folder.join(&object))?;
     let now = chrono::Utc::now();
     for i in 1..total {
         let at = now - chrono::Duration::hours(i64::try_from(i)?);
         let name = format!(
-            "seed-{}-{:06x}.sqlite.gz",
+            "{slug}-{}-{:06x}.sqlite.gz",
             at.format("%Y%m%dT%H%M%S%.3fZ"),
             i
         );
         let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let copy = replace_field(
             &replace_field(
-                &replace_field(&manifest, "key", &format!("seed/{name}")),
+                &replace_field(&manifest, "key", &format!("{slug}/{name}")),
                 "started_at",
                 &stamp,
             ),

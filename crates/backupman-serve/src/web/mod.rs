@@ -287,16 +287,32 @@ struct Action {
     source: Option<String>,
 }
 
-/// The session, when the form came from this site and carries its token.
-fn checked(service: &Service, headers: &HeaderMap, form: &Action) -> Result<Session, Response> {
-    if !csrf::same_site(headers, own_origin(service).as_deref()) {
-        return Err(cross_site());
+/// Why a form was not acted on.
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    /// No session: sign in first.
+    SignedOut,
+    /// From another site, or without the session's token.
+    CrossSite,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignedOut => to_sign_in(),
+            Self::CrossSite => cross_site(),
+        }
     }
-    let Some(session) = session(service, headers) else {
-        return Err(to_sign_in());
-    };
+}
+
+/// The session, when the form came from this site and carries its token.
+fn checked(service: &Service, headers: &HeaderMap, form: &Action) -> Result<Session, Refused> {
+    if !csrf::same_site(headers, own_origin(service).as_deref()) {
+        return Err(Refused::CrossSite);
+    }
+    let session = session(service, headers).ok_or(Refused::SignedOut)?;
     if !session.csrf_matches(&form.csrf) {
-        return Err(cross_site());
+        return Err(Refused::CrossSite);
     }
     Ok(session)
 }
@@ -307,7 +323,7 @@ async fn sign_out(
     Form(form): Form<Action>,
 ) -> Response {
     if let Err(refused) = checked(&service, &headers, &form) {
-        return refused;
+        return refused.into_response();
     }
     service.sessions.end(&headers);
     let mut response = Redirect::to("/signin").into_response();
@@ -324,7 +340,7 @@ async fn run_now(
     Form(form): Form<Action>,
 ) -> Response {
     if let Err(refused) = checked(&service, &headers, &form) {
-        return refused;
+        return refused.into_response();
     }
     let (which, back) = match &form.source {
         Some(label) if service.config.sources.iter().any(|s| &s.label == label) => (
