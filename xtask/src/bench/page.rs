@@ -7,8 +7,7 @@
 //! own `time_total` is used (no process start in it). Prints a ready markdown table.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -49,25 +48,8 @@ pub(super) fn page(root: &Path) -> Result<()> {
         super::scale::seed_source(&disk.join(&slug), &slug, STORED)?;
     }
 
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port();
-    let mut child = Command::new(&bin)
-        .args([
-            "-q",
-            "serve",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "-c",
-        ])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start backupman serve")?;
-    let result = measure(&format!("http://127.0.0.1:{port}"), &dir);
+    let (mut child, base) = super::scale::start_serve(&bin, &config)?;
+    let result = measure(&base, &dir);
     let _ = child.kill();
     let _ = child.wait();
     let rows = result?;
@@ -87,13 +69,6 @@ pub(super) fn page(root: &Path) -> Result<()> {
 
 /// Signs in, then times each page: `(what, bytes, first, median of the next)`.
 fn measure(base: &str, dir: &Path) -> Result<Vec<(String, usize, f64, f64)>> {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(base.trim_start_matches("http://")).is_err() {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("serve did not listen on {base}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let jar = dir.join("cookies");
     let signed_in = Command::new("curl")
         .args(["-s", "-f", "-c"])

@@ -336,33 +336,8 @@ fn replace_field(json: &str, field: &str, value: &str) -> String {
 /// `serve` on `config`: the first `GET /api/backups` and the median of the next ones, then
 /// the same for one download.
 fn serve_timings(bin: &Path, config: &Path) -> Result<Vec<(String, f64, f64)>> {
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port();
-    let mut child = Command::new(bin)
-        .args([
-            "-q",
-            "serve",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "-c",
-        ])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start backupman serve")?;
+    let (mut child, base) = start_serve(bin, config)?;
     let result = (|| {
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if started.elapsed().as_secs() > 30 {
-                bail!("serve did not listen on port {port}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let base = format!("http://127.0.0.1:{port}");
         let list = format!("{base}/api/backups");
         let mut out = Vec::new();
         let (first, body) = curl(&list)?;
@@ -386,6 +361,39 @@ fn serve_timings(bin: &Path, config: &Path) -> Result<Vec<(String, f64, f64)>> {
     let _ = child.kill();
     let _ = child.wait();
     result
+}
+
+/// `backupman serve` on `config` on a free loopback port, once it listens: the process (for
+/// the caller to kill) and its base URL.
+pub(super) fn start_serve(bin: &Path, config: &Path) -> Result<(Child, String)> {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port();
+    let mut child = Command::new(bin)
+        .args([
+            "-q",
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-c",
+        ])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start backupman serve")?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed().as_secs() > 30 {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("serve did not listen on port {port}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
 /// `GET url` with the API key: its wall time and body; fails on a status other than 200.

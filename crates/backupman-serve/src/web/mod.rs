@@ -102,6 +102,12 @@ fn session(service: &Service, headers: &HeaderMap) -> Option<Session> {
     service.sessions.find(headers, Instant::now())
 }
 
+/// The session and what the pages show; `None` when signed out.
+async fn reading(service: &Service, headers: &HeaderMap) -> Option<(Session, Facts)> {
+    let session = session(service, headers)?;
+    Some((session, Facts::gather(service).await))
+}
+
 /// A notice after an action, named in the query so a reload keeps it and no text is
 /// taken from the URL.
 #[derive(Debug, Deserialize)]
@@ -127,10 +133,9 @@ async fn main_page(
     headers: HeaderMap,
     Query(query): Query<MainQuery>,
 ) -> Response {
-    let Some(session) = session(&service, &headers) else {
+    let Some((session, facts)) = reading(&service, &headers).await else {
         return to_sign_in();
     };
-    let facts = Facts::gather(&service).await;
     let notice = query.notice.as_deref().and_then(notice_text);
     html(
         StatusCode::OK,
@@ -151,10 +156,9 @@ async fn source_page(
     headers: HeaderMap,
     Query(query): Query<SourceQuery>,
 ) -> Response {
-    let Some(session) = session(&service, &headers) else {
+    let Some((session, facts)) = reading(&service, &headers).await else {
         return to_sign_in();
     };
-    let facts = Facts::gather(&service).await;
     match source::render(
         &service.config,
         &facts,
