@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use backupman_testkit::s3::free_port;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -193,6 +195,21 @@ impl Browser {
             .click()
             .await
             .unwrap();
+    }
+
+    /// Presses Tab: what has the focus then, as `(tag, text, aria-label)`.
+    async fn tab(&self) -> (String, String, Option<String>) {
+        let tab: char = Key::Tab.into();
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: tab })
+            .then(KeyAction::Up { value: tab });
+        self.client().perform_actions(keys).await.unwrap();
+        let focused = self.client().active_element().await.unwrap();
+        (
+            focused.tag_name().await.unwrap(),
+            focused.text().await.unwrap(),
+            focused.attr("aria-label").await.unwrap(),
+        )
     }
 
     async fn sign_in(&self, key: &str) {
@@ -614,6 +631,32 @@ fn screenshots_of_the_main_and_a_source_page_in_light_and_dark() {
         browser.goto(&server.url("/")).await;
         let text = browser.text().await;
         assert!(text.contains("2 on time · 0 late · 1 overdue"), "{text}");
+        // Keyboard: the skip link first, then every control in order, each with a name.
+        let first = browser.tab().await;
+        assert_eq!(first.1, "Skip to content", "{first:?}");
+        let mut reached = Vec::new();
+        for _ in 0..30 {
+            let (tag, text, label) = browser.tab().await;
+            assert!(
+                !text.trim().is_empty() || label.is_some(),
+                "a focusable <{tag}> without a name"
+            );
+            reached.push(label.unwrap_or(text));
+        }
+        for control in [
+            "Sign out",
+            "Back up every source now",
+            "Demo",
+            "Back up Demo now",
+            "Broken",
+            "Back up Broken now",
+        ] {
+            assert!(
+                reached.iter().any(|r| r == control),
+                "{control} not reached by Tab: {reached:?}"
+            );
+        }
+        browser.goto(&server.url("/")).await;
         let mut shots = Vec::new();
         for scheme in ["light", "dark"] {
             shots.push((

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use backupman_config::{Config, SourceConfig};
+use backupman_ops::catalog::Catalog;
 use backupman_ops::record::{BackupRecord, RecordStatus};
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -17,8 +18,10 @@ use crate::service::Service;
 /// Everything a page needs, as of `now`.
 #[derive(Debug)]
 pub(crate) struct Facts {
-    /// Stored backups, then pending and failed runs since start, newest first.
-    pub backups: Vec<BackupRecord>,
+    /// The records of the stored backups (shared while the catalog is the same).
+    pub stored: Arc<Vec<BackupRecord>>,
+    /// Pending and failed runs since start.
+    pub runs: Vec<BackupRecord>,
     /// Labels of the configured sources being backed up.
     pub running: BTreeSet<String>,
     /// Next scheduled run by source label.
@@ -33,9 +36,9 @@ pub(crate) struct Facts {
 impl Facts {
     pub(crate) async fn gather(service: &Service) -> Self {
         let catalog = service.stored().await;
-        let stored = BackupRecord::from_stored(&catalog.found);
         Self {
-            backups: merged(stored, service.runs.records()),
+            stored: service.web.records(&catalog),
+            runs: service.runs.records(),
             running: service.runs.running(),
             next_runs: service
                 .schedules
@@ -50,6 +53,40 @@ impl Facts {
                 .collect(),
             now: Utc::now(),
         }
+    }
+}
+
+impl Facts {
+    /// Stored backups and runs as one list, newest first (as `GET /api/backups` has them).
+    pub(crate) fn backups(&self) -> Vec<&BackupRecord> {
+        merged(&self.stored, &self.runs)
+    }
+}
+
+/// The records of a catalog's backups, made once per catalog: building them costs more than
+/// a page (20,000 backups: a hash per id), and the catalog changes only when it is refreshed.
+#[derive(Debug, Default)]
+pub(crate) struct RecordCache {
+    last: std::sync::Mutex<Option<Shown>>,
+}
+
+/// A catalog and its records.
+type Shown = (Arc<Catalog>, Arc<Vec<BackupRecord>>);
+
+impl RecordCache {
+    pub(crate) fn records(&self, catalog: &Arc<Catalog>) -> Arc<Vec<BackupRecord>> {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((seen, records)) = last.as_ref()
+            && Arc::ptr_eq(seen, catalog)
+        {
+            return records.clone();
+        }
+        let records = Arc::new(BackupRecord::from_stored(&catalog.found));
+        *last = Some((catalog.clone(), records.clone()));
+        records
     }
 }
 
@@ -234,9 +271,9 @@ pub(crate) fn interval(source: &SourceConfig, config: &Config, now: DateTime<Utc
 
 /// One summary per configured source, in configuration order; a whole-server source has one
 /// per database found (itself alone while none is).
-pub(crate) fn summaries<'a>(config: &'a Config, backups: &'a [BackupRecord]) -> Vec<Summary<'a>> {
+pub(crate) fn summaries<'a>(config: &'a Config, backups: &[&'a BackupRecord]) -> Vec<Summary<'a>> {
     let mut by_label: HashMap<&str, Vec<&BackupRecord>> = HashMap::new();
-    for r in backups {
+    for &r in backups {
         by_label.entry(r.label.as_str()).or_default().push(r);
     }
     let mut out = Vec::new();
@@ -267,4 +304,25 @@ pub(crate) fn summaries<'a>(config: &'a Config, backups: &'a [BackupRecord]) -> 
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_made_again_only_for_a_new_catalog() {
+        let cache = RecordCache::default();
+        let first = Arc::new(Catalog::default());
+        let made = cache.records(&first);
+        assert!(
+            Arc::ptr_eq(&made, &cache.records(&first)),
+            "the same catalog"
+        );
+        let refreshed = Arc::new(Catalog::default());
+        assert!(
+            !Arc::ptr_eq(&made, &cache.records(&refreshed)),
+            "a refreshed one"
+        );
+    }
 }

@@ -32,8 +32,6 @@ use axum::{Form, Router};
 use chrono::{TimeDelta, Utc};
 use serde::Deserialize;
 
-pub(crate) use session::Sessions;
-
 use crate::runs::{self, NotStarted, Which};
 use crate::service::Service;
 use facts::Facts;
@@ -47,6 +45,22 @@ const ICON: &str = include_str!("icon.svg");
 /// Only this server's stylesheet and images; no script, no frames, forms only to itself.
 pub(crate) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
                               form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The page's state in the service: sessions, and the records of the catalog last shown.
+#[derive(Debug, Default)]
+pub(crate) struct Web {
+    sessions: session::Sessions,
+    records: facts::RecordCache,
+}
+
+impl Web {
+    fn records(
+        &self,
+        catalog: &Arc<backupman_ops::catalog::Catalog>,
+    ) -> Arc<Vec<backupman_ops::record::BackupRecord>> {
+        self.records.records(catalog)
+    }
+}
 
 /// The page's routes, to merge into the service's router.
 pub(crate) fn router() -> Router<Arc<Service>> {
@@ -99,7 +113,7 @@ fn to_sign_in() -> Response {
 }
 
 fn session(service: &Service, headers: &HeaderMap) -> Option<Session> {
-    service.sessions.find(headers, Instant::now())
+    service.web.sessions.find(headers, Instant::now())
 }
 
 /// The session and what the pages show; `None` when signed out.
@@ -243,7 +257,7 @@ async fn sign_in(
     }
     let now = Instant::now();
     let client = peer.ip();
-    if let Attempt::Wait(wait) = service.sessions.attempt(client, now) {
+    if let Attempt::Wait(wait) = service.web.sessions.attempt(client, now) {
         let seconds = wait.as_secs().max(1);
         let mut response = html(
             StatusCode::TOO_MANY_REQUESTS,
@@ -257,14 +271,14 @@ async fn sign_in(
         return response;
     }
     if !service.keys.accepts_key(form.key.as_bytes()) {
-        service.sessions.failed(client, now);
+        service.web.sessions.failed(client, now);
         // Which key, or which part of it, is never said.
         return html(
             StatusCode::UNAUTHORIZED,
             page::sign_in(Some("That key is not accepted.")),
         );
     }
-    let id = match service.sessions.start(client, now) {
+    let id = match service.web.sessions.start(client, now) {
         Ok(id) => id,
         Err(err) => {
             tracing::error!("sign-in: {err}");
@@ -329,7 +343,7 @@ async fn sign_out(
     if let Err(refused) = checked(&service, &headers, &form) {
         return refused.into_response();
     }
-    service.sessions.end(&headers);
+    service.web.sessions.end(&headers);
     let mut response = Redirect::to("/signin").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,

@@ -22,7 +22,8 @@ pub(crate) fn render(
     message: Option<(&str, &str)>,
 ) -> String {
     let tz = time_zone(config);
-    let rows = summaries(config, &facts.backups);
+    let backups = facts.backups();
+    let rows = summaries(config, &backups);
     let mut body = String::with_capacity(4096 + rows.len() * 2048);
     body.push_str("<div class=\"title\"><h1>Backups</h1>");
     run_form(&mut body, csrf, None, !facts.running.is_empty());
@@ -309,7 +310,8 @@ mod tests {
             }
         }
         Facts {
-            backups,
+            stored: std::sync::Arc::new(backups),
+            runs: Vec::new(),
             running: BTreeSet::new(),
             next_runs: BTreeMap::new(),
             health: None,
@@ -358,11 +360,11 @@ mod tests {
         let config = config(1);
         let now: DateTime<Utc> = "2026-12-06T12:00:00Z".parse().unwrap();
         let mut facts = facts(&config, 2, now);
-        let mut failed = facts.backups[0].clone();
+        let mut failed = facts.stored[0].clone();
         failed.status = RecordStatus::Failed;
         failed.created_at = now;
         failed.error = Some("<img src=x onerror=alert(1)> \"quoted\"".into());
-        facts.backups.insert(0, failed);
+        facts.runs.push(failed);
         facts
             .listing_errors
             .push(("source-00".into(), "<b>Disk</b>".into(), "x".into()));
@@ -391,7 +393,8 @@ mod tests {
         let now: DateTime<Utc> = "2026-12-06T12:00:00Z".parse().unwrap();
         let mut facts = facts(&config, 1, now);
         let mark = |facts: &Facts| {
-            let rows = summaries(&config, &facts.backups);
+            let backups = facts.backups();
+            let rows = summaries(&config, &backups);
             rows[0].mark(&config, &facts.running, facts.now)
         };
         // Hourly: 5 minutes old is on time, 1 h 50 late, 3 h overdue.
@@ -400,7 +403,7 @@ mod tests {
         assert_eq!(mark(&facts), Mark::Late);
         facts.now = now + TimeDelta::hours(3);
         assert_eq!(mark(&facts), Mark::Overdue);
-        facts.backups.clear();
+        facts.stored = std::sync::Arc::default();
         assert_eq!(mark(&facts), Mark::Overdue, "never backed up");
     }
 }

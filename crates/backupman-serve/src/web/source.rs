@@ -25,7 +25,8 @@ pub(crate) fn render(
     skip: usize,
     message: Option<(&str, &str)>,
 ) -> Option<String> {
-    let all = summaries(config, &facts.backups);
+    let records = facts.backups();
+    let all = summaries(config, &records);
     let s = all.into_iter().find(|s| s.label == label)?;
     let tz = time_zone(config);
     let running = facts.running.contains(&s.source.label);
