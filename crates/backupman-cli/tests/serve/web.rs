@@ -176,15 +176,53 @@ impl Browser {
         }
     }
 
-    /// The page's text as shown.
+    /// The page's text as shown. A page that reloads itself (while a run goes on) can
+    /// replace its body between finding and reading it: then it is read again.
     async fn text(&self) -> String {
-        self.client()
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        let mut tries = 0;
+        loop {
+            let read = async { self.client().find(Locator::Css("body")).await?.text().await };
+            match read.await {
+                Ok(text) => return text,
+                Err(err) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("reading the page again: {err}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(err) => panic!("cannot read the page: {err}"),
+            }
+        }
+    }
+
+    /// Waits (10 s at most) until the browser is at `path` (with its query): a click on a
+    /// form's button returns before the answer has been loaded.
+    async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.path().await;
+            if now == path {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "at {now}, never at {path}:\n{}",
+                self.text().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (10 s at most, without reloading) until the page shows `what`.
+    async fn wait_for_text(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text().await;
+            if text.contains(what) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{what:?} never showed:\n{text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn click(&self, css: &str) {
@@ -322,9 +360,8 @@ fn a_person_signs_in_backs_up_downloads_and_signs_out_in_a_browser() {
         );
 
         browser.sign_in(&format!("{KEY}x")).await;
-        assert_eq!(browser.path().await, "/signin");
-        let text = browser.text().await;
-        assert!(text.contains("That key is not accepted."), "{text}");
+        browser.wait_for_text("That key is not accepted.").await;
+        browser.wait_for_path("/signin").await;
         browser.goto(&server.url("/")).await;
         assert_eq!(
             browser.path().await,
@@ -333,7 +370,7 @@ fn a_person_signs_in_backs_up_downloads_and_signs_out_in_a_browser() {
         );
 
         browser.sign_in(KEY).await;
-        assert_eq!(browser.path().await, "/?notice=signed-in");
+        browser.wait_for_path("/?notice=signed-in").await;
         let cookies = browser.client().get_all_cookies().await.unwrap();
         let session = cookies
             .iter()
@@ -367,6 +404,7 @@ fn a_person_signs_in_backs_up_downloads_and_signs_out_in_a_browser() {
 
         // Back up every source: the page follows the run until it ends.
         browser.click("form.run button.primary").await;
+        browser.wait_for_path("/?notice=started").await;
         let text = browser
             .wait_until("the run's end", |t| {
                 !t.contains("Backing up")
@@ -382,7 +420,7 @@ fn a_person_signs_in_backs_up_downloads_and_signs_out_in_a_browser() {
 
         // The source page: one backup, its SHA-256 the manifest's, downloaded through the page.
         browser.click("a[href='/source?label=Demo']").await;
-        assert_eq!(browser.path().await, "/source?label=Demo");
+        browser.wait_for_path("/source?label=Demo").await;
         let backups = server.wait_for_backups(|r| finished(r).len() == 2);
         let demo = backups.iter().find(|b| b["Label"] == "Demo").unwrap();
         let key = demo["Key"].as_str().unwrap();
@@ -411,12 +449,9 @@ fn a_person_signs_in_backs_up_downloads_and_signs_out_in_a_browser() {
         // One source backed up again from its own page.
         browser.goto(&server.url("/source?label=Demo")).await;
         browser.click("form.run button").await;
-        assert!(
-            browser
-                .path()
-                .await
-                .starts_with("/source?label=Demo&notice=started")
-        );
+        browser
+            .wait_for_path("/source?label=Demo&notice=started")
+            .await;
         let text = browser
             .wait_until("the second backup", |t| {
                 t.contains("2 in all, newest first") && !t.contains("Backing up")
@@ -439,9 +474,9 @@ fn a_person_signs_in_backs_up_downloads_and_signs_out_in_a_browser() {
 
         // Sign out: the session is gone, the page asks for a key again.
         browser.click("form.signout button").await;
-        assert_eq!(browser.path().await, "/signin");
+        browser.wait_for_path("/signin").await;
         browser.goto(&server.url("/source?label=Demo")).await;
-        assert_eq!(browser.path().await, "/signin");
+        browser.wait_for_path("/signin").await;
         browser.close().await;
     });
     // The JSON API still wants its key, and only that.
@@ -495,13 +530,16 @@ fn a_form_posted_from_another_site_starts_nothing() {
         let browser = Browser::start().await;
         browser.goto(&server.url("/signin")).await;
         browser.sign_in(KEY).await;
-        assert_eq!(browser.path().await, "/?notice=signed-in");
+        browser.wait_for_path("/?notice=signed-in").await;
         browser
             .goto(&format!("http://localhost:{site_port}/evil.html"))
             .await;
         browser.click("#go").await;
-        let text = browser.text().await;
-        assert!(text.contains("Refused"), "{text}");
+        let text = browser.wait_for_text("Refused").await;
+        assert!(
+            text.contains("This form did not come from this page"),
+            "{text}"
+        );
         browser.close().await;
     });
     let _ = site.kill();
@@ -627,7 +665,7 @@ fn screenshots_of_the_main_and_a_source_page_in_light_and_dark() {
         let browser = Browser::start().await;
         browser.goto(&server.url("/signin")).await;
         browser.sign_in(KEY).await;
-        assert_eq!(browser.path().await, "/?notice=signed-in");
+        browser.wait_for_path("/?notice=signed-in").await;
         browser.goto(&server.url("/")).await;
         let text = browser.text().await;
         assert!(text.contains("2 on time · 0 late · 1 overdue"), "{text}");
