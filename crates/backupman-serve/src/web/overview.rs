@@ -146,14 +146,12 @@ fn row(
     }
     out.push_str("</td><td>");
     // A database of a whole-server source is backed up with its server.
-    if s.label == s.source.label {
-        run_form(
-            out,
-            csrf,
-            Some(&s.source.label),
-            facts.running.contains(&s.source.label),
-        );
-    }
+    run_form(
+        out,
+        csrf,
+        Some(&s.source.label),
+        facts.running.contains(&s.source.label),
+    );
     out.push_str("</td></tr>");
     // The failure on a row of its own, across the table: an error is a sentence.
     if last_run == LastRun::Failed
@@ -385,6 +383,55 @@ mod tests {
         assert!(source.contains("&lt;img src=x"), "{source}");
         // A label no source has is not a page.
         assert!(super::super::source::render(&config, &facts, "c", "<nope>", 0, None).is_none());
+    }
+
+    #[test]
+    fn a_whole_server_source_has_a_row_per_database_each_backing_up_the_server() {
+        let yaml = "data_sources:\n  - provider: postgres\n    label: PG\n    host: db\n    user: u\n    databases: all\ndrives:\n  - provider: local\n    label: Disk\n    folder: /b\nhttp:\n  api_keys: [k]\n";
+        let config = backupman_config::parse(yaml, "t.yml", |_| None)
+            .unwrap()
+            .config;
+        let now: DateTime<Utc> = "2026-12-06T12:00:00Z".parse().unwrap();
+        let main = render(&config, &facts(&config, 0, now), "c", None);
+        assert!(
+            main.contains("<a href=\"/source?label=PG\">PG</a>"),
+            "no database found yet: the server's own row: {main}"
+        );
+        let mut with_parts = facts(&config, 0, now);
+        let mut stored = Vec::new();
+        for db in ["app", "globals"] {
+            let mut one = sample(now);
+            one.label = format!("PG/{db}");
+            one.key = format!("pg/{db}/{db}.sql.gz");
+            one.id = backupman_ops::record::backup_id(&one.key);
+            one.database = Some(db.into());
+            stored.push(one);
+        }
+        with_parts.stored = std::sync::Arc::new(stored);
+        let main = render(&config, &with_parts, "c", None);
+        assert!(
+            main.contains("<a href=\"/source?label=PG%2Fapp\">PG/app</a>"),
+            "{main}"
+        );
+        assert!(
+            main.contains("<a href=\"/source?label=PG%2Fglobals\">PG/globals</a>"),
+            "{main}"
+        );
+        assert!(!main.contains("<a href=\"/source?label=PG\">"), "{main}");
+        assert_eq!(
+            main.matches("aria-label=\"Back up PG now\"").count(),
+            2,
+            "{main}"
+        );
+        let page =
+            super::super::source::render(&config, &with_parts, "c", "PG/app", 0, None).unwrap();
+        assert!(page.contains("name=\"source\" value=\"PG\""), "{page}");
+    }
+
+    /// One stored backup, taken five minutes before `at`.
+    fn sample(at: DateTime<Utc>) -> BackupRecord {
+        let config = config(1);
+        facts(&config, 1, at).stored[0].clone()
     }
 
     #[test]

@@ -37,9 +37,8 @@ pub(crate) fn render(
         Esc(label),
         Esc(label)
     );
-    if s.label == s.source.label {
-        run_form(&mut body, csrf, Some(&s.source.label), running);
-    }
+    // A database of a whole-server source is backed up with its server.
+    run_form(&mut body, csrf, Some(&s.source.label), running);
     body.push_str("</div>");
     if let Some((kind, text)) = message {
         super::page::notice(&mut body, kind, text);
