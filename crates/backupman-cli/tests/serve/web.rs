@@ -734,3 +734,85 @@ fn screenshots_of_the_main_and_a_source_page_in_light_and_dark() {
         browser.close().await;
     });
 }
+
+#[test]
+#[ignore = "needs real S3 servers: run cargo xtask test"]
+fn a_backup_on_an_s3_drive_downloads_through_the_page_from_the_server_itself() {
+    use backupman_testkit::s3::{S3Server, Style};
+    let rt = rt();
+    let s3 = S3Server::s3s_fs(Style::Path);
+    rt.block_on(s3.create_bucket("page"));
+    let drives = format!(
+        "{}{}",
+        crate::common::s3_drive_yaml(&s3, "Bucket", "page", "db"),
+        crate::server::LOCAL_DISK
+    );
+    let (tmp, config) = crate::server::setup(&drives, "");
+    let server = Server::start(tmp.path(), &config);
+    assert_eq!(server.post_backup().0, 200);
+    let results = server.wait_for_backups(|r| finished(r).len() == 1);
+    let key = results[0]["Key"].as_str().unwrap().to_owned();
+    let from_s3 = rt
+        .block_on(backupman_core::read_all(&s3.drive("page", "db"), &key))
+        .unwrap();
+    let origin = server.url("");
+    rt.block_on(async {
+        let browser = Browser::start().await;
+        browser.goto(&server.url("/signin")).await;
+        browser.sign_in(KEY).await;
+        browser.wait_for_path("/?notice=signed-in").await;
+        browser.goto(&server.url("/source?label=Demo")).await;
+        browser.wait_for_text("1 in all, newest first").await;
+        browser.click("a[aria-label='Download from Bucket']").await;
+        let name = key.rsplit('/').next().unwrap();
+        let downloaded = browser.downloads().join(name);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !downloaded.is_file() {
+            assert!(
+                Instant::now() < deadline,
+                "no download of {name}: {:?}",
+                crate::common::files(&browser.downloads())
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            std::fs::read(&downloaded).unwrap(),
+            from_s3,
+            "the S3 object, byte for byte"
+        );
+        let urls = browser.requested_urls();
+        let foreign: Vec<&String> = urls.iter().filter(|u| !u.starts_with(&origin)).collect();
+        assert!(foreign.is_empty(), "requests elsewhere: {foreign:?}");
+        let cookies = browser.client().get_all_cookies().await.unwrap();
+        let session = cookies
+            .iter()
+            .find(|c| c.name() == "backupman_session")
+            .unwrap()
+            .value()
+            .to_owned();
+        browser.close().await;
+        // The page's link leads to the server's own signed link, not to a presigned URL
+        // of the store (downloads do not show in the page's network log, so it is asked).
+        let bucket = results[0]["DriveFiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["Label"] == "Bucket")
+            .unwrap();
+        let id = bucket["Id"].as_str().unwrap();
+        let (code, head) = curl(
+            &server.url(&format!("/download/{id}")),
+            &["-i", "-H", &format!("Cookie: backupman_session={session}")],
+        );
+        assert_eq!(code, 303);
+        let head = String::from_utf8(head).unwrap();
+        let location = head
+            .lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .unwrap();
+        assert!(
+            location.starts_with(&format!("/api/backups/{id}/download?expires=")),
+            "{head}"
+        );
+    });
+}
