@@ -418,3 +418,90 @@ async fn icon() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::STYLE;
+
+    /// The `--name: #rrggbb;` colours of the stylesheet's light block (the first) or its
+    /// dark block (inside `prefers-color-scheme: dark`).
+    fn palette(dark: bool) -> Vec<(String, [f64; 3])> {
+        let start = STYLE.find("prefers-color-scheme: dark").unwrap();
+        let block = if dark {
+            &STYLE[start..]
+        } else {
+            &STYLE[..start]
+        };
+        let block = &block[..block.find("}\n").unwrap()];
+        block
+            .lines()
+            .filter_map(|l| {
+                let (name, value) = l.trim().strip_prefix("--")?.split_once(": #")?;
+                let hex = value.trim_end_matches(';');
+                let channel =
+                    |i: usize| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+                Some((name.to_owned(), [channel(0), channel(2), channel(4)]))
+            })
+            .collect()
+    }
+
+    /// WCAG 2's contrast ratio.
+    fn contrast(a: [f64; 3], b: [f64; 3]) -> f64 {
+        let luminance = |c: [f64; 3]| {
+            let f = |v: f64| {
+                if v <= 0.039_28 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2])
+        };
+        let (hi, lo) = {
+            let (x, y) = (luminance(a), luminance(b));
+            if x > y { (x, y) } else { (y, x) }
+        };
+        (hi + 0.05) / (lo + 0.05)
+    }
+
+    #[test]
+    fn every_colour_pair_passes_wcag_aa_in_light_and_dark() {
+        // Text on its background: 4.5:1; the focus ring and chart lines: 3:1 (non-text).
+        let text = [
+            ("text", "bg"),
+            ("text", "panel"),
+            ("muted", "bg"),
+            ("muted", "panel"),
+            ("link", "bg"),
+            ("link", "panel"),
+            ("accent-text", "accent"),
+            ("good", "good-bg"),
+            ("amber", "amber-bg"),
+            ("bad", "bad-bg"),
+            ("run", "run-bg"),
+            ("bad", "panel"),
+        ];
+        let graphics = [
+            ("chart-size", "panel"),
+            ("chart-time", "panel"),
+            ("focus", "bg"),
+        ];
+        for dark in [false, true] {
+            let colours = palette(dark);
+            assert!(colours.len() >= 18, "{colours:?}");
+            let get = |name: &str| {
+                colours
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .unwrap_or_else(|| panic!("--{name}"))
+                    .1
+            };
+            for (minimum, pairs) in [(4.5, &text[..]), (3.0, &graphics[..])] {
+                for (fg, bg) in pairs {
+                    let ratio = contrast(get(fg), get(bg));
+                    assert!(ratio >= minimum, "{fg} on {bg} (dark: {dark}): {ratio:.2}");
+                }
+            }
+        }
+    }
+}
