@@ -225,6 +225,23 @@ impl Browser {
         }
     }
 
+    /// The bytes of the object stored under `key` once the browser has downloaded it (it
+    /// saves it under the key's file name); 30 s at most.
+    async fn downloaded(&self, key: &str) -> Vec<u8> {
+        let name = key.rsplit('/').next().unwrap();
+        let file = self.downloads().join(name);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !file.is_file() {
+            assert!(
+                Instant::now() < deadline,
+                "no download of {name}: {:?}",
+                crate::common::files(&self.downloads())
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        std::fs::read(&file).unwrap()
+    }
+
     async fn click(&self, css: &str) {
         self.client()
             .find(Locator::Css(css))
@@ -429,19 +446,8 @@ fn a_person_signs_in_backs_up_downloads_and_signs_out_in_a_browser() {
         assert!(text.contains("1 in all, newest first"), "{text}");
         assert!(text.contains(demo["Sha256"].as_str().unwrap()), "{text}");
         browser.click("ul.drives a").await;
-        let name = key.rsplit('/').next().unwrap();
-        let downloaded = browser.downloads().join(name);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !downloaded.is_file() {
-            assert!(
-                Instant::now() < deadline,
-                "no download of {name}: {:?}",
-                crate::common::files(&browser.downloads())
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         assert_eq!(
-            std::fs::read(&downloaded).unwrap(),
+            browser.downloaded(key).await,
             stored,
             "the download is the drive's object, byte for byte"
         );
@@ -764,19 +770,8 @@ fn a_backup_on_an_s3_drive_downloads_through_the_page_from_the_server_itself() {
         browser.goto(&server.url("/source?label=Demo")).await;
         browser.wait_for_text("1 in all, newest first").await;
         browser.click("a[aria-label='Download from Bucket']").await;
-        let name = key.rsplit('/').next().unwrap();
-        let downloaded = browser.downloads().join(name);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !downloaded.is_file() {
-            assert!(
-                Instant::now() < deadline,
-                "no download of {name}: {:?}",
-                crate::common::files(&browser.downloads())
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         assert_eq!(
-            std::fs::read(&downloaded).unwrap(),
+            browser.downloaded(&key).await,
             from_s3,
             "the S3 object, byte for byte"
         );
