@@ -12,6 +12,8 @@
 //!   zstd pipelines and the bare dump, and restores beside `gunzip -c | psql` (`bench/codecs.rs`).
 //! - `scale`: 50 small sources, and 1,000 stored backups (list, run, `aws s3 ls`, `serve`),
 //!   behind a 10 ms one-way delay; peak RSS against `--parallel` and drives (`bench/scale.rs`).
+//! - `page`: `serve`'s status page for 20 sources × 1,000 stored backups on a local drive:
+//!   its size and the time to answer it, beside `GET /api/backups` (`bench/page.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,6 +24,7 @@ use anyhow::{Context, Result, bail};
 use crate::{cargo, run};
 
 mod codecs;
+mod page;
 mod scale;
 
 const RUNS: usize = 3;
@@ -109,7 +112,8 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         "postgres" => postgres(root),
         "codecs" => codecs::codecs(root),
         "scale" => scale::scale(root),
-        other => bail!("unknown benchmark {other:?}: memory, s3, postgres, codecs or scale"),
+        "page" => page::page(root),
+        other => bail!("unknown benchmark {other:?}: memory, s3, postgres, codecs, scale or page"),
     }
 }
 

@@ -103,6 +103,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("radosgw", "radosgw"),
     ("ceph", "ceph-common"),
     ("radosgw-admin", "ceph-common"),
+    // serve's status page is tested in a real browser, driven through WebDriver.
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
 ];
 
 fn on_path(tool: &str) -> bool {

@@ -54,6 +54,11 @@ impl HealthCache {
         }
     }
 
+    /// The last check's report, without waiting: `None` until the first has ended.
+    pub(crate) fn last(&self) -> Option<Arc<HealthReport>> {
+        self.latest.borrow().as_ref().map(|c| c.report.clone())
+    }
+
     /// A report of a check begun after this call: the last one if it began after (another
     /// caller ran it while this one waited), else a new one. One check at a time.
     pub(crate) async fn fresh(&self, config: &Config) -> Arc<HealthReport> {

@@ -9,7 +9,13 @@
 //! - `GET /api/backups`, `POST /api/backups`, `GET /api/backups/{id}/generate-download-url`:
 //!   need an `X-Api-Key` from `http.api_keys`;
 //! - `GET /api/backups/{id}/download`: the key, or a signed link from
-//!   `generate-download-url`.
+//!   `generate-download-url`;
+//! - `GET /`: the status page for people (`web/`): each source's last backup, a mark by its
+//!   age against the schedule, SVG charts of size and duration, a page per source with
+//!   downloads, health, and "Back up now". Server-side HTML with no script and a strict
+//!   `Content-Security-Policy`; a sign-in form takes an API key and keeps an `HttpOnly`,
+//!   `SameSite=Strict` session cookie, and every form that changes something carries the
+//!   session's CSRF token.
 //!
 //! Finished backups are read from the drives and their manifests, so a restart loses
 //! nothing; runs in progress and failed runs since the start are kept in memory.
@@ -48,6 +54,7 @@ mod runs;
 mod scheduler;
 mod service;
 mod stored;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -44,6 +44,14 @@ impl LinkSigner {
         hex::encode(self.mac(id, expires).finalize().into_bytes())
     }
 
+    /// The server-relative signed link to drive file `id`, valid until `expires`.
+    pub(crate) fn path(&self, id: &str, expires: i64) -> String {
+        format!(
+            "/api/backups/{id}/download?expires={expires}&signature={}",
+            self.sign(id, expires)
+        )
+    }
+
     /// The link is genuine (in constant time) and not expired at `now`.
     pub(crate) fn verify(&self, id: &str, expires: i64, signature: &str, now: i64) -> bool {
         let Ok(given) = hex::decode(signature) else {

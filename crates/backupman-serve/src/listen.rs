@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use backupman_core::CancellationToken;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
@@ -68,10 +70,10 @@ pub(crate) async fn serve(
     let mut connections = JoinSet::new();
     'accept: loop {
         while connections.try_join_next().is_some() {}
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of file descriptors, say: wait a moment rather than spin on it.
                     tracing::warn!("cannot accept a connection: {err}");
@@ -103,7 +105,7 @@ pub(crate) async fn serve(
         let open = open.clone();
         connections.spawn(async move {
             let id = state.id;
-            connection(stream, router, limits, state, stop).await;
+            connection(stream, peer, router, limits, state, stop).await;
             open.remove(id);
             drop(permit);
         });
@@ -190,6 +192,7 @@ impl Connection {
 
 async fn connection(
     stream: TcpStream,
+    peer: SocketAddr,
     router: Router,
     limits: Limits,
     state: Arc<Connection>,
@@ -201,7 +204,9 @@ async fn connection(
     });
     let service = {
         let state = state.clone();
-        hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            // The status page slows repeated failed sign-ins per client address.
+            request.extensions_mut().insert(ConnectInfo(peer));
             let mut busy = Busy::enter(state.clone());
             let router = router.clone();
             async move {

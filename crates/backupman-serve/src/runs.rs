@@ -56,6 +56,15 @@ impl Runs {
         self.lock_records().iter().cloned().collect()
     }
 
+    /// Labels of the sources being backed up now (claimed as a run starts, before its
+    /// pending records appear).
+    pub(crate) fn running(&self) -> BTreeSet<String> {
+        self.claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn lock_records(&self) -> std::sync::MutexGuard<'_, VecDeque<BackupRecord>> {
         // A panic while holding the lock cannot leave the list half-changed: each change is
         // one push or retain.

@@ -122,7 +122,7 @@ pub(crate) async fn schedule(service: Arc<Service>, job: Job, stop: Cancellation
 
 /// The first tick after both `now` and the last tick taken: a timer that wakes a little
 /// early must not fire the same tick twice.
-fn next_tick(
+pub(crate) fn next_tick(
     job: &BackupJobConfig,
     now: DateTime<Utc>,
     last: Option<DateTime<Utc>>,

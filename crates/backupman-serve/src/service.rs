@@ -25,6 +25,8 @@ pub(crate) struct Service {
     /// every run).
     pub catalog: StoredCatalog,
     pub keys: ApiKeys,
+    /// The status page's sessions and what it keeps between requests.
+    pub web: crate::web::Web,
     pub links: LinkSigner,
     pub metrics: Metrics,
     pub runs: Arc<Runs>,
@@ -56,6 +58,7 @@ impl Service {
         Ok(Self {
             catalog: StoredCatalog::new(config.sources.clone(), drives, verifier),
             keys: ApiKeys::new(&config.http.api_keys),
+            web: crate::web::Web::default(),
             links: LinkSigner::new(&config.http.api_keys),
             metrics: Metrics::new(),
             runs: Arc::default(),

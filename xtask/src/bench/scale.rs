@@ -280,6 +280,12 @@ fn peak_rss(bin: &Path, config: &Path, parallel: usize) -> Result<u64> {
 /// Copies the one backup in `folder` (an object and its manifest, as s3s-fs stores them)
 /// under `total - 1` more keys, one hour apart going back from it, each with its own manifest.
 fn seed(folder: &Path, total: usize) -> Result<()> {
+    seed_source(folder, "seed", total)
+}
+
+/// [`seed`] for the source whose folder (and file-name prefix) is `slug`: a local drive's
+/// `FOLDER/slug/` holds objects and manifests the same way.
+pub(super) fn seed_source(folder: &Path, slug: &str, total: usize) -> Result<()> {
     let mut object = None;
     for entry in std::fs::read_dir(folder)
         .with_context(|| format!("s3s-fs stored no backup in {}", folder.display()))?
@@ -290,21 +296,21 @@ fn seed(folder: &Path, total: usize) -> Result<()> {
         }
     }
     let object = object.context("no .sqlite.gz object to copy")?;
-    let key = format!("seed/{object}");
+    let key = format!("{slug}/{object}");
     let manifest = std::fs::read_to_string(folder.join(format!("{object}.json")))?;
     let bytes = std::fs::read(folder.join(&object))?;
     let now = chrono::Utc::now();
     for i in 1..total {
         let at = now - chrono::Duration::hours(i64::try_from(i)?);
         let name = format!(
-            "seed-{}-{:06x}.sqlite.gz",
+            "{slug}-{}-{:06x}.sqlite.gz",
             at.format("%Y%m%dT%H%M%S%.3fZ"),
             i
         );
         let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let copy = replace_field(
             &replace_field(
-                &replace_field(&manifest, "key", &format!("seed/{name}")),
+                &replace_field(&manifest, "key", &format!("{slug}/{name}")),
                 "started_at",
                 &stamp,
             ),
@@ -330,33 +336,8 @@ fn replace_field(json: &str, field: &str, value: &str) -> String {
 /// `serve` on `config`: the first `GET /api/backups` and the median of the next ones, then
 /// the same for one download.
 fn serve_timings(bin: &Path, config: &Path) -> Result<Vec<(String, f64, f64)>> {
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port();
-    let mut child = Command::new(bin)
-        .args([
-            "-q",
-            "serve",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "-c",
-        ])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start backupman serve")?;
+    let (mut child, base) = start_serve(bin, config)?;
     let result = (|| {
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if started.elapsed().as_secs() > 30 {
-                bail!("serve did not listen on port {port}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let base = format!("http://127.0.0.1:{port}");
         let list = format!("{base}/api/backups");
         let mut out = Vec::new();
         let (first, body) = curl(&list)?;
@@ -380,6 +361,39 @@ fn serve_timings(bin: &Path, config: &Path) -> Result<Vec<(String, f64, f64)>> {
     let _ = child.kill();
     let _ = child.wait();
     result
+}
+
+/// `backupman serve` on `config` on a free loopback port, once it listens: the process (for
+/// the caller to kill) and its base URL.
+pub(super) fn start_serve(bin: &Path, config: &Path) -> Result<(Child, String)> {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port();
+    let mut child = Command::new(bin)
+        .args([
+            "-q",
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-c",
+        ])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start backupman serve")?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed().as_secs() > 30 {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("serve did not listen on port {port}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
 /// `GET url` with the API key: its wall time and body; fails on a status other than 200.

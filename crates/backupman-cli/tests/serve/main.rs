@@ -14,3 +14,4 @@ mod open_network;
 mod schedules;
 mod shutdown;
 mod tools;
+mod web;

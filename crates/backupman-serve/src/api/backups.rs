@@ -46,25 +46,39 @@ pub(crate) struct Message {
 )]
 pub(crate) async fn list(State(service): State<Arc<Service>>) -> Json<BackupList> {
     let stored = BackupRecord::from_stored(&service.stored().await.found);
-    let mut results = service.runs.records();
+    let runs = service.runs.records();
+    Json(BackupList {
+        results: merged(&stored, &runs).into_iter().cloned().collect(),
+    })
+}
+
+/// Stored backups and the runs' pending and failed records as one list, newest first (the
+/// API's list and the status page show the same).
+pub(crate) fn merged<'a>(
+    stored: &'a [BackupRecord],
+    runs: &'a [BackupRecord],
+) -> Vec<&'a BackupRecord> {
     // A source's backup is on the drive a moment before its run reports it done: once a
     // stored backup of the source began after the run did, the pending record is stale.
-    results.retain(|r| {
-        r.status != RecordStatus::Pending
-            || !stored
-                .iter()
-                .any(|s| s.label == r.label && s.created_at >= r.created_at)
-    });
-    let mut seen: HashSet<String> = results.iter().map(|r| r.id.clone()).collect();
+    let mut results: Vec<&BackupRecord> = runs
+        .iter()
+        .filter(|r| {
+            r.status != RecordStatus::Pending
+                || !stored
+                    .iter()
+                    .any(|s| s.label == r.label && s.created_at >= r.created_at)
+        })
+        .collect();
+    let mut seen: HashSet<&str> = results.iter().map(|r| r.id.as_str()).collect();
     for stored in stored {
         // A backup a drive failed to store is both in memory (with the failure) and on the
         // drives that stored it: the record with the failure wins.
-        if seen.insert(stored.id.clone()) {
+        if seen.insert(stored.id.as_str()) {
             results.push(stored);
         }
     }
     results.sort_by_key(|r| std::cmp::Reverse(r.created_at));
-    Json(BackupList { results })
+    results
 }
 
 /// Starts a backup of every source to every drive and answers at once.

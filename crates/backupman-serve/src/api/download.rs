@@ -149,11 +149,7 @@ pub(crate) async fn generate_url(
 fn local_link(service: &Service, f: &Found, expires_at: DateTime<Utc>) -> String {
     let id = drive_file_id(f.drive.label(), &f.backup.key);
     let expires = expires_at.timestamp();
-    format!(
-        "{}/api/backups/{id}/download?expires={expires}&signature={}",
-        service.base_url,
-        service.links.sign(&id, expires)
-    )
+    format!("{}{}", service.base_url, service.links.path(&id, expires))
 }
 
 /// The first stored copy `wanted` picks, from the catalog in memory; when none does, the

@@ -39,6 +39,7 @@ pub(crate) fn router(service: Arc<Service>) -> Router {
         // A key or a signed link: checked by the handler.
         .route("/api/backups/{id}/download", get(download::download))
         .merge(api)
+        .merge(crate::web::router())
         .with_state(service)
 }
 
