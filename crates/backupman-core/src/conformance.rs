@@ -397,7 +397,11 @@ pub async fn ranged_listing(drive: &dyn Drive) {
         assert!(found.iter().any(|k| k == until), "{name}: {found:?}");
     }
     assert_eq!(listed(Some("range/k030"), None).await, keys[31..], "{name}");
-    assert_eq!(listed(Some("range/k119"), None).await, Vec::<String>::new(), "{name}");
+    assert_eq!(
+        listed(Some("range/k119"), None).await,
+        Vec::<String>::new(),
+        "{name}"
+    );
     futures::stream::iter(keys.iter().chain([&"range-other/k000".to_owned()]))
         .for_each_concurrent(16, |key| async move {
             drive
