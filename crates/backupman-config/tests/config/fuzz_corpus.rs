@@ -7,10 +7,10 @@
 //! snippet (a section alone, a docker-compose file, a deliberate mistake) that only has to
 //! fail cleanly. Every other file is an input the fuzzer found, named by its hash.
 
-mod loader_properties;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+
+use crate::loader_properties;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

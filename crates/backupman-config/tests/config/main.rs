@@ -2,6 +2,8 @@
 //! binary (each binary is a link, the slowest step of a test build on two cores).
 
 mod common;
+// Shared with the fuzz target (fuzz/fuzz_targets/config_loader.rs), which replays it.
+mod loader_properties;
 
 mod compression;
 mod config;
