@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 
 // One definition of "a good outcome" for both the fuzzer and the stable replay test.
-#[path = "../../crates/backupman-config/tests/loader_properties/mod.rs"]
+#[path = "../../crates/backupman-config/tests/config/loader_properties/mod.rs"]
 mod loader_properties;
 
 fuzz_target!(|data: &[u8]| {

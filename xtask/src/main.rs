@@ -220,8 +220,9 @@ mod tests {
     #[test]
     fn a_test_left_out_counts_as_skipped_not_passed() {
         let mut tally = Tally::default();
-        // What libtest prints for the conformance binary with the MinIO test left out by
-        // `--exact --skip minio_path_style`: it is "filtered out", in no other count.
+        // What libtest prints for the S3 binary with the MinIO test left out by
+        // `--exact --skip conformance::minio_path_style`: it is "filtered out", in no other
+        // count.
         tally.read("test result: ok. 7 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out; finished in 38.53s");
         tally.read("test result: ok. 2 passed; 1 failed; 3 ignored; 0 measured; 0 filtered out; finished in 0.01s");
         assert_eq!(tally.summary(1), "summary: 9 passed, 1 failed, 4 skipped");

@@ -7,7 +7,7 @@
 use anyhow::{Context, Result, bail};
 
 /// The test that runs the conformance suite against MinIO.
-pub const TEST: &str = "minio_path_style";
+pub const TEST: &str = "conformance::minio_path_style";
 
 /// Why MinIO cannot run here, or `None` when it can.
 pub fn missing() -> Option<String> {
