@@ -529,7 +529,10 @@ async fn client(
         let metrics = get_text(&http, &format!("{base}/metrics"))
             .await
             .and_then(|m| {
-                if m.contains("backupman_backups_total") || round < 2 * CLIENTS {
+                // A run counts each backup before it refreshes the catalog, so a backup listed
+                // is a backup counted; before the first one the counter has no sample yet,
+                // however long the first run takes on a loaded machine.
+                if m.contains("backupman_backups_total") || backups.is_empty() {
                     Ok(())
                 } else {
                     bail!("/metrics without backupman_backups_total")
