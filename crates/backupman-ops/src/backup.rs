@@ -242,6 +242,7 @@ pub async fn backup(
     };
     // Each drive is swept and each source's folder listed while the first dumps run, once
     // per run: retention finds the listing ready when a backup lands.
+    let policy = wiring::retention_policy(config);
     let prepared: Vec<PreparedDrive> = if options.test_mode {
         Vec::new()
     } else {
@@ -250,7 +251,7 @@ pub async fn backup(
             .map(|(s, _)| (s.label.clone(), wiring::trust_policy(s, verifier.as_ref())))
             .collect();
         let hours = config.abort_incomplete_after_hours;
-        let reach = Reach::for_run(wiring::retention_policy(config), hours, Utc::now());
+        let reach = Reach::for_run(policy, hours, Utc::now());
         drives
             .iter()
             .map(|d| PreparedDrive::start(d.clone(), sources.clone(), hours, reach))
@@ -264,7 +265,7 @@ pub async fn backup(
         engine,
         drives,
         prepared: prepared.clone(),
-        policy: wiring::retention_policy(config),
+        policy,
         verifier,
         test_mode: options.test_mode,
         cancel: options.cancel.clone(),

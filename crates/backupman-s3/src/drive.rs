@@ -212,7 +212,7 @@ impl Drive for S3Drive {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, DriveError> {
         let s = &self.shared;
-        let full_prefix = format!("{}{}", s.root(), prefix.trim_start_matches('/'));
+        let full_prefix = s.list_prefix(prefix);
         let mut pages = s
             .client
             .list_objects_v2()
@@ -235,7 +235,7 @@ impl Drive for S3Drive {
         far_enough: &(dyn for<'k> Fn(&'k str) -> bool + Send + Sync),
     ) -> Result<Vec<ObjectInfo>, DriveError> {
         let s = &self.shared;
-        let full_prefix = format!("{}{}", s.root(), prefix.trim_start_matches('/'));
+        let full_prefix = s.list_prefix(prefix);
         let mut found = Vec::new();
         let mut token: Option<String> = None;
         // A small first page: the caller usually needs only a few keys from the start.

@@ -55,6 +55,11 @@ impl Shared {
         }
     }
 
+    /// The full key prefix that lists the objects under `prefix` (relative to the drive's).
+    pub fn list_prefix(&self, prefix: &str) -> String {
+        format!("{}{}", self.root(), prefix.trim_start_matches('/'))
+    }
+
     /// Whether writes still send `If-None-Match: *`.
     pub fn conditional_writes(&self) -> bool {
         !self.conditional_writes_unsupported.load(Ordering::Relaxed)
