@@ -36,14 +36,17 @@ pub fn is_stale(upload: &IncompleteUpload, max_age: Duration, now: DateTime<Utc>
 /// why the listing failed. The sweep and retention share it, so a run lists each folder once.
 pub type Listed = Result<Vec<StoredBackup>, DriveError>;
 
-/// Discards every incomplete upload on `drive` older than `max_age`, and every backup object
-/// in `listed` left without its manifest for as long; those are taken out of `listed`.
+/// Discards every incomplete upload `uploads` found on `drive` (its
+/// [`Drive::incomplete_uploads`], asked beside the folder listings so that the sweep adds no
+/// round trip after them) older than `max_age`, and every backup object in `listed` left
+/// without its manifest for as long; those are taken out of `listed`.
 ///
 /// An object without its manifest is only counted as left behind when its key's time is a
 /// second or more before `now`: the listing may be made while this very run is writing, and
 /// its own object is listed before its manifest lands.
 pub async fn sweep(
     drive: &dyn Drive,
+    uploads: Result<Vec<IncompleteUpload>, DriveError>,
     max_age: Duration,
     now: DateTime<Utc>,
     listed: &mut [Listed],
@@ -51,7 +54,7 @@ pub async fn sweep(
     let mut out = StaleSweep::default();
     // A store that cannot list its uploads (s3s-fs, an IAM policy without the permission)
     // still gets its objects without a manifest swept: they are found by the listing.
-    let (found, unlisted) = match drive.incomplete_uploads().await {
+    let (found, unlisted) = match uploads {
         Ok(found) => (found, None),
         Err(err) => (Vec::new(), Some(err)),
     };
@@ -184,7 +187,14 @@ mod tests {
 
         let trust = TrustPolicy::unsigned(now);
         let mut listed = [list_source(&drive, "S", &trust).await];
-        let swept = sweep(&drive, Duration::hours(24), now, &mut listed).await;
+        let swept = sweep(
+            &drive,
+            drive.incomplete_uploads().await,
+            Duration::hours(24),
+            now,
+            &mut listed,
+        )
+        .await;
         assert!(swept.error.is_none(), "{:?}", swept.error);
         assert_eq!(swept.discarded, vec![orphan]);
         assert_eq!(swept.remaining, 1);
@@ -224,7 +234,14 @@ mod tests {
             .await
             .unwrap();
         let mut listed = [list_source(&drive, "S", &TrustPolicy::unsigned(now)).await];
-        let swept = sweep(&drive, Duration::zero(), now, &mut listed).await;
+        let swept = sweep(
+            &drive,
+            drive.incomplete_uploads().await,
+            Duration::zero(),
+            now,
+            &mut listed,
+        )
+        .await;
         assert!(swept.discarded.is_empty(), "{:?}", swept.discarded);
         assert_eq!(drive.list("s/").await.unwrap().len(), 1);
     }

@@ -202,15 +202,24 @@ pub(crate) async fn prepare(
     let drive = drive.as_ref();
     // By index, not by reference: a closure taking a reference makes this future
     // unprovably `Send` (rust-lang/rust#102211), and the run spawns it.
-    let mut listed: Vec<Listed> = stream::iter(0..sources.len())
+    let listings = stream::iter(0..sources.len())
         .map(|i| reach.list(drive, &sources[i].0, &sources[i].1))
         .buffered(LISTINGS_AT_ONCE)
-        .collect()
-        .await;
-    let sweep = match sweep_after_hours {
-        Some(hours) => {
+        .collect::<Vec<Listed>>();
+    // The incomplete uploads are asked for beside the folders, not after them: a run waits
+    // for this whole preparation before its retention, so each round trip here is one more
+    // on the run.
+    let uploads = async {
+        match sweep_after_hours {
+            Some(_) => Some(drive.incomplete_uploads().await),
+            None => None,
+        }
+    };
+    let (mut listed, uploads) = futures::join!(listings, uploads);
+    let sweep = match (sweep_after_hours, uploads) {
+        (Some(hours), Some(uploads)) => {
             let max_age = chrono::Duration::hours(i64::from(hours));
-            let swept = stale::sweep(drive, max_age, now, &mut listed).await;
+            let swept = stale::sweep(drive, uploads, max_age, now, &mut listed).await;
             if let Some(err) = &swept.error {
                 tracing::debug!(
                     drive = drive.label(),
@@ -227,7 +236,7 @@ pub(crate) async fn prepare(
                 error: swept.error,
             })
         }
-        None => None,
+        _ => None,
     };
     let listed = sources.into_iter().map(|(label, _)| label).zip(listed);
     Prepared {

@@ -351,6 +351,7 @@ async fn minimal_policy_cannot_clean_up_incomplete_uploads() {
     // What `backupman run` and `prune` do: the refusal is reported, nothing panics.
     let sweep = backupman_core::stale::sweep(
         &drive,
+        drive.incomplete_uploads().await,
         chrono::Duration::zero(),
         chrono::Utc::now(),
         &mut [],
