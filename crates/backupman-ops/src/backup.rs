@@ -185,10 +185,9 @@ pub enum RunEvent<'a> {
 }
 
 /// The `run` operation over the sources and drives of `plan` that `options` selects. Drives
-/// are built once and swept beside the sources; up to
-/// `parallel` sources are backed up at the same time, each on a task of its own, so a slow or
-/// hanging source holds only its own slot. Events come as each source finishes; the report keeps the configured
-/// order.
+/// are built once per run and swept beside the sources; up to `parallel` sources are backed
+/// up at the same time, each on a task of its own, so a slow or hanging source holds only its
+/// own slot. Events come as each source finishes; the report keeps the configured order.
 pub async fn backup(
     plan: &Plan,
     options: RunOptions,
