@@ -1,6 +1,6 @@
 //! Tidy checks over the source tree itself, run with the ordinary test suite: every Rust
-//! file says what it is for, nothing is left half-done, and the architecture page's "may use"
-//! column is what the crates' manifests say.
+//! file says what it is for, nothing is left half-done, the architecture page's "may use"
+//! column is what the crates' manifests say, and only `ops::wiring` reads a `Config`.
 
 #[cfg(test)]
 mod tests {
@@ -156,5 +156,64 @@ mod tests {
                 "backupman-{name}: docs/architecture.md's \"may use\" says {said:?}, its Cargo.toml depends on {uses:?}"
             );
         }
+    }
+
+    /// Whether `code` names the type `Config` (not `DriveConfig`, not a comment's word):
+    /// comment lines and the `#[cfg(test)]` module at the end are left out.
+    fn names_config(code: &str) -> bool {
+        let code = code
+            .split("#[cfg(test)]\nmod tests")
+            .next()
+            .unwrap_or_default();
+        let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        code.lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .any(|line| {
+                line.match_indices("Config").any(|(at, word)| {
+                    !ident(line[..at].chars().next_back())
+                        && !ident(line[at + word.len()..].chars().next())
+                })
+            })
+    }
+
+    #[test]
+    fn the_config_check_tells_the_type_from_its_neighbours() {
+        assert!(names_config("use backupman_config::{Config, DriveConfig};"));
+        assert!(names_config("pub fn run(config: &Config) {}"));
+        assert!(names_config("let Config { sources, .. } = config;"));
+        assert!(!names_config(
+            "use backupman_config::{DriveConfig, SourceConfig};"
+        ));
+        assert!(!names_config("/// Reads a `Config`.\nfn f() {}"));
+        assert!(!names_config(
+            "fn f() {}\n#[cfg(test)]\nmod tests {\n    use backupman_config::Config;\n}"
+        ));
+    }
+
+    /// The operations run on the plan `wiring` resolves (`wiring::Plan`), so what a
+    /// configuration means is decided in one room: no other module of `backupman-ops` names
+    /// `Config` (its tests may).
+    #[test]
+    fn only_wiring_reads_the_configuration() {
+        let ops = crate::project_root().join("crates/backupman-ops/src");
+        let mut files = Vec::new();
+        rust_files(&ops, &mut files);
+        assert!(files.len() > 10, "found only {files:?}");
+        let wiring = ops.join("wiring");
+        let readers: Vec<_> = files
+            .iter()
+            .filter(|f| !f.starts_with(&wiring))
+            .filter(|f| names_config(&std::fs::read_to_string(f).unwrap()))
+            .collect();
+        assert!(
+            readers.is_empty(),
+            "these modules of backupman-ops name `Config`; give them what they need through \
+             `wiring::Plan` instead: {readers:?}"
+        );
+        let plan = std::fs::read_to_string(wiring.join("plan.rs")).unwrap();
+        assert!(
+            names_config(&plan),
+            "wiring/plan.rs no longer resolves a `Config`?"
+        );
     }
 }

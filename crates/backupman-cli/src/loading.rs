@@ -6,6 +6,7 @@ use std::path::Path;
 
 use backupman_config::{Config, ConfigError, Loaded};
 use backupman_core::Identities;
+use backupman_ops::wiring::Plan;
 
 use crate::Outcome;
 use crate::cli::IdentityArg;
@@ -42,6 +43,12 @@ pub fn load_config(path: &Path) -> Result<Config, Outcome> {
             Err(Outcome::Invalid)
         }
     }
+}
+
+/// Loads the configuration as [`load_config`] does and resolves it into the plan the
+/// operations take.
+pub fn load_plan(path: &Path) -> Result<Plan, Outcome> {
+    load_config(path).map(|config| backupman_ops::wiring::plan(&config))
 }
 
 /// Reads `--identity` (or `BACKUPMAN_AGE_IDENTITY`), warning when the file is readable by

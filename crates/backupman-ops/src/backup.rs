@@ -2,12 +2,11 @@
 //! the backup landed; or, in test mode, write beside the real backups, read every object
 //! back, check it against its manifest, and delete it.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backupman_config::{Config, DriveConfig, MAX_CONCURRENCY, SourceConfig};
+use backupman_config::MAX_CONCURRENCY;
 use backupman_core::backoff::Backoff;
 use backupman_core::listing::{self, StoredBackup, TrustPolicy};
 use backupman_core::retention::Policy;
@@ -26,7 +25,7 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::hooks::{self, HookError, HookFacts, HookReport, HookStage};
 use crate::prune::{self, Prepared, PruneReport, Reach, SweepReport};
 use crate::servers;
-use crate::wiring::{self, BrokenDrive, UnknownLabel};
+use crate::wiring::{self, BrokenDrive, Plan, SourcePlan, UnknownLabel};
 
 /// Where test mode writes, beside (never over) the real backups.
 pub const TEST_PREFIX: &str = ".backupman-test-mode/";
@@ -43,7 +42,7 @@ pub struct RunOptions {
     /// Cancelling it stops the run: the dump tool is killed, uploads are aborted, sources
     /// not started are skipped.
     pub cancel: CancellationToken,
-    /// Sources backed up at the same time (`run --parallel`); `None`: the configuration's
+    /// Sources backed up at the same time (`run --parallel`); `None`: the plan's
     /// `concurrency`. Clamped to 1..=[`MAX_CONCURRENCY`].
     pub parallel: Option<usize>,
     /// Told how far each backup has come.
@@ -70,24 +69,6 @@ impl std::fmt::Debug for SourceProgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SourceProgress")
     }
-}
-
-/// The sources and drives a run would use, resolved from the configuration.
-#[derive(Debug, Clone)]
-pub struct Plan<'a> {
-    /// Sources to back up, in configuration order (a whole-server source as configured: its
-    /// databases are asked of the server when the run starts).
-    pub sources: Vec<Cow<'a, SourceConfig>>,
-    /// Drives to store on.
-    pub drives: Vec<&'a DriveConfig>,
-}
-
-/// Resolves the labels of `options` against `config`.
-pub fn plan<'a>(config: &'a Config, options: &RunOptions) -> Result<Plan<'a>, UnknownLabel> {
-    Ok(Plan {
-        sources: wiring::select_sources(config, &options.sources)?,
-        drives: wiring::select_drives(config, &options.drives)?,
-    })
 }
 
 /// What `run --json` prints, webhooks receive and the server serves: one entry per source,
@@ -203,16 +184,16 @@ pub enum RunEvent<'a> {
     SourceDone(&'a SourceReport),
 }
 
-/// The `run` operation. Drives are built once and swept beside the sources; up to
-/// `parallel` sources are backed up at the same time, each on a task of its own, so a slow or
-/// hanging source holds only its own slot. Events come as each source finishes; the report keeps the configured
-/// order.
+/// The `run` operation over the sources and drives of `plan` that `options` selects. Drives
+/// are built once per run and swept beside the sources; up to `parallel` sources are backed
+/// up at the same time, each on a task of its own, so a slow or hanging source holds only its
+/// own slot. Events come as each source finishes; the report keeps the configured order.
 pub async fn backup(
-    config: &Config,
+    plan: &Plan,
     options: RunOptions,
     mut on_event: impl FnMut(RunEvent<'_>),
 ) -> Result<RunReport, UnknownLabel> {
-    let plan = plan(config, &options)?;
+    let plan = plan.select(&options.sources, &options.drives)?;
     let (drives, broken) = wiring::build_drives(&plan.drives);
     for b in &broken {
         tracing::error!("{}", b.error);
@@ -226,31 +207,31 @@ pub async fn backup(
         test_mode: options.test_mode,
     };
     let entries = expand_servers(&plan.sources).await;
-    let mut engine = Engine::new(config.compression).with_cancel(options.cancel.clone());
+    let mut engine = Engine::new(plan.compression).with_cancel(options.cancel.clone());
     if options.test_mode {
         engine = engine.with_key_prefix(TEST_PREFIX);
     }
     // A signing key that cannot be loaded stops every source: a backup must never be stored
     // unsigned when signing is configured.
-    let keys = wiring::signing_keys(config);
-    let verifier = match &keys {
-        Ok((signer, verifier)) => {
+    let keys = &plan.signing.signer;
+    let verifier = match keys {
+        Ok(signer) => {
             engine = engine.with_signer(signer.clone());
-            verifier.clone()
+            plan.signing.verifier.clone().ok().flatten()
         }
         Err(_) => None,
     };
     // Each drive is swept and each source's folder listed while the first dumps run, once
     // per run: retention finds the listing ready when a backup lands.
-    let policy = wiring::retention_policy(config);
+    let policy = plan.retention;
     let prepared: Vec<PreparedDrive> = if options.test_mode {
         Vec::new()
     } else {
         let sources: Vec<_> = entries
             .iter()
-            .map(|(s, _)| (s.label.clone(), wiring::trust_policy(s, verifier.as_ref())))
+            .map(|(s, _)| (s.label().to_owned(), s.trust(verifier.as_ref())))
             .collect();
-        let hours = config.abort_incomplete_after_hours;
+        let hours = plan.abort_incomplete_after_hours;
         let reach = Reach::for_run(policy, hours, Utc::now());
         drives
             .iter()
@@ -259,7 +240,7 @@ pub async fn backup(
     };
     let parallel = options
         .parallel
-        .unwrap_or(config.concurrency)
+        .unwrap_or(plan.concurrency)
         .clamp(1, MAX_CONCURRENCY);
     let run = Arc::new(SourceRun {
         engine,
@@ -300,7 +281,7 @@ pub async fn backup(
                 finish(&mut report, &mut done, i, entry, &broken, &mut on_event);
                 continue;
             }
-            if let Err(err) = &keys {
+            if let Err(err) = keys {
                 let entry = not_started(
                     cfg,
                     SourceError::new(format!("not started: {err}")).with_cause(err.clone()),
@@ -349,11 +330,11 @@ pub async fn backup(
 /// What a run backs up, in order: each source, a whole-server source as each of its
 /// databases (and PostgreSQL's globals), asked of the server now; with a reason when one
 /// cannot be backed up (the server did not answer, two databases would share a folder).
-async fn expand_servers(sources: &[Cow<'_, SourceConfig>]) -> Vec<(SourceConfig, Option<String>)> {
+async fn expand_servers(sources: &[SourcePlan]) -> Vec<(SourcePlan, Option<String>)> {
     let mut out = Vec::new();
     for cfg in sources {
-        if cfg.databases.is_none() {
-            out.push((cfg.clone().into_owned(), None));
+        if !cfg.is_server() {
+            out.push((cfg.clone(), None));
             continue;
         }
         match servers::expand(cfg).await {
@@ -361,7 +342,7 @@ async fn expand_servers(sources: &[Cow<'_, SourceConfig>]) -> Vec<(SourceConfig,
                 out.extend(expansion.parts.into_iter().map(|p| (p, None)));
                 out.extend(expansion.refused.into_iter().map(|(p, why)| (p, Some(why))));
             }
-            Err(err) => out.push((cfg.clone().into_owned(), Some(err.to_string()))),
+            Err(err) => out.push((cfg.clone(), Some(err.to_string()))),
         }
     }
     out
@@ -462,9 +443,9 @@ struct SourceRun {
 impl SourceRun {
     /// One source: its `before` hook, the backup, its `after` or `on_failure` hook, then
     /// retention where the backup landed (or, in test mode, the read-back check).
-    async fn back_up(self: Arc<Self>, cfg: SourceConfig) -> SourceReport {
+    async fn back_up(self: Arc<Self>, cfg: SourcePlan) -> SourceReport {
         let cfg = &cfg;
-        let source = match wiring::source(cfg) {
+        let source = match cfg.build() {
             Ok(source) => source,
             Err(err) => {
                 return self
@@ -489,10 +470,11 @@ impl SourceRun {
             return self.failed_before_start(cfg, entry).await;
         }
         let drives = &self.drives;
-        tracing::info!(source = %cfg.label, drives = drives.len(), encrypted = cfg.encryption.is_some(), "backing up");
-        let mut engine = self.engine.clone().with_encryption(cfg.encryption.clone());
+        let encryption = &cfg.config.encryption;
+        tracing::info!(source = %cfg.label(), drives = drives.len(), encrypted = encryption.is_some(), "backing up");
+        let mut engine = self.engine.clone().with_encryption(encryption.clone());
         if let Some(progress) = &self.progress {
-            engine = engine.with_progress(progress.observer_for(&cfg.label));
+            engine = engine.with_progress(progress.observer_for(cfg.label()));
         }
         let new_database = self.holds_none(cfg).await;
         let (done, failed_attempts) = self.with_retries(cfg, &engine, source).await;
@@ -514,7 +496,7 @@ impl SourceRun {
         if self.test_mode {
             check_and_delete(&done, drives, &mut entry).await;
         } else if let Some(policy) = self.policy {
-            let trust = wiring::trust_policy(cfg, self.verifier.as_ref());
+            let trust = cfg.trust(self.verifier.as_ref());
             // Only where this backup landed: a failed run never deletes.
             for (i, (drive, outcome)) in drives.iter().zip(&done.drives).enumerate() {
                 let Ok(stored) = &outcome.result else {
@@ -524,13 +506,13 @@ impl SourceRun {
                     Some(prepared) => {
                         let signed = self.engine.signs();
                         prepared
-                            .listing(&cfg.label, &done, stored, signed, &trust)
+                            .listing(cfg.label(), &done, stored, signed, &trust)
                             .await
                     }
                     None => None,
                 };
                 let pruned =
-                    prune::apply_one(drive.as_ref(), &cfg.label, listed, policy, &trust, false)
+                    prune::apply_one(drive.as_ref(), cfg.label(), listed, policy, &trust, false)
                         .await;
                 entry.ok &= pruned.ok;
                 entry.retention.push(pruned);
@@ -545,20 +527,17 @@ impl SourceRun {
     /// failed. Returns the last attempt and why each earlier one failed.
     async fn with_retries(
         &self,
-        cfg: &SourceConfig,
+        cfg: &SourcePlan,
         engine: &Engine,
         source: Arc<dyn backupman_core::Source>,
     ) -> (BackupReport, Vec<String>) {
+        let retry = &cfg.config.retry;
         let policy = Backoff {
-            first_pause: cfg.retry.delay,
-            max_pause: cfg
-                .retry
-                .delay
-                .saturating_mul(16)
-                .max(Duration::from_secs(1)),
+            first_pause: retry.delay,
+            max_pause: retry.delay.saturating_mul(16).max(Duration::from_secs(1)),
             // The number of attempts bounds it: a source may take hours to dump.
             give_up_after: Duration::MAX,
-            max_attempts: cfg.retry.attempts,
+            max_attempts: retry.attempts,
         };
         let mut failures = Vec::new();
         let outcome = policy
@@ -576,7 +555,7 @@ impl SourceRun {
                 |_| !self.cancel.is_cancelled(),
                 |done, attempt, pause| {
                     let why = attempt_error(done);
-                    tracing::warn!(source = %cfg.label, attempt, "backup failed ({why}); trying again in {:.1} s", pause.as_secs_f64());
+                    tracing::warn!(source = %cfg.label(), attempt, "backup failed ({why}); trying again in {:.1} s", pause.as_secs_f64());
                     failures.push(why);
                 },
             )
@@ -589,13 +568,13 @@ impl SourceRun {
 
     /// A database of a whole-server source that no drive holds a backup of yet (a drive that
     /// cannot be listed says nothing either way).
-    async fn holds_none(&self, cfg: &SourceConfig) -> bool {
-        if cfg.part_of.is_none() || self.test_mode {
+    async fn holds_none(&self, cfg: &SourcePlan) -> bool {
+        if cfg.config.part_of.is_none() || self.test_mode {
             return false;
         }
-        let trust = wiring::trust_policy(cfg, self.verifier.as_ref());
+        let trust = cfg.trust(self.verifier.as_ref());
         for drive in &self.drives {
-            match listing::list_source(drive.as_ref(), &cfg.label, &trust).await {
+            match listing::list_source(drive.as_ref(), cfg.label(), &trust).await {
                 Ok(backups) if backups.is_empty() => {}
                 _ => return false,
             }
@@ -604,11 +583,7 @@ impl SourceRun {
     }
 
     /// A source that failed before its dump began still runs its `on_failure` hook.
-    async fn failed_before_start(
-        &self,
-        cfg: &SourceConfig,
-        mut entry: SourceReport,
-    ) -> SourceReport {
+    async fn failed_before_start(&self, cfg: &SourcePlan, mut entry: SourceReport) -> SourceReport {
         let facts = HookFacts::of(&entry, self.test_mode);
         if let Some((report, _)) =
             hooks::run_stage(HookStage::OnFailure, cfg, &facts, &self.cancel).await
@@ -655,13 +630,14 @@ fn attempt_error(done: &BackupReport) -> String {
 }
 
 /// The database a part of a whole-server source is.
-fn part_name(cfg: &SourceConfig) -> Option<String> {
-    cfg.part_of.as_ref().map(|p| p.object.name().to_owned())
+fn part_name(cfg: &SourcePlan) -> Option<String> {
+    let part_of = cfg.config.part_of.as_ref();
+    part_of.map(|p| p.object.name().to_owned())
 }
 
-fn not_started(cfg: &SourceConfig, error: SourceError) -> SourceReport {
+fn not_started(cfg: &SourcePlan, error: SourceError) -> SourceReport {
     SourceReport {
-        source: cfg.label.clone(),
+        source: cfg.label().to_owned(),
         database: part_name(cfg),
         new_database: false,
         attempts: 0,

@@ -4,11 +4,9 @@
 //! named key reads its own. Every manifest is a stranger's input (see
 //! `backupman_core::listing`).
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use backupman_config::{Config, SourceConfig};
 use backupman_core::listing::{self, Standing, StoredBackup, TrustPolicy};
 use backupman_core::{BackupKey, Drive, DriveError, SigningKeyError, Verifier, slugify};
 use chrono::{DateTime, Utc};
@@ -16,7 +14,7 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 
 use crate::servers;
-use crate::wiring::{self, BrokenDrive, UnknownLabel};
+use crate::wiring::{self, BrokenDrive, Plan, SourcePlan, UnknownLabel};
 
 /// Source × drive listings run at once: each is a page or a few of one store.
 const LISTINGS_AT_ONCE: usize = 4;
@@ -25,7 +23,7 @@ const LISTINGS_AT_ONCE: usize = 4;
 #[derive(Debug, Clone)]
 pub struct Found {
     /// The configured source the backup belongs to.
-    pub source: SourceConfig,
+    pub source: SourcePlan,
     /// The drive holding it.
     pub drive: Arc<dyn Drive>,
     /// The backup as listed, with its manifest and standing.
@@ -64,7 +62,7 @@ pub enum Depth {
 /// Lists every backup of `sources` on `drives`, each checked by `verifier` (and by its
 /// source's encryption), reading as much as `depth` needs.
 pub async fn find(
-    sources: &[&SourceConfig],
+    sources: &[&SourcePlan],
     drives: &[Arc<dyn Drive>],
     verifier: Option<&Verifier>,
     depth: Depth,
@@ -92,9 +90,9 @@ async fn run_listings(listings: Vec<impl Future<Output = Vec<Listed>>>) -> Catal
 /// A drive that cannot be listed for the parts gives the source's listing error.
 async fn parts_on(
     drive: &Arc<dyn Drive>,
-    source: SourceConfig,
-) -> Result<Vec<SourceConfig>, Vec<Listed>> {
-    if source.databases.is_none() {
+    source: SourcePlan,
+) -> Result<Vec<SourcePlan>, Vec<Listed>> {
+    if !source.is_server() {
         return Ok(vec![source]);
     }
     servers::on_drive(&source, drive.as_ref())
@@ -105,7 +103,7 @@ async fn parts_on(
 /// One source on one drive, read as deep as `depth` says.
 async fn list_pair(
     drive: Arc<dyn Drive>,
-    source: SourceConfig,
+    source: SourcePlan,
     verifier: Option<&Verifier>,
     depth: Depth,
 ) -> Vec<Listed> {
@@ -118,8 +116,8 @@ async fn list_pair(
         out.push(match depth {
             Depth::Everything => relist_one(drive.clone(), source, verifier, &Known::new()).await,
             Depth::LatestTrusted => {
-                let policy = wiring::trust_policy(&source, verifier);
-                let latest = listing::latest_trusted(drive.as_ref(), &source.label, &policy)
+                let policy = source.trust(verifier);
+                let latest = listing::latest_trusted(drive.as_ref(), source.label(), &policy)
                     .await
                     .map(|b| b.into_iter().collect());
                 (drive.clone(), source, latest)
@@ -135,7 +133,7 @@ async fn list_pair(
 /// judged again. This is how the service keeps its catalog fresh for the cost of a listing.
 pub async fn refresh(
     previous: &Catalog,
-    sources: &[&SourceConfig],
+    sources: &[&SourcePlan],
     drives: &[Arc<dyn Drive>],
     verifier: Option<&Verifier>,
 ) -> Catalog {
@@ -157,7 +155,7 @@ type Known<'a> = HashMap<(&'a str, &'a str), &'a StoredBackup>;
 /// One source on one drive listed again, inspecting only what `known` lacks.
 async fn relist_pair(
     drive: Arc<dyn Drive>,
-    source: SourceConfig,
+    source: SourcePlan,
     verifier: Option<&Verifier>,
     known: &Known<'_>,
 ) -> Vec<Listed> {
@@ -175,15 +173,15 @@ async fn relist_pair(
 
 async fn relist_one(
     drive: Arc<dyn Drive>,
-    source: SourceConfig,
+    source: SourcePlan,
     verifier: Option<&Verifier>,
     known: &Known<'_>,
 ) -> Listed {
-    let policy = wiring::trust_policy(&source, verifier);
+    let policy = source.trust(verifier);
     let listed = async {
         let mut backups = Vec::new();
         let mut unread = Vec::new();
-        for b in listing::list_source(drive.as_ref(), &source.label, &policy).await? {
+        for b in listing::list_source(drive.as_ref(), source.label(), &policy).await? {
             match known.get(&(drive.label(), b.key.as_str())) {
                 Some(seen) if b.standing == Standing::Unread => backups.push((*seen).clone()),
                 _ => unread.push(b),
@@ -197,10 +195,7 @@ async fn relist_one(
 }
 
 /// Every drive × source, owned, so the listings can run as tasks of their own.
-fn pairs(
-    sources: &[&SourceConfig],
-    drives: &[Arc<dyn Drive>],
-) -> Vec<(Arc<dyn Drive>, SourceConfig)> {
+fn pairs(sources: &[&SourcePlan], drives: &[Arc<dyn Drive>]) -> Vec<(Arc<dyn Drive>, SourcePlan)> {
     drives
         .iter()
         .flat_map(|d| sources.iter().map(move |s| (d.clone(), (*s).clone())))
@@ -210,7 +205,7 @@ fn pairs(
 /// What one source × drive listing gave.
 type Listed = (
     Arc<dyn Drive>,
-    SourceConfig,
+    SourcePlan,
     Result<Vec<StoredBackup>, DriveError>,
 );
 
@@ -227,7 +222,7 @@ fn assemble(listed: Vec<Listed>) -> Catalog {
                     backup,
                 })),
             Err(error) => catalog.errors.push(ListingError {
-                source: source.label.clone(),
+                source: source.label().to_owned(),
                 drive: drive.label().to_owned(),
                 error,
             }),
@@ -257,22 +252,24 @@ pub fn latest(found: Vec<Found>) -> Vec<Found> {
     found
         .into_iter()
         .filter(|f| f.backup.standing.is_trusted())
-        .filter(|f| seen.insert((f.source.label.clone(), f.drive.label().to_owned())))
+        .filter(|f| seen.insert((f.source.label().to_owned(), f.drive.label().to_owned())))
         .collect()
 }
 
 /// The source a key belongs to, by the one slug rule: a configured source's own folder, or
 /// the folder of a part of a whole-server source.
-pub fn source_of_key<'a>(config: &'a Config, key: &str) -> Option<Cow<'a, SourceConfig>> {
+pub fn source_of_key(sources: &[SourcePlan], key: &str) -> Option<SourcePlan> {
     let parsed = BackupKey::parse(key)?;
     let folder = parsed.source_slug;
-    if let Some(own) = config.sources.iter().find(|s| slugify(&s.label) == folder) {
-        return Some(Cow::Borrowed(own));
+    if let Some(own) = sources.iter().find(|s| slugify(s.label()) == folder) {
+        return Some(own.clone());
     }
-    config.sources.iter().find_map(|s| {
-        let database = folder.strip_prefix(&format!("{}-", slugify(&s.label)))?;
-        s.databases.as_ref()?;
-        servers::named(config, &servers::part_label(&s.label, database)).map(Cow::Owned)
+    sources.iter().find_map(|s| {
+        let database = folder.strip_prefix(&format!("{}-", slugify(s.label())))?;
+        if !s.is_server() {
+            return None;
+        }
+        servers::named(sources, &servers::part_label(s.label(), database))
     })
 }
 
@@ -304,7 +301,7 @@ pub struct ListEntry {
 impl From<&Found> for ListEntry {
     fn from(f: &Found) -> Self {
         Self {
-            source: f.source.label.clone(),
+            source: f.source.label().to_owned(),
             drive: f.drive.label().to_owned(),
             key: f.backup.key.clone(),
             taken_at: f.backup.taken_at,
@@ -340,17 +337,17 @@ impl ListReport {
 
 /// The `list` operation: backups of the selected sources on the selected drives.
 pub async fn list(
-    config: &Config,
+    plan: &Plan,
     sources: &[String],
     drives: &[String],
 ) -> Result<ListReport, UnknownLabel> {
-    let sources = wiring::select_sources(config, sources)?;
-    let sources: Vec<&SourceConfig> = sources.iter().map(|s| &**s).collect();
-    let (drives, broken_drives) = wiring::build_drives(&wiring::select_drives(config, drives)?);
+    let selected = plan.select(sources, drives)?;
+    let sources: Vec<&SourcePlan> = selected.sources.iter().collect();
+    let (drives, broken_drives) = wiring::build_drives(&selected.drives);
     // A key that cannot be loaded still lets the listing show what is there; every backup is
     // then judged as if no signature were required, and the report fails.
-    let (verifier, signing_error) = match wiring::verifier(config) {
-        Ok(verifier) => (verifier, None),
+    let (verifier, signing_error) = match &plan.signing.verifier {
+        Ok(verifier) => (verifier.clone(), None),
         Err(err) => (None, Some(err.to_string())),
     };
     let catalog = find(&sources, &drives, verifier.as_ref(), Depth::Everything).await;
@@ -440,26 +437,27 @@ pub struct Picked {
 }
 
 /// Finds what `pick` names. Drives that cannot be built or listed are left out and returned.
-pub async fn pick(config: &Config, pick: &Pick) -> Result<Picked, PickError> {
-    let (drives, broken) = wiring::build_drives(&wiring::select_drives(config, &pick.drives)?);
-    let verifier = wiring::verifier(config)?;
+pub async fn pick(plan: &Plan, pick: &Pick) -> Result<Picked, PickError> {
+    let (drives, broken) = wiring::build_drives(&plan.select_drives(&pick.drives)?);
+    let verifier = plan.signing.verifier.clone()?;
     if let Some(key) = &pick.key {
-        let source = source_of_key(config, key).ok_or_else(|| PickError::NotAKey(key.clone()))?;
-        let policy = wiring::trust_policy(&source, verifier.as_ref());
+        let source =
+            source_of_key(&plan.sources, key).ok_or_else(|| PickError::NotAKey(key.clone()))?;
+        let policy = source.trust(verifier.as_ref());
         let mut picked = Picked {
             broken,
             ..Picked::default()
         };
         for drive in &drives {
-            match named(drive.as_ref(), &source.label, key, &policy).await {
+            match named(drive.as_ref(), source.label(), key, &policy).await {
                 Ok(Some(backup)) => picked.found.push(Found {
-                    source: source.clone().into_owned(),
+                    source: source.clone(),
                     drive: drive.clone(),
                     backup,
                 }),
                 Ok(None) => {}
                 Err(error) => picked.errors.push(ListingError {
-                    source: source.label.clone(),
+                    source: source.label().to_owned(),
                     drive: drive.label().to_owned(),
                     error,
                 }),
@@ -484,16 +482,16 @@ pub async fn pick(config: &Config, pick: &Pick) -> Result<Picked, PickError> {
     if !pick.latest {
         return Err(PickError::NothingNamed);
     }
-    let sources = wiring::select_sources(config, &pick.sources)?;
-    let sources: Vec<&SourceConfig> = sources.iter().map(|s| &**s).collect();
+    let sources = plan.select_sources(&pick.sources)?;
+    let sources: Vec<&SourcePlan> = sources.iter().collect();
     let catalog = find(&sources, &drives, verifier.as_ref(), Depth::LatestTrusted).await;
     if catalog.found.is_empty() && catalog.errors.is_empty() {
         // Distinguish "nothing there" from "nothing trusted there": one more listing each.
         let mut passed_over = 0;
         for drive in &drives {
             for source in &sources {
-                let policy = wiring::trust_policy(source, verifier.as_ref());
-                passed_over += listing::list_source(drive.as_ref(), &source.label, &policy)
+                let policy = source.trust(verifier.as_ref());
+                passed_over += listing::list_source(drive.as_ref(), source.label(), &policy)
                     .await
                     .map_or(0, |l| l.len());
             }

@@ -7,13 +7,14 @@
 
 use std::time::Duration;
 
-use backupman_config::{Config, DriveConfig, SourceConfig};
+use backupman_config::DriveConfig;
 use backupman_core::{CheckResult, DriveError, DriveErrorKind, SourceError};
 use futures::future::join_all;
 use serde::Serialize;
 
 use crate::notify::{self, NotifierHealth};
-use crate::{servers, wiring};
+use crate::servers;
+use crate::wiring::{self, Plan, SourcePlan};
 
 /// The whole verdict.
 #[derive(Debug, Clone, Serialize)]
@@ -100,12 +101,12 @@ impl From<&CheckResult> for CheckReport {
 /// the same time, so the whole of `health` answers within about this long.
 pub const CHECK_DEADLINE: Duration = Duration::from_secs(8);
 
-/// The `health` operation over every configured source, drive and mail server, all at once.
-pub async fn health(config: &Config) -> HealthReport {
+/// The `health` operation over every source, drive and mail server of `plan`, all at once.
+pub async fn health(plan: &Plan) -> HealthReport {
     let (sources, drives, notifiers) = tokio::join!(
-        join_all(config.sources.iter().map(source_health)),
-        join_all(config.drives.iter().map(drive_health)),
-        notify::health(config),
+        join_all(plan.sources.iter().map(source_health)),
+        join_all(plan.drives.iter().map(drive_health)),
+        notify::health(&plan.notifiers),
     );
     let ok = sources.iter().all(|s| s.ok)
         && drives.iter().all(|d| d.ok)
@@ -126,11 +127,12 @@ pub(crate) fn no_answer(what: &str) -> String {
     )
 }
 
-async fn source_health(cfg: &SourceConfig) -> SourceHealth {
-    if cfg.databases.is_some() {
-        return server_health(cfg).await;
+async fn source_health(plan: &SourcePlan) -> SourceHealth {
+    if plan.is_server() {
+        return server_health(plan).await;
     }
-    let result = match wiring::source(cfg) {
+    let cfg = &plan.config;
+    let result = match plan.build() {
         Ok(source) => match tokio::time::timeout(CHECK_DEADLINE, source.check()).await {
             Ok(checked) => checked,
             Err(_) => Err(SourceError::new(no_answer(&format!(
@@ -151,21 +153,23 @@ async fn source_health(cfg: &SourceConfig) -> SourceHealth {
 
 /// A whole-server source: the server says which databases it has, and the first part (the
 /// globals, or a database) is checked as a source of its own would be.
-async fn server_health(cfg: &SourceConfig) -> SourceHealth {
+async fn server_health(plan: &SourcePlan) -> SourceHealth {
+    let cfg = &plan.config;
     let checked = tokio::time::timeout(CHECK_DEADLINE, async {
-        let expansion = servers::expand(cfg)
+        let expansion = servers::expand(plan)
             .await
             .map_err(|e| SourceError::new(e.to_string()).with_cause(e))?;
         if let Some((part, why)) = expansion.refused.first() {
-            return Err(SourceError::new(format!("{}: {why}", part.label)));
+            return Err(SourceError::new(format!("{}: {why}", part.label())));
         }
         if let Some(first) = expansion.parts.first() {
-            wiring::source(first)?.check().await?;
+            first.build()?.check().await?;
         }
         Ok(expansion
             .parts
             .iter()
-            .filter_map(|p| p.part_of.as_ref().map(|o| o.object.name().to_owned()))
+            .filter_map(|p| p.config.part_of.as_ref())
+            .map(|o| o.object.name().to_owned())
             .collect::<Vec<_>>())
     })
     .await
@@ -193,11 +197,14 @@ async fn drive_health(cfg: &DriveConfig) -> DriveHealth {
                 ok: false,
                 required: true,
                 error: Some(
-                    DriveError::new(DriveErrorKind::Connection, no_answer(&where_is(cfg)))
-                        .with_hint(
-                            "check that the store is up and that `endpoint` names it; a \
+                    DriveError::new(
+                        DriveErrorKind::Connection,
+                        no_answer(&wiring::whereabouts(cfg)),
+                    )
+                    .with_hint(
+                        "check that the store is up and that `endpoint` names it; a \
                              firewall that drops packets, or a proxy that hangs, looks the same",
-                        ),
+                    ),
                 ),
             }],
         },
@@ -213,17 +220,5 @@ async fn drive_health(cfg: &DriveConfig) -> DriveHealth {
         provider: cfg.provider().to_owned(),
         ok: checks.iter().all(|c| c.ok || !c.required),
         checks,
-    }
-}
-
-/// Where a drive is, for a message: its endpoint and bucket, or its folder.
-fn where_is(cfg: &DriveConfig) -> String {
-    match cfg {
-        DriveConfig::Local(local) => local.folder.display().to_string(),
-        DriveConfig::S3(s3) => format!(
-            "{} (bucket `{}`)",
-            s3.endpoint.as_deref().unwrap_or("Amazon S3"),
-            s3.bucket
-        ),
     }
 }

@@ -14,6 +14,8 @@ use backupman_core::CancellationToken;
 use backupman_dump::supervise::{self, ProcessError, Spec};
 use serde::Serialize;
 
+use crate::wiring::SourcePlan;
+
 /// Which of a source's hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,10 +157,11 @@ fn command(hooks: &HooksConfig, stage: HookStage) -> Option<&str> {
 /// and, when it failed, why.
 pub async fn run_stage(
     stage: HookStage,
-    source: &SourceConfig,
+    source: &SourcePlan,
     facts: &HookFacts,
     cancel: &CancellationToken,
 ) -> Option<(HookReport, Result<(), HookError>)> {
+    let source = &source.config;
     let command = command(&source.hooks, stage)?;
     tracing::info!(source = %source.label, "running the {stage} hook");
     let started = Instant::now();

@@ -1,7 +1,8 @@
 //! backupman's operations as library functions: back up (with test mode), list, verify
 //! (with or without the restore drill), restore, prune and health, each returning a typed,
-//! `serde::Serialize` report, plus the wiring from a configuration to live sources and
-//! drives, and the notifications after a run (mail, webhooks, Slack, Discord).
+//! `serde::Serialize` report, plus the wiring from a configuration to the plan they run on
+//! (`wiring::Plan`: the sources, drives, keys and settings, resolved once) and to live
+//! sources and drives, and the notifications after a run (mail, webhooks, Slack, Discord).
 //!
 //! The command line and the service mode are front ends over these same functions: they
 //! parse their input, call one operation, and render its report. Nothing here prints;
@@ -18,7 +19,9 @@
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let loaded = wiring::load_config(std::path::Path::new("config.yml"))?;
-//! let report = backup::backup(&loaded.config, backup::RunOptions::default(), |_| {}).await?;
+//! // Resolved once; every operation takes the plan, never the configuration.
+//! let plan = wiring::plan(&loaded.config);
+//! let report = backup::backup(&plan, backup::RunOptions::default(), |_| {}).await?;
 //! println!("{}", if report.ok { "all stored" } else { "something failed" });
 //! # Ok(())
 //! # }

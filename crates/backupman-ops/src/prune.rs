@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use backupman_config::Config;
 use backupman_core::listing::{self, TrustPolicy};
 use backupman_core::retention::{self, LockedBackup, Policy};
 use backupman_core::stale::Listed;
@@ -14,7 +13,7 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 
 use crate::servers;
-use crate::wiring::{self, BrokenDrive};
+use crate::wiring::{self, BrokenDrive, Plan};
 
 /// Retention of one source on one drive.
 #[derive(Debug, Clone, Serialize)]
@@ -269,23 +268,22 @@ impl PruneRun {
     }
 }
 
-/// The `prune` operation: every source on every drive; without `dry_run`, each drive is
-/// swept for incomplete uploads first.
-pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetention> {
-    let policy = wiring::retention_policy(config).ok_or(NoRetention)?;
-    let all: Vec<_> = config.drives.iter().collect();
-    let (drives, broken_drives) = wiring::build_drives(&all);
+/// The `prune` operation: every source of `plan` on every drive; without `dry_run`, each
+/// drive is swept for incomplete uploads first.
+pub async fn prune(plan: &Plan, dry_run: bool) -> Result<PruneRun, NoRetention> {
+    let policy = plan.retention.ok_or(NoRetention)?;
+    let (drives, broken_drives) = wiring::build_drives(&plan.drives);
     let mut run = PruneRun {
         broken_drives,
         ..PruneRun::default()
     };
-    let verifier = wiring::verifier(config);
+    let verifier = &plan.signing.verifier;
     let known = verifier.as_ref().ok().cloned().flatten();
-    let sweep_after = (!dry_run).then_some(config.abort_incomplete_after_hours);
+    let sweep_after = (!dry_run).then_some(plan.abort_incomplete_after_hours);
     for drive in &drives {
         let mut sources = Vec::new();
-        for source in &config.sources {
-            if source.databases.is_none() {
+        for source in &plan.sources {
+            if !source.is_server() {
                 sources.push(source.clone());
                 continue;
             }
@@ -294,7 +292,7 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
             match servers::on_drive(source, drive.as_ref()).await {
                 Ok(parts) => sources.extend(parts),
                 Err(err) => run.results.push(PruneReport::failed(
-                    &source.label,
+                    source.label(),
                     drive.label(),
                     err,
                     dry_run,
@@ -303,19 +301,19 @@ pub async fn prune(config: &Config, dry_run: bool) -> Result<PruneRun, NoRetenti
         }
         let trusts: Vec<(String, TrustPolicy)> = sources
             .iter()
-            .map(|s| (s.label.clone(), wiring::trust_policy(s, known.as_ref())))
+            .map(|s| (s.label().to_owned(), s.trust(known.as_ref())))
             .collect();
         let mut prepared = prepare(drive.clone(), trusts.clone(), sweep_after, Reach::Whole).await;
         run.sweeps.extend(prepared.sweep.take());
         for (source, (label, trust)) in sources.iter().zip(&trusts) {
-            let report = match &verifier {
+            let report = match verifier {
                 Ok(_) => {
                     let listed = prepared.listed.remove(label);
                     apply_one(drive.as_ref(), label, listed, policy, trust, dry_run).await
                 }
                 // Without the key nothing can be told trusted: delete nothing.
                 Err(err) => PruneReport::failed(
-                    &source.label,
+                    source.label(),
                     drive.label(),
                     DriveError::new(DriveErrorKind::Other, err.to_string()).with_cause(err.clone()),
                     dry_run,

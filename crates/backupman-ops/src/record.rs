@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 
-use backupman_config::Config;
 use backupman_core::{DriveError, DriveErrorKind, SourceError};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -17,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::backup::SourceReport;
 use crate::catalog::Found;
+use crate::wiring::Plan;
 
 /// Where a backup, or its copy on one drive, stands.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -136,7 +136,7 @@ impl BackupRecord {
                 records.push(BackupRecord {
                     id: backup_id(key),
                     status: RecordStatus::Finished,
-                    label: f.source.label.clone(),
+                    label: f.source.label().to_owned(),
                     created_at,
                     updated_at,
                     drive_files: Vec::new(),
@@ -147,6 +147,7 @@ impl BackupRecord {
                     untrusted: f.backup.standing.reason(),
                     database: f
                         .source
+                        .config
                         .part_of
                         .as_ref()
                         .map(|p| p.object.name().to_owned()),
@@ -173,11 +174,11 @@ impl BackupRecord {
 
     /// The record of a backup a run has begun and not finished: its key is not known yet, so
     /// its id is derived from the source's label and the run's start. Its copies are the
-    /// configured drives', all pending.
-    pub fn pending(source: &str, config: &Config, started_at: DateTime<Utc>) -> Self {
+    /// plan's drives', all pending.
+    pub fn pending(source: &str, plan: &Plan, started_at: DateTime<Utc>) -> Self {
         let started = started_at.to_rfc3339();
         let id = short_hash(&["pending", source, &started]);
-        let drive_files = config
+        let drive_files = plan
             .drives
             .iter()
             .map(|d| DriveFileRecord {
@@ -210,8 +211,8 @@ impl BackupRecord {
     }
 
     /// The record of a backup a run just made (or failed to make), which ended at
-    /// `finished_at`. Drive providers are looked up in `config` by label.
-    pub fn from_report(report: &SourceReport, config: &Config, finished_at: DateTime<Utc>) -> Self {
+    /// `finished_at`. Drive providers are looked up in `plan` by label.
+    pub fn from_report(report: &SourceReport, plan: &Plan, finished_at: DateTime<Utc>) -> Self {
         let created_at = finished_at
             - TimeDelta::from_std(std::time::Duration::from_secs_f64(report.seconds.max(0.0)))
                 .unwrap_or_default();
@@ -234,7 +235,7 @@ impl BackupRecord {
             .map(|d| DriveFileRecord {
                 id: drive_file_id(&d.drive, &report.key),
                 backup_id: id.clone(),
-                provider: provider_of(config, &d.drive),
+                provider: plan.provider_of(&d.drive).to_owned(),
                 label: d.drive.clone(),
                 path: d.location.clone().unwrap_or_default(),
                 status: status(d.ok),
@@ -267,15 +268,6 @@ impl BackupRecord {
             attempts: Some(report.attempts),
         }
     }
-}
-
-fn provider_of(config: &Config, drive: &str) -> String {
-    config
-        .drives
-        .iter()
-        .find(|d| d.label() == drive)
-        .map_or("unknown", |d| d.provider())
-        .to_owned()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use backupman_dump::restore::{
 use chrono::{DateTime, Utc};
 
 use crate::catalog::{self, Pick, PickError};
-use crate::wiring::{self, UnknownLabel};
+use crate::wiring::{Plan, UnknownLabel};
 
 /// What to restore, and where.
 #[derive(Debug, Clone, Default)]
@@ -128,13 +128,15 @@ impl RestoreFailure {
     }
 }
 
-/// The `restore` operation.
+/// The `restore` operation, over the sources and drives of `plan`.
 pub async fn restore(
-    config: &backupman_config::Config,
+    plan: &Plan,
     request: &RestoreRequest,
     mut on_step: impl FnMut(RestoreStep<'_>),
 ) -> Result<RestoreReport, RestoreFailure> {
-    let source = wiring::select_sources(config, std::slice::from_ref(&request.source))?[0].clone();
+    let source = plan
+        .select_sources(std::slice::from_ref(&request.source))?
+        .remove(0);
     let pick = Pick {
         key: request.key.clone(),
         latest: request.latest,
@@ -142,18 +144,18 @@ pub async fn restore(
         drives: request.drives.clone(),
         allow_untrusted: request.allow_untrusted,
     };
-    let picked = catalog::pick(config, &pick).await?;
+    let picked = catalog::pick(plan, &pick).await?;
     for e in &picked.errors {
         tracing::warn!("cannot list {:?} on {:?}: {}", e.source, e.drive, e.error);
     }
     let chosen = picked
         .found
         .into_iter()
-        .find(|f| f.source.label == source.label)
-        .ok_or_else(|| RestoreFailure::OtherSource(source.label.clone()))?;
-    let settings = wiring::database_settings(&source).map_err(|e| {
+        .find(|f| f.source.label() == source.label())
+        .ok_or_else(|| RestoreFailure::OtherSource(source.label().to_owned()))?;
+    let settings = source.database_settings().map_err(|e| {
         RestoreFailure::Target(RestoreError::InvalidTarget {
-            spec: source.label.clone(),
+            spec: source.label().to_owned(),
             reason: e.message,
         })
     })?;

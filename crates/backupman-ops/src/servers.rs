@@ -9,10 +9,10 @@
 
 use std::collections::HashMap;
 
-use backupman_config::{Config, GLOBALS, ServerObject, ServerPart, SourceConfig, SourceProvider};
+use backupman_config::{GLOBALS, ServerObject, ServerPart, SourceProvider};
 use backupman_core::{BackupKey, Drive, DriveError, SourceError, slugify};
 
-use crate::wiring;
+use crate::wiring::SourcePlan;
 
 /// The label of one part of a whole-server source, whose slug is its folder.
 pub fn part_label(server: &str, database: &str) -> String {
@@ -31,10 +31,11 @@ pub fn with_databases(sources: &[String], databases: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The configuration of one part of the whole-server source `server`.
-pub fn part(server: &SourceConfig, object: ServerObject) -> SourceConfig {
-    let mut cfg = server.clone();
-    cfg.label = part_label(&server.label, object.name());
+/// One part of the whole-server source `server`, planned as a source of its own.
+pub fn part(server: &SourcePlan, object: ServerObject) -> SourcePlan {
+    let mut part = server.clone();
+    let cfg = &mut part.config;
+    cfg.label = part_label(server.label(), object.name());
     cfg.db_name = Some(match &object {
         ServerObject::Database(name) => name.clone(),
         // pg_dumpall and a restore of the globals connect to the maintenance database.
@@ -42,25 +43,24 @@ pub fn part(server: &SourceConfig, object: ServerObject) -> SourceConfig {
     });
     cfg.databases = None;
     cfg.part_of = Some(ServerPart {
-        server: server.label.clone(),
+        server: server.label().to_owned(),
         object,
     });
-    cfg
+    part
 }
 
 /// The part `{label}/{database}` names, when `label` is a whole-server source's (compared
 /// without regard to case, as labels are).
-pub fn named(config: &Config, wanted: &str) -> Option<SourceConfig> {
+pub fn named(sources: &[SourcePlan], wanted: &str) -> Option<SourcePlan> {
     let (label, database) = wanted.rsplit_once('/')?;
-    let server = config
-        .sources
+    let server = sources
         .iter()
-        .find(|s| s.databases.is_some() && s.label.eq_ignore_ascii_case(label))?;
+        .find(|s| s.is_server() && s.label().eq_ignore_ascii_case(label))?;
     (!database.is_empty()).then(|| part(server, object_named(server, database)))
 }
 
-fn object_named(server: &SourceConfig, name: &str) -> ServerObject {
-    if server.provider == SourceProvider::Postgres && name == GLOBALS {
+fn object_named(server: &SourcePlan, name: &str) -> ServerObject {
+    if server.config.provider == SourceProvider::Postgres && name == GLOBALS {
         ServerObject::Globals
     } else {
         ServerObject::Database(name.to_owned())
@@ -71,26 +71,26 @@ fn object_named(server: &SourceConfig, name: &str) -> ServerObject {
 #[derive(Debug, Clone, Default)]
 pub struct Expansion {
     /// Each database to back up (and the globals), in name order.
-    pub parts: Vec<SourceConfig>,
+    pub parts: Vec<SourcePlan>,
     /// Parts that cannot be backed up, and why: a listed database the server does not
     /// have, two databases whose names give one folder.
-    pub refused: Vec<(SourceConfig, String)>,
+    pub refused: Vec<(SourcePlan, String)>,
 }
 
 /// Asks the server which databases it has, and keeps those `server`'s selection takes.
-pub async fn expand(server: &SourceConfig) -> Result<Expansion, SourceError> {
-    let Some(selection) = server.databases.clone() else {
+pub async fn expand(server: &SourcePlan) -> Result<Expansion, SourceError> {
+    let Some(selection) = server.config.databases.clone() else {
         return Ok(Expansion {
             parts: vec![server.clone()],
             refused: Vec::new(),
         });
     };
-    let settings = wiring::database_settings(server)?;
+    let settings = server.database_settings()?;
     let found = tokio::task::spawn_blocking(move || backupman_dump::list_databases(&settings))
         .await
         .map_err(|e| SourceError::new(format!("listing the databases failed: {e}")))??;
     let mut out = Expansion::default();
-    let mut parts: Vec<SourceConfig> = found
+    let mut parts: Vec<SourcePlan> = found
         .iter()
         .filter(|d| selection.includes(&d.name, d.system))
         .map(|d| part(server, object_named(server, &d.name)))
@@ -105,14 +105,14 @@ pub async fn expand(server: &SourceConfig) -> Result<Expansion, SourceError> {
                 .push((missing, format!("the server has no database {name:?}")));
         }
     }
-    if server.provider == SourceProvider::Postgres {
+    if server.config.provider == SourceProvider::Postgres {
         parts.push(part(server, ServerObject::Globals));
     }
     // Two names with one slug (`app_1`, `app-1`), a database named like the globals: sharing
     // a folder would mix their backups, and retention of one would delete the other's.
-    let mut by_folder: HashMap<String, Vec<SourceConfig>> = HashMap::new();
+    let mut by_folder: HashMap<String, Vec<SourcePlan>> = HashMap::new();
     for p in parts {
-        by_folder.entry(slugify(&p.label)).or_default().push(p);
+        by_folder.entry(slugify(p.label())).or_default().push(p);
     }
     let mut folders: Vec<_> = by_folder.into_iter().collect();
     folders.sort_by(|a, b| a.0.cmp(&b.0));
@@ -123,7 +123,10 @@ pub async fn expand(server: &SourceConfig) -> Result<Expansion, SourceError> {
         }
         let names: Vec<String> = group
             .iter()
-            .filter_map(|p| p.part_of.as_ref().map(|o| format!("{:?}", o.object.name())))
+            .filter_map(|p| {
+                let part_of = p.config.part_of.as_ref();
+                part_of.map(|o| format!("{:?}", o.object.name()))
+            })
             .collect();
         for p in group {
             let why = format!(
@@ -141,10 +144,10 @@ pub async fn expand(server: &SourceConfig) -> Result<Expansion, SourceError> {
 /// has the database. A part's name is its folder's, which is its database's name when that is
 /// already a slug.
 pub async fn on_drive(
-    server: &SourceConfig,
+    server: &SourcePlan,
     drive: &dyn Drive,
-) -> Result<Vec<SourceConfig>, DriveError> {
-    let prefix = format!("{}-", slugify(&server.label));
+) -> Result<Vec<SourcePlan>, DriveError> {
+    let prefix = format!("{}-", slugify(server.label()));
     let mut folders: Vec<String> = drive
         .list(&prefix)
         .await?
@@ -155,7 +158,7 @@ pub async fn on_drive(
     folders.sort();
     folders.dedup();
     // Listed databases are known by their own names; others by their folders'.
-    let listed: &[String] = match server.databases.as_ref().map(|s| &s.databases) {
+    let listed: &[String] = match server.config.databases.as_ref().map(|s| &s.databases) {
         Some(backupman_config::Databases::Only(names)) => names,
         _ => &[],
     };

@@ -13,7 +13,6 @@ use backupman_dump::restore::{
 use serde::Serialize;
 
 use crate::catalog::Found;
-use crate::wiring;
 
 /// The verdict on one backup on one drive.
 #[derive(Debug, Clone, Serialize)]
@@ -105,7 +104,7 @@ pub async fn verify(
         let mut leftover = None;
         let result = verify_one(f, drill, identities, &mut leftover).await;
         reports.push(VerifyReport {
-            source: f.source.label.clone(),
+            source: f.source.label().to_owned(),
             drive: f.drive.label().to_owned(),
             key: f.backup.key.clone(),
             ok: result.is_ok(),
@@ -170,7 +169,7 @@ async fn restore_drill(
     identities: Option<&Identities>,
     leftover: &mut Option<String>,
 ) -> Result<String, VerifyError> {
-    let settings = wiring::database_settings(&f.source)?;
+    let settings = f.source.database_settings()?;
     let base = RestoreTarget::from_settings(&settings);
     let scratch_dir = tempfile::tempdir().map_err(|e| VerifyError::Scratch(Arc::new(e)))?;
     let target = match &base {

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backupman_config::Config;
 use backupman_core::CancellationToken;
+use backupman_ops::wiring::Plan;
 use tokio::sync::{Mutex, watch};
 
 use crate::api::status::{HealthReport, check};
@@ -40,7 +40,7 @@ struct Checked {
 
 impl HealthCache {
     /// The last check's report; at start, the first one once it is done.
-    pub(crate) async fn latest(&self, config: &Config) -> Arc<HealthReport> {
+    pub(crate) async fn latest(&self, plan: &Plan) -> Arc<HealthReport> {
         let mut seen = self.latest.subscribe();
         let found = seen
             .wait_for(Option::is_some)
@@ -50,7 +50,7 @@ impl HealthCache {
         match found {
             Some(report) => report,
             // Unreachable while the cache lives (it holds the sender), but a report it is.
-            None => self.fresh(config).await,
+            None => self.fresh(plan).await,
         }
     }
 
@@ -61,7 +61,7 @@ impl HealthCache {
 
     /// A report of a check begun after this call: the last one if it began after (another
     /// caller ran it while this one waited), else a new one. One check at a time.
-    pub(crate) async fn fresh(&self, config: &Config) -> Arc<HealthReport> {
+    pub(crate) async fn fresh(&self, plan: &Plan) -> Arc<HealthReport> {
         let asked = Instant::now();
         let _alone = self.running.lock().await;
         if let Some(last) = self.latest.borrow().as_ref()
@@ -70,7 +70,7 @@ impl HealthCache {
             return last.report.clone();
         }
         let started = Instant::now();
-        let report = Arc::new(check(config).await);
+        let report = Arc::new(check(plan).await);
         self.latest.send_replace(Some(Checked {
             report: report.clone(),
             started,
@@ -84,7 +84,7 @@ pub(crate) async fn refresh(service: Arc<Service>, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = service.health.fresh(&service.config) => {}
+            _ = service.health.fresh(&service.plan) => {}
         }
         tokio::select! {
             _ = stop.cancelled() => return,

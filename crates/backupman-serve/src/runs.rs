@@ -136,10 +136,10 @@ pub(crate) fn start(
         .map_err(|_| NotStarted::Stopping)?;
     let labels = match &which {
         Which::All => service
-            .config
+            .plan
             .sources
             .iter()
-            .map(|s| s.label.clone())
+            .map(|s| s.label().to_owned())
             .collect(),
         Which::Sources(labels) => labels.clone(),
     };
@@ -154,7 +154,7 @@ pub(crate) fn start(
 }
 
 async fn run(service: &Service, trigger: &str, which: &Which) {
-    let config = &service.config;
+    let plan = &service.plan;
     let started_at = Utc::now();
     tracing::info!("backup started ({trigger})");
     let sources = match which {
@@ -163,13 +163,14 @@ async fn run(service: &Service, trigger: &str, which: &Which) {
     };
     {
         let mut records = service.runs.lock_records();
-        for source in config.sources.iter().rev() {
-            if sources.is_empty() || sources.contains(&source.label) {
-                records.push_front(BackupRecord::pending(&source.label, config, started_at));
+        for source in plan.sources.iter().rev() {
+            let label = source.label();
+            if sources.is_empty() || sources.iter().any(|s| s == label) {
+                records.push_front(BackupRecord::pending(label, plan, started_at));
             }
         }
     }
-    for warning in notify::before_run(config).await {
+    for warning in notify::before_run(plan).await {
         tracing::warn!("{warning}");
     }
     let options = RunOptions {
@@ -177,7 +178,7 @@ async fn run(service: &Service, trigger: &str, which: &Which) {
         cancel: service.runs.cancel.clone(),
         ..RunOptions::default()
     };
-    let report = backup::backup(config, options, |event| {
+    let report = backup::backup(plan, options, |event| {
         if let RunEvent::SourceDone(source) = event {
             let finished_at = Utc::now();
             service.metrics.observe(source, finished_at);
@@ -189,7 +190,7 @@ async fn run(service: &Service, trigger: &str, which: &Which) {
                         || source.source.starts_with(&format!("{}/", r.label))))
             });
             if !source.ok {
-                records.push_front(BackupRecord::from_report(source, config, finished_at));
+                records.push_front(BackupRecord::from_report(source, plan, finished_at));
                 records.truncate(KEPT_FAILURES);
             }
         }
@@ -211,7 +212,7 @@ async fn run(service: &Service, trigger: &str, which: &Which) {
             } else {
                 tracing::error!("backup finished: {failed} source(s) failed");
             }
-            for warning in notify::after_run(config, &report).await {
+            for warning in notify::after_run(plan, &report).await {
                 tracing::warn!("{warning}");
             }
         }

@@ -1,12 +1,13 @@
-//! What every request handler and the scheduler share: the configuration, the drives built
-//! once at start, the keys, the link signer, the metrics and the runs.
+//! What every request handler and the scheduler share: the configuration and the plan the
+//! operations run on (resolved from it once, at start), the drives built once at start, the
+//! keys, the link signer, the metrics and the runs.
 
 use std::sync::Arc;
 
 use backupman_config::Config;
 use backupman_core::{CancellationToken, SigningKeyError};
 use backupman_ops::catalog::Catalog;
-use backupman_ops::wiring;
+use backupman_ops::wiring::{self, Plan};
 
 use crate::auth::ApiKeys;
 use crate::health::HealthCache;
@@ -19,7 +20,10 @@ use crate::stored::StoredCatalog;
 /// The running service's shared state.
 #[derive(Debug)]
 pub(crate) struct Service {
+    /// The service's own settings (`http`), its status page's sources and schedules.
     pub config: Config,
+    /// What every operation the service starts runs on: the configuration resolved once.
+    pub plan: Plan,
     /// What the configured drives that could be built hold, kept in memory, for listing and
     /// downloads (a run builds its own drives, so a drive that failed here is retried by
     /// every run).
@@ -50,13 +54,14 @@ impl Service {
         base_url: String,
         stopping: CancellationToken,
     ) -> Result<Self, SigningKeyError> {
-        let (drives, broken) = wiring::build_drives(&config.drives.iter().collect::<Vec<_>>());
+        let plan = wiring::plan(&config);
+        let (drives, broken) = wiring::build_drives(&plan.drives);
         for b in &broken {
             tracing::error!("drive {:?}: {}", b.label, b.error);
         }
-        let verifier = wiring::verifier(&config)?;
+        let verifier = plan.signing.verifier.clone()?;
         Ok(Self {
-            catalog: StoredCatalog::new(config.sources.clone(), drives, verifier),
+            catalog: StoredCatalog::new(plan.sources.clone(), drives, verifier),
             keys: ApiKeys::new(&config.http.api_keys),
             web: crate::web::Web::default(),
             links: LinkSigner::new(&config.http.api_keys),
@@ -68,6 +73,7 @@ impl Service {
             stopping,
             build: crate::Build::default(),
             config,
+            plan,
         })
     }
 
@@ -88,7 +94,7 @@ impl Service {
             }
             if let Some(manifest) = &found.backup.manifest {
                 self.metrics
-                    .success(&found.source.label, manifest.finished_at.min(now));
+                    .success(found.source.label(), manifest.finished_at.min(now));
             }
         }
     }

@@ -7,15 +7,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backupman_config::SourceConfig;
 use backupman_core::{CancellationToken, Drive, Verifier};
 use backupman_ops::catalog::{self, Catalog};
+use backupman_ops::wiring::SourcePlan;
 use tokio::sync::{Mutex, RwLock};
 
 /// What the drives hold, as last listed.
 #[derive(Debug)]
 pub(crate) struct StoredCatalog {
-    sources: Vec<SourceConfig>,
+    sources: Vec<SourcePlan>,
     drives: Vec<Arc<dyn Drive>>,
     verifier: Option<Verifier>,
     /// `None` until the first listing has ended.
@@ -26,7 +26,7 @@ pub(crate) struct StoredCatalog {
 
 impl StoredCatalog {
     pub(crate) fn new(
-        sources: Vec<SourceConfig>,
+        sources: Vec<SourcePlan>,
         drives: Vec<Arc<dyn Drive>>,
         verifier: Option<Verifier>,
     ) -> Self {
@@ -61,7 +61,7 @@ impl StoredCatalog {
     /// Callers hold `listing`.
     async fn list_again(&self) -> Arc<Catalog> {
         let previous = self.current.read().await.clone().unwrap_or_default();
-        let sources: Vec<&SourceConfig> = self.sources.iter().collect();
+        let sources: Vec<&SourcePlan> = self.sources.iter().collect();
         let fresh =
             catalog::refresh(&previous, &sources, &self.drives, self.verifier.as_ref()).await;
         for e in &fresh.errors {

@@ -10,8 +10,8 @@ use crate::output::{self, Out};
 use crate::{CommandResult, Outcome};
 
 pub async fn health(global: &Global, args: HealthArgs) -> CommandResult {
-    let config = or_exit!(loading::load_config(&global.config));
-    let report = health::health(&config).await;
+    let plan = or_exit!(loading::load_plan(&global.config));
+    let report = health::health(&plan).await;
     if args.json {
         output::stdout(serde_json::to_string_pretty(&report)?);
     }

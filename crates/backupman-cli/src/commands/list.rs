@@ -11,10 +11,10 @@ use crate::output::{self, Out};
 use crate::{CommandResult, Outcome};
 
 pub async fn list(global: &Global, args: ListArgs) -> CommandResult {
-    let config = or_exit!(loading::load_config(&global.config));
+    let plan = or_exit!(loading::load_plan(&global.config));
     let report = or_exit!(
         catalog::list(
-            &config,
+            &plan,
             &backupman_ops::servers::with_databases(&args.sources, &args.databases),
             &args.drives,
         )

@@ -61,8 +61,8 @@ pub fn print_sweep(sweep: &SweepReport, quiet: bool) {
 }
 
 pub async fn prune(global: &Global, args: PruneArgs) -> CommandResult {
-    let config = or_exit!(loading::load_config(&global.config));
-    let run = match prune::prune(&config, args.dry_run).await {
+    let plan = or_exit!(loading::load_plan(&global.config));
+    let run = match prune::prune(&plan, args.dry_run).await {
         Ok(run) => run,
         Err(err) => {
             eprintln!("error: {}: {err}", global.config.display());

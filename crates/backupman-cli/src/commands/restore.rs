@@ -9,7 +9,7 @@ use crate::output;
 use crate::{CommandResult, Outcome};
 
 pub async fn restore(global: &Global, args: RestoreArgs) -> CommandResult {
-    let config = or_exit!(loading::load_config(&global.config));
+    let plan = or_exit!(loading::load_plan(&global.config));
     let identities = or_exit!(loading::load_identity(&args.identity));
     let request = RestoreRequest {
         source: match &args.database {
@@ -25,7 +25,7 @@ pub async fn restore(global: &Global, args: RestoreArgs) -> CommandResult {
         allow_untrusted: args.allow_untrusted,
     };
     let quiet = global.quiet;
-    let result = restore::restore(&config, &request, |step| match step {
+    let result = restore::restore(&plan, &request, |step| match step {
         RestoreStep::Starting {
             key,
             size,

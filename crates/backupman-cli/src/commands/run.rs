@@ -1,9 +1,9 @@
 //! `backupman run`: back up every selected source to every selected drive.
 
-use backupman_config::Config;
-use backupman_ops::backup::{self, Plan, RunEvent, RunOptions, SourceReport};
+use backupman_ops::backup::{self, RunEvent, RunOptions, SourceReport};
 use backupman_ops::hooks::HookStage;
 use backupman_ops::notify;
+use backupman_ops::wiring::Plan;
 
 use crate::cli::{Global, RunArgs};
 use crate::commands::or_exit;
@@ -15,7 +15,7 @@ use crate::signals;
 use crate::{CommandResult, Outcome};
 
 pub async fn run(global: &Global, args: RunArgs) -> CommandResult {
-    let config = or_exit!(loading::load_config(&global.config));
+    let plan = or_exit!(loading::load_plan(&global.config));
     let progress = progress::Style::pick(global.quiet, args.json);
     let options = RunOptions {
         sources: backupman_ops::servers::with_databases(&args.sources, &args.databases),
@@ -29,8 +29,11 @@ pub async fn run(global: &Global, args: RunArgs) -> CommandResult {
         parallel: args.parallel.map(usize::from),
         progress: progress.observer(),
     };
-    let plan = or_exit!(backup::plan(&config, &options).map_err(loading::usage));
-    if plan.sources.is_empty() {
+    let selected = or_exit!(
+        plan.select(&options.sources, &options.drives)
+            .map_err(loading::usage)
+    );
+    if selected.sources.is_empty() {
         eprintln!(
             "error: {}: no data_sources configured, nothing to back up",
             global.config.display()
@@ -39,21 +42,20 @@ pub async fn run(global: &Global, args: RunArgs) -> CommandResult {
     }
     if args.dry_run {
         print_plan(
-            &config,
-            &plan,
-            args.parallel.map_or(config.concurrency, usize::from),
+            &selected,
+            args.parallel.map_or(plan.concurrency, usize::from),
         );
         return Ok(Outcome::Success);
     }
     let quiet = global.quiet;
     if !args.test_mode {
-        for warning in notify::before_run(&config).await {
+        for warning in notify::before_run(&plan).await {
             if !quiet {
                 eprintln!("⚠ {warning}");
             }
         }
     }
-    let report = backup::backup(&config, options, |event| match event {
+    let report = backup::backup(&plan, options, |event| match event {
         RunEvent::Swept(sweep) => print_sweep(sweep, quiet),
         RunEvent::SourceDone(source) => {
             progress.finish(&source.source);
@@ -66,7 +68,7 @@ pub async fn run(global: &Global, args: RunArgs) -> CommandResult {
     if args.json {
         output::stdout(serde_json::to_string_pretty(&report)?);
     }
-    for warning in notify::after_run(&config, &report).await {
+    for warning in notify::after_run(&plan, &report).await {
         if !quiet {
             eprintln!("⚠ {warning}");
         }
@@ -78,11 +80,11 @@ pub async fn run(global: &Global, args: RunArgs) -> CommandResult {
     })
 }
 
-fn print_plan(config: &Config, plan: &Plan<'_>, parallel: usize) {
+fn print_plan(plan: &Plan, parallel: usize) {
     use backupman_config::DriveConfig;
     let out = Out::Stdout;
     out.line("configuration is valid; a run would back up:");
-    for s in &plan.sources {
+    for s in plan.sources.iter().map(|s| &s.config) {
         let what = match (&s.db_path, &s.databases) {
             (Some(path), _) => path.display().to_string(),
             (None, Some(selection)) => format!(
@@ -150,15 +152,15 @@ fn print_plan(config: &Config, plan: &Plan<'_>, parallel: usize) {
         "  {} source(s) at a time",
         parallel.min(plan.sources.len()).max(1)
     ));
-    let compression = &config.compression;
+    let compression = &plan.compression;
     out.line(format_args!(
         "  compressed: {} on {} threads",
         compression.label(),
         compression.threads()
     ));
-    match &config.retention {
-        Some(r) if r.enabled => out.line(format_args!("  then retention: {}", r.policy)),
-        _ => out.line("  retention: off"),
+    match &plan.retention {
+        Some(policy) => out.line(format_args!("  then retention: {policy}")),
+        None => out.line("  retention: off"),
     }
 }
 

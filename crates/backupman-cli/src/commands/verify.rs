@@ -3,6 +3,7 @@
 
 use backupman_ops::catalog::{self, Found, Pick, PickError};
 use backupman_ops::verify;
+use backupman_ops::wiring::Plan;
 
 use crate::cli::{Global, VerifyArgs};
 use crate::commands::or_exit;
@@ -12,11 +13,8 @@ use crate::{CommandResult, Outcome};
 /// The backups a command names, and whether every drive could be looked at; the drives
 /// that could not be built or listed are reported; a mistake on the command line exits 2,
 /// backups not found exit 1.
-pub async fn pick(
-    config: &backupman_config::Config,
-    pick: &Pick,
-) -> Result<(Vec<Found>, bool), Outcome> {
-    match catalog::pick(config, pick).await {
+pub async fn pick(plan: &Plan, pick: &Pick) -> Result<(Vec<Found>, bool), Outcome> {
+    match catalog::pick(plan, pick).await {
         Ok(picked) => {
             for b in &picked.broken {
                 eprintln!("✘ {}", b.error);
@@ -41,7 +39,7 @@ pub fn picked_nothing(err: &PickError) -> Outcome {
 }
 
 pub async fn verify(global: &Global, args: VerifyArgs) -> CommandResult {
-    let config = or_exit!(loading::load_config(&global.config));
+    let plan = or_exit!(loading::load_plan(&global.config));
     let wanted = Pick {
         key: args.key,
         latest: args.latest,
@@ -50,7 +48,7 @@ pub async fn verify(global: &Global, args: VerifyArgs) -> CommandResult {
         allow_untrusted: args.allow_untrusted,
     };
     let identities = or_exit!(loading::load_identity(&args.identity));
-    let (found, every_drive_listed) = or_exit!(pick(&config, &wanted).await);
+    let (found, every_drive_listed) = or_exit!(pick(&plan, &wanted).await);
     let reports = verify::verify(&found, args.restore, identities.as_ref()).await;
     for r in &reports {
         if let Some(leftover) = &r.leftover {

@@ -2,12 +2,12 @@
 //! ([`BackupRecord`]), where and when it ran, and the short lines that Slack, Discord and the
 //! mail's subject share.
 
-use backupman_config::Config;
 use backupman_core::{human_bytes, human_duration};
 use chrono::{DateTime, Utc};
 
 use crate::backup::RunReport;
 use crate::record::{BackupRecord, RecordStatus};
+use crate::wiring::Plan;
 
 /// One run, ready to be told.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ pub(crate) struct Digest {
 }
 
 impl Digest {
-    pub fn new(config: &Config, report: &RunReport) -> Self {
+    pub fn new(plan: &Plan, report: &RunReport) -> Self {
         Self {
             hostname: hostname(),
             started_at: report.started_at,
@@ -35,7 +35,7 @@ impl Digest {
                 .sources
                 .iter()
                 .filter(|s| !s.skipped)
-                .map(|s| BackupRecord::from_report(s, config, report.finished_at))
+                .map(|s| BackupRecord::from_report(s, plan, report.finished_at))
                 .collect(),
         }
     }

@@ -15,12 +15,13 @@ pub mod webhook;
 
 use std::fmt;
 
-use backupman_config::Config;
+use backupman_config::PingConfig;
 use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 
 use crate::backup::RunReport;
+use crate::wiring::{Notifiers, Plan};
 pub use retry::ATTEMPTS;
 
 /// Which notifier a warning is about.
@@ -99,26 +100,25 @@ fn http_client() -> reqwest::Result<reqwest::Client> {
 /// Tells the `notifiers.ping` endpoints that a run begins (`URL/start`), all at once, and
 /// returns what could not be delivered. Front ends call it before a run that is not in test
 /// mode, and [`after_run`] after it.
-pub async fn before_run(config: &Config) -> Vec<NotifyWarning> {
-    if config.pings.is_empty() {
+pub async fn before_run(plan: &Plan) -> Vec<NotifyWarning> {
+    let pings = &plan.notifiers.pings;
+    if pings.is_empty() {
         return Vec::new();
     }
     let client = match http_client() {
         Ok(client) => client,
-        Err(err) => return client_failed(config, &err),
+        Err(err) => return client_failed(pings, &err),
     };
-    let pings = config
-        .pings
+    let pings = pings
         .iter()
         .map(|p| ping::send(&client, p, ping::Ping::Start, String::new()));
     join_all(pings).await.into_iter().flatten().collect()
 }
 
 /// A warning per ping endpoint when no HTTP client can be made.
-fn client_failed(config: &Config, err: &reqwest::Error) -> Vec<NotifyWarning> {
+fn client_failed(pings: &[PingConfig], err: &reqwest::Error) -> Vec<NotifyWarning> {
     let error = format!("cannot set up the HTTP client: {}", retry::chain(err));
-    config
-        .pings
+    pings
         .iter()
         .map(|p| NotifyWarning {
             notifier: Notifier::Ping,
@@ -134,8 +134,9 @@ fn client_failed(config: &Config, err: &reqwest::Error) -> Vec<NotifyWarning> {
 /// not be delivered. Both front ends (the CLI's `run`, the service's scheduled and
 /// API-started runs) call this one function, so a run notifies the same way however it was
 /// started.
-pub async fn after_run(config: &Config, report: &RunReport) -> Vec<NotifyWarning> {
-    let digest = digest::Digest::new(config, report);
+pub async fn after_run(plan: &Plan, report: &RunReport) -> Vec<NotifyWarning> {
+    let digest = digest::Digest::new(plan, report);
+    let config = &plan.notifiers;
     let client = http_client();
     let mut pending: Vec<BoxFuture<'_, Option<NotifyWarning>>> = Vec::new();
     // A test-mode run keeps nothing: it must not tell a dead man's switch a backup was made.
@@ -221,7 +222,7 @@ pub struct NotifierHealth {
 
 /// The notifiers' part of `health`: the SMTP server is reached, its certificate verified
 /// and the login accepted, and no mail is sent.
-pub async fn health(config: &Config) -> Vec<NotifierHealth> {
+pub async fn health(config: &Notifiers) -> Vec<NotifierHealth> {
     let Some(cfg) = &config.mail else {
         return Vec::new();
     };

@@ -9,8 +9,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use backupman_config::Config;
 use backupman_ops::health;
+use backupman_ops::wiring::Plan;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -121,9 +121,9 @@ pub(crate) async fn health(State(service): State<Arc<Service>>, headers: HeaderM
             .into_response();
     }
     let report = if service.keys.accepts(&headers) {
-        service.health.fresh(&service.config).await
+        service.health.fresh(&service.plan).await
     } else {
-        service.health.latest(&service.config).await
+        service.health.latest(&service.plan).await
     };
     Json(HealthReport::clone(&report).built(&service.build)).into_response()
 }
@@ -152,8 +152,8 @@ fn skeleton() -> HealthReport {
 }
 
 /// Runs every check once; why a component is down is logged here, once per check.
-pub(crate) async fn check(config: &Config) -> HealthReport {
-    let report = health::health(config).await;
+pub(crate) async fn check(plan: &Plan) -> HealthReport {
+    let report = health::health(plan).await;
     let sources: BTreeMap<String, HealthComponent> = report
         .sources
         .iter()

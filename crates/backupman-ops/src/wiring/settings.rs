@@ -1,20 +1,11 @@
-//! From configuration to live sources and drives: the one place that knows which
-//! implementation serves which provider, and how labels on a command line pick them.
+//! Each configured source and drive mapped onto the settings of the crate that serves it
+//! (`backupman-dump`'s, `backupman-s3`'s), and built into a live `Source` or `Drive`.
 
-use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use backupman_config::{
-    Config, ConfigError, DriveConfig, Loaded, S3DriveConfig, ServerObject, SourceConfig,
-    SourceProvider,
-};
-use backupman_core::listing::TrustPolicy;
-use backupman_core::retention::Policy;
-use backupman_core::{
-    Drive, DriveError, DriveErrorKind, LocalDrive, Signer, SigningKeyError, Source, SourceError,
-    Verifier,
-};
+use backupman_config::{DriveConfig, S3DriveConfig, ServerObject, SourceConfig, SourceProvider};
+use backupman_core::{Drive, DriveError, DriveErrorKind, LocalDrive, Source, SourceError};
 use backupman_dump::mysql::MysqlSource;
 use backupman_dump::postgres::PostgresSource;
 use backupman_dump::{
@@ -23,120 +14,7 @@ use backupman_dump::{
 };
 use backupman_s3::{S3Credentials, S3Drive, S3Settings};
 
-use crate::servers;
-
-/// Loads a configuration file. Relative paths in it (SQLite files and staging folders,
-/// local folders, the SMTP and S3 CA files) are resolved against the file's own folder, so a
-/// configuration works the same from any working directory.
-pub fn load_config(path: &Path) -> Result<Loaded, ConfigError> {
-    let mut loaded = backupman_config::load(path)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
-    resolve_relative_paths(&mut loaded.config, &dir);
-    // Secrets are `Secret`s, whose Debug is redacted: this line is safe to log.
-    tracing::debug!(config = ?loaded.config, "configuration loaded from {}", path.display());
-    Ok(loaded)
-}
-
-fn resolve_relative_paths(config: &mut Config, base: &Path) {
-    let fix = |p: &mut PathBuf| {
-        if p.is_relative() {
-            *p = normalize(&base.join(&*p));
-        }
-    };
-    for source in &mut config.sources {
-        for p in [source.db_path.as_mut(), source.tmp_folder.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            fix(p);
-        }
-    }
-    if let Some(ca) = config.mail.as_mut().and_then(|m| m.smtp_ca_file.as_mut()) {
-        fix(ca);
-    }
-    if let Some(key) = config
-        .signing
-        .as_mut()
-        .and_then(|s| s.secret_key_file.as_mut())
-    {
-        fix(key);
-    }
-    for drive in &mut config.drives {
-        match drive {
-            DriveConfig::Local(local) => fix(&mut local.folder),
-            DriveConfig::S3(s3) => {
-                if let Some(ca) = s3.ca_file.as_mut() {
-                    fix(ca);
-                }
-            }
-        }
-    }
-}
-
-/// `a/b/../c` → `a/c`, without touching the file system (the path may not exist yet), so
-/// messages show the path a person would write.
-fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => match out.components().next_back() {
-                Some(Component::Normal(_)) => {
-                    out.pop();
-                }
-                // `/..` is `/`.
-                Some(Component::RootDir) => {}
-                _ => out.push(".."),
-            },
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Why a configured source or drive could not be set up.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum WiringError {
-    /// The source's settings cannot make a source (an SQLite source without `db_path`).
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    /// The drive cannot be built (an S3 endpoint that does not parse, say).
-    #[error("drive {label:?}: {error}")]
-    Drive {
-        /// The drive's label.
-        label: String,
-        /// Why it cannot be built.
-        error: DriveError,
-    },
-}
-
-impl WiringError {
-    /// The failure as a drive's, for the report line of a drive that could not be built.
-    pub fn to_drive_error(&self) -> DriveError {
-        match self {
-            Self::Drive { label, error } => error.clone().context(format_args!("drive {label:?}")),
-            Self::Source(_) => {
-                DriveError::new(DriveErrorKind::Other, self.to_string()).with_cause(self.clone())
-            }
-        }
-    }
-}
-
-/// The failure as a source's, for the report of a source that could not be set up.
-impl From<WiringError> for SourceError {
-    fn from(err: WiringError) -> Self {
-        match err {
-            WiringError::Source(err) => err,
-            other => SourceError::new(other.to_string()).with_cause(other),
-        }
-    }
-}
+use super::WiringError;
 
 /// The live source for a configured one.
 pub fn source(cfg: &SourceConfig) -> Result<Arc<dyn Source>, WiringError> {
@@ -333,154 +211,21 @@ pub fn s3_settings(cfg: &S3DriveConfig) -> Result<S3Settings, DriveError> {
     Ok(settings)
 }
 
-/// The retention policy to apply, when retention is configured and enabled.
-pub fn retention_policy(config: &Config) -> Option<Policy> {
-    config
-        .retention
-        .as_ref()
-        .filter(|r| r.enabled)
-        .map(|r| r.policy)
-}
-
-/// The key manifests are signed with, when `signing.secret_key_file` is configured. Its
-/// public half must be `signing.public_key`, when that is given too.
-pub fn signer(config: &Config) -> Result<Option<Signer>, SigningKeyError> {
-    let Some(signing) = &config.signing else {
-        return Ok(None);
-    };
-    let Some(path) = &signing.secret_key_file else {
-        return Ok(None);
-    };
-    let signer = Signer::from_file(path)?;
-    if signing
-        .public_key
-        .as_ref()
-        .is_some_and(|public| *public != signer.verifier())
-    {
-        return Err(SigningKeyError::Mismatch);
+/// Where a drive is, for a message: its endpoint and bucket, or its folder.
+pub fn whereabouts(cfg: &DriveConfig) -> String {
+    match cfg {
+        DriveConfig::Local(local) => local.folder.display().to_string(),
+        DriveConfig::S3(s3) => format!(
+            "{} (bucket `{}`)",
+            s3.endpoint.as_deref().unwrap_or("Amazon S3"),
+            s3.bucket
+        ),
     }
-    Ok(Some(signer))
-}
-
-/// The key every manifest read back must be signed by: `signing.public_key`, or else the
-/// secret key's own public half; `None` without a `signing` section.
-pub fn verifier(config: &Config) -> Result<Option<Verifier>, SigningKeyError> {
-    if let Some(public) = config.signing.as_ref().and_then(|s| s.public_key.clone()) {
-        // A restore host holds no secret key: none is read.
-        return Ok(Some(public));
-    }
-    signing_keys(config).map(|(_, verifier)| verifier)
-}
-
-/// Both keys a run needs, the secret key file read once: what signs its manifests and what
-/// retention checks the stored ones against.
-pub fn signing_keys(
-    config: &Config,
-) -> Result<(Option<Signer>, Option<Verifier>), SigningKeyError> {
-    let signer = signer(config)?;
-    let verifier = match config.signing.as_ref().and_then(|s| s.public_key.clone()) {
-        Some(public) => Some(public),
-        None => signer.as_ref().map(Signer::verifier),
-    };
-    Ok((signer, verifier))
-}
-
-/// What a backup of `source` read back must be to be trusted now: signed by `verifier`,
-/// and encrypted when the source has `encryption`.
-pub fn trust_policy(source: &SourceConfig, verifier: Option<&Verifier>) -> TrustPolicy {
-    TrustPolicy {
-        verifier: verifier.cloned(),
-        require_encryption: source.encryption.is_some(),
-        now: chrono::Utc::now(),
-    }
-}
-
-/// A label asked for that the configuration does not have.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("no {kind} labelled {wanted:?} in the configuration (known: {})", known_list(.known))]
-pub struct UnknownLabel {
-    /// `source` or `drive`.
-    pub kind: &'static str,
-    /// The label given.
-    pub wanted: String,
-    /// The labels configured.
-    pub known: Vec<String>,
-}
-
-fn known_list(known: &[String]) -> String {
-    known
-        .iter()
-        .map(|k| format!("{k:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The configured sources whose labels were asked for (all when none were), matched without
-/// regard to case. `{label}/{database}` names one part of a whole-server source.
-pub fn select_sources<'a>(
-    config: &'a Config,
-    wanted: &[String],
-) -> Result<Vec<Cow<'a, SourceConfig>>, UnknownLabel> {
-    if wanted.is_empty() {
-        return Ok(config.sources.iter().map(Cow::Borrowed).collect());
-    }
-    wanted
-        .iter()
-        .map(|want| {
-            if let Ok(mut found) = select(
-                "source",
-                &config.sources,
-                |s| s.label.as_str(),
-                std::slice::from_ref(want),
-            ) {
-                return Ok(Cow::Borrowed(found.remove(0)));
-            }
-            servers::named(config, want)
-                .map(Cow::Owned)
-                .ok_or_else(|| UnknownLabel {
-                    kind: "source",
-                    wanted: want.clone(),
-                    known: config.sources.iter().map(|s| s.label.clone()).collect(),
-                })
-        })
-        .collect()
-}
-
-/// The configured drives whose labels were asked for (all when none were).
-pub fn select_drives<'a>(
-    config: &'a Config,
-    wanted: &[String],
-) -> Result<Vec<&'a DriveConfig>, UnknownLabel> {
-    select("drive", &config.drives, |d| d.label(), wanted)
-}
-
-fn select<'a, T>(
-    kind: &'static str,
-    items: &'a [T],
-    label: impl Fn(&T) -> &str,
-    wanted: &[String],
-) -> Result<Vec<&'a T>, UnknownLabel> {
-    if wanted.is_empty() {
-        return Ok(items.iter().collect());
-    }
-    wanted
-        .iter()
-        .map(|want| {
-            items
-                .iter()
-                .find(|i| label(i).eq_ignore_ascii_case(want))
-                .ok_or_else(|| UnknownLabel {
-                    kind,
-                    wanted: want.clone(),
-                    known: items.iter().map(|i| label(i).to_owned()).collect(),
-                })
-        })
-        .collect()
 }
 
 /// Builds the drives, keeping apart those that could not be built: a broken drive fails on
 /// its own, the others still work.
-pub fn build_drives(configs: &[&DriveConfig]) -> (Vec<Arc<dyn Drive>>, Vec<BrokenDrive>) {
+pub fn build_drives(configs: &[DriveConfig]) -> (Vec<Arc<dyn Drive>>, Vec<BrokenDrive>) {
     let mut drives = Vec::new();
     let mut broken = Vec::new();
     for cfg in configs {
@@ -508,30 +253,6 @@ pub struct BrokenDrive {
 mod tests {
     use super::*;
     use backupman_core::{LockMode, ObjectLock};
-
-    #[test]
-    fn relative_paths_are_resolved_against_the_config_folder_lexically() {
-        assert_eq!(
-            normalize(Path::new("/etc/bm/../backups/./db")),
-            PathBuf::from("/etc/backups/db")
-        );
-        assert_eq!(normalize(Path::new("/../x")), PathBuf::from("/x"));
-        assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
-    }
-
-    #[test]
-    fn staging_folders_and_the_smtp_ca_file_are_resolved_too() {
-        let text = "data_sources:\n  - provider: sqlite\n    label: s\n    db_path: app.db\n    tmp_folder: ./tmp/stage\ndrives:\n  - provider: local\n    label: l\n    folder: /abs\nnotifiers:\n  mail:\n    smtp_host: mx\n    smtp_ca_file: certs/ca.pem\n    destinations: [{email: a@b.c}]\n";
-        let mut config = backupman_config::parse(text, "c.yml", |_| None)
-            .unwrap()
-            .config;
-        resolve_relative_paths(&mut config, Path::new("/etc/bm"));
-        let source = &config.sources[0];
-        assert_eq!(source.db_path, Some(PathBuf::from("/etc/bm/app.db")));
-        assert_eq!(source.tmp_folder, Some(PathBuf::from("/etc/bm/tmp/stage")));
-        let ca = config.mail.unwrap().smtp_ca_file;
-        assert_eq!(ca, Some(PathBuf::from("/etc/bm/certs/ca.pem")));
-    }
 
     fn source_config(provider: SourceProvider) -> SourceConfig {
         SourceConfig {
