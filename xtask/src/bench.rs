@@ -238,18 +238,22 @@ fn compare(
 const MIB: f64 = 1024.0 * 1024.0;
 const BUCKET: &str = "bench";
 
-/// An s3s-fs server on a random `127.0.0.1` port with one bucket; stopped when dropped.
-pub(crate) struct S3sFs {
+/// An S3 server on a random `127.0.0.1` port with one bucket, [`BUCKET`]: s3s-fs, or Ceph's
+/// RADOS Gateway (through the test kit's `ceph-rgw` program); stopped when dropped.
+pub(crate) struct BenchS3 {
     child: std::process::Child,
     pub(crate) endpoint: String,
     aws: PathBuf,
+    access_key: String,
+    secret_key: String,
 }
 
 const ACCESS_KEY: &str = "bench";
 const SECRET_KEY: &str = "bench-secret-key";
 
-impl S3sFs {
-    pub(crate) fn start(root: &Path, data: &Path) -> Result<Self> {
+impl BenchS3 {
+    /// s3s-fs storing its objects as files under `data`.
+    pub(crate) fn s3s_fs(root: &Path, data: &Path) -> Result<Self> {
         let env = crate::s3servers::provision(&root.join("target/test-tools"))?;
         let var = |name: &str| {
             env.iter()
@@ -274,6 +278,8 @@ impl S3sFs {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
             aws: var("BACKUPMAN_AWS_BIN")?,
+            access_key: ACCESS_KEY.to_owned(),
+            secret_key: SECRET_KEY.to_owned(),
         };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -289,22 +295,70 @@ impl S3sFs {
         Ok(server)
     }
 
+    /// Ceph's RADOS Gateway on a throw-away cluster (about 15 s to start), whose listing, like
+    /// S3's, costs the keys it returns. `ceph_rgw_bin` is the test kit's `ceph-rgw` program.
+    pub(crate) fn ceph_rgw(root: &Path, ceph_rgw_bin: &Path) -> Result<Self> {
+        let env = crate::s3servers::provision(&root.join("target/test-tools"))?;
+        let aws = env
+            .iter()
+            .find(|(k, _)| k == "BACKUPMAN_AWS_BIN")
+            .map(|(_, v)| PathBuf::from(v))
+            .context("BACKUPMAN_AWS_BIN not provisioned")?;
+        let mut child = Command::new(ceph_rgw_bin)
+            .arg(BUCKET)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot start the test kit's ceph-rgw")?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().context("ceph-rgw's stdout")?),
+            &mut line,
+        )?;
+        let mut fields = line.split_whitespace();
+        let (Some(port), Some(access_key), Some(secret_key)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            bail!("ceph-rgw did not start (it printed {line:?})");
+        };
+        Ok(Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            aws,
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            child,
+        })
+    }
+
     /// The aws CLI pointed at this server.
     pub(crate) fn aws(&self) -> Command {
+        self.aws_at(&self.endpoint)
+    }
+
+    /// The aws CLI pointed at `endpoint` (this server behind a proxy).
+    pub(crate) fn aws_at(&self, endpoint: &str) -> Command {
         let mut cmd = Command::new(&self.aws);
-        cmd.arg("--endpoint-url")
-            .arg(&self.endpoint)
-            .envs(self.aws_env());
+        cmd.arg("--endpoint-url").arg(endpoint).envs(self.aws_env());
         cmd
     }
 
-    fn aws_env(&self) -> [(&'static str, &'static str); 4] {
+    fn aws_env(&self) -> [(&'static str, &str); 4] {
         [
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("AWS_ACCESS_KEY_ID", &self.access_key),
+            ("AWS_SECRET_ACCESS_KEY", &self.secret_key),
             ("AWS_DEFAULT_REGION", "us-east-1"),
             ("AWS_CONFIG_FILE", "/dev/null"),
         ]
+    }
+
+    /// One S3 drive of a backupman configuration's `drives` list on this server, reached at
+    /// `endpoint` (its own, or a proxy's in front of it), labelled `label`, storing under
+    /// `prefix`.
+    pub(crate) fn drive_entry(&self, label: &str, endpoint: &str, prefix: &str) -> String {
+        format!(
+            "  - provider: s3\n    label: {label}\n    bucket: {BUCKET}\n    region: us-east-1\n    access_key: {}\n    secret_key: {}\n    endpoint: {endpoint}\n    prefix: {prefix}\n    force_path_style: true\n",
+            self.access_key, self.secret_key
+        )
     }
 
     /// `cmd | aws s3 cp - s3://bench/<key>` as a shell pipeline.
@@ -326,7 +380,7 @@ impl S3sFs {
     fn drive_yaml(&self) -> String {
         format!(
             "drives:\n{}",
-            s3_drive_yaml("s3s-fs", &self.endpoint, "backupman")
+            self.drive_entry("s3s-fs", &self.endpoint, "backupman")
         )
     }
 
@@ -355,19 +409,18 @@ impl S3sFs {
     }
 }
 
-impl Drop for S3sFs {
+impl Drop for BenchS3 {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // ceph-rgw stops its cluster (and removes its folder) when its stdin closes; s3s-fs
+        // has nothing to clean up.
+        match self.child.stdin.take() {
+            Some(stdin) => drop(stdin),
+            None => {
+                let _ = self.child.kill();
+            }
+        }
         let _ = self.child.wait();
     }
-}
-
-/// One S3 drive of a backupman configuration's `drives` list, on a server of this kit
-/// (path-style, its keys), labelled `label`, storing under `prefix`.
-pub(crate) fn s3_drive_yaml(label: &str, endpoint: &str, prefix: &str) -> String {
-    format!(
-        "  - provider: s3\n    label: {label}\n    bucket: {BUCKET}\n    region: us-east-1\n    access_key: {ACCESS_KEY}\n    secret_key: {SECRET_KEY}\n    endpoint: {endpoint}\n    prefix: {prefix}\n    force_path_style: true\n"
-    )
 }
 
 /// [`compare`] against `server`: `baseline` is a bash pipeline, and the bucket is emptied
@@ -376,7 +429,7 @@ fn compare_on_s3(
     bin: &Path,
     config: &Path,
     baseline: &str,
-    server: &S3sFs,
+    server: &BenchS3,
     what: &str,
     source_size: &str,
 ) -> Result<()> {
@@ -418,7 +471,7 @@ fn s3(root: &Path) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let db = medium_sqlite(&dir)?;
     let size = db.metadata()?.len();
-    let server = S3sFs::start(root, &dir.join("s3s-data"))?;
+    let server = BenchS3::s3s_fs(root, &dir.join("s3s-data"))?;
     let config = dir.join("s3.yml");
     std::fs::write(
         &config,
@@ -505,7 +558,7 @@ fn postgres(root: &Path) -> Result<()> {
         .trim()
         .parse()
         .context("pg_dump size")?;
-    let server = S3sFs::start(root, &dir.join("s3s-data"))?;
+    let server = BenchS3::s3s_fs(root, &dir.join("s3s-data"))?;
     let config = dir.join("postgres.yml");
     std::fs::write(
         &config,

@@ -1,6 +1,6 @@
 //! `cargo xtask soak [--minutes N]`: a week of service in ten minutes (issue 23). The release
 //! `backupman serve` backs up a SQLite database every 5 seconds to two drives (a local folder
-//! and an s3s-fs server, [`S3sFs`]) with retention by count, while clients on loopback list,
+//! and an s3s-fs server, [`BenchS3`]) with retention by count, while clients on loopback list,
 //! download, fetch download links and download through them, and read `/health` and
 //! `/metrics`, and a verifier runs `backupman verify` on every backup as it appears. The serve
 //! process's RSS, open files and threads are sampled every few seconds.
@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::bench::{S3sFs, events_sqlite, release_binary, s3_drive_yaml};
+use crate::bench::{BenchS3, events_sqlite, release_binary};
 
 const API_KEY: &str = "soak-api-key-0123456789abcdef";
 /// Backups retention keeps on each drive.
@@ -63,7 +63,7 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     // 40,000 rows of mixed text and hex: about 10 MiB, 5 MiB gzipped.
     let db = events_sqlite(&dir, "shop.sqlite", 40_000, 8 * 1024 * 1024, "8 MiB")?;
-    let s3 = S3sFs::start(root, &dir.join("s3s-data"))?;
+    let s3 = BenchS3::s3s_fs(root, &dir.join("s3s-data"))?;
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let local = dir.join("local");
@@ -77,7 +77,7 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
              http:\n  app_url: {base}\n  api_keys: [\"{API_KEY}\"]\n  backup_job:\n    enabled: true\n    cron: \"{CRON}\"\n  catalog_refresh_seconds: 30\n",
             db = db.display(),
             local = local.display(),
-            s3 = s3_drive_yaml("Bucket", &s3.endpoint, "soak"),
+            s3 = s3.drive_entry("Bucket", &s3.endpoint, "soak"),
         ),
     )?;
     let log = dir.join("serve.log");

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use super::{MIB, RUNS, S3sFs, measure, median, pgbench_database, psql, release_binary};
+use super::{BenchS3, MIB, RUNS, measure, median, pgbench_database, psql, release_binary};
 use crate::run;
 
 const DB: &str = "backupman_bench_realistic";
@@ -36,7 +36,7 @@ pub(super) fn codecs(root: &Path) -> Result<()> {
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir)?;
     prepare_database()?;
-    let server = S3sFs::start(root, &dir.join("s3s-data"))?;
+    let server = BenchS3::s3s_fs(root, &dir.join("s3s-data"))?;
 
     let config = |name: &str, compression: &str, drives: usize| -> Result<String> {
         let path = dir.join(format!("codecs-{name}.yml"));

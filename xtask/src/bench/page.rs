@@ -45,7 +45,7 @@ pub(super) fn page(root: &Path) -> Result<()> {
     run(Command::new(&bin).args(["-q", "run", "-c"]).arg(&config))?;
     for i in 0..SOURCES {
         let slug = format!("source-{i:02}");
-        super::scale::seed_source(&disk.join(&slug), &slug, STORED)?;
+        super::scale::seed_source(&disk.join(&slug), &slug, STORED, 1)?;
     }
 
     let (mut child, base) = super::scale::start_serve(&bin, &config)?;

@@ -1,6 +1,7 @@
 //! `cargo xtask bench scale`: many sources and many stored backups behind a distant store.
-//! An s3s-fs server behind the test kit's latency proxy (10 ms each way, so 20 ms per round
-//! trip, like a store in a nearby region), then, medians of 3:
+//! Ceph's RADOS Gateway (the test kit's throw-away cluster, whose listing costs the keys it
+//! returns, as S3's does) behind the test kit's latency proxy (10 ms each way, so 20 ms per
+//! round trip, like a store in a nearby region), then, medians of 3:
 //!
 //! - 50 small SQLite sources to one S3 drive, at the default concurrency and `--parallel 1`;
 //! - with 1,000 stored backups of one source: `list --json`, `run` (retention by age, nothing
@@ -8,11 +9,12 @@
 //!   prefix, and `serve`'s `GET /api/backups` and one download (the first request, then the
 //!   median of the next 3);
 //! - peak RSS (`/usr/bin/time -v`) of 4 sources of 50 MiB at `--parallel` 1, 2 and 4, to one
-//!   and to two drives (no added latency).
+//!   and to two drives, on s3s-fs without added latency.
 //!
-//! The 1,000 backups are seeded fast: one real backup is made, then its object and manifest
-//! are copied under 999 more valid keys (one hour apart) straight into s3s-fs's data folder,
-//! which is how s3s-fs stores objects. Prints a ready markdown table.
+//! The 1,000 backups are seeded fast: one real backup is made to a local drive, its object and
+//! manifest are copied there under 999 more valid keys (six hours apart), and the folder is
+//! uploaded with `aws s3 cp --recursive` straight to the gateway. Prints a ready markdown
+//! table.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -21,9 +23,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use super::{
-    BUCKET, MIB, RUNS, S3sFs, events_sqlite, median, release_binary, s3_drive_yaml as drive_yaml,
-};
+use super::{BUCKET, BenchS3, MIB, RUNS, events_sqlite, median, release_binary};
 use crate::{cargo, run};
 
 /// One-way delay the proxy adds, in milliseconds.
@@ -36,24 +36,32 @@ pub(super) fn scale(root: &Path) -> Result<()> {
     let bin = release_binary(root)?;
     // A debug build is plenty for relaying on loopback, and shares the test kit's build with
     // the tests instead of compiling the AWS SDK once more for release.
-    run(cargo().args(["build", "-p", "backupman-testkit", "--bin", "latency-proxy"]))?;
+    run(cargo().args([
+        "build",
+        "-p",
+        "backupman-testkit",
+        "--bin",
+        "latency-proxy",
+        "--bin",
+        "ceph-rgw",
+    ]))?;
+    crate::services::ensure_tools()?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let proxy_bin = target.join("debug/latency-proxy");
     let dir = root.join("target/bench/scale");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let data = dir.join("s3s-data");
-    let server = S3sFs::start(root, &data)?;
+    let server = BenchS3::ceph_rgw(root, &target.join("debug/ceph-rgw"))?;
     let upstream: u16 = server
         .endpoint
         .rsplit(':')
         .next()
         .and_then(|p| p.parse().ok())
-        .context("s3s-fs port")?;
+        .context("the store's port")?;
     let proxy = Proxy::start(&proxy_bin, upstream, DELAY_MS)?;
     let endpoint = format!("http://127.0.0.1:{}", proxy.port);
-    let drive = |prefix: &str| drive_yaml("far", &endpoint, prefix);
+    let drive = |prefix: &str| server.drive_entry("far", &endpoint, prefix);
     let demo = root.join("examples/demo.sqlite");
     let mut rows: Vec<(String, String)> = Vec::new();
 
@@ -99,8 +107,29 @@ pub(super) fn scale(root: &Path) -> Result<()> {
             drive("many")
         ),
     )?;
-    timed(Command::new(&bin).args(["-q", "run", "-c"]).arg(&many))?;
-    seed(&data.join(BUCKET).join("many/seed"), STORED)?;
+    let local = dir.join("seed-local");
+    let seeding = write(
+        &dir.join("seeding.yml"),
+        &format!(
+            "data_sources:\n{seed_source}drives:\n  - provider: local\n    label: seeding\n    folder: {}\n",
+            local.display()
+        ),
+    )?;
+    timed(Command::new(&bin).args(["-q", "run", "-c"]).arg(&seeding))?;
+    seed(&local.join("seed"), STORED)?;
+    run(server
+        .aws()
+        .args(["s3", "cp", "--recursive", "--quiet"])
+        .arg(local.join("seed"))
+        .arg(format!("s3://{BUCKET}/many/seed/"))
+        .args([
+            "--exclude",
+            "*",
+            "--include",
+            "*.sqlite.gz",
+            "--include",
+            "*.sqlite.gz.json",
+        ]))?;
     let listed = Command::new(&bin)
         .args(["-q", "list", "--json", "-c"])
         .arg(&many)
@@ -146,13 +175,12 @@ pub(super) fn scale(root: &Path) -> Result<()> {
         secs(median(empty_runs)),
     ));
     let ls = times(|| {
-        timed(
-            Command::new(&server.aws)
-                .arg("--endpoint-url")
-                .arg(&endpoint)
-                .envs(server.aws_env())
-                .args(["s3", "ls", "--recursive", &format!("s3://{BUCKET}/many/")]),
-        )
+        timed(server.aws_at(&endpoint).args([
+            "s3",
+            "ls",
+            "--recursive",
+            &format!("s3://{BUCKET}/many/"),
+        ]))
     })?;
     rows.push((
         format!("`aws s3 ls --recursive` of the prefix ({STORED}+ objects and manifests)"),
@@ -163,7 +191,20 @@ pub(super) fn scale(root: &Path) -> Result<()> {
         rows.push((format!("{what}, median of the next {RUNS}"), secs(next)));
     }
 
-    // Peak memory against parallel sources and drives, on the store itself (no latency).
+    println!(
+        "\nBehind a {DELAY_MS} ms one-way delay (Ceph RGW on loopback through the test kit's latency proxy), medians of {RUNS}:\n"
+    );
+    println!("| measurement | wall time |");
+    println!("|---|---|");
+    for (what, value) in &rows {
+        println!("| {what} | {value} |");
+    }
+    // Peak memory against parallel sources and drives, on a store of its own without added
+    // latency: s3s-fs keeps the objects on disk, where the gateway's in-memory OSD (2 GiB)
+    // would fill with 24 runs of four 50 MiB sources.
+    drop(proxy);
+    drop(server);
+    let server = BenchS3::s3s_fs(root, &dir.join("s3s-data"))?;
     let big = events_sqlite(&dir, "rss.sqlite", 260_000, 50 * 1024 * 1024, "50 MiB")?;
     let rss_sources: String = (1..=4)
         .map(|i| sqlite_yaml(&format!("Big {i}"), &big))
@@ -171,7 +212,9 @@ pub(super) fn scale(root: &Path) -> Result<()> {
     let mut rss_rows = Vec::new();
     for drives in [1, 2] {
         let yaml: String = (1..=drives)
-            .map(|d| drive_yaml(&format!("near-{d}"), &server.endpoint, &format!("rss-{d}")))
+            .map(|d| {
+                server.drive_entry(&format!("near-{d}"), &server.endpoint, &format!("rss-{d}"))
+            })
             .collect();
         let config = write(
             &dir.join(format!("rss-{drives}.yml")),
@@ -186,14 +229,6 @@ pub(super) fn scale(root: &Path) -> Result<()> {
         }
     }
 
-    println!(
-        "\nBehind a {DELAY_MS} ms one-way delay (s3s-fs on loopback through the test kit's latency proxy), medians of {RUNS}:\n"
-    );
-    println!("| measurement | wall time |");
-    println!("|---|---|");
-    for (what, value) in &rows {
-        println!("| {what} | {value} |");
-    }
     println!(
         "\nPeak RSS (`/usr/bin/time -v`), 4 SQLite sources of {:.0} MiB each, median of {RUNS}:\n",
         big.metadata()?.len() as f64 / MIB
@@ -277,18 +312,19 @@ fn peak_rss(bin: &Path, config: &Path, parallel: usize) -> Result<u64> {
     Ok(kib * 1024)
 }
 
-/// Copies the one backup in `folder` (an object and its manifest, as s3s-fs stores them)
-/// under `total - 1` more keys, one hour apart going back from it, each with its own manifest.
+/// Copies the one backup in `folder` (an object and its manifest, as a local drive stores
+/// them) under `total - 1` more keys, six hours apart going back from it (the issue's
+/// six-hourly backups kept for eight months), each with its own manifest.
 fn seed(folder: &Path, total: usize) -> Result<()> {
-    seed_source(folder, "seed", total)
+    seed_source(folder, "seed", total, 6)
 }
 
-/// [`seed`] for the source whose folder (and file-name prefix) is `slug`: a local drive's
-/// `FOLDER/slug/` holds objects and manifests the same way.
-pub(super) fn seed_source(folder: &Path, slug: &str, total: usize) -> Result<()> {
+/// [`seed`] for the source whose folder (and file-name prefix) is `slug`, `hours_apart`
+/// hours apart.
+pub(super) fn seed_source(folder: &Path, slug: &str, total: usize, hours_apart: i64) -> Result<()> {
     let mut object = None;
     for entry in std::fs::read_dir(folder)
-        .with_context(|| format!("s3s-fs stored no backup in {}", folder.display()))?
+        .with_context(|| format!("no backup was stored in {}", folder.display()))?
     {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if name.ends_with(".sqlite.gz") {
@@ -301,7 +337,7 @@ pub(super) fn seed_source(folder: &Path, slug: &str, total: usize) -> Result<()>
     let bytes = std::fs::read(folder.join(&object))?;
     let now = chrono::Utc::now();
     for i in 1..total {
-        let at = now - chrono::Duration::hours(i64::try_from(i)?);
+        let at = now - chrono::Duration::hours(hours_apart * i64::try_from(i)?);
         let name = format!(
             "{slug}-{}-{:06x}.sqlite.gz",
             at.format("%Y%m%dT%H%M%S%.3fZ"),
