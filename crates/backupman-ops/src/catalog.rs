@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use backupman_config::{Config, SourceConfig};
+use backupman_core::index;
 use backupman_core::listing::{self, Standing, StoredBackup, TrustPolicy};
 use backupman_core::{BackupKey, Drive, DriveError, SigningKeyError, Verifier, slugify};
 use chrono::{DateTime, Utc};
@@ -180,19 +181,12 @@ async fn relist_one(
     known: &Known<'_>,
 ) -> Listed {
     let policy = wiring::trust_policy(&source, verifier);
-    let listed = async {
-        let mut backups = Vec::new();
-        let mut unread = Vec::new();
-        for b in listing::list_source(drive.as_ref(), &source.label, &policy).await? {
-            match known.get(&(drive.label(), b.key.as_str())) {
-                Some(seen) if b.standing == Standing::Unread => backups.push((*seen).clone()),
-                _ => unread.push(b),
-            }
-        }
-        backups.extend(listing::inspect_all(drive.as_ref(), unread, &policy).await?);
-        Ok(backups)
-    }
-    .await;
+    let seen = |b: &StoredBackup| {
+        known
+            .get(&(drive.label(), b.key.as_str()))
+            .map(|s| (*s).clone())
+    };
+    let listed = index::list_inspected(drive.as_ref(), &source.label, &policy, seen).await;
     (drive, source, listed)
 }
 
