@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::common::{
-    Run, backupman_env as backupman, demo_rows, fake_dump_tool, interrupt_and_wait, random_sqlite,
-    rt, s3_drive_yaml, sqlite_rows,
+    Run, backupman_env as backupman, demo_rows, fake_dump_tool, forged_backup, interrupt_and_wait,
+    random_sqlite, rt, s3_drive_yaml, sqlite_rows,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use backupman_testkit::s3::{HEALTH_CHECKS, S3Server, Style, bin_from_env, free_port};
@@ -451,14 +451,7 @@ fn test_mode_leaves_the_bucket_exactly_as_it_was() {
 
 /// A backup of "Demo" taken `days_ago`, as the engine would have stored it under `prefix/`.
 async fn forge(server: &S3Server, bucket: &str, prefix: &str, days_ago: i64) -> String {
-    let t = Utc::now() - chrono::Duration::days(days_ago);
-    // A backup's time is its key's; the manifest agrees, as the engine's always does.
-    let key = format!("demo/demo-{}.sqlite.gz", t.format("%Y%m%dT%H%M%SZ"));
-    let manifest = serde_json::json!({
-        "version": 1, "source": "Demo", "provider": "sqlite", "database": "demo.sqlite",
-        "key": key, "started_at": t, "finished_at": t, "size": 1, "compressed_size": 15,
-        "sha256": "00", "compression": "gzip-6", "tool_version": null, "backupman_version": "test"
-    });
+    let (key, manifest) = forged_backup(Utc::now() - chrono::Duration::days(days_ago), false);
     put(
         server,
         bucket,
@@ -466,13 +459,7 @@ async fn forge(server: &S3Server, bucket: &str, prefix: &str, days_ago: i64) -> 
         b"not really gzip".to_vec(),
     )
     .await;
-    put(
-        server,
-        bucket,
-        &format!("{prefix}/{key}.json"),
-        serde_json::to_vec(&manifest).unwrap(),
-    )
-    .await;
+    put(server, bucket, &format!("{prefix}/{key}.json"), manifest).await;
     key
 }
 
