@@ -12,36 +12,6 @@ use backupman_testkit::s3::{S3Server, Style, drive_for};
 use chrono::Utc;
 use md5::{Digest, Md5};
 
-/// An IAM user of `server` allowed `actions` on the bucket `backups`: its key and secret.
-fn user(server: &S3Server, name: &str, actions: &[&str]) -> (String, String) {
-    server.aws_iam(&["create-user", "--user-name", name]);
-    let keys = server.aws_iam(&[
-        "create-access-key",
-        "--user-name",
-        name,
-        "--query",
-        "AccessKey.[AccessKeyId,SecretAccessKey]",
-        "--output",
-        "text",
-    ]);
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": actions,
-                       "Resource": ["arn:aws:s3:::backups", "arn:aws:s3:::backups/*"]}]
-    });
-    server.aws_iam(&[
-        "put-user-policy",
-        "--user-name",
-        name,
-        "--policy-name",
-        "backups",
-        "--policy-document",
-        &policy.to_string(),
-    ]);
-    let (key, secret) = keys.trim().split_once('\t').expect("key and secret");
-    (key.to_owned(), secret.to_owned())
-}
-
 /// A configuration of the demo source and the drive `Far` (prefix `far`) reached through
 /// `proxy` with the user's keys.
 fn setup(server: &S3Server, proxy: &LatencyProxy, (key, secret): &(String, String)) -> Setup {
@@ -120,8 +90,8 @@ fn list_reads_one_index_and_always_shows_what_the_manifests_say() {
     // authorization starts.
     let server = S3Server::moto(Style::Path, Some(7));
     rt.block_on(server.create_bucket("backups"));
-    let admin = user(&server, "admin", &["s3:*"]);
-    let reader = user(&server, "reader", &["s3:GetObject", "s3:ListBucket"]);
+    let admin = server.iam_user("admin", "backups", &["s3:*"]);
+    let reader = server.iam_user("reader", "backups", &["s3:GetObject", "s3:ListBucket"]);
     let mut settings = server.drive_settings("backups", "far");
     settings.credentials = Some(S3Credentials::new(admin.0.clone(), admin.1.clone()));
     let store = drive_for(&settings);

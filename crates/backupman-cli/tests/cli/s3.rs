@@ -349,35 +349,17 @@ fn health_names_a_missing_delete_permission() {
     // Requests 1-4 (create bucket, user, its policy, its key) run before authorization starts.
     let server = S3Server::moto(Style::Path, Some(4));
     rt.block_on(server.create_bucket("backups"));
-    let iam = |args: &[&str]| server.aws_iam(args);
-    iam(&["create-user", "--user-name", "backup"]);
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:AbortMultipartUpload"],
-            "Resource": ["arn:aws:s3:::backups", "arn:aws:s3:::backups/*"]
-        }]
-    });
-    iam(&[
-        "put-user-policy",
-        "--user-name",
+    let (key, secret) = server.iam_user(
         "backup",
-        "--policy-name",
-        "no-delete",
-        "--policy-document",
-        &policy.to_string(),
-    ]);
-    let keys = iam(&[
-        "create-access-key",
-        "--user-name",
-        "backup",
-        "--query",
-        "AccessKey.[AccessKeyId,SecretAccessKey]",
-        "--output",
-        "text",
-    ]);
-    let (key, secret) = keys.trim().split_once('\t').expect("key and secret");
+        "backups",
+        &[
+            "s3:PutObject",
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:AbortMultipartUpload",
+        ],
+    );
+    let (key, secret) = (key.as_str(), secret.as_str());
     let drive = format!(
         "  - provider: s3\n    label: Restricted\n    bucket: backups\n    region: us-east-1\n    access_key: {key}\n    secret_key: \"{secret}\"\n    endpoint: {}\n    force_path_style: true\n    max_attempts: 1\n",
         server.endpoint
