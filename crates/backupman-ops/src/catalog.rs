@@ -1,6 +1,7 @@
 //! Finding backups on drives: what `list`, `verify`, `restore` and the service share. What
 //! each needs decides what it reads: `list` and the service's catalog read every manifest
-//! (a bounded number at a time), `--latest` reads newest first only until one is trusted, a
+//! (a bounded number at a time, or its copy in the folder's index: `backupman_core::index`),
+//! `--latest` reads newest first only until one is trusted, a
 //! named key reads its own. Every manifest is a stranger's input (see
 //! `backupman_core::listing`).
 
