@@ -108,6 +108,14 @@ pub async fn retention_is_kept_and_enforced(server: &S3Server, bucket: &str) {
     }
     assert_eq!(drive.locked_until("s/missing").await.unwrap(), None);
 
+    // A folder index is a copy that the next one replaces and deletes: never locked.
+    let index = "s/.index/20261206T180000.000Z-1a2b3c.json";
+    upload_bytes(&drive, index, Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    assert_eq!(drive.locked_until(index).await.unwrap(), None, "{name}");
+    drive.delete(index).await.unwrap();
+
     // Health passes, and its probe is not locked (it is deleted right after).
     let checks = drive.health().await;
     let lock = checks.iter().find(|c| c.check == "Object Lock").unwrap();

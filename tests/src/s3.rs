@@ -451,6 +451,41 @@ impl S3Server {
         String::from_utf8(out.stdout).expect("aws prints UTF-8")
     }
 
+    /// Creates the IAM user `name` on this server (moto), allowed `actions` on `bucket` and
+    /// its objects, with an access key: its ID and secret. Three IAM requests (the user, its
+    /// policy, its key), which count towards moto's `no_auth_actions`.
+    pub fn iam_user(&self, name: &str, bucket: &str, actions: &[&str]) -> (String, String) {
+        self.aws_iam(&["create-user", "--user-name", name]);
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]
+            }]
+        });
+        self.aws_iam(&[
+            "put-user-policy",
+            "--user-name",
+            name,
+            "--policy-name",
+            bucket,
+            "--policy-document",
+            &policy.to_string(),
+        ]);
+        let keys = self.aws_iam(&[
+            "create-access-key",
+            "--user-name",
+            name,
+            "--query",
+            "AccessKey.[AccessKeyId,SecretAccessKey]",
+            "--output",
+            "text",
+        ]);
+        let (key, secret) = keys.trim().split_once('\t').expect("key and secret");
+        (key.to_owned(), secret.to_owned())
+    }
+
     /// The server's data folder (`None` for an external MinIO).
     pub fn data_dir(&self) -> Option<PathBuf> {
         self.root.as_ref().map(|r| r.path().join("data"))

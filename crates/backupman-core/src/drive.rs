@@ -165,6 +165,22 @@ pub struct ObjectInfo {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+    /// The store's entity tag for the object's bytes as the listing gave it, without its
+    /// quotes and lower-cased; `None` where the store gives none (a local folder). On S3 an
+    /// object written in one PutObject without SSE-KMS or SSE-C has its bytes' MD5 here,
+    /// which lets a folder index stand in for reading it (see [`crate::index`]).
+    pub etag: Option<String>,
+}
+
+impl ObjectInfo {
+    /// An object known by its key and size, with no entity tag.
+    pub fn new(key: impl Into<String>, size: u64) -> Self {
+        Self {
+            key: key.into(),
+            size,
+            etag: None,
+        }
+    }
 }
 
 /// Retention a store holds new objects under (S3 Object Lock): until `days` after each

@@ -46,6 +46,7 @@ pub mod conformance;
 mod drive;
 mod encryption;
 mod engine;
+pub mod index;
 pub mod listing;
 mod local;
 mod manifest;

@@ -10,9 +10,10 @@ use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt, stream};
 
 use crate::drive::{Drive, DriveError, DriveErrorKind, ObjectInfo};
+use crate::index::FolderIndex;
 use crate::manifest::Manifest;
 use crate::naming::BackupKey;
-use crate::signing::{SIGNATURE_SUFFIX, Verifier, signature_key};
+use crate::signing::{Verifier, signature_key};
 
 /// The largest manifest read back. A genuine one is under 2 KiB; anything larger is damaged
 /// or planted, and is refused before it costs memory.
@@ -142,8 +143,12 @@ pub struct StoredBackup {
     pub standing: Standing,
     /// Bytes of its manifest in the listing (`None`: there is none).
     manifest_size: Option<u64>,
+    /// Its manifest's entity tag in the listing, where the store gives one.
+    manifest_etag: Option<String>,
     /// Whether a signature file lies beside its manifest.
     has_signature: bool,
+    /// Its signature's entity tag in the listing, where the store gives one.
+    signature_etag: Option<String>,
     /// Whether the key says the object is age-encrypted.
     encrypted_key: bool,
 }
@@ -159,7 +164,9 @@ impl StoredBackup {
             manifest: None,
             standing: Standing::Unread,
             manifest_size: Some(0),
+            manifest_etag: None,
             has_signature: false,
+            signature_etag: None,
             encrypted_key: false,
         }
     }
@@ -182,7 +189,9 @@ impl StoredBackup {
             manifest: None,
             standing: Standing::Unread,
             manifest_size: Some(0),
+            manifest_etag: None,
             has_signature: signed,
+            signature_etag: None,
             encrypted_key: parsed.encrypted,
         };
         backup.standing = match backup.judge_listing(policy) {
@@ -205,6 +214,16 @@ impl StoredBackup {
     /// The key of its manifest.
     pub fn manifest_key(&self) -> String {
         format!("{}.json", self.key)
+    }
+
+    /// Its manifest's entity tag in the listing (see [`ObjectInfo::etag`]).
+    pub fn manifest_etag(&self) -> Option<&str> {
+        self.manifest_etag.as_deref()
+    }
+
+    /// Its signature's entity tag in the listing (see [`ObjectInfo::etag`]).
+    pub fn signature_etag(&self) -> Option<&str> {
+        self.signature_etag.as_deref()
     }
 
     /// The standing the listing alone gives, before any read, when it settles the matter.
@@ -290,7 +309,7 @@ pub fn backups_in(
 ) -> Vec<StoredBackup> {
     let folder = BackupKey::source_folder(source_label);
     let slug = folder.trim_end_matches('/');
-    let sizes: HashMap<&str, u64> = objects.iter().map(|o| (o.key.as_str(), o.size)).collect();
+    let by_key: HashMap<&str, &ObjectInfo> = objects.iter().map(|o| (o.key.as_str(), o)).collect();
     let mut out = Vec::new();
     for object in objects {
         // Only this source's own backups: never a file in a sub-folder or of another layout.
@@ -298,14 +317,18 @@ pub fn backups_in(
             continue;
         };
         let manifest_key = format!("{}.json", object.key);
+        let manifest = by_key.get(manifest_key.as_str());
+        let signature = by_key.get(signature_key(&manifest_key).as_str());
         let mut backup = StoredBackup {
             key: object.key.clone(),
             taken_at: key.taken_at,
             size: object.size,
             manifest: None,
             standing: Standing::Unread,
-            manifest_size: sizes.get(manifest_key.as_str()).copied(),
-            has_signature: sizes.contains_key(format!("{manifest_key}{SIGNATURE_SUFFIX}").as_str()),
+            manifest_size: manifest.map(|o| o.size),
+            manifest_etag: manifest.and_then(|o| o.etag.clone()),
+            has_signature: signature.is_some(),
+            signature_etag: signature.and_then(|o| o.etag.clone()),
             encrypted_key: key.encrypted,
         };
         if let Some(standing) = backup.judge_listing(policy) {
@@ -323,45 +346,146 @@ pub fn backups_in(
 /// drive is failing.
 pub async fn inspect(
     drive: &dyn Drive,
-    mut backup: StoredBackup,
+    backup: StoredBackup,
     policy: &TrustPolicy,
 ) -> Result<StoredBackup, DriveError> {
+    Ok(inspect_with(drive, backup, policy, None).await?.backup)
+}
+
+/// A backup inspected, with the bytes it was judged on, so a folder index can keep them.
+#[derive(Debug)]
+pub(crate) struct Inspected {
+    pub(crate) backup: StoredBackup,
+    /// Its manifest's bytes, when they could be had.
+    pub(crate) manifest: Option<Obtained>,
+    /// Its signature's bytes, when a signing key asked for them and they could be had.
+    pub(crate) signature: Option<Obtained>,
+}
+
+impl Inspected {
+    /// A backup judged without reading anything now (condemned by the listing, or known).
+    pub(crate) fn as_is(backup: StoredBackup) -> Self {
+        Self {
+            backup,
+            manifest: None,
+            signature: None,
+        }
+    }
+}
+
+/// The bytes of one small object, and whether they came from the drive (rather than from a
+/// folder index the listing vouched for).
+#[derive(Debug)]
+pub(crate) struct Obtained {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) fetched: bool,
+}
+
+/// [`inspect`], taking the manifest's and signature's bytes from `index` wherever the listing
+/// vouches for its copy ([`FolderIndex::vouched`]) and reading the rest from the drive; both
+/// kinds of bytes are judged alike, by [`judge`].
+pub(crate) async fn inspect_with(
+    drive: &dyn Drive,
+    backup: StoredBackup,
+    policy: &TrustPolicy,
+    index: Option<&FolderIndex>,
+) -> Result<Inspected, DriveError> {
     if backup.standing != Standing::Unread {
-        return Ok(backup);
+        return Ok(Inspected::as_is(backup));
     }
     let manifest_key = backup.manifest_key();
-    let bytes = match read_bounded(drive, &manifest_key, MAX_MANIFEST_BYTES).await? {
-        Ok(bytes) => bytes,
-        Err(damage) => {
-            backup.standing = Standing::Damaged(damage.to_string());
-            return Ok(backup);
+    let signature = async {
+        match policy.verifier {
+            // `judge_listing` left it unread, so a signature is listed beside it.
+            Some(_) => {
+                let key = signature_key(&manifest_key);
+                let etag = backup.signature_etag.as_deref();
+                obtain(drive, &key, etag, MAX_SIGNATURE_BYTES, index)
+                    .await
+                    .map(Some)
+            }
+            None => Ok(None),
         }
     };
-    let manifest = match Manifest::from_json(&bytes) {
+    let manifest = obtain(
+        drive,
+        &manifest_key,
+        backup.manifest_etag.as_deref(),
+        MAX_MANIFEST_BYTES,
+        index,
+    );
+    let (manifest, signature) = futures::try_join!(manifest, signature)?;
+    let backup = judge(backup, &manifest, signature.as_ref(), policy);
+    Ok(Inspected {
+        backup,
+        manifest: manifest.ok(),
+        signature: signature.and_then(Result::ok),
+    })
+}
+
+/// An object's bytes from `index` when the listing vouches for its copy, else read from the
+/// drive, bounded by `limit`.
+async fn obtain(
+    drive: &dyn Drive,
+    key: &str,
+    listed_etag: Option<&str>,
+    limit: u64,
+    index: Option<&FolderIndex>,
+) -> Result<Result<Obtained, Unreadable>, DriveError> {
+    if let Some(text) = index.and_then(|i| i.vouched(key, listed_etag)) {
+        return Ok(Ok(Obtained {
+            bytes: text.as_bytes().to_vec(),
+            fetched: false,
+        }));
+    }
+    Ok(read_bounded(drive, key, limit)
+        .await?
+        .map(|bytes| Obtained {
+            bytes,
+            fetched: true,
+        }))
+}
+
+/// The one judgement of a backup on its manifest's bytes and, where a signing key is
+/// configured, its signature's: the same whether the bytes were read from the drive or taken
+/// from a folder index.
+fn judge(
+    mut backup: StoredBackup,
+    manifest: &Result<Obtained, Unreadable>,
+    signature: Option<&Result<Obtained, Unreadable>>,
+    policy: &TrustPolicy,
+) -> StoredBackup {
+    let bytes = match manifest {
+        Ok(obtained) => &obtained.bytes,
+        Err(damage) => {
+            backup.standing = Standing::Damaged(damage.to_string());
+            return backup;
+        }
+    };
+    let manifest = match Manifest::from_json(bytes) {
         Ok(manifest) => manifest,
         Err(e) => {
-            backup.standing = Standing::Damaged(format!("{manifest_key} does not parse: {e}"));
-            return Ok(backup);
+            let key = backup.manifest_key();
+            backup.standing = Standing::Damaged(format!("{key} does not parse: {e}"));
+            return backup;
         }
     };
     backup.standing = judge_manifest(&backup, &manifest, policy);
     if backup.standing == Standing::Unread {
-        backup.standing = match &policy.verifier {
-            None => Standing::Trusted { signed: false },
-            Some(verifier) => {
-                let sig_key = signature_key(&manifest_key);
-                match read_bounded(drive, &sig_key, MAX_SIGNATURE_BYTES).await? {
-                    Err(damage) => Standing::BadSignature(damage.to_string()),
-                    Ok(sig) => match verifier.verify(&backup.key, &bytes, &sig) {
-                        Ok(()) => Standing::Trusted { signed: true },
-                        Err(bad) => Standing::BadSignature(bad.0),
-                    },
+        backup.standing = match (&policy.verifier, signature) {
+            (None, _) => Standing::Trusted { signed: false },
+            (Some(_), None) => Standing::Unsigned,
+            (Some(_), Some(Err(damage))) => Standing::BadSignature(damage.to_string()),
+            (Some(verifier), Some(Ok(sig))) => {
+                match verifier.verify(&backup.key, bytes, &sig.bytes) {
+                    Ok(()) => Standing::Trusted { signed: true },
+                    Err(bad) => Standing::BadSignature(bad.0),
                 }
             }
         };
     }
     backup.manifest = Some(manifest);
-    Ok(backup)
+    backup
 }
 
 /// The checks of a parsed manifest against its key and the policy; `Unread` when it passes.
@@ -413,14 +537,14 @@ pub async fn inspect_all(
         .collect()
 }
 
-/// Lists and inspects every backup of a source on a drive, newest first.
+/// Lists and inspects every backup of a source on a drive, newest first, through the
+/// folder's index where the store allows one ([`crate::index::list_inspected`]).
 pub async fn list_inspected(
     drive: &dyn Drive,
     source_label: &str,
     policy: &TrustPolicy,
 ) -> Result<Vec<StoredBackup>, DriveError> {
-    let listed = list_source(drive, source_label, policy).await?;
-    inspect_all(drive, listed, policy).await
+    crate::index::list_inspected(drive, source_label, policy, |_| None).await
 }
 
 /// The newest trusted backup of a source on a drive, reading manifests newest first only

@@ -608,10 +608,9 @@ fn walk(
                             started_at: chrono::DateTime::from_timestamp(st.st_mtime, 0),
                         });
                     }
-                    None => found.push(ObjectInfo {
-                        key,
-                        size: u64::try_from(st.st_size).unwrap_or(0),
-                    }),
+                    None => {
+                        found.push(ObjectInfo::new(key, u64::try_from(st.st_size).unwrap_or(0)))
+                    }
                 }
             }
             _ => {}

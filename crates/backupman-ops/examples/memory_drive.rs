@@ -107,10 +107,7 @@ impl Drive for MemoryDrive {
             .objects
             .range(prefix.to_owned()..)
             .take_while(|(key, _)| key.starts_with(prefix))
-            .map(|(key, bytes)| ObjectInfo {
-                key: key.clone(),
-                size: bytes.len() as u64,
-            })
+            .map(|(key, bytes)| ObjectInfo::new(key.clone(), bytes.len() as u64))
             .collect())
     }
 

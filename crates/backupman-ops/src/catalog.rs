@@ -1,12 +1,14 @@
 //! Finding backups on drives: what `list`, `verify`, `restore` and the service share. What
 //! each needs decides what it reads: `list` and the service's catalog read every manifest
-//! (a bounded number at a time), `--latest` reads newest first only until one is trusted, a
+//! (a bounded number at a time, or its copy in the folder's index: `backupman_core::index`),
+//! `--latest` reads newest first only until one is trusted, a
 //! named key reads its own. Every manifest is a stranger's input (see
 //! `backupman_core::listing`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use backupman_core::index;
 use backupman_core::listing::{self, Standing, StoredBackup, TrustPolicy};
 use backupman_core::{BackupKey, Drive, DriveError, SigningKeyError, Verifier, slugify};
 use chrono::{DateTime, Utc};
@@ -178,19 +180,12 @@ async fn relist_one(
     known: &Known<'_>,
 ) -> Listed {
     let policy = source.trust(verifier);
-    let listed = async {
-        let mut backups = Vec::new();
-        let mut unread = Vec::new();
-        for b in listing::list_source(drive.as_ref(), source.label(), &policy).await? {
-            match known.get(&(drive.label(), b.key.as_str())) {
-                Some(seen) if b.standing == Standing::Unread => backups.push((*seen).clone()),
-                _ => unread.push(b),
-            }
-        }
-        backups.extend(listing::inspect_all(drive.as_ref(), unread, &policy).await?);
-        Ok(backups)
-    }
-    .await;
+    let seen = |b: &StoredBackup| {
+        known
+            .get(&(drive.label(), b.key.as_str()))
+            .map(|s| (*s).clone())
+    };
+    let listed = index::list_inspected(drive.as_ref(), source.label(), &policy, seen).await;
     (drive, source, listed)
 }
 

@@ -57,6 +57,9 @@ impl S3Drive {
                 Some(ObjectInfo {
                     key: rel.to_owned(),
                     size: object.size().unwrap_or(0).max(0) as u64,
+                    etag: object
+                        .e_tag()
+                        .map(|t| t.trim().trim_matches('"').to_ascii_lowercase()),
                 })
             })
             .collect()

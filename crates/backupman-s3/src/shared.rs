@@ -86,7 +86,8 @@ impl Shared {
     /// The Object Lock retention for a new object under the full `object_key`: the drive's
     /// `object_lock` from now on, except for backupman's own scratch objects (health probes,
     /// test-mode runs, under `.backupman-…/`), which are deleted right after and must not stay
-    /// locked.
+    /// locked, and folder indexes, copies that the next one replaces (a locked one could not
+    /// be deleted, and would only pile up).
     pub fn retention(
         &self,
         object_key: &str,
@@ -94,7 +95,7 @@ impl Shared {
         let lock = self.object_lock?;
         let root = self.root();
         let key = object_key.strip_prefix(&root).unwrap_or(object_key);
-        if key.starts_with(".backupman-") {
+        if key.starts_with(".backupman-") || backupman_core::index::is_index_key(key) {
             return None;
         }
         let until = chrono::Utc::now() + chrono::Duration::days(i64::from(lock.days));

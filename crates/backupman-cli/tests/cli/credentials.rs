@@ -32,35 +32,8 @@ fn moto_with_a_user() -> (S3Server, String, String) {
     // Requests 1-4 (create bucket, user, its policy, its key) run before authorization starts.
     let server = S3Server::moto(Style::Path, Some(4));
     rt.block_on(server.create_bucket("backups"));
-    server.aws_iam(&["create-user", "--user-name", "backup"]);
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": ["s3:*"],
-            "Resource": ["arn:aws:s3:::backups", "arn:aws:s3:::backups/*"]
-        }]
-    });
-    server.aws_iam(&[
-        "put-user-policy",
-        "--user-name",
-        "backup",
-        "--policy-name",
-        "backups",
-        "--policy-document",
-        &policy.to_string(),
-    ]);
-    let keys = server.aws_iam(&[
-        "create-access-key",
-        "--user-name",
-        "backup",
-        "--query",
-        "AccessKey.[AccessKeyId,SecretAccessKey]",
-        "--output",
-        "text",
-    ]);
-    let (key, secret) = keys.trim().split_once('\t').expect("key and secret");
-    (server, key.to_owned(), secret.to_owned())
+    let (key, secret) = server.iam_user("backup", "backups", &["s3:*"]);
+    (server, key, secret)
 }
 
 /// The demo database and a drive on `server` with no keys in the configuration.

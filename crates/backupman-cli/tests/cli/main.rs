@@ -17,6 +17,7 @@ mod first_hour;
 mod flaky;
 mod guarded_s3;
 mod hooks;
+mod index;
 mod interrupt;
 mod mail;
 mod operations;

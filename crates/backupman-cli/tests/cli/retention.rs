@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{backupman, files, rt, s3_drive_yaml};
+use crate::common::{backupman, files, forged_backup, rt, s3_drive_yaml};
 use backupman_testkit::proxy::LatencyProxy;
 use backupman_testkit::s3::{S3Server, Style};
 use chrono::{DateTime, Duration, Utc};
@@ -16,31 +16,13 @@ fn forge(folder: &Path, days_ago: i64) -> String {
 /// A backup of source "Demo" taken at `t`, in the first key format or (`unique`) the
 /// current one, with its manifest or (not `manifest`) without, as a killed run leaves it.
 fn forge_at(folder: &Path, t: DateTime<Utc>, unique: bool, manifest: bool) -> String {
-    // A backup's time is its key's; the manifest agrees, as the engine's always does.
-    let key = if unique {
-        format!(
-            "demo/demo-{}-0a1b2c.sqlite.gz",
-            t.format("%Y%m%dT%H%M%S%.3fZ")
-        )
-    } else {
-        format!("demo/demo-{}.sqlite.gz", t.format("%Y%m%dT%H%M%SZ"))
-    };
+    let (key, json) = forged_backup(t, unique);
     let object = folder.join(&key);
     std::fs::create_dir_all(object.parent().unwrap()).unwrap();
     std::fs::write(&object, b"not really gzip").unwrap();
-    if !manifest {
-        return key;
+    if manifest {
+        std::fs::write(format!("{}.json", object.display()), json).unwrap();
     }
-    let manifest = serde_json::json!({
-        "version": 1, "source": "Demo", "provider": "sqlite", "database": "demo.sqlite",
-        "key": key, "started_at": t, "finished_at": t, "size": 1, "compressed_size": 15,
-        "sha256": "00", "compression": "gzip-6", "tool_version": null, "backupman_version": "test"
-    });
-    std::fs::write(
-        format!("{}.json", object.display()),
-        serde_json::to_vec(&manifest).unwrap(),
-    )
-    .unwrap();
     key
 }
 

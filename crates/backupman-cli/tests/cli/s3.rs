@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::common::{
-    Run, backupman_env as backupman, demo_rows, fake_dump_tool, interrupt_and_wait, random_sqlite,
-    rt, s3_drive_yaml, sqlite_rows,
+    Run, backupman_env as backupman, demo_rows, fake_dump_tool, forged_backup, interrupt_and_wait,
+    random_sqlite, rt, s3_drive_yaml, sqlite_rows,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use backupman_testkit::s3::{HEALTH_CHECKS, S3Server, Style, bin_from_env, free_port};
@@ -349,35 +349,17 @@ fn health_names_a_missing_delete_permission() {
     // Requests 1-4 (create bucket, user, its policy, its key) run before authorization starts.
     let server = S3Server::moto(Style::Path, Some(4));
     rt.block_on(server.create_bucket("backups"));
-    let iam = |args: &[&str]| server.aws_iam(args);
-    iam(&["create-user", "--user-name", "backup"]);
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:AbortMultipartUpload"],
-            "Resource": ["arn:aws:s3:::backups", "arn:aws:s3:::backups/*"]
-        }]
-    });
-    iam(&[
-        "put-user-policy",
-        "--user-name",
+    let (key, secret) = server.iam_user(
         "backup",
-        "--policy-name",
-        "no-delete",
-        "--policy-document",
-        &policy.to_string(),
-    ]);
-    let keys = iam(&[
-        "create-access-key",
-        "--user-name",
-        "backup",
-        "--query",
-        "AccessKey.[AccessKeyId,SecretAccessKey]",
-        "--output",
-        "text",
-    ]);
-    let (key, secret) = keys.trim().split_once('\t').expect("key and secret");
+        "backups",
+        &[
+            "s3:PutObject",
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:AbortMultipartUpload",
+        ],
+    );
+    let (key, secret) = (key.as_str(), secret.as_str());
     let drive = format!(
         "  - provider: s3\n    label: Restricted\n    bucket: backups\n    region: us-east-1\n    access_key: {key}\n    secret_key: \"{secret}\"\n    endpoint: {}\n    force_path_style: true\n    max_attempts: 1\n",
         server.endpoint
@@ -451,14 +433,7 @@ fn test_mode_leaves_the_bucket_exactly_as_it_was() {
 
 /// A backup of "Demo" taken `days_ago`, as the engine would have stored it under `prefix/`.
 async fn forge(server: &S3Server, bucket: &str, prefix: &str, days_ago: i64) -> String {
-    let t = Utc::now() - chrono::Duration::days(days_ago);
-    // A backup's time is its key's; the manifest agrees, as the engine's always does.
-    let key = format!("demo/demo-{}.sqlite.gz", t.format("%Y%m%dT%H%M%SZ"));
-    let manifest = serde_json::json!({
-        "version": 1, "source": "Demo", "provider": "sqlite", "database": "demo.sqlite",
-        "key": key, "started_at": t, "finished_at": t, "size": 1, "compressed_size": 15,
-        "sha256": "00", "compression": "gzip-6", "tool_version": null, "backupman_version": "test"
-    });
+    let (key, manifest) = forged_backup(Utc::now() - chrono::Duration::days(days_ago), false);
     put(
         server,
         bucket,
@@ -466,13 +441,7 @@ async fn forge(server: &S3Server, bucket: &str, prefix: &str, days_ago: i64) -> 
         b"not really gzip".to_vec(),
     )
     .await;
-    put(
-        server,
-        bucket,
-        &format!("{prefix}/{key}.json"),
-        serde_json::to_vec(&manifest).unwrap(),
-    )
-    .await;
+    put(server, bucket, &format!("{prefix}/{key}.json"), manifest).await;
     key
 }
 

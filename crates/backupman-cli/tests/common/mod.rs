@@ -109,8 +109,29 @@ pub fn sqlite_rows(path: &Path) -> Vec<String> {
     rows
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex digits of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A backup of source "Demo" taken at `t` as the engine stores it: its key (in the first key
+/// format, or with `unique` the current one) and its manifest's bytes. The manifest agrees
+/// with the key on the time, as the engine's always does.
+pub fn forged_backup(t: chrono::DateTime<chrono::Utc>, unique: bool) -> (String, Vec<u8>) {
+    let key = if unique {
+        format!(
+            "demo/demo-{}-0a1b2c.sqlite.gz",
+            t.format("%Y%m%dT%H%M%S%.3fZ")
+        )
+    } else {
+        format!("demo/demo-{}.sqlite.gz", t.format("%Y%m%dT%H%M%SZ"))
+    };
+    let manifest = serde_json::json!({
+        "version": 1, "source": "Demo", "provider": "sqlite", "database": "demo.sqlite",
+        "key": key, "started_at": t, "finished_at": t, "size": 1, "compressed_size": 15,
+        "sha256": "00", "compression": "gzip-6", "tool_version": null, "backupman_version": "test"
+    });
+    (key, serde_json::to_vec(&manifest).unwrap())
 }
 
 /// A temp folder holding a copy of the demo database and a `config.yml` whose only source is

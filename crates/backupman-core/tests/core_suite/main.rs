@@ -3,4 +3,6 @@
 //! is the standard library's.
 
 mod engine;
+mod index;
 mod retention_reads;
+mod stored;

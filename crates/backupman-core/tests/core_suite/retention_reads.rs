@@ -1,101 +1,14 @@
 //! Retention against a real local folder holding many backups: what it decides, and how
 //! many objects it reads to decide it (a store's latency is paid per read).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use async_trait::async_trait;
+use backupman_core::Drive;
 use backupman_core::listing::TrustPolicy;
 use backupman_core::retention::{Policy, apply};
-use backupman_core::{
-    ByteStream, CheckResult, Drive, DriveError, LocalDrive, Manifest, ObjectInfo, Signer, Upload,
-    upload_bytes,
-};
-use bytes::Bytes;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 
-/// A local drive that counts the objects read from it; everything else is the drive's own.
-#[derive(Debug)]
-struct Counting {
-    inner: LocalDrive,
-    reads: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl Drive for Counting {
-    fn label(&self) -> &str {
-        self.inner.label()
-    }
-    async fn begin(&self, key: &str) -> Result<Box<dyn Upload>, DriveError> {
-        self.inner.begin(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, DriveError> {
-        self.inner.list(prefix).await
-    }
-    async fn read(&self, key: &str) -> Result<ByteStream, DriveError> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.read(key).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), DriveError> {
-        self.inner.delete(key).await
-    }
-    async fn health(&self) -> Vec<CheckResult> {
-        self.inner.health().await
-    }
-}
-
-/// Stores a backup of source `s` taken at `at`, its manifest, and (with `signer`) its
-/// signature, as the engine writes them.
-async fn store(drive: &dyn Drive, at: DateTime<Utc>, signer: Option<&Signer>) -> String {
-    let key = format!("s/s-{}-0a1b2c.sql.gz", at.format("%Y%m%dT%H%M%S%.3fZ"));
-    upload_bytes(drive, &key, Bytes::from_static(b"dump"))
-        .await
-        .unwrap();
-    let manifest = Manifest {
-        version: 1,
-        source: "s".into(),
-        provider: "sqlite".into(),
-        database: "d".into(),
-        key: key.clone(),
-        started_at: at,
-        finished_at: at,
-        size: 4,
-        compressed_size: 4,
-        sha256: "00".repeat(32),
-        compression: "gzip-6".into(),
-        encryption: None,
-        recipients: Vec::new(),
-        tool_version: None,
-        backupman_version: "test".into(),
-    };
-    let json = manifest.to_json();
-    let manifest_key = format!("{key}.json");
-    upload_bytes(drive, &manifest_key, Bytes::from(json.clone()))
-        .await
-        .unwrap();
-    if let Some(signer) = signer {
-        let sig = signer.sign(&key, &json);
-        upload_bytes(drive, &format!("{manifest_key}.minisig"), Bytes::from(sig))
-            .await
-            .unwrap();
-    }
-    key
-}
-
-fn signer() -> Signer {
-    let minisign::KeyPair { sk, .. } = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
-    let text = sk.to_box(None).unwrap().to_string();
-    Signer::parse(&text, std::path::Path::new("test.key")).unwrap()
-}
-
-fn counting(dir: &std::path::Path) -> (Counting, Arc<AtomicUsize>) {
-    let reads = Arc::new(AtomicUsize::new(0));
-    let drive = Counting {
-        inner: LocalDrive::new("disk", dir),
-        reads: reads.clone(),
-    };
-    (drive, reads)
-}
+use crate::stored::{counting, signer, store};
 
 #[tokio::test]
 async fn without_signatures_retention_reads_no_manifest() {

@@ -268,38 +268,20 @@ async fn minimal_policy_cannot_clean_up_incomplete_uploads() {
     // authorization starts.
     let server = S3Server::moto(Style::Path, Some(7));
     server.create_bucket("backups").await;
-    let minimal = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:ListBucket"],
-        "Resource": ["arn:aws:s3:::backups", "arn:aws:s3:::backups/*"]}]}"#;
-    let everything = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Action": "s3:*", "Resource": "*"}]}"#;
-    let drive_of = |user: &str, policy: &str| {
-        server.aws_iam(&["create-user", "--user-name", user]);
-        let keys = server.aws_iam(&[
-            "create-access-key",
-            "--user-name",
-            user,
-            "--query",
-            "AccessKey.[AccessKeyId,SecretAccessKey]",
-            "--output",
-            "text",
-        ]);
-        server.aws_iam(&[
-            "put-user-policy",
-            "--user-name",
-            user,
-            "--policy-name",
-            "backups",
-            "--policy-document",
-            policy,
-        ]);
-        let (key, secret) = keys.trim().split_once('\t').expect("key and secret");
+    let minimal = [
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+    ];
+    let drive_of = |user: &str, actions: &[&str]| {
+        let (key, secret) = server.iam_user(user, "backups", actions);
         let mut cfg = server.drive_settings("backups", "p");
         cfg.credentials = Some(S3Credentials::new(key, secret));
         drive_for(&cfg)
     };
-    let drive = drive_of("backup", minimal);
-    let admin = drive_of("admin", everything);
+    let drive = drive_of("backup", &minimal);
+    let admin = drive_of("admin", &["s3:*"]);
 
     upload_bytes(&drive, "db/one.sql.gz", Bytes::from_static(b"one"))
         .await
