@@ -340,6 +340,20 @@ async fn renew(drive: &dyn Drive, folder: &str, inspected: &[Inspected], superse
     if folder.starts_with('.') || folder.trim_end_matches('/').contains('/') {
         return;
     }
+    // Counting what was read now is cheap; building the entries hashes and encodes every
+    // copy, so it waits until enough was read for a write to be possible (a refresh of the
+    // service's catalog usually reads nothing).
+    let read_now = inspected
+        .iter()
+        .filter(|i| {
+            [&i.manifest, &i.signature]
+                .into_iter()
+                .any(|o| o.as_ref().is_some_and(|o| o.fetched))
+        })
+        .count();
+    if read_now < READ_CONCURRENCY {
+        return;
+    }
     let (entries, fetched) = entries_of(inspected);
     if fetched < READ_CONCURRENCY {
         return;
