@@ -255,12 +255,7 @@ impl BenchS3 {
     /// s3s-fs storing its objects as files under `data`.
     pub(crate) fn s3s_fs(root: &Path, data: &Path) -> Result<Self> {
         let env = crate::s3servers::provision(&root.join("target/test-tools"))?;
-        let var = |name: &str| {
-            env.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| PathBuf::from(v))
-                .with_context(|| format!("{name} not provisioned"))
-        };
+        let var = |name: &str| provisioned(&env, name);
         let _ = std::fs::remove_dir_all(data);
         std::fs::create_dir_all(data)?;
         let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
@@ -299,11 +294,7 @@ impl BenchS3 {
     /// S3's, costs the keys it returns. `ceph_rgw_bin` is the test kit's `ceph-rgw` program.
     pub(crate) fn ceph_rgw(root: &Path, ceph_rgw_bin: &Path) -> Result<Self> {
         let env = crate::s3servers::provision(&root.join("target/test-tools"))?;
-        let aws = env
-            .iter()
-            .find(|(k, _)| k == "BACKUPMAN_AWS_BIN")
-            .map(|(_, v)| PathBuf::from(v))
-            .context("BACKUPMAN_AWS_BIN not provisioned")?;
+        let aws = provisioned(&env, "BACKUPMAN_AWS_BIN")?;
         let mut child = Command::new(ceph_rgw_bin)
             .arg(BUCKET)
             .stdin(std::process::Stdio::piped())
@@ -407,6 +398,14 @@ impl BenchS3 {
         ]))?;
         Ok(sizes)
     }
+}
+
+/// The program `name` (a `BACKUPMAN_*_BIN` variable) among what `s3servers::provision` set up.
+fn provisioned(env: &[(String, String)], name: &str) -> Result<PathBuf> {
+    env.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| PathBuf::from(v))
+        .with_context(|| format!("{name} not provisioned"))
 }
 
 impl Drop for BenchS3 {
